@@ -1,0 +1,107 @@
+/* http: libcurl easy handles in a pool, transient-failure retries, timeouts,
+ * and the one mapping from HTTP status / curl failures to errno.
+ *
+ * Thread safe: any number of threads may call http_perform() at once; each
+ * call borrows one easy handle (connections are reused per handle) and waits
+ * for a free one when all are busy. A curl share handle is used for DNS and
+ * TLS session data only (never cookies: the session module owns the CSRF
+ * cookie and sends it explicitly). curl_global_init() must have run before
+ * http_new(). Proxy environment variables are honoured (curl's default). */
+#ifndef DSPACEFS_HTTP_H
+#define DSPACEFS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+struct http;
+
+struct http_config {
+	int connections;      /* size of the handle pool; 0 → 4 */
+	const char *cacert;   /* CA bundle file, or NULL for the system default */
+	int insecure;         /* disable TLS verification (caller warns loudly) */
+	int debug_http;       /* trace requests/headers at LL_TRACE, secrets redacted */
+	long connect_timeout; /* seconds; 0 → 10 */
+	long stall_timeout;   /* seconds without progress before a transfer
+			       * fails (low-speed limit); 0 → 30 */
+	int max_retries;      /* for idempotent requests; 0 → 3, <0 → none */
+	const char *user_agent; /* NULL → "dspacefs/VERSION" */
+};
+
+/* One part of a multipart/form-data body. Exactly one of data or filepath. */
+struct http_part {
+	const char *name;     /* form field name, e.g. "file", "properties" */
+	const char *data;     /* in-memory value (len bytes) */
+	size_t len;
+	const char *filepath; /* stream the value from this file (not read into memory) */
+	const char *filename; /* filename= in the part header, or NULL */
+	const char *type;     /* part Content-Type, or NULL */
+};
+
+struct http_response;
+
+/* Called once per attempt, before the first body byte is delivered (status
+ * and headers are available in resp). Return 0 to go on, non-zero to abort
+ * the transfer (http_perform then returns -ECANCELED). */
+typedef int (*http_headers_fn)(const struct http_response *resp, void *ctx);
+/* Receives body bytes; return 0 to go on, non-zero to abort (-ECANCELED). */
+typedef int (*http_body_fn)(const char *data, size_t len, void *ctx);
+
+struct http_request {
+	const char *method;           /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" */
+	const char *url;              /* absolute */
+	const struct curl_slist *headers; /* extra request headers, caller-owned */
+	const char *body;             /* request body (body_len bytes), or NULL */
+	size_t body_len;
+	const struct http_part *parts; /* multipart/form-data body, or NULL */
+	size_t nparts;
+	int idempotent;               /* may be retried after a transient failure */
+	http_headers_fn on_headers;   /* optional */
+	http_body_fn on_body;         /* optional: stream the body here instead of
+				       * collecting it into resp->body */
+	void *ctx;
+	size_t max_body;              /* cap for a collected body; 0 → 64 MiB */
+	long timeout;                 /* whole-request limit in seconds; 0 → none
+				       * (stalls are still caught by stall_timeout) */
+};
+
+struct http_header {
+	char *name;  /* as received */
+	char *value; /* trimmed */
+};
+
+struct http_response {
+	long status;              /* 0 if no response arrived */
+	char *body;               /* collected body (NUL-terminated) unless on_body was set */
+	size_t body_len;
+	struct http_header *headers; /* headers of the final response */
+	size_t nheaders;
+	uint64_t body_bytes;      /* body bytes delivered in the last attempt */
+	int attempts;             /* how many attempts were made */
+	char errmsg[256];         /* curl's message when the transfer failed */
+};
+
+struct http *http_new(const struct http_config *cfg);
+void http_free(struct http **h);
+
+/* Performs the request. Returns 0 when an HTTP response arrived (whatever its
+ * status: see resp->status), or -errno when none did (ETIMEDOUT for stalls
+ * and timeouts, ECONNREFUSED/EHOSTUNREACH/ENOTCONN for connection failures,
+ * ECANCELED when a callback aborted, EIO otherwise). Retries idempotent
+ * requests with exponential backoff on connection failures, timeouts and
+ * 502/503/504 (and 429), but never after body bytes were passed to on_body.
+ * resp must be released with http_response_release() in every case. */
+int http_perform(struct http *h, const struct http_request *req,
+		 struct http_response *resp);
+void http_response_release(struct http_response *resp);
+
+/* First header called name (case-insensitive), or NULL. Borrowed. */
+const char *http_response_header(const struct http_response *resp,
+				 const char *name);
+
+/* The errno that an HTTP status stands for: 2xx/3xx → 0, 401/403 → EACCES,
+ * 404/410 → ENOENT, 409 → EEXIST, 413 → EFBIG, 429/503 → EAGAIN,
+ * 504 → ETIMEDOUT, other >= 400 → EIO. */
+int http_status_errno(long status);
+
+#endif

@@ -1,0 +1,53 @@
+/* reader: file content. Streams /bitstreams/{uuid}/content with HTTP Range
+ * into the on-disk content cache (content.h) and serves reads from there.
+ *
+ * Sequential readers share one kept-open ranged stream per file whose
+ * request window grows (e.g. 256 KiB doubling to 64 MiB) and runs ahead of
+ * the reader; random readers get small windows around the offset. A reply is
+ * accepted only if it is 206 with a matching Content-Range; a 200 means the
+ * server or a proxy ignored Range: that is remembered for the whole mount
+ * and the file is then filled by one sequential stream from offset 0 into the
+ * cache (never held in memory). A stream that breaks mid-body is resumed
+ * from the last byte received; 5xx and timeouts are retried with backoff.
+ * A file that is complete in the cache is checked against its MD5 once; a
+ * mismatch is logged, the cached copy dropped, and reads fail with EIO.
+ * Memory stays bounded whatever the file size. Thread safe. */
+#ifndef DSPACEFS_READER_H
+#define DSPACEFS_READER_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "session.h"
+
+struct reader;
+struct reader_file;
+
+struct reader_config {
+	const char *cache_dir;  /* content lives in cache_dir/content (0700) */
+	uint64_t cache_max;     /* bytes; LRU eviction above it; 0 → 1 GiB */
+};
+
+struct reader *reader_new(struct session *s, const struct reader_config *cfg,
+			  char *err, size_t errlen);
+/* Aborts transfers in flight (pending reads fail with EIO) and frees. */
+void reader_free(struct reader **r);
+
+/* Opens a bitstream for reading. md5 may be "" when unknown (then nothing
+ * is verified and nothing is cached across opens). 0 or -errno. */
+int reader_open(struct reader *r, const char *uuid, const char *md5,
+		int64_t size, struct reader_file **out);
+
+/* Reads up to size bytes at off into buf; returns the count (0 at EOF) or
+ * -errno (EACCES when the server refuses, EIO, ETIMEDOUT, ENOTCONN ...). */
+ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off);
+
+/* Zero-copy variant: waits until [off, off+size) (clamped to the file size)
+ * is in the cache file, then returns its length and sets *fd to a
+ * descriptor the caller may pread/splice from at the same offset (valid
+ * until reader_close). Returns the count, 0 at EOF, or -errno. */
+ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd);
+
+void reader_close(struct reader_file **f);
+
+#endif

@@ -1,0 +1,69 @@
+/* tree: the directory tree the mount shows — which object is where, under
+ * which safe name, with which inode number — answered from the SQLite
+ * metadata cache (cache.h) and refreshed through rest.h when a listing is
+ * missing or older than the TTL.
+ *
+ * Inode numbers are stable across remounts (kept in the cache database) and
+ * never reused, so FUSE lookup counts need no bookkeeping here.
+ * Names are made safe and unique among siblings by names.h before they are
+ * stored. Names that desktops probe (.hidden, .directory, .Trash-*, ...) get
+ * ENOENT without a request. When the server cannot be reached (connection
+ * failures, timeouts, 5xx after retries), an expired cached listing is served
+ * and a warning is logged; something never cached fails with the error.
+ * Thread safe. */
+#ifndef DSPACEFS_TREE_H
+#define DSPACEFS_TREE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "model.h"
+#include "session.h"
+
+#define TREE_ROOT_INO 1
+
+struct tree;
+
+struct tree_config {
+	const char *cache_dir; /* created 0700 if missing; the database is 0600 */
+	int cache_ttl;         /* seconds a listing is trusted; 0 → 60 */
+};
+
+/* A snapshot of one node: the caller owns it (tree_node_release). */
+struct tree_node {
+	uint64_t ino;
+	uint64_t parent_ino;
+	enum dso_type type;       /* DSO_NONE for the root */
+	char uuid[UUID_LEN + 1];  /* "" for the root */
+	char *name;               /* safe name in its directory ("" for the root) */
+	char *handle;             /* or NULL */
+	int64_t size;             /* bitstreams; 0 for directories */
+	int64_t mtime;            /* Unix seconds; items' lastModified, inherited
+				   * by bundles and bitstreams; 0 unknown */
+	char md5[33];             /* bitstreams, or "" */
+	char *mime;               /* bitstreams, or NULL */
+};
+
+/* Opens (creating if needed) the cache database. NULL on failure, with a
+ * reason in err. */
+struct tree *tree_new(struct session *s, const struct tree_config *cfg,
+		      char *err, size_t errlen);
+void tree_free(struct tree **t);
+
+/* All return 0 or -errno (ENOENT, ENOTDIR, EACCES, EIO, ENOTCONN, ...). */
+int tree_getattr(struct tree *t, uint64_t ino, struct tree_node *out);
+int tree_lookup(struct tree *t, uint64_t parent_ino, const char *name,
+		struct tree_node *out);
+/* The children of a directory, in a stable order (*out: caller frees with
+ * tree_nodes_release). */
+int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
+	      size_t *n);
+/* Metadata fields of the node's object (items: all dc.* fields; others
+ * what the server sent). Caller frees with meta_fields_release. */
+int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
+		  size_t *n);
+
+void tree_node_release(struct tree_node *n);
+void tree_nodes_release(struct tree_node *v, size_t n);
+void meta_fields_release(struct meta_field *v, size_t n);
+
+#endif
