@@ -1,0 +1,26 @@
+/* fs: translates FUSE low-level calls into tree (metadata) and reader
+ * (content) calls. The only module that knows FUSE. */
+#ifndef DSPACEFS_FS_H
+#define DSPACEFS_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "reader.h"
+#include "tree.h"
+
+struct fs_config {
+	struct tree *tree;
+	struct reader *reader;
+	int read_only;      /* every change fails with EROFS */
+	int anonymous;      /* shown with read-only modes */
+	double entry_ttl;   /* kernel dentry/attribute cache, seconds */
+	int direct_io;      /* open files with direct_io */
+	time_t mount_time;  /* times for objects that have none */
+};
+
+/* The operation table; userdata for fuse_session_new must be a
+ * struct fs_config that outlives the session. */
+const struct fuse_lowlevel_ops *fs_operations(void);
+
+#endif

@@ -1,0 +1,64 @@
+/* opts: the command line (fuse_opt table), the server URL, the cache
+ * location and the credentials. Each value here is plain data for main.c
+ * to hand to the modules. */
+#ifndef DSPACEFS_OPTS_H
+#define DSPACEFS_OPTS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct fuse_args;
+
+struct dspacefs_opts {
+	char *url;           /* as given on the command line */
+	char *api_url;       /* normalised: scheme://host[:port]/path/api */
+	char *user;          /* -o user= (or from ~/.netrc); NULL → anonymous */
+	char *password_file; /* -o password_file= */
+	int anonymous;       /* -o anonymous */
+	char *cache_dir;     /* -o cache_dir=, else a per-server, per-user dir
+			      * under $XDG_CACHE_HOME (or ~/.cache)/dspacefs */
+	int cache_ttl;       /* -o cache_ttl= seconds (default 60) */
+	uint64_t cache_max;  /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
+	int connections;     /* -o connections= (default 4) */
+	char *cacert;        /* -o cacert= */
+	int insecure;        /* -o insecure */
+	int debug_http;      /* -o debug_http */
+	int timeout;         /* -o timeout= seconds a stalled transfer waits (30) */
+	int direct_io;       /* -o direct_io: bypass the kernel page cache */
+	int read_only;       /* -o ro (seen, and passed on to FUSE) */
+	int show_help;
+	int show_version;
+	int bad_password_opt; /* -o password=... was given (refused) */
+	int nonopt_count;    /* positional arguments seen */
+};
+
+/* Parses our options out of args (leaving FUSE's own options and the mount
+ * point in args). Returns 0, or -1 after printing a clear message. */
+int opts_parse(struct fuse_args *args, struct dspacefs_opts *o);
+void opts_usage(const char *progname);
+void opts_release(struct dspacefs_opts *o);
+
+/* Turns "https://host/server", ".../server/api" or either with a trailing
+ * slash into ".../server/api". Returns a malloc'd string, or NULL with a
+ * reason in err (not http/https, no host, query or fragment present). */
+char *opts_normalize_url(const char *url, char *err, size_t errlen);
+
+/* Parses "512", "64K", "10M", "2G", "1T" (binary units). -1 if invalid. */
+int64_t opts_parse_size(const char *s);
+
+/* The default cache directory for this server and user (caller frees). */
+char *opts_default_cache_dir(const char *api_url, const char *user);
+
+/* Finds the password for o->user (and the user itself from ~/.netrc when
+ * none was given): password_file (refused if group/other may read it),
+ * DSPACEFS_PASSWORD, ~/.netrc (machine = host), or a prompt on the terminal.
+ * *password is malloc'd (NULL for anonymous). 0, or -1 with err set. */
+int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
+		     size_t errlen);
+
+/* Looks up machine host in a netrc file: login and password (either may be
+ * NULL in the result; caller frees). 0 found, -ENOENT not found. */
+int opts_netrc_lookup(const char *path, const char *host, char **login,
+		      char **password);
+
+#endif
