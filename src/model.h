@@ -109,4 +109,23 @@ int model_jwt_exp(const char *json, size_t len, int64_t *exp);
 /* authn/status: *authenticated set to 0/1. */
 int model_parse_status(const char *json, size_t len, int *authenticated);
 
+/* Whether s is a canonical UUID (8-4-4-4-12 hex digits, either case). */
+int model_uuid_valid(const char *s);
+
+/* ISO-8601 date-time ("2021-06-21T12:53:57.871+00:00", "...Z", "+02:00",
+ * "+0200"; no zone = UTC) → Unix seconds, independent of TZ. 0 or -EINVAL. */
+int model_parse_time(const char *s, int64_t *out);
+
+/* JSON bodies for the write path; malloc'd strings (caller frees), NULL
+ * on ENOMEM or when an argument is not valid UTF-8. */
+/* Multipart "properties" of an upload: {"name": name}. */
+char *model_upload_properties(const char *name);
+/* POST items?owningCollection=: an archived, discoverable item (§6.1). */
+char *model_item_create_body(const char *title);
+/* POST items/{u}/bundles: {"name": name, "metadata": {}} (§6.2). */
+char *model_bundle_create_body(const char *name);
+/* JSON Patch replacing the first value of a metadata field (§6.4), e.g.
+ * field "dc.title" renames a bitstream, bundle or item. */
+char *model_metadata_replace_patch(const char *field, const char *value);
+
 #endif

@@ -1,0 +1,865 @@
+/* model: DSpace HAL JSON → plain C structs, and the JSON bodies we send.
+ * The only file that includes jansson.h. Everything the server sends is
+ * untrusted: every field is type-checked, and a document we cannot use is
+ * -EPROTO with a log line, never a crash. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "model.h"
+
+/* What a list of embedded children looked like. */
+struct emb_page {
+	json_t *arr;  /* the entries, or NULL when nothing was embedded */
+	int complete; /* every entry arrived */
+};
+
+/* Lower-case name of a dso type. */
+const char *dso_type_name(enum dso_type t)
+{
+	switch (t) {
+	case DSO_COMMUNITY:
+		return "community";
+	case DSO_COLLECTION:
+		return "collection";
+	case DSO_ITEM:
+		return "item";
+	case DSO_BUNDLE:
+		return "bundle";
+	case DSO_BITSTREAM:
+		return "bitstream";
+	case DSO_NONE:
+		break;
+	}
+	return "root";
+}
+
+/* The dso type named by a HAL "type" field; DSO_NONE if unknown. */
+enum dso_type dso_type_from_name(const char *s)
+{
+	static const enum dso_type all[] = { DSO_COMMUNITY, DSO_COLLECTION,
+					     DSO_ITEM, DSO_BUNDLE,
+					     DSO_BITSTREAM };
+	size_t i;
+
+	if (!s)
+		return DSO_NONE;
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(s, dso_type_name(all[i])) == 0)
+			return all[i];
+	return DSO_NONE;
+}
+
+/* Frees what a dso owns and leaves it zeroed. */
+void dso_release(struct dso *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	free(d->name);
+	free(d->handle);
+	free(d->mime);
+	for (i = 0; i < d->nmeta; i++) {
+		free(d->meta[i].key);
+		free(d->meta[i].value);
+	}
+	free(d->meta);
+	memset(d, 0, sizeof(*d));
+	d->size = -1;
+}
+
+/* Frees every dso in a list and the list's array. */
+void dso_list_release(struct dso_list *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->n; i++)
+		dso_release(&l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+	l->alloc = 0;
+}
+
+/* Frees the next link of a page_info. */
+void page_info_release(struct page_info *p)
+{
+	if (!p)
+		return;
+	free(p->next);
+	p->next = NULL;
+}
+
+/* Appends a zeroed dso to a list (pointers into the list die on the next
+ * push). */
+struct dso *dso_list_push(struct dso_list *l)
+{
+	struct dso *d;
+
+	if (l->n == l->alloc) {
+		size_t na = l->alloc ? l->alloc * 2 : 16;
+		struct dso *nv;
+
+		if (na > SIZE_MAX / sizeof(*nv))
+			return NULL;
+		nv = realloc(l->v, na * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		l->v = nv;
+		l->alloc = na;
+	}
+	d = &l->v[l->n++];
+	memset(d, 0, sizeof(*d));
+	d->size = -1;
+	return d;
+}
+
+/* First value of a metadata field (borrowed), or NULL. */
+const char *dso_meta(const struct dso *d, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < d->nmeta; i++)
+		if (strcmp(d->meta[i].key, key) == 0)
+			return d->meta[i].value;
+	return NULL;
+}
+
+/* A string member of an object, or NULL when absent or not a string. */
+static const char *jstr(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* An object member of an object, or NULL. */
+static json_t *jobj(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_object(v) ? v : NULL;
+}
+
+/* Parses JSON text; NULL (with a log line) when it is not an object. */
+static json_t *load_object(const char *json, size_t len, const char *what)
+{
+	json_error_t err;
+	json_t *root;
+
+	if (!json) {
+		log_warn("%s: empty response", what);
+		return NULL;
+	}
+	root = json_loadb(json, len, 0, &err);
+	if (!root) {
+		log_warn("%s: malformed JSON at line %d column %d: %s", what,
+			 err.line, err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		log_warn("%s: JSON document is not an object", what);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* Copies s if it is a canonical UUID, lower-cased, into out[UUID_LEN+1]. */
+static int uuid_copy(char *out, const char *s)
+{
+	size_t i;
+
+	if (!s || strlen(s) != UUID_LEN)
+		return -EINVAL;
+	for (i = 0; i < UUID_LEN; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (c != '-')
+				return -EINVAL;
+		} else if (!isxdigit(c)) {
+			return -EINVAL;
+		}
+		out[i] = (char)tolower(c);
+	}
+	out[UUID_LEN] = 0;
+	return 0;
+}
+
+/* Whether s is a canonical UUID (either case). */
+int model_uuid_valid(const char *s)
+{
+	char tmp[UUID_LEN + 1];
+
+	return uuid_copy(tmp, s) == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), so that no TZ or timegm() is involved. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Reads exactly n digits at *p into *v and advances *p. */
+static int digits(const char **p, int n, int *v)
+{
+	int i, x = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		x = x * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*v = x;
+	return 0;
+}
+
+/* ISO-8601 "YYYY-MM-DDTHH:MM:SS[.frac][Z|±HH:MM|±HHMM]" → Unix seconds
+ * (UTC). No zone means UTC. Returns 0 or -EINVAL. */
+int model_parse_time(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30,
+				     31, 31, 30, 31, 30, 31 };
+
+	if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+	    *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't' &&
+						  *p != ' '))
+		return -EINVAL;
+	p++;
+	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
+	    *p++ != ':' || digits(&p, 2, &sec))
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -EINVAL;
+	if (*p == '.' || *p == ',') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '-' ? -1 : 1;
+		if (digits(&p, 2, &oh))
+			return -EINVAL;
+		if (*p == ':')
+			p++;
+		if (*p && digits(&p, 2, &om))
+			return -EINVAL;
+		if (oh > 23 || om > 59)
+			return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+	       sign * (oh * 3600 + om * 60);
+	return 0;
+}
+
+/* One metadata value while sorting by place. */
+struct mval {
+	int64_t place;
+	size_t idx;
+	const char *value;
+};
+
+/* Orders metadata values by place, then by their position in the array. */
+static int mval_cmp(const void *a, const void *b)
+{
+	const struct mval *x = a, *y = b;
+
+	if (x->place != y->place)
+		return x->place < y->place ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Joins the values of one metadata array by '\n' in place order; NULL
+ * value (and 0) when the array holds no usable value, -ENOMEM. */
+static int meta_join(const json_t *arr, char **out)
+{
+	struct mval *v;
+	size_t i, n = 0, total = 0, off = 0;
+	json_t *e;
+	char *s;
+
+	*out = NULL;
+	if (json_array_size(arr) == 0)
+		return 0;
+	v = calloc(json_array_size(arr), sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	json_array_foreach(arr, i, e) {
+		const char *val = json_is_object(e) ? jstr(e, "value") : NULL;
+		json_t *pl = json_object_get(e, "place");
+
+		if (!val)
+			continue;
+		v[n].place = json_is_integer(pl) ? json_integer_value(pl) :
+						   (int64_t)i;
+		v[n].idx = i;
+		v[n].value = val;
+		total += strlen(val) + 1;
+		n++;
+	}
+	if (n == 0) {
+		free(v);
+		return 0;
+	}
+	qsort(v, n, sizeof(*v), mval_cmp);
+	s = malloc(total);
+	if (!s) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(v[i].value);
+
+		memcpy(s + off, v[i].value, l);
+		off += l;
+		s[off++] = i + 1 < n ? '\n' : 0;
+	}
+	free(v);
+	*out = s;
+	return 0;
+}
+
+/* Fills d->meta from a "metadata" object (absent or mistyped: none). */
+static int parse_metadata(const json_t *md, struct dso *d)
+{
+	const char *key;
+	json_t *arr;
+	size_t n = json_object_size(md);
+
+	if (!json_is_object(md) || n == 0)
+		return 0;
+	d->meta = calloc(n, sizeof(*d->meta));
+	if (!d->meta)
+		return -ENOMEM;
+	json_object_foreach((json_t *)md, key, arr) {
+		char *val;
+		int rc;
+
+		if (!json_is_array(arr))
+			continue;
+		rc = meta_join(arr, &val);
+		if (rc)
+			return rc;
+		if (!val)
+			continue;
+		d->meta[d->nmeta].key = strdup(key);
+		if (!d->meta[d->nmeta].key) {
+			free(val);
+			return -ENOMEM;
+		}
+		d->meta[d->nmeta++].value = val;
+	}
+	return 0;
+}
+
+/* Copies checkSum.value into d->md5 when the algorithm is MD5 and the
+ * value is 32 hex digits; otherwise leaves it empty. */
+static void parse_checksum(const json_t *cs, struct dso *d)
+{
+	const char *alg = jstr(cs, "checkSumAlgorithm");
+	const char *val = jstr(cs, "value");
+	size_t i;
+
+	if (!alg || !val || strcasecmp(alg, "MD5") != 0)
+		return;
+	if (strlen(val) != 32)
+		goto bad;
+	for (i = 0; i < 32; i++) {
+		if (!isxdigit((unsigned char)val[i]))
+			goto bad;
+		d->md5[i] = (char)tolower((unsigned char)val[i]);
+	}
+	d->md5[32] = 0;
+	return;
+bad:
+	d->md5[0] = 0;
+	log_warn("bitstream %s: ignoring malformed MD5 checksum", d->uuid);
+}
+
+/* Looks at a HAL embedded list value: either an embedded page
+ * {"_embedded":{rel:[...]}, "page":{...}} or a plain array. */
+static int embedded_list(const json_t *v, const char *rel,
+			 struct emb_page *ep)
+{
+	const json_t *page, *tot, *inner;
+
+	ep->arr = NULL;
+	ep->complete = 0;
+	if (!v)
+		return 0;
+	if (json_is_array(v)) {
+		ep->arr = (json_t *)v;
+		ep->complete = 1;
+		return 0;
+	}
+	if (!json_is_object(v))
+		return -EPROTO;
+	inner = json_object_get(jobj(v, "_embedded"), rel);
+	if (inner && !json_is_array(inner))
+		return -EPROTO;
+	ep->arr = (json_t *)inner;
+	page = jobj(v, "page");
+	tot = json_object_get(page, "totalElements");
+	if (!page)
+		ep->complete = 1;
+	else if (json_is_integer(tot))
+		ep->complete = json_integer_value(tot) <=
+			       (json_int_t)json_array_size(inner);
+	/* an embedded page that is not the first one cannot be complete */
+	if (page && json_is_integer(json_object_get(page, "number")) &&
+	    json_integer_value(json_object_get(page, "number")) != 0)
+		ep->complete = 0;
+	return 0;
+}
+
+static int parse_dso(const json_t *o, const char *parent, int64_t pos,
+		     int64_t inherit_mtime, struct dso_list *out);
+
+/* Appends the entries of an embedded child list after their parent. */
+static int parse_children(const json_t *arr, const char *parent,
+			  int64_t mtime, enum dso_type want,
+			  struct dso_list *out)
+{
+	size_t i;
+	json_t *e;
+	int rc;
+
+	json_array_foreach(arr, i, e) {
+		size_t at = out->n;
+
+		rc = parse_dso(e, parent, (int64_t)i, mtime, out);
+		if (rc)
+			return rc;
+		if (out->v[at].type != want) {
+			log_warn("embedded %s under %s has type %s",
+				 dso_type_name(want), parent,
+				 dso_type_name(out->v[at].type));
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+/* Fills the scalar fields of d from object o. */
+static int parse_fields(const json_t *o, struct dso *d, int64_t inherit_mtime)
+{
+	const char *uuid = jstr(o, "uuid"), *tname = jstr(o, "type");
+	const char *s;
+	const json_t *sz;
+
+	if (!uuid)
+		uuid = jstr(o, "id");
+	if (uuid_copy(d->uuid, uuid)) {
+		log_warn("object without a valid uuid (type %s)",
+			 tname ? tname : "?");
+		return -EPROTO;
+	}
+	d->type = dso_type_from_name(tname);
+	if (d->type == DSO_NONE) {
+		log_warn("object %s has unknown type \"%s\"", d->uuid,
+			 tname ? tname : "");
+		return -EPROTO;
+	}
+	s = jstr(o, "name");
+	d->name = strdup(s ? s : "");
+	if (!d->name)
+		return -ENOMEM;
+	s = jstr(o, "handle");
+	if (s && !(d->handle = strdup(s)))
+		return -ENOMEM;
+	sz = json_object_get(o, "sizeBytes");
+	if (d->type == DSO_BITSTREAM && json_is_integer(sz) &&
+	    json_integer_value(sz) >= 0)
+		d->size = json_integer_value(sz);
+	if (d->type == DSO_BITSTREAM)
+		parse_checksum(jobj(o, "checkSum"), d);
+	d->mtime = inherit_mtime;
+	s = jstr(o, "lastModified");
+	if (s && model_parse_time(s, &d->mtime)) {
+		log_debug("object %s: unparsable lastModified \"%s\"",
+			  d->uuid, s);
+		d->mtime = inherit_mtime;
+	}
+	s = jstr(jobj(jobj(o, "_embedded"), "format"), "mimetype");
+	if (s && *s && !(d->mime = strdup(s)))
+		return -ENOMEM;
+	return parse_metadata(json_object_get(o, "metadata"), d);
+}
+
+/* Appends the object o and then its embedded descendants. */
+static int parse_dso(const json_t *o, const char *parent, int64_t pos,
+		     int64_t inherit_mtime, struct dso_list *out)
+{
+	struct dso *d;
+	struct emb_page ep;
+	const json_t *emb;
+	const char *rel;
+	enum dso_type ctype, type;
+	char uuid[UUID_LEN + 1];
+	int64_t mtime;
+	size_t at;
+	int rc;
+
+	if (!json_is_object(o)) {
+		log_warn("list entry is not a JSON object");
+		return -EPROTO;
+	}
+	at = out->n;
+	d = dso_list_push(out);
+	if (!d)
+		return -ENOMEM;
+	if (parent)
+		snprintf(d->parent, sizeof(d->parent), "%s", parent);
+	d->position = pos;
+	rc = parse_fields(o, d, inherit_mtime);
+	if (rc)
+		goto fail;
+	type = d->type;
+	mtime = d->mtime;
+	memcpy(uuid, d->uuid, sizeof(uuid));
+	if (type == DSO_ITEM) {
+		rel = "bundles";
+		ctype = DSO_BUNDLE;
+	} else if (type == DSO_BUNDLE) {
+		rel = "bitstreams";
+		ctype = DSO_BITSTREAM;
+	} else {
+		return 0;
+	}
+	emb = json_object_get(jobj(o, "_embedded"), rel);
+	rc = embedded_list(emb, rel, &ep);
+	if (rc) {
+		log_warn("%s %s: malformed embedded %s", dso_type_name(type),
+			 uuid, rel);
+		goto fail;
+	}
+	out->v[at].children_complete = emb ? ep.complete : 0;
+	if (!ep.arr)
+		return 0;
+	rc = parse_children(ep.arr, uuid, mtime, ctype, out);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	/* drop this object and whatever it had appended */
+	while (out->n > at)
+		dso_release(&out->v[--out->n]);
+	return rc;
+}
+
+/* Fills page from a HAL "page" object and a "_links" object. */
+static int parse_page_info(const json_t *pg, const json_t *links,
+			   struct page_info *page)
+{
+	const json_t *v;
+	const char *next;
+
+	if (!page)
+		return 0;
+	page_info_release(page);
+	memset(page, 0, sizeof(*page));
+	page->total_elements = -1;
+	page->total_pages = -1;
+	v = json_object_get(pg, "number");
+	page->number = json_is_integer(v) ? json_integer_value(v) : 0;
+	v = json_object_get(pg, "size");
+	page->size = json_is_integer(v) ? json_integer_value(v) : 0;
+	v = json_object_get(pg, "totalElements");
+	if (json_is_integer(v))
+		page->total_elements = json_integer_value(v);
+	v = json_object_get(pg, "totalPages");
+	if (json_is_integer(v))
+		page->total_pages = json_integer_value(v);
+	next = jstr(jobj(links, "next"), "href");
+	if (next && *next && !(page->next = strdup(next)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Appends the array of list entries, undoing everything on failure. */
+static int parse_entries(const json_t *arr, const char *parent,
+			 struct dso_list *out)
+{
+	size_t i, start = out->n;
+	json_t *e;
+	int rc;
+
+	json_array_foreach(arr, i, e) {
+		rc = parse_dso(e, parent, (int64_t)i, 0, out);
+		if (rc) {
+			while (out->n > start)
+				dso_release(&out->v[--out->n]);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* A list page: _embedded.<rel>[]. */
+int model_parse_page(const char *json, size_t len, const char *rel,
+		     const char *parent_uuid, struct dso_list *out,
+		     struct page_info *page)
+{
+	json_t *root = load_object(json, len, rel);
+	const json_t *emb, *arr;
+	int rc = -EPROTO;
+
+	if (!root)
+		return -EPROTO;
+	emb = json_object_get(root, "_embedded");
+	if (emb && !json_is_object(emb)) {
+		log_warn("list of %s: _embedded is not an object", rel);
+		goto out;
+	}
+	arr = json_object_get(emb, rel);
+	if (arr && !json_is_array(arr)) {
+		log_warn("list of %s: _embedded.%s is not an array", rel, rel);
+		goto out;
+	}
+	rc = parse_entries(arr, parent_uuid, out);
+	if (rc)
+		goto out;
+	rc = parse_page_info(jobj(root, "page"), jobj(root, "_links"), page);
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* A discovery page: _embedded.searchResult._embedded.objects[] with each
+ * object's _embedded.indexableObject. */
+int model_parse_discovery(const char *json, size_t len, const char *parent_uuid,
+			  struct dso_list *out, struct page_info *page)
+{
+	json_t *root = load_object(json, len, "discovery");
+	const json_t *sr, *objs, *e;
+	size_t i, start = out->n;
+	int rc = -EPROTO;
+
+	if (!root)
+		return -EPROTO;
+	sr = jobj(jobj(root, "_embedded"), "searchResult");
+	if (!sr) {
+		log_warn("discovery: no _embedded.searchResult");
+		goto out;
+	}
+	objs = json_object_get(jobj(sr, "_embedded"), "objects");
+	if (objs && !json_is_array(objs)) {
+		log_warn("discovery: objects is not an array");
+		goto out;
+	}
+	json_array_foreach(objs, i, e) {
+		const json_t *io = jobj(jobj(e, "_embedded"), "indexableObject");
+
+		if (!io) {
+			log_warn("discovery: result %zu has no indexableObject",
+				 i);
+			rc = -EPROTO;
+			goto undo;
+		}
+		rc = parse_dso(io, parent_uuid, (int64_t)i, 0, out);
+		if (rc)
+			goto undo;
+	}
+	rc = parse_page_info(jobj(sr, "page"), jobj(sr, "_links"), page);
+	if (rc)
+		goto undo;
+	goto out;
+undo:
+	while (out->n > start)
+		dso_release(&out->v[--out->n]);
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* A single object with whatever it embeds. */
+int model_parse_object(const char *json, size_t len, const char *parent_uuid,
+		       struct dso_list *out)
+{
+	json_t *root = load_object(json, len, "object");
+	int rc;
+
+	if (!root)
+		return -EPROTO;
+	rc = parse_dso(root, parent_uuid, 0, 0, out);
+	json_decref(root);
+	return rc;
+}
+
+/* The API root document's dspaceVersion. */
+int model_parse_root(const char *json, size_t len, char **version)
+{
+	json_t *root = load_object(json, len, "API root");
+	const char *v;
+	int rc = -EPROTO;
+
+	*version = NULL;
+	if (!root)
+		return -EPROTO;
+	v = jstr(root, "dspaceVersion");
+	if (!v || !jobj(root, "_links")) {
+		log_warn("API root: no dspaceVersion or _links");
+		goto out;
+	}
+	*version = strdup(v);
+	rc = *version ? 0 : -ENOMEM;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* The human-readable message of an error body: DSpace's "message", an
+ * RFC 7807 "detail", or the status text "error". */
+char *model_error_message(const char *json, size_t len)
+{
+	static const char *const keys[] = { "message", "detail", "error",
+					    "title" };
+	json_error_t err;
+	json_t *root;
+	char *msg = NULL;
+	size_t i;
+
+	if (!json || len == 0)
+		return NULL;
+	root = json_loadb(json, len, 0, &err);
+	if (!json_is_object(root))
+		goto out;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *s = jstr(root, keys[i]);
+
+		if (s && *s) {
+			msg = strdup(s);
+			break;
+		}
+	}
+out:
+	json_decref(root);
+	return msg;
+}
+
+/* The "exp" claim of a JWT payload. */
+int model_jwt_exp(const char *json, size_t len, int64_t *exp)
+{
+	json_t *root = load_object(json, len, "JWT payload");
+	const json_t *v;
+	int rc = -EPROTO;
+
+	if (!root)
+		return -EPROTO;
+	v = json_object_get(root, "exp");
+	if (json_is_integer(v)) {
+		*exp = json_integer_value(v);
+		rc = 0;
+	} else if (json_is_real(v) && json_real_value(v) > 0 &&
+		   json_real_value(v) < 9e15) {
+		*exp = (int64_t)json_real_value(v);
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* authn/status: the "authenticated" flag. */
+int model_parse_status(const char *json, size_t len, int *authenticated)
+{
+	json_t *root = load_object(json, len, "authn status");
+	const json_t *v;
+	int rc = -EPROTO;
+
+	if (!root)
+		return -EPROTO;
+	v = json_object_get(root, "authenticated");
+	if (json_is_boolean(v)) {
+		*authenticated = json_is_true(v);
+		rc = 0;
+	} else {
+		log_warn("authn status: no boolean \"authenticated\"");
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* Serialises and frees a JSON value; NULL on failure. */
+static char *dump(json_t *v)
+{
+	char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+	json_decref(v);
+	return s;
+}
+
+/* {"value": s, "language": null, "authority": null, "confidence": -1} */
+static json_t *meta_value(const char *s)
+{
+	return json_pack("{s:s, s:n, s:n, s:i}", "value", s, "language",
+			 "authority", "confidence", -1);
+}
+
+/* The multipart "properties" part of an upload: {"name": name}. */
+char *model_upload_properties(const char *name)
+{
+	return dump(json_pack("{s:s}", "name", name));
+}
+
+/* The body that creates an archived, discoverable item titled title. */
+char *model_item_create_body(const char *title)
+{
+	json_t *mv = meta_value(title);
+
+	if (!mv)
+		return NULL;
+	return dump(json_pack("{s:s, s:b, s:b, s:b, s:s, s:{s:[o]}}",
+			      "name", title, "inArchive", 1, "discoverable", 1,
+			      "withdrawn", 0, "type", "item", "metadata",
+			      "dc.title", mv));
+}
+
+/* The body that creates a bundle called name. */
+char *model_bundle_create_body(const char *name)
+{
+	return dump(json_pack("{s:s, s:{}}", "name", name, "metadata"));
+}
+
+/* A JSON Patch replacing the first value of a metadata field. */
+char *model_metadata_replace_patch(const char *field, const char *value)
+{
+	json_t *mv = meta_value(value);
+	char path[300];
+
+	if (!mv)
+		return NULL;
+	if ((size_t)snprintf(path, sizeof(path), "/metadata/%s/0", field) >=
+	    sizeof(path)) {
+		json_decref(mv);
+		return NULL;
+	}
+	return dump(json_pack("[{s:s, s:s, s:o}]", "op", "replace", "path",
+			      path, "value", mv));
+}
