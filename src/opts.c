@@ -137,7 +137,8 @@ static int check_unknown(struct fuse_args *args)
 		"clone_fd", "noatime", "nodev", "nosuid", "noexec", "exec", "suid",
 		"dev", "atime", "async", "sync", "dirsync", "large_read", "blkdev",
 		"blksize=", "kernel_cache", "auto_cache", "umask=", "uid=", "gid=",
-		"entry_timeout=", "attr_timeout=", "nonempty", NULL
+		"entry_timeout=", "attr_timeout=", "nonempty", "debug",
+		"max_threads=", NULL
 	};
 	int i;
 
@@ -146,9 +147,21 @@ static int check_unknown(struct fuse_args *args)
 		char *copy, *tok, *save = NULL;
 		int bad = 0;
 
-		if (strcmp(a, "-o") != 0 || i + 1 >= args->argc)
+		if (a[0] != '-')
 			continue;
-		copy = strdup(args->argv[++i]);
+		if (strcmp(a, "-f") == 0 || strcmp(a, "-d") == 0 ||
+		    strcmp(a, "-s") == 0 || strcmp(a, "--") == 0)
+			continue;
+		if (strcmp(a, "-o") == 0 && i + 1 < args->argc) {
+			a = args->argv[++i];
+		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
+			a += 2;
+		} else {
+			fprintf(stderr, "dspacefs: unknown option %s (see --help)\n",
+				a);
+			return -1;
+		}
+		copy = strdup(a);
 		if (!copy)
 			return -1;
 		for (tok = strtok_r(copy, ",", &save); tok && !bad;
