@@ -1,0 +1,105 @@
+/* content: the on-disk content cache. No HTTP here (reader.c fills it).
+ *
+ * One sparse file per bitstream under cache_dir/content (dir 0700, files
+ * 0600), named <uuid>-<md5> and keyed by UUID + MD5: bitstream content never
+ * changes in place, so that pair names the same bytes forever. A block map
+ * (CONTENT_BLOCK bytes per block, the last block may be short) records which
+ * blocks hold downloaded data; it is kept next to the data file as
+ * <uuid>-<md5>.map, replaced atomically (write + rename) now and then and on
+ * the last close, so a remount reuses what was downloaded. A bitstream whose
+ * MD5 is unknown gets a private, already unlinked temporary file per open
+ * that is never shared or reused.
+ *
+ * Entries are refcounted: all opens of the same bitstream share one entry
+ * (one file descriptor, one map). The total allocation of the cache
+ * (st_blocks-based) is kept at or below cache_max by evicting the least
+ * recently used entries that are not open (last use = the map file's
+ * mtime); when open entries alone exceed the cap, blocks far behind the
+ * last read position are released with FALLOC_FL_PUNCH_HOLE (and marked
+ * missing again), so a large sequential read works with a small cap.
+ *
+ * Thread safe: one mutex per entry plus one for the index. Data I/O
+ * (pwrite, MD5 reads) is done without holding either. */
+#ifndef DSPACEFS_CONTENT_H
+#define DSPACEFS_CONTENT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#define CONTENT_BLOCK (64 * 1024)
+
+struct content;
+struct content_entry;
+
+/* Opens (creating 0700 if needed) cache_dir/content, indexes what a previous
+ * mount left there and removes debris (orphan files, stale temporaries).
+ * cache_max 0 → 1 GiB. NULL on failure with a reason in err. */
+struct content *content_new(const char *cache_dir, uint64_t cache_max,
+			    char *err, size_t errlen);
+/* Persists the maps of entries still open and frees everything. Entries
+ * must not be used afterwards. */
+void content_free(struct content **c);
+
+/* Opens (or shares) the entry of a bitstream. md5 may be "" or NULL when
+ * unknown: then the entry is a private temporary file. size >= 0.
+ * 0 or -errno (EINVAL for a malformed uuid). */
+int content_open(struct content *c, const char *uuid, const char *md5,
+		 int64_t size, struct content_entry **out);
+/* Drops one reference; the last one persists the map and closes the file. */
+void content_close(struct content_entry **e);
+
+/* The data file's descriptor (pread/splice from it at the file offset);
+ * valid while the entry is open. */
+int content_fd(const struct content_entry *e);
+int64_t content_size(const struct content_entry *e);
+
+/* Writes len bytes at off (pwrite) and marks the blocks the write covers
+ * completely (a short last block counts when the write reaches EOF) as
+ * present; may evict to respect the cap. 0 or -errno. */
+int content_write(struct content_entry *e, uint64_t off, const void *data,
+		  size_t len);
+/* How many bytes from off on (at most len) are present contiguously. */
+uint64_t content_present(struct content_entry *e, uint64_t off, uint64_t len);
+/* The start of the first missing block at or after the block holding off
+ * (so it may be below off), or the size when nothing is missing. */
+uint64_t content_missing_from(struct content_entry *e, uint64_t off);
+/* The first present byte at or after off (a block start), or the size. */
+uint64_t content_present_from(struct content_entry *e, uint64_t off);
+/* 1 when every block is present. */
+int content_complete(struct content_entry *e);
+
+/* Streams the whole file through MD5 and compares with the entry's MD5.
+ * 0 on a match (remembered in the map: later calls return 0 at once),
+ * 1 when no MD5 is known, -EIO on a mismatch, -EAGAIN when the file is
+ * not complete, other -errno on read errors. */
+int content_verify_md5(struct content_entry *e);
+/* 1 once content_verify_md5 succeeded (in this or an earlier mount). */
+int content_verified(struct content_entry *e);
+
+/* Forgets all downloaded data of the entry (after an MD5 mismatch): every
+ * block becomes missing and the space is released. */
+void content_drop(struct content_entry *e);
+
+/* Tells the cache where reading happens (for LRU and for punching holes
+ * far behind the reader). */
+void content_note_read(struct content_entry *e, uint64_t off, uint64_t len);
+
+/* Persists the entry's map now (normally done periodically and on close). */
+int content_sync(struct content_entry *e);
+
+/* Bytes the cache currently accounts for, and the cap. */
+uint64_t content_usage(struct content *c);
+uint64_t content_cap(const struct content *c);
+
+/* --- MD5 (RFC 1321), exposed for reader.c and the unit tests --- */
+struct content_md5 {
+	uint32_t state[4];
+	uint64_t count; /* bytes */
+	unsigned char buf[64];
+};
+void content_md5_init(struct content_md5 *m);
+void content_md5_update(struct content_md5 *m, const void *data, size_t len);
+/* Writes 32 lower-case hex digits and a NUL into hex[33]. */
+void content_md5_final(struct content_md5 *m, char hex[33]);
+
+#endif
