@@ -101,7 +101,26 @@ const char *http_response_header(const struct http_response *resp,
 
 /* The errno that an HTTP status stands for: 2xx/3xx → 0, 401/403 → EACCES,
  * 404/410 → ENOENT, 409 → EEXIST, 413 → EFBIG, 429/503 → EAGAIN,
- * 504 → ETIMEDOUT, other >= 400 → EIO. */
+ * 504 → ETIMEDOUT, other >= 400 → EIO. A positive errno value: callers
+ * return -http_status_errno(status). */
 int http_status_errno(long status);
+
+/* --- exposed for unit tests (pure functions) --- */
+
+/* -errno for a failed transfer (0 for CURLE_OK); os_errno is
+ * CURLINFO_OS_ERRNO, used to tell unreachable hosts from refusals. */
+int http_curl_errno(CURLcode rc, long os_errno);
+/* 1 for the statuses worth retrying (429, 502, 503, 504). */
+int http_status_retryable(long status);
+/* Milliseconds to wait before retry number attempt (1, 2, ...):
+ * 200, 400, 800, ... capped at 5000. */
+long http_backoff_ms(int attempt);
+/* Retry-After in seconds, or -1 when absent or not a number (HTTP-date). */
+long http_parse_retry_after(const char *value);
+/* Copies one header line (without CR/LF) into out, replacing the value of
+ * Authorization, Cookie, Set-Cookie, X-XSRF-TOKEN and DSPACE-XSRF-TOKEN
+ * with "<redacted>". */
+void http_redact_header(const char *line, size_t len, char *out,
+			size_t outlen);
 
 #endif

@@ -60,4 +60,9 @@ void session_free(struct session **s);
  * on a fixed schedule instead. */
 int64_t session_jwt_expiry(const char *jwt);
 
+/* The CSRF token a response hands out: its DSPACE-XSRF-TOKEN header, else
+ * the last non-empty DSPACE-XSRF-COOKIE Set-Cookie value; NULL if none.
+ * Caller frees. */
+char *session_csrf_from_response(const struct http_response *resp);
+
 #endif

@@ -1,0 +1,784 @@
+/* session: login, JWT refresh, CSRF token and the retries they need. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buf.h"
+#include "log.h"
+#include "model.h"
+#include "session.h"
+
+#define DEFAULT_REFRESH_MARGIN 60
+#define OPAQUE_REFRESH_INTERVAL 600 /* tokens we cannot decode (JWE) */
+#define REAUTH_PAUSE 5              /* after a failed login/refresh */
+#define HELD_BODY_MAX (64u << 10)   /* error bodies we keep for a retry decision */
+#define CSRF_HEADER "DSPACE-XSRF-TOKEN"
+#define CSRF_COOKIE "DSPACE-XSRF-COOKIE"
+
+struct session {
+	struct http *http;
+	char *api_url;
+	char *user;
+	char *password;
+	int refresh_margin;
+	char *version;
+	int anonymous;
+
+	/* Auth state; gen counts token changes so that threads which saw
+	 * the same failure re-login only once. */
+	pthread_rwlock_t auth_lock;
+	char *jwt;          /* without "Bearer " */
+	int64_t refresh_at; /* refresh the JWT from this time on */
+	int64_t pause_until; /* no new login attempt before this time */
+	unsigned long gen;
+	pthread_mutex_t login_lock; /* one login or refresh at a time */
+
+	pthread_mutex_t csrf_lock;
+	char *csrf;
+	int csrf_endpoint_missing; /* GET /security/csrf answered 404 */
+};
+
+/* Wraps the caller's callbacks so that a response we may retry (a CSRF 403,
+ * a 401) is held back: its body is kept for us, not streamed out. */
+struct hold {
+	const struct http_request *req;
+	int hold_401;
+	int hold_403;
+	int held;
+	struct buf body;
+};
+
+/* Seconds since the epoch. */
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Case-insensitive substring search. */
+static int contains_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Decodes base64url (padding optional) into out; 0 or -EINVAL. */
+static int b64url_decode(const char *in, size_t n, struct buf *out)
+{
+	unsigned int acc = 0;
+	int bits = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int c = (unsigned char)in[i], v;
+		char byte;
+
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '-' || c == '+')
+			v = 62;
+		else if (c == '_' || c == '/')
+			v = 63;
+		else if (c == '=')
+			break;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			byte = (char)((acc >> bits) & 0xff);
+			if (buf_add(out, &byte, 1) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int64_t session_jwt_expiry(const char *jwt)
+{
+	const char *d1, *d2;
+	struct buf b;
+	int64_t exp = -1;
+
+	if (!jwt)
+		return -1;
+	if (strncasecmp(jwt, "Bearer ", 7) == 0)
+		jwt += 7;
+	d1 = strchr(jwt, '.');
+	d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+	/* A JWS has exactly three parts; a JWE has five and is opaque. */
+	if (!d1 || !d2 || strchr(d2 + 1, '.') || d1 == jwt || d2 == d1 + 1)
+		return -1;
+	buf_init(&b, 64 << 10);
+	if (b64url_decode(d1 + 1, d2 - d1 - 1, &b) == 0 && b.len > 0 &&
+	    model_jwt_exp(b.data, b.len, &exp) < 0)
+		exp = -1;
+	buf_release(&b);
+	return exp;
+}
+
+char *session_csrf_from_response(const struct http_response *resp)
+{
+	const char *tok = http_response_header(resp, CSRF_HEADER);
+	const char *last = NULL;
+	size_t i, n = 0, cl = strlen(CSRF_COOKIE);
+
+	if (tok && *tok)
+		return strdup(tok);
+	/* No header (a proxy may drop it): the last non-empty cookie. */
+	for (i = 0; i < resp->nheaders; i++) {
+		const char *v = resp->headers[i].value;
+		size_t len;
+
+		if (strcasecmp(resp->headers[i].name, "Set-Cookie") != 0 ||
+		    strncmp(v, CSRF_COOKIE "=", cl + 1) != 0)
+			continue;
+		v += cl + 1;
+		len = strcspn(v, "; \t");
+		if (len) {
+			last = v;
+			n = len;
+		}
+	}
+	return last ? strndup(last, n) : NULL;
+}
+
+/* Remembers the CSRF token a response carries, if any. */
+static void csrf_update(struct session *s, const struct http_response *resp)
+{
+	char *tok = session_csrf_from_response(resp);
+
+	if (!tok)
+		return;
+	pthread_mutex_lock(&s->csrf_lock);
+	if (!s->csrf || strcmp(s->csrf, tok) != 0) {
+		free(s->csrf);
+		s->csrf = tok;
+		tok = NULL;
+		log_debug("new CSRF token");
+	}
+	pthread_mutex_unlock(&s->csrf_lock);
+	free(tok);
+}
+
+/* A copy of the current CSRF token, or NULL. */
+static char *csrf_copy(struct session *s)
+{
+	char *t;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	t = s->csrf ? strdup(s->csrf) : NULL;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return t;
+}
+
+/* Methods that need the CSRF token. */
+static int is_modifying(const char *m)
+{
+	return m && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+	       strcmp(m, "OPTIONS") != 0 && strcmp(m, "TRACE") != 0;
+}
+
+/* Does the caller already send header name? */
+static int has_header(const struct curl_slist *l, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; l; l = l->next)
+		if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
+			return 1;
+	return 0;
+}
+
+/* Is url a bitstream content URL (binary: no JSON Accept)? */
+static int is_content_url(const char *url)
+{
+	size_t n = strcspn(url, "?#");
+
+	return n >= 8 && strncmp(url + n - 8, "/content", 8) == 0;
+}
+
+/* Builds the header list for one attempt: ours, then the caller's. */
+static struct curl_slist *build_headers(const struct http_request *req,
+					const char *bearer, const char *csrf)
+{
+	struct curl_slist *l = NULL, *n;
+	const struct curl_slist *it;
+	struct buf b = BUF_INIT;
+
+	if (!has_header(req->headers, "Accept") && !is_content_url(req->url))
+		if (!(l = curl_slist_append(l, "Accept: application/json")))
+			goto fail;
+	if (bearer && !has_header(req->headers, "Authorization")) {
+		if (buf_addf(&b, "Authorization: Bearer %s", bearer) < 0 ||
+		    !(n = curl_slist_append(l, b.data)))
+			goto fail;
+		l = n;
+		buf_reset(&b);
+	}
+	if (csrf && is_modifying(req->method)) {
+		if (buf_addf(&b, "X-XSRF-TOKEN: %s", csrf) < 0 ||
+		    !(n = curl_slist_append(l, b.data)))
+			goto fail;
+		l = n;
+		buf_reset(&b);
+		if (buf_addf(&b, "Cookie: " CSRF_COOKIE "=%s", csrf) < 0 ||
+		    !(n = curl_slist_append(l, b.data)))
+			goto fail;
+		l = n;
+	}
+	for (it = req->headers; it; it = it->next) {
+		/* DSpace refuses untrusted origins; a non-browser sends none. */
+		if (strncasecmp(it->data, "Origin:", 7) == 0)
+			continue;
+		if (!(n = curl_slist_append(l, it->data)))
+			goto fail;
+		l = n;
+	}
+	buf_release(&b);
+	return l;
+fail:
+	buf_release(&b);
+	curl_slist_free_all(l);
+	return NULL;
+}
+
+/* on_headers wrapper: holds back responses we might retry. */
+static int hold_headers(const struct http_response *resp, void *ctx)
+{
+	struct hold *h = ctx;
+
+	h->held = (resp->status == 401 && h->hold_401) ||
+		  (resp->status == 403 && h->hold_403);
+	if (h->held || !h->req->on_headers)
+		return 0;
+	return h->req->on_headers(resp, h->req->ctx);
+}
+
+/* on_body wrapper: keeps a held response's body, streams the rest. */
+static int hold_body(const char *data, size_t len, void *ctx)
+{
+	struct hold *h = ctx;
+
+	if (h->held) {
+		buf_add(&h->body, data, len); /* a truncated error is fine */
+		return 0;
+	}
+	return h->req->on_body(data, len, h->req->ctx);
+}
+
+/* Does this 403 reject our CSRF token (rather than our rights)? */
+static int is_csrf_403(const struct http_response *resp, const char *sent)
+{
+	char *msg, *tok;
+	int yes;
+
+	if (resp->status != 403)
+		return 0;
+	msg = model_error_message(resp->body, resp->body_len);
+	if (msg) {
+		yes = contains_ci(msg, "csrf");
+		free(msg);
+		return yes;
+	}
+	/* 7.0-7.2 hide the message; a 403 handing out a new token is one. */
+	tok = session_csrf_from_response(resp);
+	yes = tok && (!sent || strcmp(tok, sent) != 0);
+	free(tok);
+	return yes;
+}
+
+/* One attempt through http with the session's headers; hold_401/hold_403
+ * say which statuses the caller may retry (their bodies are then kept in
+ * resp->body instead of being streamed). The CSRF token used is returned
+ * in *sent (caller frees). */
+static int attempt(struct session *s, const struct http_request *req,
+		   const char *bearer, int hold_401, int hold_403,
+		   struct http_response *resp, char **sent)
+{
+	struct http_request r = *req;
+	struct hold h = { 0 };
+	char *csrf = NULL;
+	int rc;
+
+	*sent = NULL;
+	if (is_modifying(req->method))
+		csrf = csrf_copy(s);
+	r.headers = build_headers(req, bearer, csrf);
+	if (!r.headers) {
+		free(csrf);
+		memset(resp, 0, sizeof(*resp));
+		return -ENOMEM;
+	}
+	h.req = req;
+	h.hold_401 = hold_401;
+	h.hold_403 = hold_403;
+	buf_init(&h.body, HELD_BODY_MAX);
+	if (req->on_headers || req->on_body) {
+		r.on_headers = hold_headers;
+		r.on_body = req->on_body ? hold_body : NULL;
+		r.ctx = &h;
+	}
+	rc = http_perform(s->http, &r, resp);
+	if (h.held && h.body.len) {
+		char *body = buf_detach(&h.body, &resp->body_len);
+
+		if (body) {
+			free(resp->body);
+			resp->body = body;
+		}
+	}
+	buf_release(&h.body);
+	curl_slist_free_all((struct curl_slist *)r.headers);
+	if (rc == 0)
+		csrf_update(s, resp);
+	*sent = csrf;
+	return rc;
+}
+
+/* GET /security/csrf to obtain a token (7.6.2+, 8.x, 9.x). */
+static int csrf_fetch(struct session *s)
+{
+	struct http_request req = { 0 };
+	struct http_response resp;
+	struct buf url = BUF_INIT;
+	char *sent = NULL;
+	int rc;
+
+	if (buf_addf(&url, "%s/security/csrf", s->api_url) < 0)
+		return -ENOMEM;
+	req.method = "GET";
+	req.url = url.data;
+	req.idempotent = 1;
+	rc = attempt(s, &req, NULL, 0, 0, &resp, &sent);
+	free(sent);
+	if (rc == 0 && resp.status == 404) {
+		pthread_mutex_lock(&s->csrf_lock);
+		s->csrf_endpoint_missing = 1;
+		pthread_mutex_unlock(&s->csrf_lock);
+		log_debug("no /security/csrf (DSpace before 7.6.2)");
+		rc = -ENOENT;
+	} else if (rc == 0 && resp.status >= 300) {
+		rc = -http_status_errno(resp.status);
+	}
+	http_response_release(&resp);
+	buf_release(&url);
+	return rc;
+}
+
+/* Before a modifying request: make sure we hold a CSRF token if the
+ * server has a way to give us one (else the 403 retry covers it). */
+static void csrf_ensure(struct session *s)
+{
+	int need;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	need = !s->csrf && !s->csrf_endpoint_missing;
+	pthread_mutex_unlock(&s->csrf_lock);
+	if (need)
+		csrf_fetch(s);
+}
+
+/* A request with the CSRF dance: ensures a token for modifying requests
+ * and retries once on a CSRF 403. hold_401 as for attempt(). */
+static int send_csrf(struct session *s, const struct http_request *req,
+		     const char *bearer, int hold_401,
+		     struct http_response *resp)
+{
+	int modifying = is_modifying(req->method);
+	char *sent = NULL;
+	int rc, retried = 0;
+
+	for (;;) {
+		if (modifying)
+			csrf_ensure(s);
+		rc = attempt(s, req, bearer, hold_401, modifying && !retried,
+			     resp, &sent);
+		if (rc < 0 || retried || !modifying || !is_csrf_403(resp, sent))
+			break;
+		/* The 403 normally carries a fresh token; fetch one if not. */
+		{
+			char *now = csrf_copy(s);
+
+			if (!now || (sent && strcmp(now, sent) == 0))
+				csrf_fetch(s);
+			free(now);
+		}
+		log_debug("%s %s: CSRF token refused, retrying once",
+			  req->method, req->url);
+		retried = 1;
+		free(sent);
+		sent = NULL;
+		http_response_release(resp);
+	}
+	free(sent);
+	return rc;
+}
+
+/* When to refresh a token obtained now with expiry exp (-1 unknown). */
+static int64_t refresh_time(const struct session *s, int64_t exp)
+{
+	int64_t now = now_s(), life = exp - now;
+	int64_t margin = s->refresh_margin > 0 ? s->refresh_margin :
+						 DEFAULT_REFRESH_MARGIN;
+
+	if (exp < 0 || life <= 0)
+		return now + OPAQUE_REFRESH_INTERVAL; /* opaque, or clocks differ */
+	if (margin > life / 5)
+		margin = life / 5;
+	return exp - margin;
+}
+
+/* Takes the JWT from a login/refresh response; 0 or -EPROTO. */
+static int take_token(struct session *s, const struct http_response *resp)
+{
+	const char *a = http_response_header(resp, "Authorization");
+	int64_t exp;
+	char *jwt;
+
+	if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+		return -EPROTO;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	if (!*a || !(jwt = strdup(a)))
+		return *a ? -ENOMEM : -EPROTO;
+	exp = session_jwt_expiry(jwt);
+	pthread_rwlock_wrlock(&s->auth_lock);
+	free(s->jwt);
+	s->jwt = jwt;
+	s->refresh_at = refresh_time(s, exp);
+	s->pause_until = 0;
+	s->gen++;
+	pthread_rwlock_unlock(&s->auth_lock);
+	if (exp > 0)
+		log_debug("new JWT, expires in %lld s",
+			  (long long)(exp - now_s()));
+	else
+		log_debug("new JWT (opaque), refreshing every %d s",
+			  OPAQUE_REFRESH_INTERVAL);
+	return 0;
+}
+
+/* POST /authn/login with user and password. Writes a user-facing reason
+ * into err (never the password). */
+static int login(struct session *s, char *err, size_t errlen)
+{
+	struct http_request req = { 0 };
+	struct http_response resp;
+	struct curl_slist *hdrs = NULL;
+	struct buf url = BUF_INIT, body = BUF_INIT;
+	char dummy[8];
+	int rc;
+
+	if (!err) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	if (buf_addf(&url, "%s/authn/login", s->api_url) < 0 ||
+	    buf_adds(&body, "user=") < 0 ||
+	    buf_add_urlencoded(&body, s->user) < 0 ||
+	    buf_adds(&body, "&password=") < 0 ||
+	    buf_add_urlencoded(&body, s->password) < 0 ||
+	    !(hdrs = curl_slist_append(NULL, "Content-Type: "
+				       "application/x-www-form-urlencoded"))) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto wipe;
+	}
+	req.method = "POST";
+	req.url = url.data;
+	req.headers = hdrs;
+	req.body = body.data;
+	req.body_len = body.len;
+	req.max_body = 1 << 20;
+	rc = send_csrf(s, &req, NULL, 0, &resp);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
+			 resp.errmsg[0] ? resp.errmsg : strerror(-rc));
+		goto out;
+	}
+	if (resp.status == 200) {
+		rc = take_token(s, &resp);
+		if (rc < 0)
+			snprintf(err, errlen,
+				 "login for %s: no token in the server's answer",
+				 s->user);
+	} else if (resp.status == 401) {
+		snprintf(err, errlen,
+			 "login failed for %s: wrong user name or password (401)",
+			 s->user);
+		rc = -EACCES;
+	} else {
+		char *msg = model_error_message(resp.body, resp.body_len);
+
+		snprintf(err, errlen, "login failed for %s: HTTP %ld%s%s",
+			 s->user, resp.status, msg ? ": " : "", msg ? msg : "");
+		free(msg);
+		rc = http_status_errno(resp.status) ?
+			     -http_status_errno(resp.status) : -EPROTO;
+	}
+	if (rc == 0)
+		log_info("logged in as %s", s->user);
+out:
+	http_response_release(&resp);
+wipe:
+	if (body.data)
+		explicit_bzero(body.data, body.alloc);
+	buf_release(&body);
+	buf_release(&url);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
+
+/* POST /authn/login with the bearer only: a fresh token, same session. */
+static int refresh(struct session *s, const char *bearer)
+{
+	struct http_request req = { 0 };
+	struct http_response resp;
+	struct buf url = BUF_INIT;
+	int rc;
+
+	if (buf_addf(&url, "%s/authn/login", s->api_url) < 0)
+		return -ENOMEM;
+	req.method = "POST";
+	req.url = url.data;
+	req.max_body = 1 << 20;
+	rc = send_csrf(s, &req, bearer, 0, &resp);
+	if (rc == 0) {
+		if (resp.status == 200)
+			rc = take_token(s, &resp);
+		else if (http_status_errno(resp.status))
+			rc = -http_status_errno(resp.status);
+		else
+			rc = -EPROTO;
+		if (rc < 0)
+			log_debug("token refresh refused (HTTP %ld)",
+				  resp.status);
+	}
+	http_response_release(&resp);
+	buf_release(&url);
+	return rc;
+}
+
+/* Logs in again (full) or refreshes, unless another thread already
+ * replaced the token generation seen_gen. Only one thread at a time. */
+static int reauth(struct session *s, unsigned long seen_gen, int full)
+{
+	char *bearer = NULL;
+	unsigned long gen;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->login_lock);
+	pthread_rwlock_rdlock(&s->auth_lock);
+	gen = s->gen;
+	if (gen == seen_gen && s->jwt && !full)
+		bearer = strdup(s->jwt);
+	pthread_rwlock_unlock(&s->auth_lock);
+	if (gen != seen_gen)
+		goto out; /* someone else did it while we waited */
+	rc = -EPROTO;
+	if (bearer)
+		rc = refresh(s, bearer);
+	if (rc < 0) {
+		log_info("session expired: logging in again as %s", s->user);
+		rc = login(s, NULL, 0);
+	}
+	if (rc < 0) {
+		log_warn("cannot log in again as %s (%s); retrying in %d s",
+			 s->user, strerror(-rc), REAUTH_PAUSE);
+		pthread_rwlock_wrlock(&s->auth_lock);
+		s->pause_until = now_s() + REAUTH_PAUSE;
+		pthread_rwlock_unlock(&s->auth_lock);
+	}
+out:
+	pthread_mutex_unlock(&s->login_lock);
+	free(bearer);
+	return rc;
+}
+
+/* The current bearer (copy) and generation; refreshes first when due. */
+static char *auth_snapshot(struct session *s, unsigned long *gen)
+{
+	char *bearer = NULL;
+	int due;
+
+	if (s->anonymous) {
+		*gen = 0;
+		return NULL;
+	}
+	pthread_rwlock_rdlock(&s->auth_lock);
+	due = s->jwt && now_s() >= s->refresh_at &&
+	      now_s() >= s->pause_until;
+	*gen = s->gen;
+	pthread_rwlock_unlock(&s->auth_lock);
+	if (due)
+		reauth(s, *gen, 0);
+	pthread_rwlock_rdlock(&s->auth_lock);
+	if (s->jwt)
+		bearer = strdup(s->jwt);
+	*gen = s->gen;
+	pthread_rwlock_unlock(&s->auth_lock);
+	return bearer;
+}
+
+int session_request(struct session *s, const struct http_request *req,
+		    struct http_response *resp)
+{
+	unsigned long gen;
+	char *bearer;
+	int rc, relogged = 0;
+
+	for (;;) {
+		bearer = auth_snapshot(s, &gen);
+		rc = send_csrf(s, req, bearer, bearer && !relogged, resp);
+		if (rc < 0 || resp->status != 401 || !bearer || relogged)
+			break;
+		/* A logged-in session treated as anonymous: token revoked
+		 * (e.g. a server restart). Log in again, retry once. */
+		relogged = 1;
+		if (reauth(s, gen, 1) < 0)
+			break;
+		free(bearer);
+		http_response_release(resp);
+	}
+	free(bearer);
+	return rc;
+}
+
+struct session *session_new(struct http *http, const struct session_config *cfg)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	size_t n;
+
+	if (!s)
+		return NULL;
+	s->http = http;
+	s->refresh_margin = cfg->refresh_margin;
+	s->anonymous = !cfg->user || !*cfg->user;
+	pthread_rwlock_init(&s->auth_lock, NULL);
+	pthread_mutex_init(&s->login_lock, NULL);
+	pthread_mutex_init(&s->csrf_lock, NULL);
+	s->api_url = strdup(cfg->api_url ? cfg->api_url : "");
+	s->version = strdup("");
+	if (!s->api_url || !s->version)
+		goto fail;
+	n = strlen(s->api_url);
+	while (n && s->api_url[n - 1] == '/')
+		s->api_url[--n] = '\0';
+	if (!s->anonymous) {
+		s->user = strdup(cfg->user);
+		s->password = strdup(cfg->password ? cfg->password : "");
+		if (!s->user || !s->password)
+			goto fail;
+	}
+	return s;
+fail:
+	session_free(&s);
+	return NULL;
+}
+
+int session_start(struct session *s, char *err, size_t errlen)
+{
+	struct http_request req = { 0 };
+	struct http_response resp;
+	char *version = NULL;
+	int rc;
+
+	req.method = "GET";
+	req.url = s->api_url;
+	req.idempotent = 1;
+	req.max_body = 4 << 20;
+	rc = send_csrf(s, &req, NULL, 0, &resp);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
+			 resp.errmsg[0] ? resp.errmsg : strerror(-rc));
+		goto out;
+	}
+	if (resp.status != 200) {
+		if (resp.status >= 500 || resp.status == 429) {
+			snprintf(err, errlen, "%s answered HTTP %ld", s->api_url,
+				 resp.status);
+			rc = -http_status_errno(resp.status);
+		} else {
+			snprintf(err, errlen,
+				 "%s does not look like a DSpace REST API (HTTP %ld)",
+				 s->api_url, resp.status);
+			rc = -EPROTO;
+		}
+		goto out;
+	}
+	rc = model_parse_root(resp.body, resp.body_len, &version);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s does not look like a DSpace REST API",
+			 s->api_url);
+		goto out;
+	}
+	free(s->version);
+	s->version = version;
+	http_response_release(&resp);
+
+	csrf_ensure(s);
+	if (!s->anonymous)
+		rc = login(s, err, errlen);
+	if (rc == 0)
+		log_info("connected to %s (%s)%s", s->api_url, s->version,
+			 s->anonymous ? ", anonymous" : "");
+	return rc;
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+const char *session_api_url(const struct session *s)
+{
+	return s->api_url;
+}
+
+const char *session_dspace_version(const struct session *s)
+{
+	return s->version ? s->version : "";
+}
+
+int session_is_anonymous(const struct session *s)
+{
+	return s->anonymous;
+}
+
+void session_free(struct session **sp)
+{
+	struct session *s = *sp;
+
+	if (!s)
+		return;
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
+	free(s->user);
+	free(s->api_url);
+	free(s->version);
+	free(s->jwt);
+	free(s->csrf);
+	pthread_rwlock_destroy(&s->auth_lock);
+	pthread_mutex_destroy(&s->login_lock);
+	pthread_mutex_destroy(&s->csrf_lock);
+	free(s);
+	*sp = NULL;
+}
