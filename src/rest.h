@@ -32,4 +32,41 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 /* The content URL of a bitstream (caller frees), NULL on ENOMEM. */
 char *rest_content_url(struct session *s, const char *uuid);
 
+/* --- write path (§6 of the contract). Each returns 0 or -errno after a
+ * log line naming the URL, status and the server's message; the objects the
+ * server returns are appended to out (which may be NULL where allowed). --- */
+
+/* POST items?owningCollection=: an archived, discoverable item titled
+ * title (admin only). Appends the new item. */
+int rest_create_item(struct session *s, const char *collection_uuid,
+		     const char *title, struct dso_list *out);
+
+/* POST items/{u}/bundles. A bundle of that name already existing is a 400
+ * (→ -EIO): look it up. Appends the new bundle. */
+int rest_create_bundle(struct session *s, const char *item_uuid,
+		       const char *name, struct dso_list *out);
+
+/* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
+ * with properties {"name": name}. Appends the new bitstream, whose md5 the
+ * caller must compare with its own. -EFBIG when the server refuses the
+ * size (DSpace: a 400 naming the size limit). */
+int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
+			  const char *name, const char *path,
+			  struct dso_list *out);
+
+/* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
+ * Appends the updated object when out is not NULL. */
+int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
+		  const char *name, struct dso_list *out);
+
+/* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
+ * another bundle. Already there → 400 (-EIO). */
+int rest_move_bitstream(struct session *s, const char *bitstream_uuid,
+			const char *bundle_uuid);
+
+/* DELETE a bitstream, bundle (with its bitstreams) or item (with
+ * everything in it). Unknown/already deleted → -ENOENT. Communities and
+ * collections are refused with -EINVAL. */
+int rest_delete(struct session *s, enum dso_type type, const char *uuid);
+
 #endif

@@ -1,0 +1,555 @@
+/* rest: DSpace endpoints and HAL paging. The only module that builds URLs.
+ * Identifiers are validated before they go into a URL, and server-supplied
+ * links are followed only when they stay under our API base, so that our
+ * token is never sent anywhere else. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "rest.h"
+
+/* Far more pages than any real listing has; a server that keeps sending
+ * "next" beyond this is broken. */
+#define MAX_PAGES 100000
+
+/* Page sizes: ordinary lists are clamped at 1000 by Spring Data REST;
+ * discovery silently skips objects above 100 (DS#8723). */
+#define LIST_SIZE "1000"
+#define DISCOVERY_SIZE "100"
+
+/* Embeds for an item's bundles and their bitstreams, at full size. The
+ * embed.size keys are rel paths from the embedding object (DSpace
+ * EmbedRelsProjection.getPaginationSize). */
+#define ITEM_EMBED                                                            \
+	"embed=bundles/bitstreams&embed.size=bundles=" LIST_SIZE              \
+	"&embed.size=bundles/bitstreams=" LIST_SIZE
+
+enum page_kind { PAGE_LIST, PAGE_DISCOVERY };
+
+/* The plural path segment of a dso type, or NULL. */
+static const char *plural(enum dso_type t)
+{
+	switch (t) {
+	case DSO_COMMUNITY:
+		return "communities";
+	case DSO_COLLECTION:
+		return "collections";
+	case DSO_ITEM:
+		return "items";
+	case DSO_BUNDLE:
+		return "bundles";
+	case DSO_BITSTREAM:
+		return "bitstreams";
+	case DSO_NONE:
+		break;
+	}
+	return NULL;
+}
+
+/* Copies a UUID into out, lower-cased, or logs and returns -EINVAL: no
+ * unchecked string ever reaches a URL. */
+static int safe_uuid(const char *uuid, char out[UUID_LEN + 1])
+{
+	size_t i;
+
+	if (!uuid || !model_uuid_valid(uuid)) {
+		log_error("rest: refusing malformed UUID \"%.40s\"",
+			  uuid ? uuid : "(null)");
+		return -EINVAL;
+	}
+	for (i = 0; i <= UUID_LEN; i++)
+		out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ?
+					uuid[i] - 'A' + 'a' : uuid[i]);
+	return 0;
+}
+
+/* Formats a URL under the API base; NULL on ENOMEM. */
+static char *api_url(struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static char *api_url(struct session *s, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	char tail[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tail, sizeof(tail), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tail))
+		return NULL;
+	if (buf_adds(&b, session_api_url(s)) || buf_adds(&b, tail)) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* Whether a server-supplied link stays under our API base (same scheme,
+ * host, port and path prefix, no dot segments, nothing odd). */
+static int link_is_ours(struct session *s, const char *href)
+{
+	const char *api = session_api_url(s);
+	size_t n = strlen(api);
+	const char *p;
+
+	if (strncmp(href, api, n) != 0 || (href[n] != '/' && href[n] != '?'))
+		return 0;
+	for (p = href; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '\\' ||
+		    *p == '#')
+			return 0;
+	p = strchr(href + n, '?');
+	n = p ? (size_t)(p - href) : strlen(href);
+	for (p = href; (p = strstr(p, "/.")) && (size_t)(p - href) < n; p++)
+		if (p[2] == '/' || p[2] == '?' || p[2] == 0 ||
+		    (p[2] == '.' && (p[3] == '/' || p[3] == '?' || p[3] == 0)))
+			return 0;
+	return 1;
+}
+
+/* Whether s contains the lower-case word w, ignoring case. */
+static int has_word(const char *s, const char *w)
+{
+	size_t n = strlen(w), i;
+
+	for (; *s; s++) {
+		for (i = 0; i < n; i++)
+			if (tolower((unsigned char)s[i]) != w[i])
+				break;
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* Logs a failed request with the server's own message. */
+static void log_failure(const char *method, const char *url,
+			const struct http_response *resp)
+{
+	char *msg = model_error_message(resp->body, resp->body_len);
+
+	log_error("%s %s: HTTP %ld%s%s", method, url, resp->status,
+		  msg ? ": " : "", msg ? msg : "");
+	free(msg);
+}
+
+/* Sends a request and checks that the status is one of the expected
+ * ones; maps anything else to -errno after logging it. */
+static int perform(struct session *s, const struct http_request *req,
+		   struct http_response *resp, long want1, long want2)
+{
+	int rc, e;
+
+	rc = session_request(s, req, resp);
+	if (rc) {
+		log_error("%s %s: %s (%s)", req->method, req->url,
+			  strerror(-rc), resp->errmsg);
+		return rc;
+	}
+	if (resp->status == want1 || resp->status == want2)
+		return 0;
+	log_failure(req->method, req->url, resp);
+	e = http_status_errno(resp->status);
+	return e ? -e : -EIO;
+}
+
+/* GETs a JSON document; 0 only for a 200. */
+static int get_json(struct session *s, const char *url,
+		    struct http_response *resp)
+{
+	struct http_request req = { 0 };
+
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	return perform(s, &req, resp, 200, 200);
+}
+
+/* Walks the pages of a listing starting at first_url (which has a query
+ * string and no page parameter). Ordinary lists follow the server's next
+ * link when it stays under our API base; discovery pages are always built
+ * from page numbers, because DSpace's discovery links drop the embed
+ * parameters (SearchResultsResource.constructSelfLink). Positions of the
+ * top-level entries continue from *pos across pages. */
+static int list_pages(struct session *s, const char *first_url,
+		      enum page_kind kind, const char *rel,
+		      const char *parent, struct dso_list *out, int64_t *pos)
+{
+	struct page_info page = { 0 };
+	char *url = strdup(first_url);
+	int64_t expect = 0;
+	int rc = 0;
+
+	if (!url)
+		return -ENOMEM;
+	for (;;) {
+		struct http_response resp = { 0 };
+		size_t i, start = out->n;
+		int64_t count = 0;
+
+		rc = get_json(s, url, &resp);
+		if (rc == 0) {
+			if (kind == PAGE_DISCOVERY)
+				rc = model_parse_discovery(resp.body,
+							   resp.body_len,
+							   parent, out, &page);
+			else
+				rc = model_parse_page(resp.body, resp.body_len,
+						      rel, parent, out, &page);
+			if (rc == -EPROTO) {
+				log_error("GET %s: unusable response", url);
+				rc = -EIO;
+			}
+		}
+		http_response_release(&resp);
+		if (rc)
+			goto out;
+		for (i = start; i < out->n; i++) {
+			if (strcmp(out->v[i].parent, parent) != 0)
+				continue;
+			out->v[i].position += *pos;
+			count++;
+		}
+		*pos += count;
+		if (page.number != expect) {
+			log_error("GET %s: server sent page %lld instead of "
+				  "%lld", url, (long long)page.number,
+				  (long long)expect);
+			rc = -EIO;
+			goto out;
+		}
+		if (!page.next || count == 0 ||
+		    (page.total_pages >= 0 && expect + 1 >= page.total_pages))
+			break;
+		if (++expect >= MAX_PAGES) {
+			log_error("GET %s: more than %d pages, giving up",
+				  first_url, MAX_PAGES);
+			rc = -EIO;
+			goto out;
+		}
+		free(url);
+		if (kind == PAGE_LIST && link_is_ours(s, page.next)) {
+			url = strdup(page.next);
+		} else {
+			if (kind == PAGE_LIST)
+				log_warn("next link %s leaves %s; building "
+					 "the page URL instead", page.next,
+					 session_api_url(s));
+			url = malloc(strlen(first_url) + 32);
+			if (url)
+				snprintf(url, strlen(first_url) + 32,
+					 "%s&page=%lld", first_url,
+					 (long long)expect);
+		}
+		if (!url) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	free(url);
+	page_info_release(&page);
+	return rc;
+}
+
+/* Lists one paged sub-resource: {api}/<path>?size=...[&extra]. */
+static int list_one(struct session *s, enum page_kind kind, const char *rel,
+		    const char *parent, struct dso_list *out, int64_t *pos,
+		    const char *fmt, const char *u)
+{
+	char *url = api_url(s, fmt, u);
+	int rc;
+
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, kind, rel, parent, out, pos);
+	free(url);
+	return rc;
+}
+
+/* Lists the direct children (and embedded descendants) of an object. */
+int rest_list_children(struct session *s, enum dso_type parent_type,
+		       const char *parent_uuid, struct dso_list *out)
+{
+	char u[UUID_LEN + 1] = "";
+	size_t start = out->n;
+	int64_t pos = 0;
+	int rc;
+
+	if (parent_type != DSO_NONE && safe_uuid(parent_uuid, u))
+		return -EINVAL;
+	switch (parent_type) {
+	case DSO_NONE:
+		rc = list_one(s, PAGE_LIST, "communities", "", out, &pos,
+			      "/core/communities/search/top?size=" LIST_SIZE
+			      "%s", "");
+		break;
+	case DSO_COMMUNITY:
+		rc = list_one(s, PAGE_LIST, "subcommunities", u, out, &pos,
+			      "/core/communities/%s/subcommunities?size="
+			      LIST_SIZE, u);
+		if (rc == 0)
+			rc = list_one(s, PAGE_LIST, "collections", u, out,
+				      &pos, "/core/communities/%s/collections"
+				      "?size=" LIST_SIZE, u);
+		break;
+	case DSO_COLLECTION:
+		rc = list_one(s, PAGE_DISCOVERY, NULL, u, out, &pos,
+			      "/discover/search/objects?scope=%s&dsoType=ITEM"
+			      "&sort=dc.title,ASC&size=" DISCOVERY_SIZE
+			      "&" ITEM_EMBED, u);
+		break;
+	case DSO_ITEM:
+		rc = list_one(s, PAGE_LIST, "bundles", u, out, &pos,
+			      "/core/items/%s/bundles?size=" LIST_SIZE
+			      "&embed=bitstreams&embed.size=bitstreams="
+			      LIST_SIZE, u);
+		break;
+	case DSO_BUNDLE:
+		rc = list_one(s, PAGE_LIST, "bitstreams", u, out, &pos,
+			      "/core/bundles/%s/bitstreams?size=" LIST_SIZE,
+			      u);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (rc)
+		while (out->n > start)
+			dso_release(&out->v[--out->n]);
+	return rc;
+}
+
+/* Fetches one object (items with their bundles and bitstreams). */
+int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
+		    struct dso_list *out)
+{
+	struct http_response resp = { 0 };
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	size_t start = out->n;
+	char *url;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/core/%s/%s%s", seg, u,
+		      type == DSO_ITEM ? "?" ITEM_EMBED : "");
+	if (!url)
+		return -ENOMEM;
+	rc = get_json(s, url, &resp);
+	if (rc == 0)
+		rc = model_parse_object(resp.body, resp.body_len, NULL, out);
+	if (rc == -EPROTO) {
+		log_error("GET %s: unusable response", url);
+		rc = -EIO;
+	}
+	if (rc == 0 && (out->v[start].type != type ||
+			strcmp(out->v[start].uuid, u) != 0)) {
+		log_error("GET %s: server answered with %s %s", url,
+			  dso_type_name(out->v[start].type),
+			  out->v[start].uuid);
+		rc = -EIO;
+	}
+	if (rc)
+		while (out->n > start)
+			dso_release(&out->v[--out->n]);
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* The content URL of a bitstream. */
+char *rest_content_url(struct session *s, const char *uuid)
+{
+	char u[UUID_LEN + 1];
+
+	if (safe_uuid(uuid, u))
+		return NULL;
+	return api_url(s, "/core/bitstreams/%s/content", u);
+}
+
+/* Sends a write request with a body and parses the object it returns
+ * (when out is not NULL). */
+static int write_call(struct session *s, const char *method, char *url,
+		      const char *ctype, const char *body,
+		      const struct http_part *parts, size_t nparts,
+		      long want, struct dso_list *out)
+{
+	struct http_response resp = { 0 };
+	struct http_request req = { 0 };
+	struct curl_slist *hdr = NULL;
+	char line[128];
+	size_t start = out ? out->n : 0;
+	int rc;
+
+	if (!url)
+		return -ENOMEM;
+	if (ctype) {
+		snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+		hdr = curl_slist_append(NULL, line);
+		if (!hdr) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	req.method = method;
+	req.url = url;
+	req.headers = hdr;
+	req.body = body;
+	req.body_len = body ? strlen(body) : 0;
+	req.parts = parts;
+	req.nparts = nparts;
+	req.idempotent = 0;
+	rc = perform(s, &req, &resp, want, want);
+	if (rc == -EIO && resp.status == 400 && parts) {
+		/* DSpace answers an oversized multipart upload with a 400 */
+		char *msg = model_error_message(resp.body, resp.body_len);
+
+		if (msg && (has_word(msg, "size") || has_word(msg, "large")))
+			rc = -EFBIG;
+		free(msg);
+	}
+	if (rc == 0 && out) {
+		rc = model_parse_object(resp.body, resp.body_len, NULL, out);
+		if (rc == -EPROTO) {
+			log_error("%s %s: unusable response", method, url);
+			rc = -EIO;
+		}
+	}
+	if (rc && out)
+		while (out->n > start)
+			dso_release(&out->v[--out->n]);
+out:
+	http_response_release(&resp);
+	curl_slist_free_all(hdr);
+	free(url);
+	return rc;
+}
+
+/* Creates an archived, discoverable item in a collection. */
+int rest_create_item(struct session *s, const char *collection_uuid,
+		     const char *title, struct dso_list *out)
+{
+	char u[UUID_LEN + 1];
+	char *body;
+	int rc;
+
+	if (safe_uuid(collection_uuid, u))
+		return -EINVAL;
+	body = model_item_create_body(title);
+	if (!body)
+		return -ENOMEM;
+	rc = write_call(s, "POST",
+			api_url(s, "/core/items?owningCollection=%s", u),
+			"application/json", body, NULL, 0, 201, out);
+	free(body);
+	return rc;
+}
+
+/* Creates a bundle in an item. */
+int rest_create_bundle(struct session *s, const char *item_uuid,
+		       const char *name, struct dso_list *out)
+{
+	char u[UUID_LEN + 1];
+	char *body;
+	int rc;
+
+	if (safe_uuid(item_uuid, u))
+		return -EINVAL;
+	body = model_bundle_create_body(name);
+	if (!body)
+		return -ENOMEM;
+	rc = write_call(s, "POST", api_url(s, "/core/items/%s/bundles", u),
+			"application/json", body, NULL, 0, 201, out);
+	free(body);
+	return rc;
+}
+
+/* Uploads a file into a bundle as a new bitstream called name. */
+int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
+			  const char *name, const char *path,
+			  struct dso_list *out)
+{
+	struct http_part parts[2];
+	char u[UUID_LEN + 1];
+	char *props;
+	int rc;
+
+	if (safe_uuid(bundle_uuid, u) || !path)
+		return -EINVAL;
+	props = model_upload_properties(name);
+	if (!props)
+		return -ENOMEM;
+	memset(parts, 0, sizeof(parts));
+	parts[0].name = "file";
+	parts[0].filepath = path;
+	parts[0].filename = name;
+	parts[0].type = "application/octet-stream";
+	parts[1].name = "properties";
+	parts[1].data = props;
+	parts[1].len = strlen(props);
+	parts[1].type = "application/json";
+	rc = write_call(s, "POST", api_url(s, "/core/bundles/%s/bitstreams", u),
+			NULL, NULL, parts, 2, 201, out);
+	free(props);
+	return rc;
+}
+
+/* Renames a bitstream, bundle or item: its dc.title is its name. */
+int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
+		  const char *name, struct dso_list *out)
+{
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	patch = model_metadata_replace_patch("dc.title", name);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			out);
+	free(patch);
+	return rc;
+}
+
+/* Moves a bitstream into another bundle. */
+int rest_move_bitstream(struct session *s, const char *bitstream_uuid,
+			const char *bundle_uuid)
+{
+	char b[UUID_LEN + 1], t[UUID_LEN + 1];
+	char *target;
+	int rc;
+
+	if (safe_uuid(bitstream_uuid, b) || safe_uuid(bundle_uuid, t))
+		return -EINVAL;
+	target = api_url(s, "/core/bundles/%s", t);
+	if (!target)
+		return -ENOMEM;
+	rc = write_call(s, "PUT", api_url(s, "/core/bitstreams/%s/bundle", b),
+			"text/uri-list", target, NULL, 0, 200, NULL);
+	free(target);
+	return rc;
+}
+
+/* Deletes a bitstream, bundle or item. */
+int rest_delete(struct session *s, enum dso_type type, const char *uuid)
+{
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+
+	if (!seg || type == DSO_COMMUNITY || type == DSO_COLLECTION ||
+	    safe_uuid(uuid, u))
+		return -EINVAL;
+	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u),
+			  NULL, NULL, NULL, 0, 204, NULL);
+}
