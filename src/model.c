@@ -42,9 +42,8 @@ const char *dso_type_name(enum dso_type t)
 /* The dso type named by a HAL "type" field; DSO_NONE if unknown. */
 enum dso_type dso_type_from_name(const char *s)
 {
-	static const enum dso_type all[] = { DSO_COMMUNITY, DSO_COLLECTION,
-					     DSO_ITEM, DSO_BUNDLE,
-					     DSO_BITSTREAM };
+	static const enum dso_type all[] = {
+	    DSO_COMMUNITY, DSO_COLLECTION, DSO_ITEM, DSO_BUNDLE, DSO_BITSTREAM};
 	size_t i;
 
 	if (!s)
@@ -238,12 +237,12 @@ int model_parse_time(const char *s, int64_t *out)
 {
 	const char *p = s;
 	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30,
-				     31, 31, 30, 31, 30, 31 };
+	static const int mdays[] = {31, 29, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31};
 
 	if (!s || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
-	    *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't' &&
-						  *p != ' '))
+	    *p++ != '-' || digits(&p, 2, &d) ||
+	    (*p != 'T' && *p != 't' && *p != ' '))
 		return -EINVAL;
 	p++;
 	if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) ||
@@ -311,14 +310,15 @@ static int meta_join(const json_t *arr, char **out)
 	v = calloc(json_array_size(arr), sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		const char *val = json_is_object(e) ? jstr(e, "value") : NULL;
 		json_t *pl = json_object_get(e, "place");
 
 		if (!val)
 			continue;
-		v[n].place = json_is_integer(pl) ? json_integer_value(pl) :
-						   (int64_t)i;
+		v[n].place =
+		    json_is_integer(pl) ? json_integer_value(pl) : (int64_t)i;
 		v[n].idx = i;
 		v[n].value = val;
 		total += strlen(val) + 1;
@@ -358,7 +358,8 @@ static int parse_metadata(const json_t *md, struct dso *d)
 	d->meta = calloc(n, sizeof(*d->meta));
 	if (!d->meta)
 		return -ENOMEM;
-	json_object_foreach((json_t *)md, key, arr) {
+	json_object_foreach((json_t *)md, key, arr)
+	{
 		char *val;
 		int rc;
 
@@ -405,8 +406,7 @@ bad:
 
 /* Looks at a HAL embedded list value: either an embedded page
  * {"_embedded":{rel:[...]}, "page":{...}} or a plain array. */
-static int embedded_list(const json_t *v, const char *rel,
-			 struct emb_page *ep)
+static int embedded_list(const json_t *v, const char *rel, struct emb_page *ep)
 {
 	const json_t *page, *tot, *inner;
 
@@ -443,15 +443,15 @@ static int parse_dso(const json_t *o, const char *parent, int64_t pos,
 		     int64_t inherit_mtime, struct dso_list *out);
 
 /* Appends the entries of an embedded child list after their parent. */
-static int parse_children(const json_t *arr, const char *parent,
-			  int64_t mtime, enum dso_type want,
-			  struct dso_list *out)
+static int parse_children(const json_t *arr, const char *parent, int64_t mtime,
+			  enum dso_type want, struct dso_list *out)
 {
 	size_t i;
 	json_t *e;
 	int rc;
 
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		size_t at = out->n;
 
 		rc = parse_dso(e, parent, (int64_t)i, mtime, out);
@@ -503,8 +503,8 @@ static int parse_fields(const json_t *o, struct dso *d, int64_t inherit_mtime)
 	d->mtime = inherit_mtime;
 	s = jstr(o, "lastModified");
 	if (s && model_parse_time(s, &d->mtime)) {
-		log_debug("object %s: unparsable lastModified \"%s\"",
-			  d->uuid, s);
+		log_debug("object %s: unparsable lastModified \"%s\"", d->uuid,
+			  s);
 		d->mtime = inherit_mtime;
 	}
 	s = jstr(jobj(jobj(o, "_embedded"), "format"), "mimetype");
@@ -611,7 +611,8 @@ static int parse_entries(const json_t *arr, const char *parent,
 	json_t *e;
 	int rc;
 
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		rc = parse_dso(e, parent, (int64_t)i, 0, out);
 		if (rc) {
 			while (out->n > start)
@@ -674,8 +675,10 @@ int model_parse_discovery(const char *json, size_t len, const char *parent_uuid,
 		log_warn("discovery: objects is not an array");
 		goto out;
 	}
-	json_array_foreach(objs, i, e) {
-		const json_t *io = jobj(jobj(e, "_embedded"), "indexableObject");
+	json_array_foreach(objs, i, e)
+	{
+		const json_t *io =
+		    jobj(jobj(e, "_embedded"), "indexableObject");
 
 		if (!io) {
 			log_warn("discovery: result %zu has no indexableObject",
@@ -739,8 +742,8 @@ out:
  * RFC 7807 "detail", or the status text "error". */
 char *model_error_message(const char *json, size_t len)
 {
-	static const char *const keys[] = { "message", "detail", "error",
-					    "title" };
+	static const char *const keys[] = {"message", "detail", "error",
+					   "title"};
 	json_error_t err;
 	json_t *root;
 	char *msg = NULL;
@@ -835,8 +838,8 @@ char *model_item_create_body(const char *title)
 
 	if (!mv)
 		return NULL;
-	return dump(json_pack("{s:s, s:b, s:b, s:b, s:s, s:{s:[o]}}",
-			      "name", title, "inArchive", 1, "discoverable", 1,
+	return dump(json_pack("{s:s, s:b, s:b, s:b, s:s, s:{s:[o]}}", "name",
+			      title, "inArchive", 1, "discoverable", 1,
 			      "withdrawn", 0, "type", "item", "metadata",
 			      "dc.title", mv));
 }

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 enum dso_type {
-	DSO_NONE = 0,  /* the repository root (parent of top communities) */
+	DSO_NONE = 0, /* the repository root (parent of top communities) */
 	DSO_COMMUNITY,
 	DSO_COLLECTION,
 	DSO_ITEM,
@@ -23,15 +23,16 @@ enum dso_type {
 
 /* One metadata field; repeated values joined by '\n' in "place" order. */
 struct meta_field {
-	char *key;   /* "dc.title", "dc.contributor.author", ... */
+	char *key; /* "dc.title", "dc.contributor.author", ... */
 	char *value;
 };
 
 struct dso {
 	enum dso_type type;
-	char uuid[UUID_LEN + 1];   /* lower case */
-	char parent[UUID_LEN + 1]; /* parent's uuid when known from context, else "" */
-	char *name;    /* the server's name, raw (not yet made safe); never NULL */
+	char uuid[UUID_LEN + 1]; /* lower case */
+	char parent[UUID_LEN +
+		    1]; /* parent's uuid when known from context, else "" */
+	char *name; /* the server's name, raw (not yet made safe); never NULL */
 	char *handle;  /* "10673/20", or NULL */
 	int64_t size;  /* bitstreams: sizeBytes; -1 when unknown */
 	char md5[33];  /* bitstreams: checkSum.value when MD5, else "" */
@@ -43,7 +44,7 @@ struct dso {
 	 * only then may a listing be taken from them. Items: bundles (and their
 	 * bitstreams, each bundle has its own flag); bundles: bitstreams. */
 	int children_complete;
-	int restricted;   /* set by callers when the server refused access */
+	int restricted; /* set by callers when the server refused access */
 	struct meta_field *meta;
 	size_t nmeta;
 };
@@ -60,7 +61,7 @@ struct page_info {
 	int64_t size;
 	int64_t total_elements;
 	int64_t total_pages;
-	char *next;  /* absolute href of the next page, or NULL */
+	char *next; /* absolute href of the next page, or NULL */
 };
 
 const char *dso_type_name(enum dso_type t); /* "community", ..., "bitstream" */

@@ -25,8 +25,8 @@
 /* Embeds for an item's bundles and their bitstreams, at full size. The
  * embed.size keys are rel paths from the embedding object (DSpace
  * EmbedRelsProjection.getPaginationSize). */
-#define ITEM_EMBED                                                            \
-	"embed=bundles/bitstreams&embed.size=bundles=" LIST_SIZE              \
+#define ITEM_EMBED                                                             \
+	"embed=bundles/bitstreams&embed.size=bundles=" LIST_SIZE               \
 	"&embed.size=bundles/bitstreams=" LIST_SIZE
 
 enum page_kind { PAGE_LIST, PAGE_DISCOVERY };
@@ -63,14 +63,15 @@ static int safe_uuid(const char *uuid, char out[UUID_LEN + 1])
 		return -EINVAL;
 	}
 	for (i = 0; i <= UUID_LEN; i++)
-		out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F' ?
-					uuid[i] - 'A' + 'a' : uuid[i]);
+		out[i] = (char)(uuid[i] >= 'A' && uuid[i] <= 'F'
+				    ? uuid[i] - 'A' + 'a'
+				    : uuid[i]);
 	return 0;
 }
 
 /* Formats a URL under the API base; NULL on ENOMEM. */
 static char *api_url(struct session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static char *api_url(struct session *s, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
@@ -163,7 +164,7 @@ static int perform(struct session *s, const struct http_request *req,
 static int get_json(struct session *s, const char *url,
 		    struct http_response *resp)
 {
-	struct http_request req = { 0 };
+	struct http_request req = {0};
 
 	req.method = "GET";
 	req.url = url;
@@ -178,10 +179,10 @@ static int get_json(struct session *s, const char *url,
  * parameters (SearchResultsResource.constructSelfLink). Positions of the
  * top-level entries continue from *pos across pages. */
 static int list_pages(struct session *s, const char *first_url,
-		      enum page_kind kind, const char *rel,
-		      const char *parent, struct dso_list *out, int64_t *pos)
+		      enum page_kind kind, const char *rel, const char *parent,
+		      struct dso_list *out, int64_t *pos)
 {
-	struct page_info page = { 0 };
+	struct page_info page = {0};
 	char *url = strdup(first_url);
 	int64_t expect = 0;
 	int rc = 0;
@@ -189,7 +190,7 @@ static int list_pages(struct session *s, const char *first_url,
 	if (!url)
 		return -ENOMEM;
 	for (;;) {
-		struct http_response resp = { 0 };
+		struct http_response resp = {0};
 		size_t i, start = out->n;
 		int64_t count = 0;
 
@@ -219,7 +220,8 @@ static int list_pages(struct session *s, const char *first_url,
 		*pos += count;
 		if (page.number != expect) {
 			log_error("GET %s: server sent page %lld instead of "
-				  "%lld", url, (long long)page.number,
+				  "%lld",
+				  url, (long long)page.number,
 				  (long long)expect);
 			rc = -EIO;
 			goto out;
@@ -239,8 +241,8 @@ static int list_pages(struct session *s, const char *first_url,
 		} else {
 			if (kind == PAGE_LIST)
 				log_warn("next link %s leaves %s; building "
-					 "the page URL instead", page.next,
-					 session_api_url(s));
+					 "the page URL instead",
+					 page.next, session_api_url(s));
 			url = malloc(strlen(first_url) + 32);
 			if (url)
 				snprintf(url, strlen(first_url) + 32,
@@ -286,35 +288,37 @@ int rest_list_children(struct session *s, enum dso_type parent_type,
 		return -EINVAL;
 	switch (parent_type) {
 	case DSO_NONE:
-		rc = list_one(s, PAGE_LIST, "communities", "", out, &pos,
-			      "/core/communities/search/top?size=" LIST_SIZE
-			      "%s", "");
+		rc = list_one(
+		    s, PAGE_LIST, "communities", "", out, &pos,
+		    "/core/communities/search/top?size=" LIST_SIZE "%s", "");
 		break;
 	case DSO_COMMUNITY:
-		rc = list_one(s, PAGE_LIST, "subcommunities", u, out, &pos,
-			      "/core/communities/%s/subcommunities?size="
-			      LIST_SIZE, u);
+		rc = list_one(
+		    s, PAGE_LIST, "subcommunities", u, out, &pos,
+		    "/core/communities/%s/subcommunities?size=" LIST_SIZE, u);
 		if (rc == 0)
-			rc = list_one(s, PAGE_LIST, "collections", u, out,
-				      &pos, "/core/communities/%s/collections"
-				      "?size=" LIST_SIZE, u);
+			rc = list_one(s, PAGE_LIST, "collections", u, out, &pos,
+				      "/core/communities/%s/collections"
+				      "?size=" LIST_SIZE,
+				      u);
 		break;
 	case DSO_COLLECTION:
 		rc = list_one(s, PAGE_DISCOVERY, NULL, u, out, &pos,
 			      "/discover/search/objects?scope=%s&dsoType=ITEM"
 			      "&sort=dc.title,ASC&size=" DISCOVERY_SIZE
-			      "&" ITEM_EMBED, u);
+			      "&" ITEM_EMBED,
+			      u);
 		break;
 	case DSO_ITEM:
-		rc = list_one(s, PAGE_LIST, "bundles", u, out, &pos,
-			      "/core/items/%s/bundles?size=" LIST_SIZE
-			      "&embed=bitstreams&embed.size=bitstreams="
-			      LIST_SIZE, u);
+		rc = list_one(
+		    s, PAGE_LIST, "bundles", u, out, &pos,
+		    "/core/items/%s/bundles?size=" LIST_SIZE
+		    "&embed=bitstreams&embed.size=bitstreams=" LIST_SIZE,
+		    u);
 		break;
 	case DSO_BUNDLE:
 		rc = list_one(s, PAGE_LIST, "bitstreams", u, out, &pos,
-			      "/core/bundles/%s/bitstreams?size=" LIST_SIZE,
-			      u);
+			      "/core/bundles/%s/bitstreams?size=" LIST_SIZE, u);
 		break;
 	default:
 		return -EINVAL;
@@ -329,7 +333,7 @@ int rest_list_children(struct session *s, enum dso_type parent_type,
 int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 		    struct dso_list *out)
 {
-	struct http_response resp = { 0 };
+	struct http_response resp = {0};
 	const char *seg = plural(type);
 	char u[UUID_LEN + 1];
 	size_t start = out->n;
@@ -378,11 +382,11 @@ char *rest_content_url(struct session *s, const char *uuid)
  * (when out is not NULL). */
 static int write_call(struct session *s, const char *method, char *url,
 		      const char *ctype, const char *body,
-		      const struct http_part *parts, size_t nparts,
-		      long want, struct dso_list *out)
+		      const struct http_part *parts, size_t nparts, long want,
+		      struct dso_list *out)
 {
-	struct http_response resp = { 0 };
-	struct http_request req = { 0 };
+	struct http_response resp = {0};
+	struct http_request req = {0};
 	struct curl_slist *hdr = NULL;
 	char line[128];
 	size_t start = out ? out->n : 0;
@@ -515,9 +519,9 @@ int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 	patch = model_metadata_replace_patch("dc.title", name);
 	if (!patch)
 		return -ENOMEM;
-	rc = write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
-			"application/json-patch+json", patch, NULL, 0, 200,
-			out);
+	rc =
+	    write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
+		       "application/json-patch+json", patch, NULL, 0, 200, out);
 	free(patch);
 	return rc;
 }
@@ -550,6 +554,6 @@ int rest_delete(struct session *s, enum dso_type type, const char *uuid)
 	if (!seg || type == DSO_COMMUNITY || type == DSO_COLLECTION ||
 	    safe_uuid(uuid, u))
 		return -EINVAL;
-	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u),
-			  NULL, NULL, NULL, 0, 204, NULL);
+	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u), NULL,
+			  NULL, NULL, 0, 204, NULL);
 }

@@ -36,24 +36,29 @@ static int disco(const char *j, struct dso_list *l, struct page_info *p)
 }
 
 static const char communities_page[] =
-	"{ \"_embedded\": { \"communities\": ["
-	"  { \"id\": \"" U1 "\", \"uuid\": \"" U1 "\", \"name\": \"Research\","
-	"    \"handle\": \"10673/1\", \"archivedItemsCount\": -1,"
-	"    \"metadata\": { \"dc.title\": [ {\"value\": \"Research\","
-	"       \"language\": null, \"authority\": null, \"confidence\": -1,"
-	"       \"place\": 0} ] }, \"type\": \"community\","
-	"    \"_links\": { \"self\": {\"href\": \"http://x/server/api/core/communities/" U1 "\"} } },"
-	"  { \"uuid\": \"2245F2C5-1111-4222-8333-444455556666\", \"name\": \"Teaching\","
-	"    \"handle\": null, \"type\": \"community\", \"_links\": {} } ] },"
-	"  \"_links\": { \"self\": {\"href\": \"http://x/server/api/core/communities/search/top?page=0&size=2\"},"
-	"    \"next\": {\"href\": \"http://x/server/api/core/communities/search/top?page=1&size=2\"} },"
-	"  \"page\": { \"size\": 2, \"totalElements\": 3, \"totalPages\": 2, \"number\": 0 } }";
+    "{ \"_embedded\": { \"communities\": ["
+    "  { \"id\": \"" U1 "\", \"uuid\": \"" U1 "\", \"name\": \"Research\","
+    "    \"handle\": \"10673/1\", \"archivedItemsCount\": -1,"
+    "    \"metadata\": { \"dc.title\": [ {\"value\": \"Research\","
+    "       \"language\": null, \"authority\": null, \"confidence\": -1,"
+    "       \"place\": 0} ] }, \"type\": \"community\","
+    "    \"_links\": { \"self\": {\"href\": "
+    "\"http://x/server/api/core/communities/" U1 "\"} } },"
+    "  { \"uuid\": \"2245F2C5-1111-4222-8333-444455556666\", \"name\": "
+    "\"Teaching\","
+    "    \"handle\": null, \"type\": \"community\", \"_links\": {} } ] },"
+    "  \"_links\": { \"self\": {\"href\": "
+    "\"http://x/server/api/core/communities/search/top?page=0&size=2\"},"
+    "    \"next\": {\"href\": "
+    "\"http://x/server/api/core/communities/search/top?page=1&size=2\"} },"
+    "  \"page\": { \"size\": 2, \"totalElements\": 3, \"totalPages\": 2, "
+    "\"number\": 0 } }";
 
 /* A plain list page with two communities and a next link. */
 static void test_list_page(void)
 {
-	struct dso_list l = { 0 };
-	struct page_info p = { 0 };
+	struct dso_list l = {0};
+	struct page_info p = {0};
 
 	is_int(page(communities_page, "communities", &l, &p), 0, "page parses");
 	is_int(l.n, 2, "two communities");
@@ -72,7 +77,8 @@ static void test_list_page(void)
 	is_int(p.size, 2, "page size");
 	is_int(p.total_elements, 3, "total elements");
 	is_int(p.total_pages, 2, "total pages");
-	is_str(p.next, "http://x/server/api/core/communities/search/top?page=1&size=2",
+	is_str(p.next,
+	       "http://x/server/api/core/communities/search/top?page=1&size=2",
 	       "next link");
 	dso_list_release(&l);
 	page_info_release(&p);
@@ -81,12 +87,14 @@ static void test_list_page(void)
 /* Top-level empty lists omit _embedded; linked ones keep []. */
 static void test_empty_pages(void)
 {
-	struct dso_list l = { 0 };
-	struct page_info p = { 0 };
+	struct dso_list l = {0};
+	struct page_info p = {0};
 	const char *no_emb = "{\"_links\":{\"self\":{\"href\":\"h\"}},"
-		"\"page\":{\"size\":20,\"totalElements\":0,\"totalPages\":0,\"number\":0}}";
+			     "\"page\":{\"size\":20,\"totalElements\":0,"
+			     "\"totalPages\":0,\"number\":0}}";
 	const char *empty = "{\"_embedded\":{\"subcommunities\":[]},"
-		"\"page\":{\"size\":1000,\"totalElements\":0,\"totalPages\":0,\"number\":0}}";
+			    "\"page\":{\"size\":1000,\"totalElements\":0,"
+			    "\"totalPages\":0,\"number\":0}}";
 
 	is_int(page(no_emb, "communities", &l, &p), 0, "no _embedded is ok");
 	is_int(l.n, 0, "… and empty");
@@ -94,8 +102,9 @@ static void test_empty_pages(void)
 	is_int(page(empty, "subcommunities", &l, &p), 0, "empty array is ok");
 	is_int(l.n, 0, "… and empty");
 	is_int(page("{}", "collections", &l, NULL), 0, "{} is an empty page");
-	is_int(page("{\"_embedded\":{\"other\":[{}]}}", "collections", &l, NULL),
-	       0, "other rel ignored");
+	is_int(
+	    page("{\"_embedded\":{\"other\":[{}]}}", "collections", &l, NULL),
+	    0, "other rel ignored");
 	is_int(l.n, 0, "… nothing appended");
 	dso_list_release(&l);
 	page_info_release(&p);
@@ -103,59 +112,77 @@ static void test_empty_pages(void)
 
 /* Discovery result with items embedding bundles and bitstreams. */
 static const char disco_embedded[] =
-	"{ \"query\": null, \"scope\": \"" COL "\", \"appliedFilters\": [],"
-	"  \"sort\": {\"by\": \"dc.title\", \"order\": \"ASC\"}, \"type\": \"discover\","
-	"  \"_embedded\": { \"searchResult\": {"
-	"    \"_embedded\": { \"objects\": ["
-	"      { \"hitHighlights\": {}, \"type\": \"discover\","
-	"        \"_links\": { \"indexableObject\": {\"href\": \"h\"} },"
-	"        \"_embedded\": { \"indexableObject\": {"
-	"          \"uuid\": \"" U1 "\", \"name\": \"Practices\", \"handle\": \"10673/20\","
-	"          \"lastModified\": \"2021-06-21T12:53:57.871+00:00\", \"type\": \"item\","
-	"          \"metadata\": {"
-	"            \"dc.contributor.author\": ["
-	"              {\"value\": \"Second\", \"place\": 1},"
-	"              {\"value\": \"Third\", \"place\": 2},"
-	"              {\"value\": \"First\", \"place\": 0} ],"
-	"            \"dc.title\": [ {\"value\": \"Practices\", \"place\": 0} ] },"
-	"          \"_embedded\": { \"bundles\": {"
-	"            \"_embedded\": { \"bundles\": ["
-	"              { \"uuid\": \"" B1 "\", \"name\": \"ORIGINAL\", \"type\": \"bundle\","
-	"                \"_embedded\": { \"bitstreams\": {"
-	"                  \"_embedded\": { \"bitstreams\": ["
-	"                    { \"uuid\": \"" F1 "\", \"name\": \"a.pdf\", \"sizeBytes\": 7568,"
-	"                      \"checkSum\": {\"checkSumAlgorithm\": \"MD5\", \"value\": \"59A4CFD819CE67BA7252EFC52D1EB99B\"},"
-	"                      \"sequenceId\": 1, \"type\": \"bitstream\","
-	"                      \"_embedded\": {\"format\": {\"mimetype\": \"application/pdf\"}} },"
-	"                    { \"uuid\": \"" F2 "\", \"name\": \"b.txt\", \"sizeBytes\": 0,"
-	"                      \"checkSum\": {\"checkSumAlgorithm\": \"SHA-1\", \"value\": \"da39a3ee5e6b4b0d3255bfef95601890afd80709\"},"
-	"                      \"type\": \"bitstream\" } ] },"
-	"                  \"page\": {\"size\": 1000, \"totalElements\": 2, \"totalPages\": 1, \"number\": 0} } } },"
-	"              { \"uuid\": \"" B2 "\", \"name\": \"THUMBNAIL\", \"type\": \"bundle\","
-	"                \"_embedded\": { \"bitstreams\": {"
-	"                  \"_embedded\": { \"bitstreams\": ["
-	"                    { \"uuid\": \"" F3 "\", \"name\": \"a.pdf.jpg\", \"sizeBytes\": 10,"
-	"                      \"type\": \"bitstream\" } ] },"
-	"                  \"page\": {\"size\": 1, \"totalElements\": 5, \"totalPages\": 5, \"number\": 0} } } } ] },"
-	"            \"page\": {\"size\": 1000, \"totalElements\": 2, \"totalPages\": 1, \"number\": 0} } } } } },"
-	"      { \"type\": \"discover\", \"_embedded\": { \"indexableObject\": {"
-	"          \"uuid\": \"" U2 "\", \"name\": \"Zeta\", \"type\": \"item\","
-	"          \"lastModified\": \"2024-01-01T00:00:00Z\","
-	"          \"_embedded\": { \"bundles\": {"
-	"            \"_embedded\": { \"bundles\": [] },"
-	"            \"page\": {\"size\": 20, \"totalElements\": 25, \"totalPages\": 2, \"number\": 0} } } } } },"
-	"      { \"type\": \"discover\", \"_embedded\": { \"indexableObject\": {"
-	"          \"uuid\": \"" U3 "\", \"name\": \"No embeds\", \"type\": \"item\" } } } ] },"
-	"    \"_links\": { \"self\": {\"href\": \"s\"}, \"next\": {\"href\": \"http://x/server/api/discover/search/objects?page=1&size=100\"} },"
-	"    \"page\": { \"number\": 0, \"size\": 100, \"totalPages\": 3, \"totalElements\": 250 } },"
-	"    \"facets\": [] },"
-	"  \"_links\": { \"self\": {\"href\": \"x\"} } }";
+    "{ \"query\": null, \"scope\": \"" COL "\", \"appliedFilters\": [],"
+    "  \"sort\": {\"by\": \"dc.title\", \"order\": \"ASC\"}, \"type\": "
+    "\"discover\","
+    "  \"_embedded\": { \"searchResult\": {"
+    "    \"_embedded\": { \"objects\": ["
+    "      { \"hitHighlights\": {}, \"type\": \"discover\","
+    "        \"_links\": { \"indexableObject\": {\"href\": \"h\"} },"
+    "        \"_embedded\": { \"indexableObject\": {"
+    "          \"uuid\": \"" U1
+    "\", \"name\": \"Practices\", \"handle\": \"10673/20\","
+    "          \"lastModified\": \"2021-06-21T12:53:57.871+00:00\", \"type\": "
+    "\"item\","
+    "          \"metadata\": {"
+    "            \"dc.contributor.author\": ["
+    "              {\"value\": \"Second\", \"place\": 1},"
+    "              {\"value\": \"Third\", \"place\": 2},"
+    "              {\"value\": \"First\", \"place\": 0} ],"
+    "            \"dc.title\": [ {\"value\": \"Practices\", \"place\": 0} ] },"
+    "          \"_embedded\": { \"bundles\": {"
+    "            \"_embedded\": { \"bundles\": ["
+    "              { \"uuid\": \"" B1
+    "\", \"name\": \"ORIGINAL\", \"type\": \"bundle\","
+    "                \"_embedded\": { \"bitstreams\": {"
+    "                  \"_embedded\": { \"bitstreams\": ["
+    "                    { \"uuid\": \"" F1
+    "\", \"name\": \"a.pdf\", \"sizeBytes\": 7568,"
+    "                      \"checkSum\": {\"checkSumAlgorithm\": \"MD5\", "
+    "\"value\": \"59A4CFD819CE67BA7252EFC52D1EB99B\"},"
+    "                      \"sequenceId\": 1, \"type\": \"bitstream\","
+    "                      \"_embedded\": {\"format\": {\"mimetype\": "
+    "\"application/pdf\"}} },"
+    "                    { \"uuid\": \"" F2
+    "\", \"name\": \"b.txt\", \"sizeBytes\": 0,"
+    "                      \"checkSum\": {\"checkSumAlgorithm\": \"SHA-1\", "
+    "\"value\": \"da39a3ee5e6b4b0d3255bfef95601890afd80709\"},"
+    "                      \"type\": \"bitstream\" } ] },"
+    "                  \"page\": {\"size\": 1000, \"totalElements\": 2, "
+    "\"totalPages\": 1, \"number\": 0} } } },"
+    "              { \"uuid\": \"" B2
+    "\", \"name\": \"THUMBNAIL\", \"type\": \"bundle\","
+    "                \"_embedded\": { \"bitstreams\": {"
+    "                  \"_embedded\": { \"bitstreams\": ["
+    "                    { \"uuid\": \"" F3
+    "\", \"name\": \"a.pdf.jpg\", \"sizeBytes\": 10,"
+    "                      \"type\": \"bitstream\" } ] },"
+    "                  \"page\": {\"size\": 1, \"totalElements\": 5, "
+    "\"totalPages\": 5, \"number\": 0} } } } ] },"
+    "            \"page\": {\"size\": 1000, \"totalElements\": 2, "
+    "\"totalPages\": 1, \"number\": 0} } } } } },"
+    "      { \"type\": \"discover\", \"_embedded\": { \"indexableObject\": {"
+    "          \"uuid\": \"" U2 "\", \"name\": \"Zeta\", \"type\": \"item\","
+    "          \"lastModified\": \"2024-01-01T00:00:00Z\","
+    "          \"_embedded\": { \"bundles\": {"
+    "            \"_embedded\": { \"bundles\": [] },"
+    "            \"page\": {\"size\": 20, \"totalElements\": 25, "
+    "\"totalPages\": 2, \"number\": 0} } } } } },"
+    "      { \"type\": \"discover\", \"_embedded\": { \"indexableObject\": {"
+    "          \"uuid\": \"" U3
+    "\", \"name\": \"No embeds\", \"type\": \"item\" } } } ] },"
+    "    \"_links\": { \"self\": {\"href\": \"s\"}, \"next\": {\"href\": "
+    "\"http://x/server/api/discover/search/objects?page=1&size=100\"} },"
+    "    \"page\": { \"number\": 0, \"size\": 100, \"totalPages\": 3, "
+    "\"totalElements\": 250 } },"
+    "    \"facets\": [] },"
+    "  \"_links\": { \"self\": {\"href\": \"x\"} } }";
 
 /* Discovery: items, their bundles and bitstreams, in order, with flags. */
 static void test_discovery_embedded(void)
 {
-	struct dso_list l = { 0 };
-	struct page_info p = { 0 };
+	struct dso_list l = {0};
+	struct page_info p = {0};
 	int64_t t0;
 
 	is_int(disco(disco_embedded, &l, &p), 0, "discovery parses");
@@ -169,8 +196,8 @@ static void test_discovery_embedded(void)
 	is_int(l.v[0].mtime, 1624280037, "item lastModified (+00:00, millis)");
 	is_int(t0, 1624280037, "Z form equals +00:00 form");
 	is_int(l.v[0].children_complete, 1, "item 1 bundles complete");
-	is_str(dso_meta(&l.v[0], "dc.contributor.author"), "First\nSecond\nThird",
-	       "authors joined in place order");
+	is_str(dso_meta(&l.v[0], "dc.contributor.author"),
+	       "First\nSecond\nThird", "authors joined in place order");
 	/* bundle ORIGINAL */
 	is_int(l.v[1].type, DSO_BUNDLE, "bundle after item");
 	is_str(l.v[1].uuid, B1, "bundle uuid");
@@ -192,7 +219,8 @@ static void test_discovery_embedded(void)
 	/* bundle THUMBNAIL with a truncated bitstream page */
 	is_str(l.v[4].uuid, B2, "second bundle");
 	is_int(l.v[4].position, 1, "second bundle position");
-	is_int(l.v[4].children_complete, 0, "truncated bitstreams → incomplete");
+	is_int(l.v[4].children_complete, 0,
+	       "truncated bitstreams → incomplete");
 	is_str(l.v[5].parent, B2, "its bitstream");
 	/* item 2: truncated (empty) bundle page */
 	is_str(l.v[6].uuid, U2, "item 2");
@@ -206,7 +234,8 @@ static void test_discovery_embedded(void)
 	is_int(l.v[7].position, 2, "item 3 position");
 	is_int(p.total_elements, 250, "discovery totalElements");
 	is_int(p.total_pages, 3, "discovery totalPages");
-	is_str(p.next, "http://x/server/api/discover/search/objects?page=1&size=100",
+	is_str(p.next,
+	       "http://x/server/api/discover/search/objects?page=1&size=100",
 	       "discovery next");
 out:
 	dso_list_release(&l);
@@ -216,18 +245,20 @@ out:
 /* Discovery without embeds, and an empty result. */
 static void test_discovery_plain(void)
 {
-	struct dso_list l = { 0 };
-	struct page_info p = { 0 };
+	struct dso_list l = {0};
+	struct page_info p = {0};
 	const char *plain =
-		"{\"_embedded\":{\"searchResult\":{\"_embedded\":{\"objects\":["
-		"{\"_embedded\":{\"indexableObject\":{\"uuid\":\"" U1 "\","
-		"\"name\":\"A\",\"type\":\"item\"}}}]},"
-		"\"page\":{\"number\":0,\"size\":100,\"totalPages\":1,\"totalElements\":1}}}}";
+	    "{\"_embedded\":{\"searchResult\":{\"_embedded\":{\"objects\":["
+	    "{\"_embedded\":{\"indexableObject\":{\"uuid\":\"" U1 "\","
+	    "\"name\":\"A\",\"type\":\"item\"}}}]},"
+	    "\"page\":{\"number\":0,\"size\":100,\"totalPages\":1,"
+	    "\"totalElements\":1}}}}";
 	const char *empty =
-		"{\"_embedded\":{\"searchResult\":{\"_embedded\":{\"objects\":[]},"
-		"\"_links\":{\"self\":{\"href\":\"s\"}},"
-		"\"page\":{\"number\":0,\"size\":100,\"totalPages\":0,\"totalElements\":0}},"
-		"\"facets\":[]}}";
+	    "{\"_embedded\":{\"searchResult\":{\"_embedded\":{\"objects\":[]},"
+	    "\"_links\":{\"self\":{\"href\":\"s\"}},"
+	    "\"page\":{\"number\":0,\"size\":100,\"totalPages\":0,"
+	    "\"totalElements\":0}},"
+	    "\"facets\":[]}}";
 
 	is_int(disco(plain, &l, &p), 0, "plain discovery parses");
 	is_int(l.n, 1, "one item");
@@ -239,10 +270,12 @@ static void test_discovery_plain(void)
 	is_int(disco("{\"_embedded\":{}}", &l, &p), -EPROTO,
 	       "no searchResult → EPROTO");
 	is_int(disco("{\"_embedded\":{\"searchResult\":{\"_embedded\":"
-		     "{\"objects\":[{\"_embedded\":{}}]}}}}", &l, &p),
+		     "{\"objects\":[{\"_embedded\":{}}]}}}}",
+		     &l, &p),
 	       -EPROTO, "object without indexableObject → EPROTO");
 	is_int(disco("{\"_embedded\":{\"searchResult\":{\"_embedded\":"
-		     "{\"objects\":{}}}}}", &l, &p),
+		     "{\"objects\":{}}}}}",
+		     &l, &p),
 	       -EPROTO, "objects not an array → EPROTO");
 	is_int(l.n, 1, "failed pages append nothing");
 	dso_list_release(&l);
@@ -252,19 +285,23 @@ static void test_discovery_plain(void)
 /* An item GET with embedded bundles as a plain array (no page object). */
 static void test_object(void)
 {
-	struct dso_list l = { 0 };
+	struct dso_list l = {0};
 	const char *item =
-		"{\"uuid\":\"" U1 "\",\"name\":\"I\",\"type\":\"item\","
-		"\"lastModified\":\"2000-03-01T00:00:00+02:00\","
-		"\"_embedded\":{\"bundles\":[{\"uuid\":\"" B1 "\",\"name\":\"ORIGINAL\","
-		"\"type\":\"bundle\",\"_embedded\":{\"bitstreams\":{\"_embedded\":"
-		"{\"bitstreams\":[]},\"page\":{\"totalElements\":0,\"number\":0}}}}]}}";
+	    "{\"uuid\":\"" U1 "\",\"name\":\"I\",\"type\":\"item\","
+	    "\"lastModified\":\"2000-03-01T00:00:00+02:00\","
+	    "\"_embedded\":{\"bundles\":[{\"uuid\":\"" B1
+	    "\",\"name\":\"ORIGINAL\","
+	    "\"type\":\"bundle\",\"_embedded\":{\"bitstreams\":{\"_embedded\":"
+	    "{\"bitstreams\":[]},\"page\":{\"totalElements\":0,\"number\":0}}}}"
+	    "]}}";
 	const char *bad_child =
-		"{\"uuid\":\"" U1 "\",\"type\":\"item\",\"_embedded\":{\"bundles\":"
-		"[{\"uuid\":\"" F1 "\",\"type\":\"bitstream\"}]}}";
+	    "{\"uuid\":\"" U1 "\",\"type\":\"item\",\"_embedded\":{\"bundles\":"
+	    "[{\"uuid\":\"" F1 "\",\"type\":\"bitstream\"}]}}";
 	const char *second_page =
-		"{\"uuid\":\"" B1 "\",\"type\":\"bundle\",\"_embedded\":{\"bitstreams\":"
-		"{\"_embedded\":{\"bitstreams\":[]},\"page\":{\"totalElements\":0,\"number\":1}}}}";
+	    "{\"uuid\":\"" B1
+	    "\",\"type\":\"bundle\",\"_embedded\":{\"bitstreams\":"
+	    "{\"_embedded\":{\"bitstreams\":[]},\"page\":{\"totalElements\":0,"
+	    "\"number\":1}}}}";
 
 	is_int(model_parse_object(item, strlen(item), NULL, &l), 0,
 	       "item parses");
@@ -280,22 +317,22 @@ static void test_object(void)
 	is_int(l.n, 2, "… appends nothing");
 	is_int(model_parse_object(second_page, strlen(second_page), NULL, &l),
 	       0, "bundle parses");
-	is_int(l.v[2].children_complete, 0, "non-first embedded page → incomplete");
+	is_int(l.v[2].children_complete, 0,
+	       "non-first embedded page → incomplete");
 	dso_list_release(&l);
 }
 
 /* Untrusted input: bad UUIDs, wrong types, malformed JSON. */
 static void test_malformed(void)
 {
-	struct dso_list l = { 0 };
-	struct page_info p = { 0 };
+	struct dso_list l = {0};
+	struct page_info p = {0};
 	static const char *const bad_uuids[] = {
-		"\"1911e8a4-6939-490c-b58b-a5d70f8d91f\"",   /* short */
-		"\"1911e8a4-6939-490c-b58b-a5d70f8d91fbb\"", /* long */
-		"\"1911e8a4x6939-490c-b58b-a5d70f8d91fb\"",  /* no dash */
-		"\"1911e8a4-6939-490c-b58b-a5d70f8d91fg\"",  /* not hex */
-		"\"../../../etc/passwd-aaaa-bbbb-ccccccc\"",
-		"\"\"", "42", "null",
+	    "\"1911e8a4-6939-490c-b58b-a5d70f8d91f\"",	 /* short */
+	    "\"1911e8a4-6939-490c-b58b-a5d70f8d91fbb\"", /* long */
+	    "\"1911e8a4x6939-490c-b58b-a5d70f8d91fb\"",	 /* no dash */
+	    "\"1911e8a4-6939-490c-b58b-a5d70f8d91fg\"",	 /* not hex */
+	    "\"../../../etc/passwd-aaaa-bbbb-ccccccc\"", "\"\"", "42", "null",
 	};
 	size_t i;
 	char doc[512];
@@ -303,54 +340,65 @@ static void test_malformed(void)
 	for (i = 0; i < sizeof(bad_uuids) / sizeof(bad_uuids[0]); i++) {
 		snprintf(doc, sizeof(doc),
 			 "{\"_embedded\":{\"items\":[{\"uuid\":%s,"
-			 "\"name\":\"x\",\"type\":\"item\"}]}}", bad_uuids[i]);
+			 "\"name\":\"x\",\"type\":\"item\"}]}}",
+			 bad_uuids[i]);
 		is_int(page(doc, "items", &l, NULL), -EPROTO, bad_uuids[i]);
 	}
 	is_int(l.n, 0, "nothing appended for bad uuids");
 	ok(!model_uuid_valid("not-a-uuid"), "model_uuid_valid rejects");
 	ok(model_uuid_valid(U1), "model_uuid_valid accepts");
 	is_int(page("{\"_embedded\":{\"items\":[{\"uuid\":\"" U1
-		    "\",\"type\":\"thing\"}]}}", "items", &l, NULL),
+		    "\",\"type\":\"thing\"}]}}",
+		    "items", &l, NULL),
 	       -EPROTO, "unknown type → EPROTO");
+	is_int(page("{\"_embedded\":{\"items\":[{\"uuid\":\"" U1 "\"}]}}",
+		    "items", &l, NULL),
+	       -EPROTO, "no type → EPROTO");
 	is_int(page("{\"_embedded\":{\"items\":[{\"uuid\":\"" U1
-		    "\"}]}}", "items", &l, NULL), -EPROTO, "no type → EPROTO");
-	is_int(page("{\"_embedded\":{\"items\":[{\"uuid\":\"" U1
-		    "\",\"type\":\"item\"},7]}}", "items", &l, NULL),
+		    "\",\"type\":\"item\"},7]}}",
+		    "items", &l, NULL),
 	       -EPROTO, "non-object entry → EPROTO");
 	is_int(l.n, 0, "a failed page appends nothing");
 	is_int(page("{\"_embedded\":{\"items\":{}}}", "items", &l, NULL),
 	       -EPROTO, "rel not an array → EPROTO");
 	is_int(page("{\"_embedded\":[]}", "items", &l, NULL), -EPROTO,
 	       "_embedded not an object → EPROTO");
-	is_int(page("{\"_embedded\":{\"items\":[", "items", &l, NULL),
-	       -EPROTO, "truncated JSON → EPROTO");
+	is_int(page("{\"_embedded\":{\"items\":[", "items", &l, NULL), -EPROTO,
+	       "truncated JSON → EPROTO");
 	is_int(page("[]", "items", &l, NULL), -EPROTO, "array root → EPROTO");
 	is_int(page("", "items", &l, NULL), -EPROTO, "empty → EPROTO");
 	is_int(model_parse_page(NULL, 0, "items", NULL, &l, NULL), -EPROTO,
 	       "NULL → EPROTO");
 	is_int(page("<html>502</html>", "items", &l, NULL), -EPROTO,
 	       "HTML → EPROTO");
-	is_int(J(model_parse_object, "{\"uuid\":\"" U1 "\",\"type\":\"item\","
-		 "\"_embedded\":{\"bundles\":7}}", NULL, &l),
+	is_int(J(model_parse_object,
+		 "{\"uuid\":\"" U1 "\",\"type\":\"item\","
+		 "\"_embedded\":{\"bundles\":7}}",
+		 NULL, &l),
 	       -EPROTO, "embedded bundles of wrong type → EPROTO");
 
 	/* mistyped optional fields get defaults */
-	is_int(page("{\"_embedded\":{\"bitstreams\":[{\"uuid\":\"" F1 "\","
-		    "\"type\":\"bitstream\",\"name\":5,\"handle\":[],"
-		    "\"sizeBytes\":\"12\",\"checkSum\":{\"checkSumAlgorithm\":\"MD5\","
-		    "\"value\":\"zz\"},\"lastModified\":\"yesterday\","
-		    "\"metadata\":{\"dc.title\":\"x\",\"dc.x\":[1,{\"value\":2},"
-		    "{\"value\":\"ok\",\"place\":\"7\"}]}}]},"
-		    "\"page\":\"x\",\"_links\":{\"next\":5}}",
-		    "bitstreams", &l, &p), 0, "mistyped optional fields tolerated");
+	is_int(
+	    page("{\"_embedded\":{\"bitstreams\":[{\"uuid\":\"" F1 "\","
+		 "\"type\":\"bitstream\",\"name\":5,\"handle\":[],"
+		 "\"sizeBytes\":\"12\",\"checkSum\":{\"checkSumAlgorithm\":"
+		 "\"MD5\","
+		 "\"value\":\"zz\"},\"lastModified\":\"yesterday\","
+		 "\"metadata\":{\"dc.title\":\"x\",\"dc.x\":[1,{\"value\":2},"
+		 "{\"value\":\"ok\",\"place\":\"7\"}]}}]},"
+		 "\"page\":\"x\",\"_links\":{\"next\":5}}",
+		 "bitstreams", &l, &p),
+	    0, "mistyped optional fields tolerated");
 	if (l.n == 1) {
 		is_str(l.v[0].name, "", "non-string name → \"\"");
 		ok(l.v[0].handle == NULL, "non-string handle → NULL");
 		is_int(l.v[0].size, -1, "string size → -1");
 		is_str(l.v[0].md5, "", "bad MD5 → \"\"");
 		is_int(l.v[0].mtime, 0, "bad date → 0");
-		ok(dso_meta(&l.v[0], "dc.title") == NULL, "non-array field skipped");
-		is_str(dso_meta(&l.v[0], "dc.x"), "ok", "only string values kept");
+		ok(dso_meta(&l.v[0], "dc.title") == NULL,
+		   "non-array field skipped");
+		is_str(dso_meta(&l.v[0], "dc.x"), "ok",
+		       "only string values kept");
 	}
 	ok(p.next == NULL, "non-object next ignored");
 	is_int(p.total_pages, -1, "unknown total pages → -1");
@@ -363,7 +411,8 @@ static void test_time(void)
 {
 	int64_t t = 0;
 
-	is_int(model_parse_time("2021-06-21T12:53:57.871+00:00", &t), 0, "+00:00");
+	is_int(model_parse_time("2021-06-21T12:53:57.871+00:00", &t), 0,
+	       "+00:00");
 	is_int(t, 1624280037, "… value");
 	is_int(model_parse_time("2021-06-21T12:53:57Z", &t), 0, "Z");
 	is_int(t, 1624280037, "… value");
@@ -378,7 +427,8 @@ static void test_time(void)
 	is_int(t, -1, "… value");
 	ok(model_parse_time("2021-13-01T00:00:00Z", &t) == -EINVAL, "month 13");
 	ok(model_parse_time("2021-06-21", &t) == -EINVAL, "date only");
-	ok(model_parse_time("2021-06-21T12:53:57+", &t) == -EINVAL, "dangling +");
+	ok(model_parse_time("2021-06-21T12:53:57+", &t) == -EINVAL,
+	   "dangling +");
 	ok(model_parse_time("2021-06-21T12:53:57Zjunk", &t) == -EINVAL, "junk");
 	ok(model_parse_time("2021-06-21T12:53:57.+00:00", &t) == -EINVAL,
 	   "empty fraction");
@@ -389,14 +439,19 @@ static void test_time(void)
 static void test_small_documents(void)
 {
 	const char *e1 = "{\"timestamp\":\"2024-05-16T10:20:30.123+00:00\","
-		"\"status\":403,\"error\":\"Forbidden\",\"message\":"
-		"\"Access is denied. Invalid CSRF token.\",\"path\":\"/server/api/authn/login\"}";
-	const char *e2 = "{\"type\":\"about:blank\",\"title\":\"Bad Request\","
-		"\"status\":400,\"detail\":\"Failed to read request\"}";
-	const char *e3 = "{\"status\":500,\"error\":\"Internal Server Error\",\"message\":\"\"}";
-	const char *root = "{\"dspaceUI\":\"http://localhost:4000\",\"dspaceName\":\"D\","
-		"\"dspaceServer\":\"http://localhost:8080/server\",\"dspaceVersion\":\"DSpace 9.1\","
-		"\"type\":\"root\",\"_links\":{\"self\":{\"href\":\"h\"}}}";
+			 "\"status\":403,\"error\":\"Forbidden\",\"message\":"
+			 "\"Access is denied. Invalid CSRF "
+			 "token.\",\"path\":\"/server/api/authn/login\"}";
+	const char *e2 =
+	    "{\"type\":\"about:blank\",\"title\":\"Bad Request\","
+	    "\"status\":400,\"detail\":\"Failed to read request\"}";
+	const char *e3 = "{\"status\":500,\"error\":\"Internal Server "
+			 "Error\",\"message\":\"\"}";
+	const char *root =
+	    "{\"dspaceUI\":\"http://localhost:4000\",\"dspaceName\":\"D\","
+	    "\"dspaceServer\":\"http://localhost:8080/"
+	    "server\",\"dspaceVersion\":\"DSpace 9.1\","
+	    "\"type\":\"root\",\"_links\":{\"self\":{\"href\":\"h\"}}}";
 	char *m, *v = NULL;
 	int64_t exp = 0;
 	int a = -1;
@@ -410,20 +465,28 @@ static void test_small_documents(void)
 	m = model_error_message(e3, strlen(e3));
 	is_str(m, "Internal Server Error", "empty message → error text");
 	free(m);
-	ok(model_error_message("Only POST is allowed", strlen("Only POST is allowed")) == NULL, "plain text → NULL");
+	ok(model_error_message("Only POST is allowed",
+			       strlen("Only POST is allowed")) == NULL,
+	   "plain text → NULL");
 	ok(model_error_message(NULL, 0) == NULL, "no body → NULL");
 	ok(model_error_message("{}", 2) == NULL, "{} → NULL");
 
-	is_int(J(model_jwt_exp, "{\"eid\":\"x\",\"sg\":[],\"exp\":1715856030}", &exp),
+	is_int(J(model_jwt_exp, "{\"eid\":\"x\",\"sg\":[],\"exp\":1715856030}",
+		 &exp),
 	       0, "jwt exp");
 	is_int(exp, 1715856030, "… value");
 	is_int(J(model_jwt_exp, "{\"eid\":\"x\"}", &exp), -EPROTO, "no exp");
-	is_int(J(model_jwt_exp, "{\"exp\":\"1\"}", &exp), -EPROTO, "string exp");
+	is_int(J(model_jwt_exp, "{\"exp\":\"1\"}", &exp), -EPROTO,
+	       "string exp");
 	is_int(J(model_jwt_exp, "\x01\x02", &exp), -EPROTO, "garbage payload");
 
-	is_int(J(model_parse_status, "{\"okay\":true,\"authenticated\":true,\"type\":\"status\"}", &a), 0, "status parses");
+	is_int(J(model_parse_status,
+		 "{\"okay\":true,\"authenticated\":true,\"type\":\"status\"}",
+		 &a),
+	       0, "status parses");
 	is_int(a, 1, "authenticated");
-	is_int(J(model_parse_status, "{\"okay\":true,\"authenticated\":false}", &a),
+	is_int(J(model_parse_status, "{\"okay\":true,\"authenticated\":false}",
+		 &a),
 	       0, "status parses");
 	is_int(a, 0, "not authenticated");
 	is_int(J(model_parse_status, "{\"okay\":true}", &a), -EPROTO,
@@ -449,16 +512,20 @@ static void test_builders(void)
 	is_str(s, "{\"name\":\"ORIGINAL\",\"metadata\":{}}", "bundle body");
 	free(s);
 	s = model_item_create_body("My item");
-	ok(s && strstr(s, "\"inArchive\":true") && strstr(s, "\"discoverable\":true") &&
-	   strstr(s, "\"dc.title\":[{") && strstr(s, "\"value\":\"My item\""),
+	ok(s && strstr(s, "\"inArchive\":true") &&
+	       strstr(s, "\"discoverable\":true") &&
+	       strstr(s, "\"dc.title\":[{") &&
+	       strstr(s, "\"value\":\"My item\""),
 	   "item body");
 	free(s);
 	s = model_metadata_replace_patch("dc.title", "new.pdf");
 	ok(s && strstr(s, "\"op\":\"replace\"") &&
-	   strstr(s, "\"path\":\"/metadata/dc.title/0\"") &&
-	   strstr(s, "\"value\":{\"value\":\"new.pdf\""), "replace patch");
+	       strstr(s, "\"path\":\"/metadata/dc.title/0\"") &&
+	       strstr(s, "\"value\":{\"value\":\"new.pdf\""),
+	   "replace patch");
 	free(s);
-	ok(model_upload_properties("\xff\xfe") == NULL, "invalid UTF-8 refused");
+	ok(model_upload_properties("\xff\xfe") == NULL,
+	   "invalid UTF-8 refused");
 }
 
 /* Type names round-trip. */
