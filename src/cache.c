@@ -1,0 +1,991 @@
+/* cache: SQLite metadata cache (see cache.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cache.h"
+#include "log.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+/* Migration i takes the schema from version i to i + 1. Later migrations
+ * (local times, pending uploads) are appended here, never edited. */
+static const char *const migrations[] = {
+	/* 0 → 1 */
+	"CREATE TABLE inodes ("
+	" ino INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" uuid TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE objects ("
+	" ino INTEGER PRIMARY KEY,"
+	" type INTEGER NOT NULL,"
+	" parent_ino INTEGER NOT NULL DEFAULT 0,"
+	" raw_name TEXT NOT NULL DEFAULT '',"
+	" handle TEXT,"
+	" size INTEGER NOT NULL DEFAULT 0,"
+	" md5 TEXT NOT NULL DEFAULT '',"
+	" mime TEXT,"
+	" mtime INTEGER NOT NULL DEFAULT 0,"
+	" position INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE entries ("
+	" parent_ino INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" ino INTEGER NOT NULL,"
+	" position INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (parent_ino, name)) WITHOUT ROWID;"
+	"CREATE INDEX entries_ino ON entries (ino, parent_ino);"
+	"CREATE TABLE listings ("
+	" ino INTEGER PRIMARY KEY,"
+	" listed_at INTEGER NOT NULL);"
+	"CREATE TABLE meta ("
+	" ino INTEGER NOT NULL,"
+	" idx INTEGER NOT NULL,"
+	" key TEXT NOT NULL,"
+	" value TEXT NOT NULL,"
+	" PRIMARY KEY (ino, idx)) WITHOUT ROWID;"
+	"INSERT INTO inodes (ino, uuid) VALUES (1, '');"
+	"INSERT INTO objects (ino, type, parent_ino) VALUES (1, 0, 0);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Columns read into a struct cache_object, in this order. */
+#define OBJ_COLS                                                             \
+	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, e.name, o.raw_name, o.handle, " \
+	"o.size, o.mtime, o.position, o.md5, o.mime"
+
+enum stmt_id {
+	ST_INO_GET,
+	ST_INO_NEW,
+	ST_OBJ_PUT,
+	ST_META_DEL,
+	ST_META_INS,
+	ST_OLD_CLEAR,
+	ST_OLD_FILL,
+	ST_ENT_DEL,
+	ST_ENT_INS,
+	ST_OLD_KEEP,
+	ST_GC_META,
+	ST_GC_LIST,
+	ST_GC_ENT,
+	ST_GC_OBJ,
+	ST_LIST_PUT,
+	ST_GET,
+	ST_LOOKUP,
+	ST_CHILDREN,
+	ST_LISTED_AT,
+	ST_EXPIRE,
+	ST_META_GET,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_INO_GET] = "SELECT ino FROM inodes WHERE uuid = ?1",
+	[ST_INO_NEW] = "INSERT INTO inodes (uuid) VALUES (?1)",
+	[ST_OBJ_PUT] =
+		"INSERT INTO objects (ino, type, parent_ino, raw_name, handle,"
+		" size, md5, mime, mtime, position)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+		" ON CONFLICT (ino) DO UPDATE SET type = excluded.type,"
+		" parent_ino = excluded.parent_ino, raw_name = excluded.raw_name,"
+		" handle = excluded.handle, size = excluded.size,"
+		" md5 = excluded.md5, mime = excluded.mime,"
+		" mtime = excluded.mtime, position = excluded.position",
+	[ST_META_DEL] = "DELETE FROM meta WHERE ino = ?1",
+	[ST_META_INS] =
+		"INSERT INTO meta (ino, idx, key, value) VALUES (?1, ?2, ?3, ?4)",
+	[ST_OLD_CLEAR] = "DELETE FROM temp.old_children",
+	[ST_OLD_FILL] = "INSERT OR IGNORE INTO temp.old_children (ino)"
+			" SELECT ino FROM entries WHERE parent_ino = ?1",
+	[ST_ENT_DEL] = "DELETE FROM entries WHERE parent_ino = ?1",
+	[ST_ENT_INS] = "INSERT OR IGNORE INTO entries (parent_ino, name, ino,"
+		       " position) VALUES (?1, ?2, ?3, ?4)",
+	[ST_OLD_KEEP] = "DELETE FROM temp.old_children WHERE ino = 1 OR EXISTS"
+			" (SELECT 1 FROM entries e WHERE e.ino ="
+			" temp.old_children.ino)",
+	[ST_GC_META] = "DELETE FROM meta WHERE ino IN"
+		       " (SELECT ino FROM temp.old_children)",
+	[ST_GC_LIST] = "DELETE FROM listings WHERE ino IN"
+		       " (SELECT ino FROM temp.old_children)",
+	[ST_GC_ENT] = "DELETE FROM entries WHERE parent_ino IN"
+		      " (SELECT ino FROM temp.old_children)",
+	[ST_GC_OBJ] = "DELETE FROM objects WHERE ino IN"
+		      " (SELECT ino FROM temp.old_children)",
+	[ST_LIST_PUT] = "INSERT OR REPLACE INTO listings (ino, listed_at)"
+			" VALUES (?1, ?2)",
+	[ST_GET] = "SELECT " OBJ_COLS " FROM objects o"
+		   " JOIN inodes i ON i.ino = o.ino"
+		   " LEFT JOIN entries e ON e.ino = o.ino"
+		   " AND e.parent_ino = o.parent_ino"
+		   " WHERE o.ino = ?1 LIMIT 1",
+	[ST_LOOKUP] = "SELECT " OBJ_COLS " FROM entries e"
+		      " JOIN objects o ON o.ino = e.ino"
+		      " JOIN inodes i ON i.ino = o.ino"
+		      " WHERE e.parent_ino = ?1 AND e.name = ?2",
+	[ST_CHILDREN] = "SELECT " OBJ_COLS " FROM entries e"
+			" JOIN objects o ON o.ino = e.ino"
+			" JOIN inodes i ON i.ino = o.ino"
+			" WHERE e.parent_ino = ?1"
+			" ORDER BY e.position, e.name",
+	[ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
+	[ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
+	[ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
+};
+
+/* One SQLite connection with its prepared statements. */
+struct conn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
+	struct conn *next;
+};
+
+struct cache {
+	char *dir;
+	char *path;
+	pthread_mutex_t lock;
+	struct conn *idle; /* connections not borrowed right now */
+};
+
+/* A write transaction is a borrowed connection. */
+struct cache_txn {
+	struct cache *c;
+	struct conn *k;
+};
+
+/* Maps an SQLite result code to -errno, logging what went wrong. */
+static int sql_err(sqlite3 *db, int rc, const char *what)
+{
+	log_error("cache: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EAGAIN;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+/* Closes one connection and its statements. */
+static void conn_free(struct conn *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(k->st[i]);
+	sqlite3_close(k->db);
+	free(k);
+}
+
+/* Opens a connection to the (already created) database. */
+static int conn_open(const char *path, struct conn **out)
+{
+	struct conn *k = calloc(1, sizeof(*k));
+	int rc, r;
+
+	if (!k)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path, &k->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(k->db, rc, path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(k->db, BUSY_TIMEOUT_MS);
+	rc = sqlite3_exec(k->db,
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA temp_store = MEMORY;"
+			  "CREATE TEMP TABLE IF NOT EXISTS old_children"
+			  " (ino INTEGER PRIMARY KEY);",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(k->db, rc, "setting up a connection");
+		goto fail;
+	}
+	*out = k;
+	return 0;
+fail:
+	conn_free(k);
+	return r;
+}
+
+/* Returns the prepared statement id of k, reset and unbound. */
+static int stmt(struct conn *k, enum stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (!k->st[id]) {
+		rc = sqlite3_prepare_v3(k->db, stmt_sql[id], -1,
+					SQLITE_PREPARE_PERSISTENT, &k->st[id],
+					NULL);
+		if (rc != SQLITE_OK)
+			return sql_err(k->db, rc, stmt_sql[id]);
+	}
+	sqlite3_reset(k->st[id]);
+	sqlite3_clear_bindings(k->st[id]);
+	*out = k->st[id];
+	return 0;
+}
+
+/* Borrows a connection from the pool, opening one when none is idle. */
+static int borrow(struct cache *c, struct conn **out)
+{
+	struct conn *k;
+
+	pthread_mutex_lock(&c->lock);
+	k = c->idle;
+	if (k)
+		c->idle = k->next;
+	pthread_mutex_unlock(&c->lock);
+	if (k) {
+		k->next = NULL;
+		*out = k;
+		return 0;
+	}
+	return conn_open(c->path, out);
+}
+
+/* Returns a borrowed connection to the pool. */
+static void give_back(struct cache *c, struct conn *k)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		if (k->st[i])
+			sqlite3_reset(k->st[i]);
+	pthread_mutex_lock(&c->lock);
+	k->next = c->idle;
+	c->idle = k;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Runs one statement that returns no rows. */
+static int step_done(struct conn *k, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE)
+		return sql_err(k->db, rc, what);
+	return 0;
+}
+
+/* Creates dir and its missing parents with mode 0700. */
+static int mkdir_p(const char *dir)
+{
+	char *p = strdup(dir);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+out:
+	free(p);
+	return r;
+}
+
+/* Makes path 0600 if it exists (WAL and shared-memory files). */
+static void tighten(const char *path)
+{
+	if (chmod(path, 0600) < 0 && errno != ENOENT)
+		log_warn("cache: cannot chmod 0600 %s: %s", path, strerror(errno));
+}
+
+/* Reads PRAGMA user_version. */
+static int user_version(struct conn *k, int *v)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(k->db, "PRAGMA user_version", -1, &s, NULL);
+
+	if (rc != SQLITE_OK)
+		return sql_err(k->db, rc, "reading the schema version");
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return sql_err(k->db, rc, "reading the schema version");
+	}
+	*v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* Brings the schema up to CACHE_SCHEMA_VERSION, one migration per
+ * transaction. */
+static int migrate(struct conn *k, char *err, size_t errlen)
+{
+	char sql[64];
+	int v, rc, r;
+
+	for (;;) {
+		rc = sqlite3_exec(k->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return sql_err(k->db, rc, "starting a migration");
+		r = user_version(k, &v);
+		if (r < 0)
+			goto fail;
+		if (v > NMIGRATIONS) {
+			snprintf(err, errlen,
+				 "cache database schema %d is newer than this "
+				 "dspacefs knows (%d); use another cache directory",
+				 v, NMIGRATIONS);
+			r = -EPROTO;
+			goto fail;
+		}
+		if (v == NMIGRATIONS)
+			break;
+		rc = sqlite3_exec(k->db, migrations[v], NULL, NULL, NULL);
+		if (rc == SQLITE_OK) {
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+			rc = sqlite3_exec(k->db, sql, NULL, NULL, NULL);
+		}
+		if (rc != SQLITE_OK) {
+			r = sql_err(k->db, rc, "migrating the cache schema");
+			snprintf(err, errlen, "cache schema migration %d → %d failed",
+				 v, v + 1);
+			goto fail;
+		}
+		rc = sqlite3_exec(k->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			r = sql_err(k->db, rc, "committing a migration");
+			goto fail;
+		}
+		log_debug("cache: schema migrated to version %d", v + 1);
+	}
+	sqlite3_exec(k->db, "COMMIT", NULL, NULL, NULL);
+	return 0;
+fail:
+	sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int cache_open(const char *dir, struct cache **out, char *err, size_t errlen)
+{
+	struct cache *c = NULL;
+	struct conn *k = NULL;
+	char *aux = NULL;
+	struct stat st;
+	int fd, r, rc;
+	size_t plen;
+
+	*out = NULL;
+	if (errlen)
+		err[0] = '\0';
+	if (!dir || !*dir) {
+		snprintf(err, errlen, "no cache directory given");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->dir = strdup(dir);
+	plen = strlen(dir) + sizeof("/meta.db");
+	c->path = malloc(plen);
+	aux = malloc(plen + 8);
+	if (!c->dir || !c->path || !aux) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	snprintf(c->path, plen, "%s/meta.db", dir);
+
+	r = mkdir_p(dir);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create cache directory %s: %s",
+			 dir, strerror(-r));
+		goto fail;
+	}
+	if (stat(dir, &st) == 0 && (st.st_mode & 077))
+		log_warn("cache: %s is accessible to other users (mode %03o)",
+			 dir, (unsigned)(st.st_mode & 0777));
+
+	/* Create the file ourselves so that it is 0600 whatever the umask;
+	 * SQLite gives the WAL and shm files the database file's mode. */
+	fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", c->path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	close(fd);
+
+	r = conn_open(c->path, &k);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open %s", c->path);
+		goto fail;
+	}
+	rc = sqlite3_exec(k->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(k->db, rc, "switching to WAL");
+		snprintf(err, errlen, "cannot use %s: %s", c->path,
+			 sqlite3_errmsg(k->db));
+		goto fail;
+	}
+	r = migrate(k, err, errlen);
+	if (r < 0) {
+		if (errlen && !err[0])
+			snprintf(err, errlen, "cannot set up %s", c->path);
+		goto fail;
+	}
+	snprintf(aux, plen + 8, "%s-wal", c->path);
+	tighten(aux);
+	snprintf(aux, plen + 8, "%s-shm", c->path);
+	tighten(aux);
+	free(aux);
+	c->idle = k;
+	*out = c;
+	return 0;
+fail:
+	conn_free(k);
+	free(aux);
+	free(c->dir);
+	free(c->path);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return r;
+}
+
+void cache_close(struct cache **cp)
+{
+	struct cache *c = *cp;
+
+	if (!c)
+		return;
+	while (c->idle) {
+		struct conn *k = c->idle;
+
+		c->idle = k->next;
+		conn_free(k);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c->dir);
+	free(c->path);
+	free(c);
+	*cp = NULL;
+}
+
+int cache_schema_version(struct cache *c)
+{
+	struct conn *k;
+	int v = -1;
+
+	if (borrow(c, &k) < 0)
+		return -1;
+	if (user_version(k, &v) < 0)
+		v = -1;
+	give_back(c, k);
+	return v;
+}
+
+const char *cache_db_path(const struct cache *c)
+{
+	return c->path;
+}
+
+/* A malloc'd copy of a text column, or NULL for SQL NULL (or ENOMEM). */
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+/* Copies the current row (OBJ_COLS) into o. 0 or -ENOMEM. */
+static int read_object(sqlite3_stmt *s, struct cache_object *o)
+{
+	const unsigned char *t;
+
+	memset(o, 0, sizeof(*o));
+	o->ino = (uint64_t)sqlite3_column_int64(s, 0);
+	o->parent_ino = (uint64_t)sqlite3_column_int64(s, 1);
+	o->type = (enum dso_type)sqlite3_column_int(s, 2);
+	t = sqlite3_column_text(s, 3);
+	snprintf(o->uuid, sizeof(o->uuid), "%s", t ? (const char *)t : "");
+	o->name = col_dup(s, 4);
+	if (!o->name)
+		o->name = strdup("");
+	o->raw_name = col_dup(s, 5);
+	if (!o->raw_name)
+		o->raw_name = strdup("");
+	o->handle = col_dup(s, 6);
+	o->size = sqlite3_column_int64(s, 7);
+	o->mtime = sqlite3_column_int64(s, 8);
+	o->position = sqlite3_column_int64(s, 9);
+	t = sqlite3_column_text(s, 10);
+	snprintf(o->md5, sizeof(o->md5), "%s", t ? (const char *)t : "");
+	o->mime = col_dup(s, 11);
+	if (!o->name || !o->raw_name ||
+	    (!o->handle && sqlite3_column_type(s, 6) != SQLITE_NULL) ||
+	    (!o->mime && sqlite3_column_type(s, 11) != SQLITE_NULL)) {
+		cache_object_release(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Runs a statement expected to return at most one object row. */
+static int one_object(struct conn *k, sqlite3_stmt *s, struct cache_object *o)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return sql_err(k->db, rc, "reading an object");
+	return read_object(s, o);
+}
+
+int cache_get(struct cache *c, uint64_t ino, struct cache_object *out)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_GET, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+	r = one_object(k, s, out);
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_find_ino(struct cache *c, const char *uuid, uint64_t *ino)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k), rc;
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_INO_GET, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = sql_err(k->db, rc, "finding an inode");
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_lookup(struct cache *c, uint64_t dir, const char *name,
+		 struct cache_object *out)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_LOOKUP, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	r = one_object(k, s, out);
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
+		   size_t *n)
+{
+	struct cache_object *a = NULL;
+	size_t len = 0, alloc = 0;
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k), rc;
+
+	*v = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_CHILDREN, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == alloc) {
+			size_t na = alloc ? alloc * 2 : 64;
+			struct cache_object *b = realloc(a, na * sizeof(*a));
+
+			if (!b) {
+				r = -ENOMEM;
+				goto out;
+			}
+			a = b;
+			alloc = na;
+		}
+		r = read_object(s, &a[len]);
+		if (r < 0)
+			goto out;
+		len++;
+	}
+	if (rc != SQLITE_DONE)
+		r = sql_err(k->db, rc, "listing entries");
+out:
+	give_back(c, k);
+	if (r < 0) {
+		cache_objects_release(a, len);
+		return r;
+	}
+	*v = a;
+	*n = len;
+	return 0;
+}
+
+int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k), rc;
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_LISTED_AT, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*when = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = sql_err(k->db, rc, "reading a listing time");
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v,
+	       size_t *n)
+{
+	struct meta_field *a = NULL;
+	size_t len = 0, alloc = 0;
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k), rc;
+
+	*v = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_META_GET, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == alloc) {
+			size_t na = alloc ? alloc * 2 : 16;
+			struct meta_field *b = realloc(a, na * sizeof(*a));
+
+			if (!b) {
+				r = -ENOMEM;
+				goto out;
+			}
+			a = b;
+			alloc = na;
+		}
+		a[len].key = col_dup(s, 0);
+		a[len].value = col_dup(s, 1);
+		len++;
+		if (!a[len - 1].key || !a[len - 1].value) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = sql_err(k->db, rc, "reading metadata");
+out:
+	give_back(c, k);
+	if (r < 0) {
+		cache_meta_release(a, len);
+		return r;
+	}
+	*v = a;
+	*n = len;
+	return 0;
+}
+
+int cache_expire_listing(struct cache *c, uint64_t dir)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_EXPIRE, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	r = step_done(k, s, "expiring a listing");
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_begin(struct cache *c, struct cache_txn **t)
+{
+	struct cache_txn *x;
+	int r, rc;
+
+	*t = NULL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	r = borrow(c, &x->k);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->c = c;
+	rc = sqlite3_exec(x->k->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(x->k->db, rc, "starting a transaction");
+		give_back(c, x->k);
+		free(x);
+		return r;
+	}
+	*t = x;
+	return 0;
+}
+
+int cache_commit(struct cache_txn **tp)
+{
+	struct cache_txn *t = *tp;
+	int r = 0, rc;
+
+	if (!t)
+		return -EINVAL;
+	rc = sqlite3_exec(t->k->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(t->k->db, rc, "committing");
+		sqlite3_exec(t->k->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	give_back(t->c, t->k);
+	free(t);
+	*tp = NULL;
+	return r;
+}
+
+void cache_rollback(struct cache_txn **tp)
+{
+	struct cache_txn *t = *tp;
+
+	if (!t)
+		return;
+	sqlite3_exec(t->k->db, "ROLLBACK", NULL, NULL, NULL);
+	give_back(t->c, t->k);
+	free(t);
+	*tp = NULL;
+}
+
+/* The inode of uuid, allocated when new (inside a transaction). */
+static int ino_for(struct conn *k, const char *uuid, uint64_t *ino)
+{
+	sqlite3_stmt *s;
+	int r = stmt(k, ST_INO_GET, &s), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		return sql_err(k->db, rc, "finding an inode");
+	sqlite3_reset(s);
+	r = stmt(k, ST_INO_NEW, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	r = step_done(k, s, "allocating an inode");
+	if (r < 0)
+		return r;
+	*ino = (uint64_t)sqlite3_last_insert_rowid(k->db);
+	return 0;
+}
+
+int cache_put_object(struct cache_txn *t, const struct dso *d,
+		     uint64_t parent_ino, uint64_t *inop)
+{
+	struct conn *k = t->k;
+	sqlite3_stmt *s;
+	uint64_t ino;
+	int r;
+
+	if (!d->uuid[0])
+		return -EINVAL; /* the root is not stored through here */
+	r = ino_for(k, d->uuid, &ino);
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_OBJ_PUT, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int(s, 2, (int)d->type);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)parent_ino);
+	sqlite3_bind_text(s, 4, d->name ? d->name : "", -1, SQLITE_STATIC);
+	if (d->handle)
+		sqlite3_bind_text(s, 5, d->handle, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, d->size);
+	sqlite3_bind_text(s, 7, d->md5, -1, SQLITE_STATIC);
+	if (d->mime)
+		sqlite3_bind_text(s, 8, d->mime, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, d->mtime);
+	sqlite3_bind_int64(s, 10, d->position);
+	r = step_done(k, s, "storing an object");
+	if (r == 0 && inop)
+		*inop = ino;
+	return r;
+}
+
+int cache_put_meta(struct cache_txn *t, uint64_t ino,
+		   const struct meta_field *v, size_t n)
+{
+	struct conn *k = t->k;
+	sqlite3_stmt *s;
+	int r = stmt(k, ST_META_DEL, &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+	r = step_done(k, s, "clearing metadata");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (!v[i].key || !v[i].value)
+			continue;
+		r = stmt(k, ST_META_INS, &s);
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(s, 3, v[i].key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, v[i].value, -1, SQLITE_STATIC);
+		r = step_done(k, s, "storing metadata");
+	}
+	return r;
+}
+
+/* Runs a statement bound to at most one integer parameter. */
+static int run_simple(struct conn *k, enum stmt_id id, int bind, uint64_t v)
+{
+	sqlite3_stmt *s;
+	int r = stmt(k, id, &s);
+
+	if (r < 0)
+		return r;
+	if (bind)
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)v);
+	return step_done(k, s, stmt_sql[id]);
+}
+
+int cache_set_children(struct cache_txn *t, uint64_t dir,
+		       const struct cache_entry *v, size_t n,
+		       int64_t listed_at)
+{
+	struct conn *k = t->k;
+	sqlite3_stmt *s;
+	int r;
+
+	r = run_simple(k, ST_OLD_CLEAR, 0, 0);
+	if (r == 0)
+		r = run_simple(k, ST_OLD_FILL, 1, dir);
+	if (r == 0)
+		r = run_simple(k, ST_ENT_DEL, 1, dir);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		r = stmt(k, ST_ENT_INS, &s);
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+		sqlite3_bind_text(s, 2, v[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)v[i].ino);
+		sqlite3_bind_int64(s, 4, v[i].position);
+		r = step_done(k, s, "storing an entry");
+	}
+	/* Drop what vanished from here and is nowhere else. */
+	if (r == 0)
+		r = run_simple(k, ST_OLD_KEEP, 0, 0);
+	if (r == 0)
+		r = run_simple(k, ST_GC_META, 0, 0);
+	if (r == 0)
+		r = run_simple(k, ST_GC_LIST, 0, 0);
+	if (r == 0)
+		r = run_simple(k, ST_GC_ENT, 0, 0);
+	if (r == 0)
+		r = run_simple(k, ST_GC_OBJ, 0, 0);
+	if (r == 0) {
+		r = stmt(k, ST_LIST_PUT, &s);
+		if (r == 0) {
+			sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+			sqlite3_bind_int64(s, 2, listed_at);
+			r = step_done(k, s, "storing a listing time");
+		}
+	}
+	return r;
+}
+
+void cache_object_release(struct cache_object *o)
+{
+	if (!o)
+		return;
+	free(o->name);
+	free(o->raw_name);
+	free(o->handle);
+	free(o->mime);
+	o->name = o->raw_name = o->handle = o->mime = NULL;
+}
+
+void cache_objects_release(struct cache_object *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		cache_object_release(&v[i]);
+	free(v);
+}
+
+void cache_meta_release(struct meta_field *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
