@@ -62,6 +62,11 @@ int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
 int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 		  size_t *n);
 
+/* Forgets that dir's listing is fresh, so that the next list or lookup
+ * asks the server again (after a write). A fetch of dir that is in flight
+ * meanwhile is stored as already expired. 0 or -errno. */
+int tree_invalidate(struct tree *t, uint64_t dir_ino);
+
 void tree_node_release(struct tree_node *n);
 void tree_nodes_release(struct tree_node *v, size_t n);
 void meta_fields_release(struct meta_field *v, size_t n);

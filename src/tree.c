@@ -1,0 +1,577 @@
+/* tree: directories and names of the mount, answered from the metadata
+ * cache and refreshed through rest (see tree.h). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "log.h"
+#include "names.h"
+#include "rest.h"
+#include "tree.h"
+
+#define DEFAULT_TTL 60
+
+/* A listing being fetched: other threads wait for it instead of asking
+ * the server again. */
+struct inflight {
+	uint64_t ino;
+	int done;
+	int err;
+	int invalidated; /* a write happened meanwhile: the result is stale */
+	unsigned waiters;
+	struct inflight *next;
+};
+
+/* A directory served stale during the current outage (warned once). */
+struct stale {
+	uint64_t ino;
+	struct stale *next;
+};
+
+struct tree {
+	struct session *s;
+	struct cache *c;
+	int ttl;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct inflight *inflight;
+	struct stale *stale;
+};
+
+/* Names that desktops and shells probe in every directory; unless a real
+ * entry has the name, they get ENOENT without asking the server. */
+static const char *const probe_names[] = {
+	".hidden", ".directory", ".Trash", ".Trash-*", "desktop.ini",
+	"Desktop.ini", "autorun.inf", "AutoRun.inf", "Autorun.inf",
+	".xdg-volume-info", "folder.jpg", "Folder.jpg", ".DS_Store",
+	".localized", ".git", ".svn", ".hg",
+};
+
+/* Whether name is one that desktops probe. */
+static int is_probe_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(probe_names) / sizeof(probe_names[0]); i++)
+		if (fnmatch(probe_names[i], name, FNM_PERIOD) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether a refresh error means "cannot reach the server now". */
+static int is_unreachable(int err)
+{
+	return err == -ECONNREFUSED || err == -ENOTCONN || err == -ETIMEDOUT ||
+	       err == -EHOSTUNREACH || err == -EAGAIN || err == -EIO ||
+	       err == -ENETUNREACH || err == -ECONNRESET;
+}
+
+/* Whether the object type is shown as a directory. */
+static int is_dir_type(enum dso_type t)
+{
+	return t != DSO_BITSTREAM;
+}
+
+struct tree *tree_new(struct session *s, const struct tree_config *cfg,
+		      char *err, size_t errlen)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	int r;
+
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->s = s;
+	t->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
+	r = cache_open(cfg->cache_dir, &t->c, err, errlen);
+	if (r < 0) {
+		free(t);
+		return NULL;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	return t;
+}
+
+void tree_free(struct tree **tp)
+{
+	struct tree *t = *tp;
+
+	if (!t)
+		return;
+	cache_close(&t->c);
+	while (t->stale) {
+		struct stale *x = t->stale;
+
+		t->stale = x->next;
+		free(x);
+	}
+	/* No list may be in flight when the tree is freed. */
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	*tp = NULL;
+}
+
+/* Moves a cache object into a tree node (the object is left empty). */
+static void to_node(struct cache_object *o, struct tree_node *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->ino = o->ino;
+	n->parent_ino = o->parent_ino;
+	n->type = o->type;
+	memcpy(n->uuid, o->uuid, sizeof(n->uuid));
+	n->name = o->name;
+	n->handle = o->handle;
+	n->size = (o->type == DSO_BITSTREAM && o->size > 0) ? o->size : 0;
+	n->mtime = o->mtime > 0 ? o->mtime : 0;
+	memcpy(n->md5, o->md5, sizeof(n->md5));
+	n->mime = o->mime;
+	o->name = o->handle = o->mime = NULL;
+	cache_object_release(o);
+}
+
+/* Forgets a directory's outage warning after a successful refresh. */
+static void stale_clear(struct tree *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	for (struct stale **p = &t->stale; *p; p = &(*p)->next) {
+		if ((*p)->ino == ino) {
+			struct stale *x = *p;
+
+			*p = x->next;
+			free(x);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Records that ino is served stale; returns 1 the first time per outage. */
+static int stale_mark(struct tree *t, uint64_t ino)
+{
+	struct stale *x;
+	int first = 1;
+
+	pthread_mutex_lock(&t->lock);
+	for (x = t->stale; x; x = x->next)
+		if (x->ino == ino)
+			first = 0;
+	if (first) {
+		x = malloc(sizeof(*x));
+		if (x) {
+			x->ino = ino;
+			x->next = t->stale;
+			t->stale = x;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return first;
+}
+
+/* Sort key for grouping a listing's objects under their parents. */
+struct member {
+	long parent; /* index of the parent in the list, -1 for the directory */
+	size_t idx;
+	const char *uuid;
+};
+
+/* Orders members by parent, then uuid, then list order. */
+static int member_cmp(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	int c;
+
+	if (x->parent != y->parent)
+		return x->parent < y->parent ? -1 : 1;
+	c = strcmp(x->uuid, y->uuid);
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Names and stores the children of one directory: members m[0..n) (sorted
+ * by uuid, duplicates skipped). */
+static int store_group(struct cache_txn *txn, uint64_t dir_ino,
+		       const struct dso_list *l, const uint64_t *inos,
+		       const struct member *m, size_t n, int64_t now)
+{
+	struct names_entry *ne = NULL;
+	struct cache_entry *ce = NULL;
+	size_t *which = NULL, k = 0;
+	int r = -ENOMEM;
+
+	if (n) {
+		ne = calloc(n, sizeof(*ne));
+		ce = calloc(n, sizeof(*ce));
+		which = calloc(n, sizeof(*which));
+		if (!ne || !ce || !which)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dso *d = &l->v[m[i].idx];
+
+		if (i > 0 && !strcmp(m[i].uuid, m[i - 1].uuid))
+			continue; /* listed twice (paging drift) */
+		ne[k].raw = d->name;
+		ne[k].uuid = d->uuid;
+		ne[k].handle = d->handle;
+		ne[k].is_dir = is_dir_type(d->type);
+		which[k] = m[i].idx;
+		k++;
+	}
+	r = names_assign(ne, k);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < k; i++) {
+		ce[i].ino = inos[which[i]];
+		ce[i].name = ne[i].name;
+		ce[i].position = l->v[which[i]].position;
+	}
+	r = cache_set_children(txn, dir_ino, ce, k, now);
+	names_release(ne, k);
+out:
+	free(ne);
+	free(ce);
+	free(which);
+	return r;
+}
+
+/* Stores a fresh listing of dir: its direct children, and the listings of
+ * embedded descendants that arrived complete, in one transaction. */
+static int store_listing(struct tree *t, const struct cache_object *dir,
+			 struct dso_list *l, int64_t now)
+{
+	size_t n = l->n, nm = 0;
+	long *parent = NULL;
+	char *stored = NULL;
+	uint64_t *inos = NULL;
+	struct member *m = NULL;
+	struct cache_txn *txn = NULL;
+	int r = -ENOMEM;
+
+	parent = calloc(n + 1, sizeof(*parent));
+	stored = calloc(n + 1, 1);
+	inos = calloc(n + 1, sizeof(*inos));
+	m = calloc(n + 1, sizeof(*m));
+	if (!parent || !stored || !inos || !m)
+		goto out;
+
+	/* Each object follows its parent (model.h): find the parent by
+	 * looking back; keep only objects whose parent's listing is
+	 * complete, and let bundles and bitstreams inherit the mtime. */
+	for (size_t i = 0; i < n; i++) {
+		struct dso *d = &l->v[i];
+		int64_t pm = dir->mtime;
+
+		parent[i] = -2;
+		if (!d->parent[0] || !strcmp(d->parent, dir->uuid)) {
+			parent[i] = -1;
+			stored[i] = 1;
+		} else {
+			for (size_t j = i; j-- > 0;) {
+				if (!strcmp(l->v[j].uuid, d->parent)) {
+					parent[i] = (long)j;
+					break;
+				}
+			}
+			if (parent[i] < 0) {
+				log_debug("tree: %s %s arrived without its parent %s",
+					  dso_type_name(d->type), d->uuid, d->parent);
+				continue;
+			}
+			stored[i] = stored[parent[i]] &&
+				    l->v[parent[i]].children_complete;
+			pm = l->v[parent[i]].mtime;
+		}
+		if (!d->uuid[0])
+			stored[i] = 0;
+		if ((d->type == DSO_BUNDLE || d->type == DSO_BITSTREAM) &&
+		    d->mtime <= 0)
+			d->mtime = pm;
+		if (stored[i])
+			m[nm++] = (struct member){ parent[i], i, d->uuid };
+	}
+	qsort(m, nm, sizeof(*m), member_cmp);
+
+	r = cache_begin(t->c, &txn);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pino;
+
+		if (!stored[i])
+			continue;
+		pino = parent[i] < 0 ? dir->ino : inos[parent[i]];
+		r = cache_put_object(txn, &l->v[i], pino, &inos[i]);
+		if (r == 0)
+			r = cache_put_meta(txn, inos[i], l->v[i].meta,
+					   l->v[i].nmeta);
+		if (r < 0)
+			goto out;
+	}
+	/* The directory's own group first, then every complete parent's
+	 * (possibly empty) group. */
+	for (long p = -1, a = 0; p < (long)n; p++) {
+		size_t b;
+		uint64_t gino;
+
+		/* Members are sorted by parent: each group starts where
+		 * the previous one ended. */
+		while ((size_t)a < nm && m[a].parent < p)
+			a++;
+		if (p >= 0 && !(stored[p] && l->v[p].children_complete &&
+				is_dir_type(l->v[p].type)))
+			continue;
+		gino = p < 0 ? dir->ino : inos[p];
+		for (b = (size_t)a; b < nm && m[b].parent == p; b++)
+			;
+		r = store_group(txn, gino, l, inos, m + a, b - (size_t)a, now);
+		if (r < 0)
+			goto out;
+	}
+	r = cache_commit(&txn);
+out:
+	cache_rollback(&txn);
+	free(parent);
+	free(stored);
+	free(inos);
+	free(m);
+	return r;
+}
+
+/* Fetches dir's children from the server and stores them; serves the old
+ * listing when the server cannot be reached. */
+static int refresh(struct tree *t, const struct cache_object *dir)
+{
+	struct dso_list l = { 0 };
+	int64_t when;
+	int r;
+
+	r = rest_list_children(t->s, dir->type, dir->uuid, &l);
+	if (r < 0) {
+		if (is_unreachable(r) && cache_listed_at(t->c, dir->ino, &when) == 0) {
+			if (stale_mark(t, dir->ino))
+				log_warn("cannot refresh \"%s\" (%s); serving the "
+					 "cached listing until the server answers",
+					 dir->ino == TREE_ROOT_INO ? "/" : dir->name,
+					 strerror(-r));
+			r = 0;
+		}
+		goto out;
+	}
+	stale_clear(t, dir->ino);
+	r = store_listing(t, dir, &l, (int64_t)time(NULL));
+out:
+	dso_list_release(&l);
+	return r;
+}
+
+/* Whether a listing time is within the TTL. */
+static int fresh(const struct tree *t, int64_t when)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	return when > 0 && when <= now && now - when < t->ttl;
+}
+
+/* Makes sure dir has a usable listing in the cache: fresh, just fetched,
+ * or stale while the server is unreachable. One fetch per directory at a
+ * time; concurrent callers wait for it. */
+static int ensure_listing(struct tree *t, const struct cache_object *dir)
+{
+	struct inflight *f;
+	int64_t when;
+	int r;
+
+	r = cache_listed_at(t->c, dir->ino, &when);
+	if (r == 0 && fresh(t, when))
+		return 0;
+	if (r < 0 && r != -ENOENT)
+		return r;
+
+	pthread_mutex_lock(&t->lock);
+	for (f = t->inflight; f; f = f->next)
+		if (f->ino == dir->ino)
+			break;
+	if (f) {
+		f->waiters++;
+		while (!f->done)
+			pthread_cond_wait(&t->cond, &t->lock);
+		r = f->err;
+		if (--f->waiters == 0)
+			free(f);
+		pthread_mutex_unlock(&t->lock);
+		return r;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	f->ino = dir->ino;
+	f->next = t->inflight;
+	t->inflight = f;
+	pthread_mutex_unlock(&t->lock);
+
+	/* Someone may have finished a fetch between our check and now. */
+	if (cache_listed_at(t->c, dir->ino, &when) == 0 && fresh(t, when))
+		r = 0;
+	else
+		r = refresh(t, dir);
+
+	pthread_mutex_lock(&t->lock);
+	for (struct inflight **p = &t->inflight; *p; p = &(*p)->next) {
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	}
+	if (f->invalidated)
+		cache_expire_listing(t->c, dir->ino);
+	f->done = 1;
+	f->err = r;
+	pthread_cond_broadcast(&t->cond);
+	if (f->waiters == 0)
+		free(f);
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
+/* Loads the directory object ino; ENOTDIR for files. */
+static int get_dir(struct tree *t, uint64_t ino, struct cache_object *dir)
+{
+	int r = cache_get(t->c, ino, dir);
+
+	if (r < 0)
+		return r;
+	if (!is_dir_type(dir->type)) {
+		cache_object_release(dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+int tree_getattr(struct tree *t, uint64_t ino, struct tree_node *out)
+{
+	struct cache_object o;
+	int r = cache_get(t->c, ino, &o);
+
+	if (r < 0)
+		return r;
+	to_node(&o, out);
+	return 0;
+}
+
+int tree_lookup(struct tree *t, uint64_t parent_ino, const char *name,
+		struct tree_node *out)
+{
+	struct cache_object dir, o;
+	int64_t when;
+	int r;
+
+	r = get_dir(t, parent_ino, &dir);
+	if (r < 0)
+		return r;
+	if (is_probe_name(name)) {
+		/* Answer from whatever listing we have, never ask. */
+		if (cache_listed_at(t->c, parent_ino, &when) < 0) {
+			r = -ENOENT;
+			goto out;
+		}
+	} else {
+		r = ensure_listing(t, &dir);
+		if (r < 0)
+			goto out;
+	}
+	r = cache_lookup(t->c, parent_ino, name, &o);
+	if (r == 0)
+		to_node(&o, out);
+out:
+	cache_object_release(&dir);
+	return r;
+}
+
+int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
+	      size_t *n)
+{
+	struct cache_object dir, *v = NULL;
+	struct tree_node *nodes = NULL;
+	size_t k = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	r = get_dir(t, dir_ino, &dir);
+	if (r < 0)
+		return r;
+	r = ensure_listing(t, &dir);
+	if (r == 0)
+		r = cache_children(t->c, dir_ino, &v, &k);
+	if (r < 0)
+		goto out;
+	if (k) {
+		nodes = calloc(k, sizeof(*nodes));
+		if (!nodes) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < k; i++)
+			to_node(&v[i], &nodes[i]);
+	}
+	*out = nodes;
+	*n = k;
+out:
+	cache_objects_release(v, k);
+	cache_object_release(&dir);
+	return r;
+}
+
+int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
+		  size_t *n)
+{
+	struct cache_object o;
+	int r = cache_get(t->c, ino, &o);
+
+	*out = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	cache_object_release(&o);
+	return cache_meta(t->c, ino, out, n);
+}
+
+int tree_invalidate(struct tree *t, uint64_t dir_ino)
+{
+	pthread_mutex_lock(&t->lock);
+	for (struct inflight *f = t->inflight; f; f = f->next)
+		if (f->ino == dir_ino)
+			f->invalidated = 1;
+	pthread_mutex_unlock(&t->lock);
+	return cache_expire_listing(t->c, dir_ino);
+}
+
+void tree_node_release(struct tree_node *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n->handle);
+	free(n->mime);
+	n->name = n->handle = n->mime = NULL;
+}
+
+void tree_nodes_release(struct tree_node *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		tree_node_release(&v[i]);
+	free(v);
+}
+
+void meta_fields_release(struct meta_field *v, size_t n)
+{
+	cache_meta_release(v, n);
+}
