@@ -19,46 +19,47 @@
 /* Migration i takes the schema from version i to i + 1. Later migrations
  * (local times, pending uploads) are appended here, never edited. */
 static const char *const migrations[] = {
-	/* 0 → 1 */
-	"CREATE TABLE inodes ("
-	" ino INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" uuid TEXT NOT NULL UNIQUE);"
-	"CREATE TABLE objects ("
-	" ino INTEGER PRIMARY KEY,"
-	" type INTEGER NOT NULL,"
-	" parent_ino INTEGER NOT NULL DEFAULT 0,"
-	" raw_name TEXT NOT NULL DEFAULT '',"
-	" handle TEXT,"
-	" size INTEGER NOT NULL DEFAULT 0,"
-	" md5 TEXT NOT NULL DEFAULT '',"
-	" mime TEXT,"
-	" mtime INTEGER NOT NULL DEFAULT 0,"
-	" position INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE entries ("
-	" parent_ino INTEGER NOT NULL,"
-	" name TEXT NOT NULL,"
-	" ino INTEGER NOT NULL,"
-	" position INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY (parent_ino, name)) WITHOUT ROWID;"
-	"CREATE INDEX entries_ino ON entries (ino, parent_ino);"
-	"CREATE TABLE listings ("
-	" ino INTEGER PRIMARY KEY,"
-	" listed_at INTEGER NOT NULL);"
-	"CREATE TABLE meta ("
-	" ino INTEGER NOT NULL,"
-	" idx INTEGER NOT NULL,"
-	" key TEXT NOT NULL,"
-	" value TEXT NOT NULL,"
-	" PRIMARY KEY (ino, idx)) WITHOUT ROWID;"
-	"INSERT INTO inodes (ino, uuid) VALUES (1, '');"
-	"INSERT INTO objects (ino, type, parent_ino) VALUES (1, 0, 0);",
+    /* 0 → 1 */
+    "CREATE TABLE inodes ("
+    " ino INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " uuid TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE objects ("
+    " ino INTEGER PRIMARY KEY,"
+    " type INTEGER NOT NULL,"
+    " parent_ino INTEGER NOT NULL DEFAULT 0,"
+    " raw_name TEXT NOT NULL DEFAULT '',"
+    " handle TEXT,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " md5 TEXT NOT NULL DEFAULT '',"
+    " mime TEXT,"
+    " mtime INTEGER NOT NULL DEFAULT 0,"
+    " position INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE entries ("
+    " parent_ino INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " ino INTEGER NOT NULL,"
+    " position INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (parent_ino, name)) WITHOUT ROWID;"
+    "CREATE INDEX entries_ino ON entries (ino, parent_ino);"
+    "CREATE TABLE listings ("
+    " ino INTEGER PRIMARY KEY,"
+    " listed_at INTEGER NOT NULL);"
+    "CREATE TABLE meta ("
+    " ino INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY (ino, idx)) WITHOUT ROWID;"
+    "INSERT INTO inodes (ino, uuid) VALUES (1, '');"
+    "INSERT INTO objects (ino, type, parent_ino) VALUES (1, 0, 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Columns read into a struct cache_object, in this order. */
-#define OBJ_COLS                                                             \
-	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, e.name, o.raw_name, o.handle, " \
+#define OBJ_COLS                                                               \
+	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
+	"e.name, o.raw_name, o.handle, "                                       \
 	"o.size, o.mtime, o.position, o.md5, o.mime"
 
 enum stmt_id {
@@ -87,56 +88,56 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_INO_GET] = "SELECT ino FROM inodes WHERE uuid = ?1",
-	[ST_INO_NEW] = "INSERT INTO inodes (uuid) VALUES (?1)",
-	[ST_OBJ_PUT] =
-		"INSERT INTO objects (ino, type, parent_ino, raw_name, handle,"
-		" size, md5, mime, mtime, position)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-		" ON CONFLICT (ino) DO UPDATE SET type = excluded.type,"
-		" parent_ino = excluded.parent_ino, raw_name = excluded.raw_name,"
-		" handle = excluded.handle, size = excluded.size,"
-		" md5 = excluded.md5, mime = excluded.mime,"
-		" mtime = excluded.mtime, position = excluded.position",
-	[ST_META_DEL] = "DELETE FROM meta WHERE ino = ?1",
-	[ST_META_INS] =
-		"INSERT INTO meta (ino, idx, key, value) VALUES (?1, ?2, ?3, ?4)",
-	[ST_OLD_CLEAR] = "DELETE FROM temp.old_children",
-	[ST_OLD_FILL] = "INSERT OR IGNORE INTO temp.old_children (ino)"
-			" SELECT ino FROM entries WHERE parent_ino = ?1",
-	[ST_ENT_DEL] = "DELETE FROM entries WHERE parent_ino = ?1",
-	[ST_ENT_INS] = "INSERT OR IGNORE INTO entries (parent_ino, name, ino,"
-		       " position) VALUES (?1, ?2, ?3, ?4)",
-	[ST_OLD_KEEP] = "DELETE FROM temp.old_children WHERE ino = 1 OR EXISTS"
-			" (SELECT 1 FROM entries e WHERE e.ino ="
-			" temp.old_children.ino)",
-	[ST_GC_META] = "DELETE FROM meta WHERE ino IN"
-		       " (SELECT ino FROM temp.old_children)",
-	[ST_GC_LIST] = "DELETE FROM listings WHERE ino IN"
-		       " (SELECT ino FROM temp.old_children)",
-	[ST_GC_ENT] = "DELETE FROM entries WHERE parent_ino IN"
-		      " (SELECT ino FROM temp.old_children)",
-	[ST_GC_OBJ] = "DELETE FROM objects WHERE ino IN"
-		      " (SELECT ino FROM temp.old_children)",
-	[ST_LIST_PUT] = "INSERT OR REPLACE INTO listings (ino, listed_at)"
-			" VALUES (?1, ?2)",
-	[ST_GET] = "SELECT " OBJ_COLS " FROM objects o"
-		   " JOIN inodes i ON i.ino = o.ino"
-		   " LEFT JOIN entries e ON e.ino = o.ino"
-		   " AND e.parent_ino = o.parent_ino"
-		   " WHERE o.ino = ?1 LIMIT 1",
-	[ST_LOOKUP] = "SELECT " OBJ_COLS " FROM entries e"
-		      " JOIN objects o ON o.ino = e.ino"
-		      " JOIN inodes i ON i.ino = o.ino"
-		      " WHERE e.parent_ino = ?1 AND e.name = ?2",
-	[ST_CHILDREN] = "SELECT " OBJ_COLS " FROM entries e"
-			" JOIN objects o ON o.ino = e.ino"
-			" JOIN inodes i ON i.ino = o.ino"
-			" WHERE e.parent_ino = ?1"
-			" ORDER BY e.position, e.name",
-	[ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
-	[ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
-	[ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
+    [ST_INO_GET] = "SELECT ino FROM inodes WHERE uuid = ?1",
+    [ST_INO_NEW] = "INSERT INTO inodes (uuid) VALUES (?1)",
+    [ST_OBJ_PUT] =
+	"INSERT INTO objects (ino, type, parent_ino, raw_name, handle,"
+	" size, md5, mime, mtime, position)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	" ON CONFLICT (ino) DO UPDATE SET type = excluded.type,"
+	" parent_ino = excluded.parent_ino, raw_name = excluded.raw_name,"
+	" handle = excluded.handle, size = excluded.size,"
+	" md5 = excluded.md5, mime = excluded.mime,"
+	" mtime = excluded.mtime, position = excluded.position",
+    [ST_META_DEL] = "DELETE FROM meta WHERE ino = ?1",
+    [ST_META_INS] =
+	"INSERT INTO meta (ino, idx, key, value) VALUES (?1, ?2, ?3, ?4)",
+    [ST_OLD_CLEAR] = "DELETE FROM temp.old_children",
+    [ST_OLD_FILL] = "INSERT OR IGNORE INTO temp.old_children (ino)"
+		    " SELECT ino FROM entries WHERE parent_ino = ?1",
+    [ST_ENT_DEL] = "DELETE FROM entries WHERE parent_ino = ?1",
+    [ST_ENT_INS] = "INSERT OR IGNORE INTO entries (parent_ino, name, ino,"
+		   " position) VALUES (?1, ?2, ?3, ?4)",
+    [ST_OLD_KEEP] = "DELETE FROM temp.old_children WHERE ino = 1 OR EXISTS"
+		    " (SELECT 1 FROM entries e WHERE e.ino ="
+		    " temp.old_children.ino)",
+    [ST_GC_META] = "DELETE FROM meta WHERE ino IN"
+		   " (SELECT ino FROM temp.old_children)",
+    [ST_GC_LIST] = "DELETE FROM listings WHERE ino IN"
+		   " (SELECT ino FROM temp.old_children)",
+    [ST_GC_ENT] = "DELETE FROM entries WHERE parent_ino IN"
+		  " (SELECT ino FROM temp.old_children)",
+    [ST_GC_OBJ] = "DELETE FROM objects WHERE ino IN"
+		  " (SELECT ino FROM temp.old_children)",
+    [ST_LIST_PUT] = "INSERT OR REPLACE INTO listings (ino, listed_at)"
+		    " VALUES (?1, ?2)",
+    [ST_GET] = "SELECT " OBJ_COLS " FROM objects o"
+	       " JOIN inodes i ON i.ino = o.ino"
+	       " LEFT JOIN entries e ON e.ino = o.ino"
+	       " AND e.parent_ino = o.parent_ino"
+	       " WHERE o.ino = ?1 LIMIT 1",
+    [ST_LOOKUP] = "SELECT " OBJ_COLS " FROM entries e"
+		  " JOIN objects o ON o.ino = e.ino"
+		  " JOIN inodes i ON i.ino = o.ino"
+		  " WHERE e.parent_ino = ?1 AND e.name = ?2",
+    [ST_CHILDREN] = "SELECT " OBJ_COLS " FROM entries e"
+		    " JOIN objects o ON o.ino = e.ino"
+		    " JOIN inodes i ON i.ino = o.ino"
+		    " WHERE e.parent_ino = ?1"
+		    " ORDER BY e.position, e.name",
+    [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
+    [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
+    [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
 };
 
 /* One SQLite connection with its prepared statements. */
@@ -162,7 +163,8 @@ struct cache_txn {
 /* Maps an SQLite result code to -errno, logging what went wrong. */
 static int sql_err(sqlite3 *db, int rc, const char *what)
 {
-	log_error("cache: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	log_error("cache: %s: %s", what,
+		  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -310,7 +312,8 @@ out:
 static void tighten(const char *path)
 {
 	if (chmod(path, 0600) < 0 && errno != ENOENT)
-		log_warn("cache: cannot chmod 0600 %s: %s", path, strerror(errno));
+		log_warn("cache: cannot chmod 0600 %s: %s", path,
+			 strerror(errno));
 }
 
 /* Reads PRAGMA user_version. */
@@ -346,10 +349,11 @@ static int migrate(struct conn *k, char *err, size_t errlen)
 		if (r < 0)
 			goto fail;
 		if (v > NMIGRATIONS) {
-			snprintf(err, errlen,
-				 "cache database schema %d is newer than this "
-				 "dspacefs knows (%d); use another cache directory",
-				 v, NMIGRATIONS);
+			snprintf(
+			    err, errlen,
+			    "cache database schema %d is newer than this "
+			    "dspacefs knows (%d); use another cache directory",
+			    v, NMIGRATIONS);
 			r = -EPROTO;
 			goto fail;
 		}
@@ -357,13 +361,15 @@ static int migrate(struct conn *k, char *err, size_t errlen)
 			break;
 		rc = sqlite3_exec(k->db, migrations[v], NULL, NULL, NULL);
 		if (rc == SQLITE_OK) {
-			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+				 v + 1);
 			rc = sqlite3_exec(k->db, sql, NULL, NULL, NULL);
 		}
 		if (rc != SQLITE_OK) {
 			r = sql_err(k->db, rc, "migrating the cache schema");
-			snprintf(err, errlen, "cache schema migration %d → %d failed",
-				 v, v + 1);
+			snprintf(err, errlen,
+				 "cache schema migration %d → %d failed", v,
+				 v + 1);
 			goto fail;
 		}
 		rc = sqlite3_exec(k->db, "COMMIT", NULL, NULL, NULL);
@@ -692,8 +698,7 @@ out:
 	return r;
 }
 
-int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v,
-	       size_t *n)
+int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n)
 {
 	struct meta_field *a = NULL;
 	size_t len = 0, alloc = 0;
@@ -919,8 +924,7 @@ static int run_simple(struct conn *k, enum stmt_id id, int bind, uint64_t v)
 }
 
 int cache_set_children(struct cache_txn *t, uint64_t dir,
-		       const struct cache_entry *v, size_t n,
-		       int64_t listed_at)
+		       const struct cache_entry *v, size_t n, int64_t listed_at)
 {
 	struct conn *k = t->k;
 	sqlite3_stmt *s;

@@ -38,23 +38,23 @@ struct cache_txn;
  * and owned by the struct (cache_object_release). */
 struct cache_object {
 	uint64_t ino;
-	uint64_t parent_ino;     /* the directory of this entry; 0 for the root */
+	uint64_t parent_ino; /* the directory of this entry; 0 for the root */
 	enum dso_type type;
 	char uuid[UUID_LEN + 1]; /* "" for the root */
-	char *name;              /* safe name in parent_ino ("" when none) */
-	char *raw_name;          /* the server's name ("" for the root) */
-	char *handle;            /* or NULL */
+	char *name;		 /* safe name in parent_ino ("" when none) */
+	char *raw_name;		 /* the server's name ("" for the root) */
+	char *handle;		 /* or NULL */
 	int64_t size;
 	int64_t mtime;
 	int64_t position;
 	char md5[33];
-	char *mime;              /* or NULL */
+	char *mime; /* or NULL */
 };
 
 /* One entry of a directory, for cache_set_children. Borrowed. */
 struct cache_entry {
 	uint64_t ino;
-	const char *name;  /* safe and unique among the siblings */
+	const char *name; /* safe and unique among the siblings */
 	int64_t position;
 };
 
@@ -86,8 +86,7 @@ int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
 int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when);
 /* The metadata fields of ino in stored order (*v: caller frees with
  * cache_meta_release; may be NULL when *n is 0). */
-int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v,
-	       size_t *n);
+int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n);
 
 /* Forgets that dir's listing is fresh (keeps the entries, which may still
  * be served while the server is unreachable). 0 when dir was never listed. */

@@ -7,8 +7,8 @@
 
 #include "names.h"
 
-#define EXT_MAX 10     /* letters/digits after the dot of a kept extension */
-#define MAX_ROUNDS 64  /* bound on disambiguation rounds */
+#define EXT_MAX 10    /* letters/digits after the dot of a kept extension */
+#define MAX_ROUNDS 64 /* bound on disambiguation rounds */
 
 /* Decodes one UTF-8 sequence at s (len > 0 bytes left). Returns the number
  * of bytes consumed (at least 1) and the code point, or 0xFFFFFFFF for an
@@ -87,9 +87,8 @@ static size_t utf8_encode(uint32_t cp, char *out)
 static int is_space(uint32_t cp)
 {
 	return cp == 0x20 || cp == 0xA0 || cp == 0x1680 ||
-	       (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 ||
-	       cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-	       cp == 0x3000 || cp == 0xFEFF;
+	       (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
 }
 
 /* Length of the trailing white space-free prefix of valid UTF-8 s[0..len). */
@@ -220,12 +219,12 @@ char *names_make_safe(const char *raw)
 struct slot {
 	struct names_entry *e;
 	char *safe;
-	char hex[33];        /* the UUID's hex digits, lower case */
-	char opt[5][40];     /* the suffixes to try, in turn: " [x]" */
+	char hex[33];	 /* the UUID's hex digits, lower case */
+	char opt[5][40]; /* the suffixes to try, in turn: " [x]" */
 	int nopt;
-	int level;           /* 0: no suffix; k: opt[k - 1] */
-	unsigned extra;      /* last-resort counter (equal UUIDs), 0 unused */
-	char *cur;           /* the name at the current level */
+	int level;	/* 0: no suffix; k: opt[k - 1] */
+	unsigned extra; /* last-resort counter (equal UUIDs), 0 unused */
+	char *cur;	/* the name at the current level */
 };
 
 /* Whether c may appear in a handle suffix. */
@@ -251,7 +250,7 @@ static void slot_add_opt(struct slot *s, const char *x, int xlen)
 /* Fills hex and the suffix options of a slot from its entry. */
 static void slot_ids(struct slot *s)
 {
-	static const int hexlen[] = { 8, 12, 16, 32 };
+	static const int hexlen[] = {8, 12, 16, 32};
 	const char *p = s->e->uuid ? s->e->uuid : "";
 	const char *h = s->e->handle;
 	int n = 0;
@@ -357,7 +356,8 @@ int names_assign(struct names_entry *v, size_t n)
 		while (a < n) {
 			int all_out = 1;
 
-			for (b = a + 1; b < n && !strcmp(order[a]->cur, order[b]->cur);
+			for (b = a + 1;
+			     b < n && !strcmp(order[a]->cur, order[b]->cur);
 			     b++)
 				;
 			if (b - a < 2) {
@@ -370,8 +370,9 @@ int names_assign(struct names_entry *v, size_t n)
 					all_out = 0;
 			for (i = a; i < b; i++) {
 				if (all_out)
-					order[i]->extra += (unsigned)(i - a) +
-							   (unsigned)round * (unsigned)n;
+					order[i]->extra +=
+					    (unsigned)(i - a) +
+					    (unsigned)round * (unsigned)n;
 				else if (!slot_exhausted(order[i]))
 					order[i]->level++;
 				if (slot_name(order[i]) < 0)

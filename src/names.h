@@ -35,11 +35,12 @@ char *names_make_safe(const char *raw);
 
 /* One sibling. The in fields are borrowed for the duration of the call. */
 struct names_entry {
-	const char *raw;    /* in: the server's name (NULL counts as "") */
-	const char *uuid;   /* in: the object's UUID; its hex digits make suffixes */
+	const char *raw; /* in: the server's name (NULL counts as "") */
+	const char
+	    *uuid; /* in: the object's UUID; its hex digits make suffixes */
 	const char *handle; /* in: "10673/20", or NULL */
-	int is_dir;         /* in: suffix at the end instead of before the extension */
-	char *name;         /* out: safe, unique name; malloc'd, caller frees */
+	int is_dir; /* in: suffix at the end instead of before the extension */
+	char *name; /* out: safe, unique name; malloc'd, caller frees */
 };
 
 /* Sets v[i].name for every entry (previous values are overwritten, not

@@ -45,16 +45,18 @@ struct tree {
 /* Names that desktops and shells probe in every directory; unless a real
  * entry has the name, they get ENOENT without asking the server. */
 static const char *const probe_names[] = {
-	".hidden", ".directory", ".Trash", ".Trash-*", "desktop.ini",
-	"Desktop.ini", "autorun.inf", "AutoRun.inf", "Autorun.inf",
-	".xdg-volume-info", "folder.jpg", "Folder.jpg", ".DS_Store",
-	".localized", ".git", ".svn", ".hg",
+    ".hidden",	   ".directory",       ".Trash",      ".Trash-*",
+    "desktop.ini", "Desktop.ini",      "autorun.inf", "AutoRun.inf",
+    "Autorun.inf", ".xdg-volume-info", "folder.jpg",  "Folder.jpg",
+    ".DS_Store",   ".localized",       ".git",	      ".svn",
+    ".hg",
 };
 
 /* Whether name is one that desktops probe. */
 static int is_probe_name(const char *name)
 {
-	for (size_t i = 0; i < sizeof(probe_names) / sizeof(probe_names[0]); i++)
+	for (size_t i = 0; i < sizeof(probe_names) / sizeof(probe_names[0]);
+	     i++)
 		if (fnmatch(probe_names[i], name, FNM_PERIOD) == 0)
 			return 1;
 	return 0;
@@ -279,8 +281,9 @@ static int store_listing(struct tree *t, const struct cache_object *dir,
 				}
 			}
 			if (parent[i] < 0) {
-				log_debug("tree: %s %s arrived without its parent %s",
-					  dso_type_name(d->type), d->uuid, d->parent);
+				log_debug(
+				    "tree: %s %s arrived without its parent %s",
+				    dso_type_name(d->type), d->uuid, d->parent);
 				continue;
 			}
 			stored[i] = stored[parent[i]] &&
@@ -293,7 +296,7 @@ static int store_listing(struct tree *t, const struct cache_object *dir,
 		    d->mtime <= 0)
 			d->mtime = pm;
 		if (stored[i])
-			m[nm++] = (struct member){ parent[i], i, d->uuid };
+			m[nm++] = (struct member){parent[i], i, d->uuid};
 	}
 	qsort(m, nm, sizeof(*m), member_cmp);
 
@@ -347,18 +350,20 @@ out:
  * listing when the server cannot be reached. */
 static int refresh(struct tree *t, const struct cache_object *dir)
 {
-	struct dso_list l = { 0 };
+	struct dso_list l = {0};
 	int64_t when;
 	int r;
 
 	r = rest_list_children(t->s, dir->type, dir->uuid, &l);
 	if (r < 0) {
-		if (is_unreachable(r) && cache_listed_at(t->c, dir->ino, &when) == 0) {
+		if (is_unreachable(r) &&
+		    cache_listed_at(t->c, dir->ino, &when) == 0) {
 			if (stale_mark(t, dir->ino))
-				log_warn("cannot refresh \"%s\" (%s); serving the "
-					 "cached listing until the server answers",
-					 dir->ino == TREE_ROOT_INO ? "/" : dir->name,
-					 strerror(-r));
+				log_warn(
+				    "cannot refresh \"%s\" (%s); serving the "
+				    "cached listing until the server answers",
+				    dir->ino == TREE_ROOT_INO ? "/" : dir->name,
+				    strerror(-r));
 			r = 0;
 		}
 		goto out;

@@ -24,23 +24,24 @@
 struct tree;
 
 struct tree_config {
-	const char *cache_dir; /* created 0700 if missing; the database is 0600 */
-	int cache_ttl;         /* seconds a listing is trusted; 0 → 60 */
+	/* created 0700 if missing; the database is 0600 */
+	const char *cache_dir;
+	int cache_ttl; /* seconds a listing is trusted; 0 → 60 */
 };
 
 /* A snapshot of one node: the caller owns it (tree_node_release). */
 struct tree_node {
 	uint64_t ino;
 	uint64_t parent_ino;
-	enum dso_type type;       /* DSO_NONE for the root */
-	char uuid[UUID_LEN + 1];  /* "" for the root */
-	char *name;               /* safe name in its directory ("" for the root) */
-	char *handle;             /* or NULL */
-	int64_t size;             /* bitstreams; 0 for directories */
-	int64_t mtime;            /* Unix seconds; items' lastModified, inherited
-				   * by bundles and bitstreams; 0 unknown */
-	char md5[33];             /* bitstreams, or "" */
-	char *mime;               /* bitstreams, or NULL */
+	enum dso_type type;	 /* DSO_NONE for the root */
+	char uuid[UUID_LEN + 1]; /* "" for the root */
+	char *name;    /* safe name in its directory ("" for the root) */
+	char *handle;  /* or NULL */
+	int64_t size;  /* bitstreams; 0 for directories */
+	int64_t mtime; /* Unix seconds; items' lastModified, inherited
+			* by bundles and bitstreams; 0 unknown */
+	char md5[33];  /* bitstreams, or "" */
+	char *mime;    /* bitstreams, or NULL */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a

@@ -78,7 +78,8 @@ int main(void)
 	is_int(mode_of(path), 0600, "meta.db-wal is 0600");
 	snprintf(path, sizeof(path), "%s/meta.db-shm", dir);
 	is_int(mode_of(path), 0600, "meta.db-shm is 0600");
-	is_int(cache_schema_version(c), CACHE_SCHEMA_VERSION, "schema version set");
+	is_int(cache_schema_version(c), CACHE_SCHEMA_VERSION,
+	       "schema version set");
 
 	/* The root exists from the start. */
 	is_int(cache_get(c, CACHE_ROOT_INO, &o), 0, "root present");
@@ -94,29 +95,33 @@ int main(void)
 	{
 		struct dso d = mk(DSO_COMMUNITY, U_COMM, "Comm/unity", -1, 0);
 		struct dso e = mk(DSO_COLLECTION, U_COLL, "Coll", -1, 0);
-		struct dso i1 = mk(DSO_ITEM, U_ITEM1, "Item one", -1, 1700000000);
-		struct dso i2 = mk(DSO_ITEM, U_ITEM2, "Item two", -1, 1700000001);
-		struct meta_field mf[] = { { "dc.title", "Item one" },
-					   { "dc.contributor.author", "A\nB" } };
+		struct dso i1 =
+		    mk(DSO_ITEM, U_ITEM1, "Item one", -1, 1700000000);
+		struct dso i2 =
+		    mk(DSO_ITEM, U_ITEM2, "Item two", -1, 1700000001);
+		struct meta_field mf[] = {{"dc.title", "Item one"},
+					  {"dc.contributor.author", "A\nB"}};
 
 		d.handle = "123/1";
 		i1.position = 0;
 		i2.position = 1;
 		ok(cache_put_object(t, &d, CACHE_ROOT_INO, &ino_comm) == 0 &&
-		   cache_put_object(t, &e, ino_comm, &ino_coll) == 0 &&
-		   cache_put_object(t, &i1, ino_coll, &ino_i1) == 0 &&
-		   cache_put_object(t, &i2, ino_coll, &ino_i2) == 0,
+		       cache_put_object(t, &e, ino_comm, &ino_coll) == 0 &&
+		       cache_put_object(t, &i1, ino_coll, &ino_i1) == 0 &&
+		       cache_put_object(t, &i2, ino_coll, &ino_i2) == 0,
 		   "put objects");
 		ok(ino_comm > 1 && ino_coll > 1 && ino_i1 > 1 && ino_i2 > 1 &&
-		   ino_comm != ino_coll && ino_i1 != ino_i2, "distinct inodes, not root");
+		       ino_comm != ino_coll && ino_i1 != ino_i2,
+		   "distinct inodes, not root");
 		is_int(cache_put_meta(t, ino_i1, mf, 2), 0, "put meta");
-		struct cache_entry root_e[] = { { ino_comm, "Comm／unity", 0 } };
-		struct cache_entry comm_e[] = { { ino_coll, "Coll", 0 } };
-		struct cache_entry coll_e[] = { { ino_i2, "Item two", 1 },
-						{ ino_i1, "Item one", 0 } };
-		ok(cache_set_children(t, CACHE_ROOT_INO, root_e, 1, 1000) == 0 &&
-		   cache_set_children(t, ino_comm, comm_e, 1, 1001) == 0 &&
-		   cache_set_children(t, ino_coll, coll_e, 2, 1002) == 0,
+		struct cache_entry root_e[] = {{ino_comm, "Comm／unity", 0}};
+		struct cache_entry comm_e[] = {{ino_coll, "Coll", 0}};
+		struct cache_entry coll_e[] = {{ino_i2, "Item two", 1},
+					       {ino_i1, "Item one", 0}};
+		ok(cache_set_children(t, CACHE_ROOT_INO, root_e, 1, 1000) ==
+			   0 &&
+		       cache_set_children(t, ino_comm, comm_e, 1, 1001) == 0 &&
+		       cache_set_children(t, ino_coll, coll_e, 2, 1002) == 0,
 		   "set children");
 	}
 	is_int(cache_commit(&t), 0, "commit");
@@ -174,10 +179,12 @@ int main(void)
 	is_int(cache_open(dir, &c, err, sizeof(err)), 0, "reopen");
 	if (!c)
 		return tap_done();
-	is_int(cache_schema_version(c), CACHE_SCHEMA_VERSION, "version after reopen");
+	is_int(cache_schema_version(c), CACHE_SCHEMA_VERSION,
+	       "version after reopen");
 	is_int(cache_find_ino(c, U_ITEM1, &x), 0, "find after reopen");
 	is_int(x, ino_i1, "inode stable across reopen");
-	is_int(cache_lookup(c, ino_coll, "Item two", &o), 0, "lookup after reopen");
+	is_int(cache_lookup(c, ino_coll, "Item two", &o), 0,
+	       "lookup after reopen");
 	is_int(o.ino, ino_i2, "lookup inode stable");
 	cache_object_release(&o);
 
@@ -185,14 +192,18 @@ int main(void)
 	is_int(cache_begin(c, &t), 0, "begin 2");
 	{
 		struct dso i3 = mk(DSO_ITEM, U_ITEM3, "Item three", -1, 5);
-		struct dso i2 = mk(DSO_ITEM, U_ITEM2, "Item two (renamed)", -1, 6);
+		struct dso i2 =
+		    mk(DSO_ITEM, U_ITEM2, "Item two (renamed)", -1, 6);
 
 		ok(cache_put_object(t, &i3, ino_coll, &ino_i3) == 0 &&
-		   cache_put_object(t, &i2, ino_coll, &x) == 0, "put 2");
+		       cache_put_object(t, &i2, ino_coll, &x) == 0,
+		   "put 2");
 		is_int(x, ino_i2, "update keeps inode");
-		ok(ino_i3 > ino_i2 && ino_i3 > ino_i1, "new inode above old ones");
-		struct cache_entry coll_e[] = { { ino_i2, "Item two (renamed)", 0 },
-						{ ino_i3, "Item three", 1 } };
+		ok(ino_i3 > ino_i2 && ino_i3 > ino_i1,
+		   "new inode above old ones");
+		struct cache_entry coll_e[] = {
+		    {ino_i2, "Item two (renamed)", 0},
+		    {ino_i3, "Item three", 1}};
 		is_int(cache_set_children(t, ino_coll, coll_e, 2, 2000), 0,
 		       "replace children");
 	}
@@ -218,12 +229,13 @@ int main(void)
 	/* An object in two directories survives leaving one of them. */
 	is_int(cache_begin(c, &t), 0, "begin 3");
 	{
-		struct cache_entry comm_e[] = { { ino_coll, "Coll", 0 },
-						{ ino_i3, "Mapped", 1 } };
-		struct cache_entry coll_e[] = { { ino_i2, "Item two (renamed)", 0 } };
+		struct cache_entry comm_e[] = {{ino_coll, "Coll", 0},
+					       {ino_i3, "Mapped", 1}};
+		struct cache_entry coll_e[] = {
+		    {ino_i2, "Item two (renamed)", 0}};
 
 		ok(cache_set_children(t, ino_comm, comm_e, 2, 3000) == 0 &&
-		   cache_set_children(t, ino_coll, coll_e, 1, 3000) == 0,
+		       cache_set_children(t, ino_coll, coll_e, 1, 3000) == 0,
 		   "move item three");
 	}
 	is_int(cache_commit(&t), 0, "commit 3");
@@ -246,7 +258,8 @@ int main(void)
 	{
 		struct dso i1 = mk(DSO_ITEM, U_ITEM1, "Item one", -1, 0);
 
-		is_int(cache_put_object(t, &i1, ino_coll, &x), 0, "put returning");
+		is_int(cache_put_object(t, &i1, ino_coll, &x), 0,
+		       "put returning");
 		is_int(x, ino_i1, "returning object keeps its inode");
 	}
 	is_int(cache_commit(&t), 0, "commit 5");
@@ -258,8 +271,9 @@ int main(void)
 
 		snprintf(path, sizeof(path), "%s/meta.db", dir);
 		ok(sqlite3_open(path, &db) == SQLITE_OK &&
-		   sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
-				NULL) == SQLITE_OK, "bump version");
+		       sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
+				    NULL) == SQLITE_OK,
+		   "bump version");
 		sqlite3_close(db);
 		err[0] = '\0';
 		ok(cache_open(dir, &c, err, sizeof(err)) < 0 && c == NULL,

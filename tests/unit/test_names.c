@@ -46,16 +46,38 @@ static int valid_utf8(const char *s)
 static void test_safe(void)
 {
 	safe_is("report.pdf", "report.pdf", "plain name unchanged");
-	safe_is("a/b/c", "a\xEF\xBC\x8F" "b\xEF\xBC\x8F" "c", "slash → U+FF0F");
+	safe_is("a/b/c",
+		"a\xEF\xBC\x8F"
+		"b\xEF\xBC\x8F"
+		"c",
+		"slash → U+FF0F");
 	safe_is("/", "\xEF\xBC\x8F", "lone slash");
-	safe_is("a\x01" "b\x1f" "c\x7f" "d", "abcd", "C0 controls and DEL dropped");
-	safe_is("a\xC2\x85" "b\xC2\x9F" "c", "abc", "C1 controls dropped");
-	safe_is("a\xC2\xA0" "b", "a\xC2\xA0" "b", "inner NBSP kept (not a control)");
+	safe_is("a\x01"
+		"b\x1f"
+		"c\x7f"
+		"d",
+		"abcd", "C0 controls and DEL dropped");
+	safe_is("a\xC2\x85"
+		"b\xC2\x9F"
+		"c",
+		"abc", "C1 controls dropped");
+	safe_is("a\xC2\xA0"
+		"b",
+		"a\xC2\xA0"
+		"b",
+		"inner NBSP kept (not a control)");
 	safe_is("Title\r\nSubtitle", "Title Subtitle",
 		"CR LF becomes one space");
 	safe_is("a\tb", "a b", "tab becomes a space");
-	safe_is("a\xFF" "b", "a\xEF\xBF\xBD" "b", "invalid byte → U+FFFD");
-	safe_is("a\xE2\x82" "b", "a\xEF\xBF\xBD" "b",
+	safe_is("a\xFF"
+		"b",
+		"a\xEF\xBF\xBD"
+		"b",
+		"invalid byte → U+FFFD");
+	safe_is("a\xE2\x82"
+		"b",
+		"a\xEF\xBF\xBD"
+		"b",
 		"truncated sequence → one U+FFFD");
 	safe_is("\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD",
 		"overlong '/' is two invalid bytes, not a slash");
@@ -107,7 +129,8 @@ static void test_cut(void)
 		memcpy(raw + i, "\xE2\x82\xAC", 3);
 	memcpy(raw + 300, ".pdf", 5);
 	s = names_make_safe(raw);
-	ok(strlen(s) <= 255 && strlen(s) >= 253, "multi-byte name cut near 255");
+	ok(strlen(s) <= 255 && strlen(s) >= 253,
+	   "multi-byte name cut near 255");
 	ok(valid_utf8(s), "cut on a UTF-8 boundary");
 	ok(strlen(s) > 4 && !strcmp(s + strlen(s) - 4, ".pdf"),
 	   "extension kept when cutting");
@@ -165,28 +188,38 @@ static const char *name_of(struct names_entry *v, size_t n, const char *u)
 static void test_assign(void)
 {
 	struct names_entry v[] = {
-		{ "report.pdf", "1a2b3c4d-0000-4000-8000-000000000001", NULL, 0, NULL },
-		{ "report.pdf", "9f8e7d6c-0000-4000-8000-000000000002", NULL, 0, NULL },
-		{ "other.pdf", "11111111-0000-4000-8000-000000000003", NULL, 0, NULL },
-		{ "a/b", "22222222-0000-4000-8000-000000000004", NULL, 0, NULL },
+	    {"report.pdf", "1a2b3c4d-0000-4000-8000-000000000001", NULL, 0,
+	     NULL},
+	    {"report.pdf", "9f8e7d6c-0000-4000-8000-000000000002", NULL, 0,
+	     NULL},
+	    {"other.pdf", "11111111-0000-4000-8000-000000000003", NULL, 0,
+	     NULL},
+	    {"a/b", "22222222-0000-4000-8000-000000000004", NULL, 0, NULL},
 	};
 	size_t n = sizeof(v) / sizeof(v[0]);
 
 	is_int(names_assign(v, n), 0, "assign ok");
-	is_str(v[0].name, "report [1a2b3c4d].pdf", "first colliding file suffixed");
-	is_str(v[1].name, "report [9f8e7d6c].pdf", "second colliding file suffixed");
+	is_str(v[0].name, "report [1a2b3c4d].pdf",
+	       "first colliding file suffixed");
+	is_str(v[1].name, "report [9f8e7d6c].pdf",
+	       "second colliding file suffixed");
 	is_str(v[2].name, "other.pdf", "unique name untouched");
-	is_str(v[3].name, "a\xEF\xBC\x8F" "b", "names made safe");
+	is_str(v[3].name,
+	       "a\xEF\xBC\x8F"
+	       "b",
+	       "names made safe");
 	names_release(v, n);
 	ok(v[0].name == NULL, "release clears");
 
 	/* Directories with handles: "Thesis [1234]". */
 	struct names_entry d[] = {
-		{ "Thesis", "aaaaaaaa-0000-4000-8000-000000000001", "10673/1234", 1, NULL },
-		{ "Thesis", "bbbbbbbb-0000-4000-8000-000000000002", "10673/99", 1, NULL },
-		{ "Thesis", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL },
-		{ "v1.0", "dddddddd-0000-4000-8000-000000000004", NULL, 1, NULL },
-		{ "v1.0", "eeeeeeee-0000-4000-8000-000000000005", NULL, 1, NULL },
+	    {"Thesis", "aaaaaaaa-0000-4000-8000-000000000001", "10673/1234", 1,
+	     NULL},
+	    {"Thesis", "bbbbbbbb-0000-4000-8000-000000000002", "10673/99", 1,
+	     NULL},
+	    {"Thesis", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL},
+	    {"v1.0", "dddddddd-0000-4000-8000-000000000004", NULL, 1, NULL},
+	    {"v1.0", "eeeeeeee-0000-4000-8000-000000000005", NULL, 1, NULL},
 	};
 	n = sizeof(d) / sizeof(d[0]);
 	is_int(names_assign(d, n), 0, "assign dirs");
@@ -199,8 +232,8 @@ static void test_assign(void)
 
 	/* Equal handle last parts fall back to the UUID. */
 	struct names_entry h[] = {
-		{ "X", "12345678-0000-4000-8000-000000000001", "1/5", 1, NULL },
-		{ "X", "87654321-0000-4000-8000-000000000002", "2/5", 1, NULL },
+	    {"X", "12345678-0000-4000-8000-000000000001", "1/5", 1, NULL},
+	    {"X", "87654321-0000-4000-8000-000000000002", "2/5", 1, NULL},
 	};
 	is_int(names_assign(h, 2), 0, "assign equal handles");
 	is_str(h[0].name, "X [12345678]", "handle suffixes collide → UUID");
@@ -209,9 +242,9 @@ static void test_assign(void)
 
 	/* UUIDs sharing their first 8 hex digits get 12. */
 	struct names_entry u[] = {
-		{ "data.csv", "abcdef01-2345-4000-8000-000000000001", NULL, 0, NULL },
-		{ "data.csv", "abcdef01-6789-4000-8000-000000000002", NULL, 0, NULL },
-		{ "data.csv", "01010101-0000-4000-8000-000000000003", NULL, 0, NULL },
+	    {"data.csv", "abcdef01-2345-4000-8000-000000000001", NULL, 0, NULL},
+	    {"data.csv", "abcdef01-6789-4000-8000-000000000002", NULL, 0, NULL},
+	    {"data.csv", "01010101-0000-4000-8000-000000000003", NULL, 0, NULL},
 	};
 	is_int(names_assign(u, 3), 0, "assign suffix collisions");
 	is_str(u[0].name, "data [abcdef012345].csv", "longer UUID suffix");
@@ -221,20 +254,22 @@ static void test_assign(void)
 
 	/* A real name equal to another's suffixed name. */
 	struct names_entry r[] = {
-		{ "a.txt", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL },
-		{ "a.txt", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL },
-		{ "a [aaaaaaaa].txt", "cccccccc-0000-4000-8000-000000000003", NULL, 0, NULL },
+	    {"a.txt", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
+	    {"a.txt", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL},
+	    {"a [aaaaaaaa].txt", "cccccccc-0000-4000-8000-000000000003", NULL,
+	     0, NULL},
 	};
 	is_int(names_assign(r, 3), 0, "assign against a literal suffix");
 	ok(strcmp(r[0].name, r[2].name) && strcmp(r[0].name, r[1].name) &&
-	   strcmp(r[1].name, r[2].name), "all three distinct");
+	       strcmp(r[1].name, r[2].name),
+	   "all three distinct");
 	is_str(r[1].name, "a [bbbbbbbb].txt", "uninvolved member keeps 8 hex");
 	names_release(r, 3);
 
 	/* Equal UUIDs (a duplicated entry) still end up distinct. */
 	struct names_entry e[] = {
-		{ "same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL },
-		{ "same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL },
+	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
+	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
 	};
 	is_int(names_assign(e, 2), 0, "assign duplicates");
 	ok(e[0].name && e[1].name && strcmp(e[0].name, e[1].name),
@@ -243,9 +278,9 @@ static void test_assign(void)
 
 	/* "." and empty names collide after making safe. */
 	struct names_entry s[] = {
-		{ "", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 1, NULL },
-		{ "  ", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 1, NULL },
-		{ "untitled", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL },
+	    {"", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 1, NULL},
+	    {"  ", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 1, NULL},
+	    {"untitled", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL},
 	};
 	is_int(names_assign(s, 3), 0, "assign blanks");
 	is_str(s[0].name, "untitled [aaaaaaaa]", "blank vs untitled (1)");
@@ -265,13 +300,15 @@ static void test_assign_long(void)
 	for (size_t i = 0; i < 300; i += 3)
 		memcpy(raw + i, "\xE2\x82\xAC", 3);
 	memcpy(raw + 300, ".pdf", 5);
-	v[0] = (struct names_entry){ raw, "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL };
-	v[1] = (struct names_entry){ raw, "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL };
+	v[0] = (struct names_entry){raw, "aaaaaaaa-0000-4000-8000-000000000001",
+				    NULL, 0, NULL};
+	v[1] = (struct names_entry){raw, "bbbbbbbb-0000-4000-8000-000000000002",
+				    NULL, 0, NULL};
 	is_int(names_assign(v, 2), 0, "assign long");
 	ok(strlen(v[0].name) <= 255, "suffixed long name fits");
 	ok(valid_utf8(v[0].name), "suffixed long name valid UTF-8");
 	ok(strlen(v[0].name) > 15 &&
-	   !strcmp(v[0].name + strlen(v[0].name) - 15, " [aaaaaaaa].pdf"),
+	       !strcmp(v[0].name + strlen(v[0].name) - 15, " [aaaaaaaa].pdf"),
 	   "suffix before the kept extension");
 	ok(strcmp(v[0].name, v[1].name), "long names distinct");
 	names_release(v, 2);
@@ -279,11 +316,14 @@ static void test_assign_long(void)
 	for (size_t i = 0; i < 300; i += 3)
 		memcpy(raw + i, "\xE2\x82\xAC", 3);
 	raw[300] = '\0';
-	v[0] = (struct names_entry){ raw, "aaaaaaaa-0000-4000-8000-000000000001", "1/77", 1, NULL };
-	v[1] = (struct names_entry){ raw, "bbbbbbbb-0000-4000-8000-000000000002", "1/78", 1, NULL };
+	v[0] = (struct names_entry){raw, "aaaaaaaa-0000-4000-8000-000000000001",
+				    "1/77", 1, NULL};
+	v[1] = (struct names_entry){raw, "bbbbbbbb-0000-4000-8000-000000000002",
+				    "1/78", 1, NULL};
 	is_int(names_assign(v, 2), 0, "assign long dirs");
 	ok(strlen(v[0].name) <= 255 && valid_utf8(v[0].name), "long dir fits");
-	ok(!strcmp(v[0].name + strlen(v[0].name) - 5, " [77]"), "dir suffix at end");
+	ok(!strcmp(v[0].name + strlen(v[0].name) - 5, " [77]"),
+	   "dir suffix at end");
 	names_release(v, 2);
 }
 
@@ -291,12 +331,14 @@ static void test_assign_long(void)
 static void test_order(void)
 {
 	static const struct names_entry base[] = {
-		{ "x.pdf", "aaaaaaaa-1111-4000-8000-000000000001", NULL, 0, NULL },
-		{ "x.pdf", "aaaaaaaa-2222-4000-8000-000000000002", NULL, 0, NULL },
-		{ "x.pdf", "bbbbbbbb-0000-4000-8000-000000000003", "9/1", 0, NULL },
-		{ "x [bbbbbbbb].pdf", "cccccccc-0000-4000-8000-000000000004", NULL, 0, NULL },
-		{ "x [1].pdf", "dddddddd-0000-4000-8000-000000000005", NULL, 0, NULL },
-		{ "y", "eeeeeeee-0000-4000-8000-000000000006", NULL, 1, NULL },
+	    {"x.pdf", "aaaaaaaa-1111-4000-8000-000000000001", NULL, 0, NULL},
+	    {"x.pdf", "aaaaaaaa-2222-4000-8000-000000000002", NULL, 0, NULL},
+	    {"x.pdf", "bbbbbbbb-0000-4000-8000-000000000003", "9/1", 0, NULL},
+	    {"x [bbbbbbbb].pdf", "cccccccc-0000-4000-8000-000000000004", NULL,
+	     0, NULL},
+	    {"x [1].pdf", "dddddddd-0000-4000-8000-000000000005", NULL, 0,
+	     NULL},
+	    {"y", "eeeeeeee-0000-4000-8000-000000000006", NULL, 1, NULL},
 	};
 	enum { N = sizeof(base) / sizeof(base[0]) };
 	struct names_entry ref[N], v[N];
@@ -316,7 +358,8 @@ static void test_order(void)
 	for (int rot = 0; rot < N; rot++) {
 		for (int rev = 0; rev < 2; rev++) {
 			for (int i = 0; i < N; i++)
-				perm[i] = rev ? (N - 1 - (i + rot) % N) : (i + rot) % N;
+				perm[i] = rev ? (N - 1 - (i + rot) % N)
+					      : (i + rot) % N;
 			for (int i = 0; i < N; i++)
 				v[i] = base[perm[i]];
 			if (names_assign(v, N) < 0) {
