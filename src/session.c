@@ -171,7 +171,7 @@ static void csrf_update(struct session *s, const struct http_response *resp)
 		free(s->csrf);
 		s->csrf = tok;
 		tok = NULL;
-		log_debug("new CSRF token");
+		log_trace("new CSRF token");
 	}
 	pthread_mutex_unlock(&s->csrf_lock);
 	free(tok);
@@ -583,16 +583,21 @@ static int reauth(struct session *s, unsigned long seen_gen, int full)
 {
 	char *bearer = NULL;
 	unsigned long gen;
-	int rc = 0;
+	int rc = 0, paused;
 
 	pthread_mutex_lock(&s->login_lock);
 	pthread_rwlock_rdlock(&s->auth_lock);
 	gen = s->gen;
+	paused = now_s() < s->pause_until;
 	if (gen == seen_gen && s->jwt && !full)
 		bearer = strdup(s->jwt);
 	pthread_rwlock_unlock(&s->auth_lock);
 	if (gen != seen_gen)
 		goto out; /* someone else did it while we waited */
+	if (paused) {
+		rc = -EAGAIN; /* a login just failed: do not hammer the server */
+		goto out;
+	}
 	rc = -EPROTO;
 	if (bearer)
 		rc = refresh(s, bearer);
