@@ -25,11 +25,13 @@
 #define DEFAULT_STALL_TIMEOUT 30
 #define DEFAULT_MAX_RETRIES 3
 #define DEFAULT_MAX_BODY (64u << 20)
-#define RECV_BUFFER_SIZE (512L * 1024)  /* curl's maximum (CURL_MAX_READ_SIZE) */
+/* curl's largest receive buffer (CURL_MAX_READ_SIZE) */
+#define RECV_BUFFER_SIZE (512L * 1024)
 #define SEND_BUFFER_SIZE (1024L * 1024)
 #define BACKOFF_FIRST_MS 200
 #define BACKOFF_MAX_MS 5000
-#define RETRY_AFTER_MAX 10 /* seconds; a longer Retry-After is not waited for */
+/* seconds; a longer Retry-After is not waited for */
+#define RETRY_AFTER_MAX 10
 #define TRACE_BODY_MAX 2048
 
 struct http {
@@ -47,7 +49,7 @@ struct http {
 
 	pthread_mutex_t lock; /* guards the free list */
 	pthread_cond_t cond;
-	CURL **idle;  /* free handles (a stack) */
+	CURL **idle; /* free handles (a stack) */
 	int nidle;
 	CURL **all;
 	int nall;
@@ -58,11 +60,11 @@ struct xfer {
 	const struct http_request *req;
 	struct http_response *resp;
 	struct buf body;
-	int started;     /* first body byte seen (on_headers decided) */
-	int collect;     /* body goes into resp->body */
-	int may_retry;   /* a retryable status will be retried: hold callbacks */
-	int aborted;     /* a caller callback asked to stop */
-	int overflow;    /* the collected body hit its cap */
+	int started;   /* first body byte seen (on_headers decided) */
+	int collect;   /* body goes into resp->body */
+	int may_retry; /* a retryable status will be retried: hold callbacks */
+	int aborted;   /* a caller callback asked to stop */
+	int overflow;  /* the collected body hit its cap */
 	int nomem;
 	uint64_t streamed; /* bytes passed to on_body */
 	char errbuf[CURL_ERROR_SIZE];
@@ -97,20 +99,21 @@ struct http *http_new(const struct http_config *cfg)
 
 	if (!h)
 		return NULL;
-	h->connections = cfg->connections > 0 ? cfg->connections :
-						DEFAULT_CONNECTIONS;
+	h->connections =
+	    cfg->connections > 0 ? cfg->connections : DEFAULT_CONNECTIONS;
 	h->insecure = cfg->insecure;
 	h->debug_http = cfg->debug_http;
-	h->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout :
-							DEFAULT_CONNECT_TIMEOUT;
-	h->stall_timeout = cfg->stall_timeout > 0 ? cfg->stall_timeout :
-						  DEFAULT_STALL_TIMEOUT;
-	h->max_retries = cfg->max_retries == 0 ? DEFAULT_MAX_RETRIES :
-		cfg->max_retries < 0 ? 0 : cfg->max_retries;
+	h->connect_timeout = cfg->connect_timeout > 0 ? cfg->connect_timeout
+						      : DEFAULT_CONNECT_TIMEOUT;
+	h->stall_timeout =
+	    cfg->stall_timeout > 0 ? cfg->stall_timeout : DEFAULT_STALL_TIMEOUT;
+	h->max_retries = cfg->max_retries == 0	? DEFAULT_MAX_RETRIES
+			 : cfg->max_retries < 0 ? 0
+						: cfg->max_retries;
 	if (cfg->cacert && !(h->cacert = strdup(cfg->cacert)))
 		goto fail;
-	h->user_agent = strdup(cfg->user_agent ? cfg->user_agent :
-				"dspacefs/" PACKAGE_VERSION);
+	h->user_agent = strdup(cfg->user_agent ? cfg->user_agent
+					       : "dspacefs/" PACKAGE_VERSION);
 	if (!h->user_agent)
 		goto fail;
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -126,7 +129,8 @@ struct http *http_new(const struct http_config *cfg)
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
 
 	h->all = calloc(h->connections, sizeof(*h->all));
 	h->idle = calloc(h->connections, sizeof(*h->idle));
@@ -249,8 +253,7 @@ int http_curl_errno(CURLcode rc, long os_errno)
 
 int http_status_retryable(long status)
 {
-	return status == 429 || status == 502 || status == 503 ||
-	       status == 504;
+	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
 /* Transfer failures after which a retry may succeed. */
@@ -291,7 +294,8 @@ long http_parse_retry_after(const char *value)
 	while (*value == ' ' || *value == '\t')
 		value++;
 	if (!isdigit((unsigned char)*value))
-		return -1; /* an HTTP-date: not worth parsing for our short waits */
+		return -1; /* an HTTP-date: not worth parsing for our short
+			      waits */
 	for (; isdigit((unsigned char)*value); value++) {
 		if (v > (LONG_MAX - 9) / 10)
 			return -1;
@@ -305,7 +309,7 @@ long http_parse_retry_after(const char *value)
 /* Sleeps ms milliseconds (restarting after signals). */
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -315,8 +319,9 @@ static void sleep_ms(long ms)
 static int secret_header(const char *name, size_t len)
 {
 	static const char *const secret[] = {
-		"Authorization", "Cookie", "Set-Cookie", "X-XSRF-TOKEN",
-		"DSPACE-XSRF-TOKEN", "Proxy-Authorization",
+	    "Authorization",	 "Cookie",
+	    "Set-Cookie",	 "X-XSRF-TOKEN",
+	    "DSPACE-XSRF-TOKEN", "Proxy-Authorization",
 	};
 	size_t i;
 
@@ -327,8 +332,7 @@ static int secret_header(const char *name, size_t len)
 	return 0;
 }
 
-void http_redact_header(const char *line, size_t len, char *out,
-			size_t outlen)
+void http_redact_header(const char *line, size_t len, char *out, size_t outlen)
 {
 	const char *colon;
 	size_t n;
@@ -390,8 +394,10 @@ static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size,
 	(void)c;
 	switch (type) {
 	case CURLINFO_TEXT:
-		log_trace("* %.*s", (int)(size && data[size - 1] == '\n' ?
-					  size - 1 : size), data);
+		log_trace(
+		    "* %.*s",
+		    (int)(size && data[size - 1] == '\n' ? size - 1 : size),
+		    data);
 		break;
 	case CURLINFO_HEADER_OUT:
 		trace_headers('>', data, size);
@@ -401,8 +407,8 @@ static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size,
 		break;
 	case CURLINFO_DATA_OUT:
 		/* Login bodies carry the password: never show them. */
-		if (strstr(x->req->url, "/authn/login") || size > TRACE_BODY_MAX ||
-		    !printable(data, size))
+		if (strstr(x->req->url, "/authn/login") ||
+		    size > TRACE_BODY_MAX || !printable(data, size))
 			log_trace("> [%zu bytes of request body]", size);
 		else
 			log_trace("> %.*s", (int)size, data);
@@ -501,7 +507,8 @@ static size_t write_cb(char *p, size_t sz, size_t nm, void *userp)
 
 	if (!x->started) {
 		x->started = 1;
-		/* A response we are going to retry is not shown to the caller. */
+		/* A response we are going to retry is not shown to the caller.
+		 */
 		if (x->may_retry && http_status_retryable(x->resp->status)) {
 			x->collect = 1;
 		} else {
@@ -569,8 +576,7 @@ static void set_fixed_options(struct http *h, CURL *c, struct xfer *x)
 }
 
 /* Builds the multipart body; file parts are streamed by curl. */
-static int build_mime(CURL *c, const struct http_request *req,
-		      curl_mime **out)
+static int build_mime(CURL *c, const struct http_request *req, curl_mime **out)
 {
 	curl_mime *mime = curl_mime_init(c);
 	curl_mimepart *part;
@@ -586,7 +592,8 @@ static int build_mime(CURL *c, const struct http_request *req,
 			goto nomem;
 		curl_mime_name(part, hp->name);
 		if (hp->filepath) {
-			if (curl_mime_filedata(part, hp->filepath) != CURLE_OK) {
+			if (curl_mime_filedata(part, hp->filepath) !=
+			    CURLE_OK) {
 				log_error("cannot read %s for upload",
 					  hp->filepath);
 				curl_mime_free(mime);
@@ -596,8 +603,8 @@ static int build_mime(CURL *c, const struct http_request *req,
 			curl_mime_data(part, hp->data ? hp->data : "",
 				       hp->data ? hp->len : 0);
 		}
-		/* curl_mime_filedata sets the file's base name; override it. */
-		if (hp->filename || hp->filepath)
+		/* Overrides the spool file's base name set by filedata. */
+		if (hp->filename)
 			curl_mime_filename(part, hp->filename);
 		if (hp->type)
 			curl_mime_type(part, hp->type);
@@ -636,8 +643,9 @@ static int set_request(CURL *c, const struct http_request *req,
 				return rc;
 			curl_easy_setopt(c, CURLOPT_MIMEPOST, *mime);
 		} else if (req->body || strcmp(m, "POST") == 0) {
-			curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t)(req->body ? req->body_len : 0));
+			curl_easy_setopt(
+			    c, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)(req->body ? req->body_len : 0));
 			curl_easy_setopt(c, CURLOPT_POSTFIELDS,
 					 req->body ? req->body : "");
 		}
@@ -668,8 +676,7 @@ static void response_clear(struct http_response *resp)
 
 /* One attempt of req on handle c: 0 if a response arrived, or -errno;
  * *crc receives curl's code. */
-static int perform_once(struct http *h, CURL *c,
-			const struct http_request *req,
+static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 			struct http_response *resp, int may_retry,
 			CURLcode *crc, uint64_t *streamed)
 {
@@ -757,7 +764,7 @@ int http_perform(struct http *h, const struct http_request *req,
 		wait_ms = http_backoff_ms(resp->attempts);
 		if (rc == 0 && http_status_retryable(resp->status)) {
 			ra = http_parse_retry_after(
-				http_response_header(resp, "Retry-After"));
+			    http_response_header(resp, "Retry-After"));
 			if (ra > RETRY_AFTER_MAX)
 				break;
 			if (ra * 1000 > wait_ms)
@@ -770,9 +777,9 @@ int http_perform(struct http *h, const struct http_request *req,
 		if (!again)
 			break;
 		log_debug("%s %s: %s; retry %d in %ld ms",
-			  req->method ? req->method : "GET",
-			  req->url, rc < 0 ? resp->errmsg : "server busy",
-			  resp->attempts, wait_ms);
+			  req->method ? req->method : "GET", req->url,
+			  rc < 0 ? resp->errmsg : "server busy", resp->attempts,
+			  wait_ms);
 		sleep_ms(wait_ms);
 	}
 	handle_put(h, c);

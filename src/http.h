@@ -17,23 +17,25 @@
 struct http;
 
 struct http_config {
-	int connections;      /* size of the handle pool; 0 → 4 */
-	const char *cacert;   /* CA bundle file, or NULL for the system default */
-	int insecure;         /* disable TLS verification (caller warns loudly) */
-	int debug_http;       /* trace requests/headers at LL_TRACE, secrets redacted */
+	int connections;    /* size of the handle pool; 0 → 4 */
+	const char *cacert; /* CA bundle file, or NULL for the system default */
+	int insecure;	    /* disable TLS verification (caller warns loudly) */
+	/* trace requests/headers at LL_TRACE, secrets redacted */
+	int debug_http;
 	long connect_timeout; /* seconds; 0 → 10 */
 	long stall_timeout;   /* seconds without progress before a transfer
 			       * fails (low-speed limit); 0 → 30 */
-	int max_retries;      /* for idempotent requests; 0 → 3, <0 → none */
+	int max_retries; /* for idempotent requests; 0 → 3, <0 → none */
 	const char *user_agent; /* NULL → "dspacefs/VERSION" */
 };
 
 /* One part of a multipart/form-data body. Exactly one of data or filepath. */
 struct http_part {
-	const char *name;     /* form field name, e.g. "file", "properties" */
-	const char *data;     /* in-memory value (len bytes) */
+	const char *name; /* form field name, e.g. "file", "properties" */
+	const char *data; /* in-memory value (len bytes) */
 	size_t len;
-	const char *filepath; /* stream the value from this file (not read into memory) */
+	/* stream the value from this file (not read into memory) */
+	const char *filepath;
 	const char *filename; /* filename= in the part header, or NULL */
 	const char *type;     /* part Content-Type, or NULL */
 };
@@ -48,21 +50,23 @@ typedef int (*http_headers_fn)(const struct http_response *resp, void *ctx);
 typedef int (*http_body_fn)(const char *data, size_t len, void *ctx);
 
 struct http_request {
-	const char *method;           /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" */
-	const char *url;              /* absolute */
-	const struct curl_slist *headers; /* extra request headers, caller-owned */
-	const char *body;             /* request body (body_len bytes), or NULL */
+	/* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" */
+	const char *method;
+	const char *url; /* absolute */
+	/* extra request headers, caller-owned */
+	const struct curl_slist *headers;
+	const char *body; /* request body (body_len bytes), or NULL */
 	size_t body_len;
 	const struct http_part *parts; /* multipart/form-data body, or NULL */
 	size_t nparts;
-	int idempotent;               /* may be retried after a transient failure */
-	http_headers_fn on_headers;   /* optional */
-	http_body_fn on_body;         /* optional: stream the body here instead of
-				       * collecting it into resp->body */
+	int idempotent; /* may be retried after a transient failure */
+	http_headers_fn on_headers; /* optional */
+	http_body_fn on_body;	    /* optional: stream the body here instead of
+				     * collecting it into resp->body */
 	void *ctx;
-	size_t max_body;              /* cap for a collected body; 0 → 64 MiB */
-	long timeout;                 /* whole-request limit in seconds; 0 → none
-				       * (stalls are still caught by stall_timeout) */
+	size_t max_body; /* cap for a collected body; 0 → 64 MiB */
+	long timeout;	 /* whole-request limit in seconds; 0 → none
+			  * (stalls are still caught by stall_timeout) */
 };
 
 struct http_header {
@@ -71,14 +75,14 @@ struct http_header {
 };
 
 struct http_response {
-	long status;              /* 0 if no response arrived */
-	char *body;               /* collected body (NUL-terminated) unless on_body was set */
+	long status; /* 0 if no response arrived */
+	char *body; /* collected body (NUL-terminated) unless on_body was set */
 	size_t body_len;
 	struct http_header *headers; /* headers of the final response */
 	size_t nheaders;
-	uint64_t body_bytes;      /* body bytes delivered in the last attempt */
-	int attempts;             /* how many attempts were made */
-	char errmsg[256];         /* curl's message when the transfer failed */
+	uint64_t body_bytes; /* body bytes delivered in the last attempt */
+	int attempts;	     /* how many attempts were made */
+	char errmsg[256];    /* curl's message when the transfer failed */
 };
 
 struct http *http_new(const struct http_config *cfg);
@@ -89,7 +93,11 @@ void http_free(struct http **h);
  * and timeouts, ECONNREFUSED/EHOSTUNREACH/ENOTCONN for connection failures,
  * ECANCELED when a callback aborted, EIO otherwise). Retries idempotent
  * requests with exponential backoff on connection failures, timeouts and
- * 502/503/504 (and 429), but never after body bytes were passed to on_body.
+ * 502/503/504 (and 429), but never after body bytes were passed to on_body;
+ * a response that is going to be retried is not shown to on_headers/on_body
+ * (its body is collected instead). A collected body over max_body fails with
+ * EFBIG. resp->body is allocated ("" when empty) whenever a response
+ * arrived, also when on_body was set (then it holds what was not streamed).
  * resp must be released with http_response_release() in every case. */
 int http_perform(struct http *h, const struct http_request *req,
 		 struct http_response *resp);
@@ -120,7 +128,6 @@ long http_parse_retry_after(const char *value);
 /* Copies one header line (without CR/LF) into out, replacing the value of
  * Authorization, Cookie, Set-Cookie, X-XSRF-TOKEN and DSPACE-XSRF-TOKEN
  * with "<redacted>". */
-void http_redact_header(const char *line, size_t len, char *out,
-			size_t outlen);
+void http_redact_header(const char *line, size_t len, char *out, size_t outlen);
 
 #endif

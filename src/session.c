@@ -18,8 +18,9 @@
 
 #define DEFAULT_REFRESH_MARGIN 60
 #define OPAQUE_REFRESH_INTERVAL 600 /* tokens we cannot decode (JWE) */
-#define REAUTH_PAUSE 5              /* after a failed login/refresh */
-#define HELD_BODY_MAX (64u << 10)   /* error bodies we keep for a retry decision */
+#define REAUTH_PAUSE 5		    /* after a failed login/refresh */
+/* error bodies we keep for a retry decision */
+#define HELD_BODY_MAX (64u << 10)
 #define CSRF_HEADER "DSPACE-XSRF-TOKEN"
 #define CSRF_COOKIE "DSPACE-XSRF-COOKIE"
 
@@ -35,8 +36,8 @@ struct session {
 	/* Auth state; gen counts token changes so that threads which saw
 	 * the same failure re-login only once. */
 	pthread_rwlock_t auth_lock;
-	char *jwt;          /* without "Bearer " */
-	int64_t refresh_at; /* refresh the JWT from this time on */
+	char *jwt;	     /* without "Bearer " */
+	int64_t refresh_at;  /* refresh the JWT from this time on */
 	int64_t pause_until; /* no new login attempt before this time */
 	unsigned long gen;
 	pthread_mutex_t login_lock; /* one login or refresh at a time */
@@ -244,7 +245,8 @@ static struct curl_slist *build_headers(const struct http_request *req,
 		l = n;
 	}
 	for (it = req->headers; it; it = it->next) {
-		/* DSpace refuses untrusted origins; a non-browser sends none. */
+		/* DSpace refuses untrusted origins; a non-browser sends none.
+		 */
 		if (strncasecmp(it->data, "Origin:", 7) == 0)
 			continue;
 		if (!(n = curl_slist_append(l, it->data)))
@@ -313,7 +315,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		   struct http_response *resp, char **sent)
 {
 	struct http_request r = *req;
-	struct hold h = { 0 };
+	struct hold h = {0};
 	char *csrf = NULL;
 	int rc;
 
@@ -355,7 +357,7 @@ static int attempt(struct session *s, const struct http_request *req,
 /* GET /security/csrf to obtain a token (7.6.2+, 8.x, 9.x). */
 static int csrf_fetch(struct session *s)
 {
-	struct http_request req = { 0 };
+	struct http_request req = {0};
 	struct http_response resp;
 	struct buf url = BUF_INIT;
 	char *sent = NULL;
@@ -435,11 +437,12 @@ static int send_csrf(struct session *s, const struct http_request *req,
 static int64_t refresh_time(const struct session *s, int64_t exp)
 {
 	int64_t now = now_s(), life = exp - now;
-	int64_t margin = s->refresh_margin > 0 ? s->refresh_margin :
-						 DEFAULT_REFRESH_MARGIN;
+	int64_t margin =
+	    s->refresh_margin > 0 ? s->refresh_margin : DEFAULT_REFRESH_MARGIN;
 
 	if (exp < 0 || life <= 0)
-		return now + OPAQUE_REFRESH_INTERVAL; /* opaque, or clocks differ */
+		return now +
+		       OPAQUE_REFRESH_INTERVAL; /* opaque, or clocks differ */
 	if (margin > life / 5)
 		margin = life / 5;
 	return exp - margin;
@@ -480,7 +483,7 @@ static int take_token(struct session *s, const struct http_response *resp)
  * into err (never the password). */
 static int login(struct session *s, char *err, size_t errlen)
 {
-	struct http_request req = { 0 };
+	struct http_request req = {0};
 	struct http_response resp;
 	struct curl_slist *hdrs = NULL;
 	struct buf url = BUF_INIT, body = BUF_INIT;
@@ -496,7 +499,8 @@ static int login(struct session *s, char *err, size_t errlen)
 	    buf_add_urlencoded(&body, s->user) < 0 ||
 	    buf_adds(&body, "&password=") < 0 ||
 	    buf_add_urlencoded(&body, s->password) < 0 ||
-	    !(hdrs = curl_slist_append(NULL, "Content-Type: "
+	    !(hdrs = curl_slist_append(NULL,
+				       "Content-Type: "
 				       "application/x-www-form-urlencoded"))) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
@@ -517,13 +521,15 @@ static int login(struct session *s, char *err, size_t errlen)
 	if (resp.status == 200) {
 		rc = take_token(s, &resp);
 		if (rc < 0)
-			snprintf(err, errlen,
-				 "login for %s: no token in the server's answer",
-				 s->user);
+			snprintf(
+			    err, errlen,
+			    "login for %s: no token in the server's answer",
+			    s->user);
 	} else if (resp.status == 401) {
-		snprintf(err, errlen,
-			 "login failed for %s: wrong user name or password (401)",
-			 s->user);
+		snprintf(
+		    err, errlen,
+		    "login failed for %s: wrong user name or password (401)",
+		    s->user);
 		rc = -EACCES;
 	} else {
 		char *msg = model_error_message(resp.body, resp.body_len);
@@ -531,8 +537,9 @@ static int login(struct session *s, char *err, size_t errlen)
 		snprintf(err, errlen, "login failed for %s: HTTP %ld%s%s",
 			 s->user, resp.status, msg ? ": " : "", msg ? msg : "");
 		free(msg);
-		rc = http_status_errno(resp.status) ?
-			     -http_status_errno(resp.status) : -EPROTO;
+		rc = http_status_errno(resp.status)
+			 ? -http_status_errno(resp.status)
+			 : -EPROTO;
 	}
 	if (rc == 0)
 		log_info("logged in as %s", s->user);
@@ -550,7 +557,7 @@ wipe:
 /* POST /authn/login with the bearer only: a fresh token, same session. */
 static int refresh(struct session *s, const char *bearer)
 {
-	struct http_request req = { 0 };
+	struct http_request req = {0};
 	struct http_response resp;
 	struct buf url = BUF_INIT;
 	int rc;
@@ -595,7 +602,8 @@ static int reauth(struct session *s, unsigned long seen_gen, int full)
 	if (gen != seen_gen)
 		goto out; /* someone else did it while we waited */
 	if (paused) {
-		rc = -EAGAIN; /* a login just failed: do not hammer the server */
+		rc =
+		    -EAGAIN; /* a login just failed: do not hammer the server */
 		goto out;
 	}
 	rc = -EPROTO;
@@ -629,8 +637,7 @@ static char *auth_snapshot(struct session *s, unsigned long *gen)
 		return NULL;
 	}
 	pthread_rwlock_rdlock(&s->auth_lock);
-	due = s->jwt && now_s() >= s->refresh_at &&
-	      now_s() >= s->pause_until;
+	due = s->jwt && now_s() >= s->refresh_at && now_s() >= s->pause_until;
 	*gen = s->gen;
 	pthread_rwlock_unlock(&s->auth_lock);
 	if (due)
@@ -701,7 +708,7 @@ fail:
 
 int session_start(struct session *s, char *err, size_t errlen)
 {
-	struct http_request req = { 0 };
+	struct http_request req = {0};
 	struct http_response resp;
 	char *version = NULL;
 	int rc;
@@ -718,12 +725,13 @@ int session_start(struct session *s, char *err, size_t errlen)
 	}
 	if (resp.status != 200) {
 		if (resp.status >= 500 || resp.status == 429) {
-			snprintf(err, errlen, "%s answered HTTP %ld", s->api_url,
-				 resp.status);
+			snprintf(err, errlen, "%s answered HTTP %ld",
+				 s->api_url, resp.status);
 			rc = -http_status_errno(resp.status);
 		} else {
 			snprintf(err, errlen,
-				 "%s does not look like a DSpace REST API (HTTP %ld)",
+				 "%s does not look like a DSpace REST API "
+				 "(HTTP %ld)",
 				 s->api_url, resp.status);
 			rc = -EPROTO;
 		}

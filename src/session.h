@@ -20,7 +20,8 @@
 struct session;
 
 struct session_config {
-	const char *api_url;  /* normalised: "https://host/server/api", no trailing '/' */
+	/* normalised: "https://host/server/api", no trailing '/' */
+	const char *api_url;
 	const char *user;     /* e-mail; NULL for an anonymous session */
 	const char *password; /* copied; the caller should wipe its own copy */
 	int refresh_margin;   /* refresh this many seconds before exp; 0 → 60,
@@ -28,7 +29,8 @@ struct session_config {
 };
 
 /* Creates the session object; nothing is sent yet. NULL on ENOMEM. */
-struct session *session_new(struct http *http, const struct session_config *cfg);
+struct session *session_new(struct http *http,
+			    const struct session_config *cfg);
 
 /* Contacts the server: GET the API root (learns dspaceVersion, checks that
  * this really is a DSpace REST API), obtains a CSRF token, and logs in when
@@ -48,7 +50,8 @@ int session_request(struct session *s, const struct http_request *req,
 
 /* Borrowed strings, valid for the life of the session. */
 const char *session_api_url(const struct session *s);
-const char *session_dspace_version(const struct session *s); /* "DSpace 7.6" or "" */
+/* "DSpace 7.6", or "" before session_start() */
+const char *session_dspace_version(const struct session *s);
 int session_is_anonymous(const struct session *s);
 
 void session_free(struct session **s);

@@ -30,8 +30,8 @@ static void b64url(const char *in, size_t n, char *out)
 		*o++ = tab[v >> 18 & 63];
 		*o++ = tab[v >> 12 & 63];
 	} else if (n - i == 2) {
-		unsigned v = (unsigned char)in[i] << 16 |
-			     (unsigned char)in[i + 1] << 8;
+		unsigned v =
+		    (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
 		*o++ = tab[v >> 18 & 63];
 		*o++ = tab[v >> 12 & 63];
 		*o++ = tab[v >> 6 & 63];
@@ -81,9 +81,11 @@ static void test_jwt(void)
 	is_int(session_jwt_expiry(jws), -1, "string exp → -1");
 
 	/* A JWE: five parts, encrypted payload. */
-	is_int(session_jwt_expiry("eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0."
-				  ".48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji"
-				  ".XFBoMYUZodetZdvTiFvSkQ"),
+	is_int(session_jwt_expiry(
+		   "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0."
+		   ".48V1_ALb6US04U3b.5eym8TW_"
+		   "c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji"
+		   ".XFBoMYUZodetZdvTiFvSkQ"),
 	       -1, "JWE (5 parts) → -1");
 	is_int(session_jwt_expiry("not a token"), -1, "garbage → -1");
 	is_int(session_jwt_expiry(""), -1, "empty → -1");
@@ -103,11 +105,12 @@ static void test_status_errno(void)
 		long status;
 		int err;
 	} t[] = {
-		{ 200, 0 }, { 201, 0 }, { 204, 0 }, { 206, 0 }, { 302, 0 },
-		{ 304, 0 }, { 400, EIO }, { 401, EACCES }, { 403, EACCES },
-		{ 404, ENOENT }, { 405, EIO }, { 409, EEXIST }, { 410, ENOENT },
-		{ 413, EFBIG }, { 416, EIO }, { 422, EIO }, { 429, EAGAIN },
-		{ 500, EIO }, { 502, EIO }, { 503, EAGAIN }, { 504, ETIMEDOUT },
+	    {200, 0},	      {201, 0},	     {204, 0},	 {206, 0},
+	    {302, 0},	      {304, 0},	     {400, EIO}, {401, EACCES},
+	    {403, EACCES},    {404, ENOENT}, {405, EIO}, {409, EEXIST},
+	    {410, ENOENT},    {413, EFBIG},  {416, EIO}, {422, EIO},
+	    {429, EAGAIN},    {500, EIO},    {502, EIO}, {503, EAGAIN},
+	    {504, ETIMEDOUT},
 	};
 	size_t i;
 	char name[64];
@@ -152,10 +155,10 @@ static void test_retry(void)
 	is_int(http_backoff_ms(10), 5000, "capped at 5 s");
 	is_int(http_backoff_ms(1000), 5000, "no overflow");
 	ok(http_status_retryable(503) && http_status_retryable(502) &&
-		   http_status_retryable(504) && http_status_retryable(429),
+	       http_status_retryable(504) && http_status_retryable(429),
 	   "502/503/504/429 retryable");
 	ok(!http_status_retryable(500) && !http_status_retryable(404) &&
-		   !http_status_retryable(200),
+	       !http_status_retryable(200),
 	   "500/404/200 not retryable");
 	is_int(http_parse_retry_after("3"), 3, "Retry-After: 3");
 	is_int(http_parse_retry_after(" 120 "), 120, "Retry-After with spaces");
@@ -173,19 +176,19 @@ static void test_redact(void)
 	static const struct {
 		const char *in, *out;
 	} t[] = {
-		{ "Authorization: Bearer eyJ.abc.def\r\n",
-		  "Authorization: <redacted>" },
-		{ "authorization:Bearer x", "authorization: <redacted>" },
-		{ "Cookie: DSPACE-XSRF-COOKIE=abc", "Cookie: <redacted>" },
-		{ "Set-Cookie: DSPACE-XSRF-COOKIE=abc; Path=/server",
-		  "Set-Cookie: <redacted>" },
-		{ "X-XSRF-TOKEN: 3f0c", "X-XSRF-TOKEN: <redacted>" },
-		{ "DSPACE-XSRF-TOKEN: 3f0c", "DSPACE-XSRF-TOKEN: <redacted>" },
-		{ "Content-Type: application/json\r\n",
-		  "Content-Type: application/json" },
-		{ "POST /server/api/authn/login HTTP/1.1",
-		  "POST /server/api/authn/login HTTP/1.1" },
-		{ "X-XSRF-TOKENS: kept", "X-XSRF-TOKENS: kept" },
+	    {"Authorization: Bearer eyJ.abc.def\r\n",
+	     "Authorization: <redacted>"},
+	    {"authorization:Bearer x", "authorization: <redacted>"},
+	    {"Cookie: DSPACE-XSRF-COOKIE=abc", "Cookie: <redacted>"},
+	    {"Set-Cookie: DSPACE-XSRF-COOKIE=abc; Path=/server",
+	     "Set-Cookie: <redacted>"},
+	    {"X-XSRF-TOKEN: 3f0c", "X-XSRF-TOKEN: <redacted>"},
+	    {"DSPACE-XSRF-TOKEN: 3f0c", "DSPACE-XSRF-TOKEN: <redacted>"},
+	    {"Content-Type: application/json\r\n",
+	     "Content-Type: application/json"},
+	    {"POST /server/api/authn/login HTTP/1.1",
+	     "POST /server/api/authn/login HTTP/1.1"},
+	    {"X-XSRF-TOKENS: kept", "X-XSRF-TOKENS: kept"},
 	};
 	char out[256], small[8];
 	size_t i;
@@ -203,18 +206,18 @@ static void test_redact(void)
 static void test_csrf(void)
 {
 	struct http_header h1[] = {
-		{ "Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0; Path=/server" },
-		{ "Set-Cookie", "DSPACE-XSRF-COOKIE=9a1d; Path=/server; HttpOnly" },
-		{ "dspace-xsrf-token", "9a1d" },
+	    {"Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0; Path=/server"},
+	    {"Set-Cookie", "DSPACE-XSRF-COOKIE=9a1d; Path=/server; HttpOnly"},
+	    {"dspace-xsrf-token", "9a1d"},
 	};
 	struct http_header h2[] = {
-		{ "Set-Cookie", "OTHER=1" },
-		{ "Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0" },
-		{ "Set-Cookie", "DSPACE-XSRF-COOKIE=77ab; Path=/server" },
-		{ "Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0" },
+	    {"Set-Cookie", "OTHER=1"},
+	    {"Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0"},
+	    {"Set-Cookie", "DSPACE-XSRF-COOKIE=77ab; Path=/server"},
+	    {"Set-Cookie", "DSPACE-XSRF-COOKIE=; Max-Age=0"},
 	};
 	struct http_header h3[] = {
-		{ "Content-Type", "application/json" },
+	    {"Content-Type", "application/json"},
 	};
 	struct http_response r;
 	char *t;
