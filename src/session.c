@@ -724,7 +724,15 @@ int session_start(struct session *s, char *err, size_t errlen)
 		goto out;
 	}
 	if (resp.status != 200) {
-		if (resp.status >= 500 || resp.status == 429) {
+		const char *loc = http_response_header(&resp, "Location");
+
+		if (resp.status >= 300 && resp.status < 400 && loc) {
+			/* We do not follow redirects: name the right URL. */
+			snprintf(err, errlen,
+				 "%s redirects to %s: use that URL", s->api_url,
+				 loc);
+			rc = -EPROTO;
+		} else if (resp.status >= 500 || resp.status == 429) {
 			snprintf(err, errlen, "%s answered HTTP %ld",
 				 s->api_url, resp.status);
 			rc = -http_status_errno(resp.status);
