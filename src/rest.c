@@ -2,7 +2,6 @@
  * Identifiers are validated before they go into a URL, and server-supplied
  * links are followed only when they stay under our API base, so that our
  * token is never sent anywhere else. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,21 +111,6 @@ static int link_is_ours(struct session *s, const char *href)
 		    (p[2] == '.' && (p[3] == '/' || p[3] == '?' || p[3] == 0)))
 			return 0;
 	return 1;
-}
-
-/* Whether s contains the lower-case word w, ignoring case. */
-static int has_word(const char *s, const char *w)
-{
-	size_t n = strlen(w), i;
-
-	for (; *s; s++) {
-		for (i = 0; i < n; i++)
-			if (tolower((unsigned char)s[i]) != w[i])
-				break;
-		if (i == n)
-			return 1;
-	}
-	return 0;
 }
 
 /* Logs a failed request with the server's own message. */
@@ -412,12 +396,15 @@ static int write_call(struct session *s, const char *method, char *url,
 	req.idempotent = 0;
 	rc = perform(s, &req, &resp, want, want);
 	if (rc == -EIO && resp.status == 400 && parts) {
-		/* DSpace answers an oversized multipart upload with a 400 */
-		char *msg = model_error_message(resp.body, resp.body_len);
-
-		if (msg && (has_word(msg, "size") || has_word(msg, "large")))
-			rc = -EFBIG;
-		free(msg);
+		/* Our multipart body is well formed, and DSpace answers an
+		 * oversized one with a plain 400 (MultipartException, no
+		 * useful message): take it as the size limit. */
+		log_error("%s: the server refused the upload; most likely it "
+			  "is larger than the server's multipart limit "
+			  "(spring.servlet.multipart.max-file-size, 512MB by "
+			  "default)",
+			  url);
+		rc = -EFBIG;
 	}
 	if (rc == 0 && out) {
 		rc = model_parse_object(resp.body, resp.body_len, NULL, out);

@@ -48,8 +48,9 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
  * with properties {"name": name}. Appends the new bitstream, whose md5 the
- * caller must compare with its own. -EFBIG when the server refuses the
- * size (DSpace: a 400 naming the size limit). */
+ * caller must compare with its own. -EFBIG when the server answers 400:
+ * DSpace's answer to a body over its multipart size limit (the message
+ * does not say so; our body is otherwise well formed). */
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
