@@ -190,12 +190,13 @@ static void test_redact(void)
 	     "POST /server/api/authn/login HTTP/1.1"},
 	    {"X-XSRF-TOKENS: kept", "X-XSRF-TOKENS: kept"},
 	};
-	char out[256], small[8];
+	char out[256], small[8], name[64];
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		http_redact_header(t[i].in, strlen(t[i].in), out, sizeof(out));
-		is_str(out, t[i].out, t[i].out);
+		snprintf(name, sizeof(name), "redact: %.40s", t[i].in);
+		is_str(out, t[i].out, name);
 	}
 	http_redact_header("Content-Type: text/plain", 24, small,
 			   sizeof(small));
