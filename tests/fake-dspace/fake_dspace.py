@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import queue
 import random
 import re
 import signal
@@ -55,6 +56,7 @@ INLINE_FORMATS = ("application/pdf", "image/gif", "image/jpeg", "image/png", "au
 INLINE_THRESHOLD = 8388608      # webui.content_disposition_threshold
 BANNED_INLINE = ("text/html", "text/javascript", "text/xml", "application/xml", "+xml")
 CHUNK = 1 << 20
+SYNC_DUMP_MAX = 5000            # objects; bigger states dump fixture.json in the background
 HIDDEN_FIELDS = ("dc.description.provenance",)   # metadata.hide.* (admins only)
 DEFAULT_ORIGINS = ("http://localhost:4000",)     # rest.cors.allowed-origins = ${dspace.ui.url}
 
@@ -479,9 +481,13 @@ class Repo:
         self.cache = {}
         self.downloads = {}
         self.log = log
+        self.dump_lock = threading.Lock()
+        self.dumped_gen = -1
+        self.dump_wanted = threading.Event()
         for o in fx["objects"]:
             self._load(dict(o))
         self.write_dump()
+        threading.Thread(target=self._dump_loop, daemon=True).start()
 
     # -- loading and indexes
     def _kids(self, uuid, rel):
@@ -643,26 +649,48 @@ class Repo:
             comm(t)
         return out
 
-    def write_dump(self):
+    def snapshot(self):
+        """The whole state in the fixture format (the content of fixture.json)."""
         with self.lock:
             objs = [self.export(o) for o in self.walk()]
             objs += [self.export(self.obj[u]) for u in self.deleted]
-            doc = {"format": fixtures.FORMAT, "name": self.fx_name, "handlePrefix": self.prefix,
-                   "generation": self.gen,
-                   "users": list(self.users.values()), "objects": objs}
+            return {"format": fixtures.FORMAT, "name": self.fx_name, "handlePrefix": self.prefix,
+                    "generation": self.gen, "users": list(self.users.values()), "objects": objs}
+
+    def write_dump(self):
+        """Write STATE/fixture.json atomically (skipped if already current).
+        Serialising happens outside the state lock: mutations replace nested
+        values instead of changing them in place."""
+        with self.dump_lock:
+            doc = self.snapshot()
+            if doc["generation"] == self.dumped_gen:
+                return
             path = os.path.join(self.state_dir, "fixture.json")
             tmp = path + ".tmp"
             with open(tmp, "wb") as f:
-                f.write(json.dumps(doc, ensure_ascii=False, indent=None).encode("utf-8"))
+                f.write(json.dumps(doc, ensure_ascii=False).encode("utf-8"))
             os.replace(tmp, path)
+            self.dumped_gen = doc["generation"]
+
+    def _dump_loop(self):
+        while not STOP.is_set():
+            if self.dump_wanted.wait(0.5):
+                self.dump_wanted.clear()
+                self.write_dump()
 
     def changed(self, item=None):
-        """Record a modification: bump item lastModified, drop caches, dump state."""
+        """Record a modification: bump item lastModified, drop caches, dump the
+        state (synchronously for small states, within ~1 s in the background
+        for big ones such as the bench fixture)."""
         with self.lock:
             if item is not None:
                 item["lastModified"] = fixtures.iso_millis(now_ms())
             self.gen += 1
             self.cache.clear()
+            big = len(self.obj) > SYNC_DUMP_MAX
+        if big:
+            self.dump_wanted.set()
+        else:
             self.write_dump()
 
     # -- mutations (callers hold no lock; each takes it)
@@ -1439,7 +1467,12 @@ class App:
 
     # -------------------------------------------------------------- communities / collections
     def all_of(self, t):
-        return [o for o in self.repo.walk() if o["type"] == t]
+        r = self.repo
+        with r.lock:
+            hit = r.cache.get(("all", t))
+            if hit is None:
+                hit = r.cache[("all", t)] = [o for o in r.walk() if o["type"] == t]
+            return hit
 
     def list_communities(self, ctx):
         return self.paged(ctx, "communities", self.all_of("community"), "/core/communities/search")
@@ -2290,26 +2323,159 @@ class App:
 # ------------------------------------------------------------------ multipart (streaming)
 
 class FileSink:
-    """Writes one file part to a temp file (or nowhere) while hashing it."""
+    """Receives one file part: written to a temp file (or only counted when
+    tmp_dir is None) and MD5-hashed, each in its own thread so that reading
+    the socket, hashing and writing overlap; at most ~16 MiB is in flight."""
 
-    def __init__(self, tmp_dir):
+    def __init__(self, tmp_dir, limit, reader):
+        self.limit = limit
+        self.reader = reader
         self.md5 = hashlib.md5()
         self.size = 0
-        self.f = None
         self.path = None
+        self.error = None
+        self.queues = []
         if tmp_dir:
             fd, self.path = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
-            self.f = os.fdopen(fd, "wb", buffering=0)
+            f = os.fdopen(fd, "wb", buffering=0)
+            self.queues = [queue.Queue(16), queue.Queue(16)]
+            self.threads = [threading.Thread(target=self._run, args=(self.queues[0], self.md5.update)),
+                            threading.Thread(target=self._run, args=(self.queues[1], f.write, f))]
+            for t in self.threads:
+                t.daemon = True
+                t.start()
+
+    def _run(self, q, fn, f=None):
+        try:
+            while True:
+                data = q.get()
+                if data is None:
+                    break
+                if self.error is None:
+                    fn(data)
+        except OSError as e:
+            self.error = e
+            while q.get() is not None:
+                pass
+        finally:
+            if f is not None:
+                f.close()
 
     def write(self, data):
         self.size += len(data)
-        if self.f is not None:
-            self.md5.update(data)
-            self.f.write(data)
+        if self.queues:
+            for q in self.queues:
+                q.put(data)
+
+    def full(self):
+        return self.reader.total > self.limit
 
     def close(self):
-        if self.f is not None:
-            self.f.close()
+        if self.queues:
+            for q in self.queues:
+                q.put(None)
+            for t in self.threads:
+                t.join()
+            self.queues = []
+            if self.error is not None:
+                raise ApiError(500, "An internal read or write operation failed")
+
+    def discard(self):
+        try:
+            self.close()
+        except ApiError:
+            pass
+        if self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
+
+
+class PushbackReader:
+    """A BodyReader with unread(); chunks are immutable bytes, so slices of
+    them can be handed to the hashing/writing threads without copying."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.pending = []
+
+    def read(self):
+        if self.pending:
+            return self.pending.pop()
+        return self.reader.read(CHUNK)
+
+    def unread(self, data):
+        if data:
+            self.pending.append(data)
+
+
+def copy_until(src, marker, sink):
+    """Copy bytes from src to sink up to `marker`, which is consumed.
+    Returns False at end of input (marker not found)."""
+    m = len(marker)
+    carry = b""                       # fewer than m bytes that may start the marker
+    while True:
+        d = src.read()
+        if not d:
+            if carry:
+                sink.write(carry)
+            return False
+        if carry:
+            if len(d) < 2 * m:
+                d = carry + d         # small: just merge
+            else:
+                joined = carry + d[:m - 1]
+                i = joined.find(marker)
+                if i >= 0:
+                    sink.write(carry[:i])
+                    src.unread(d[i + m - len(carry):])
+                    return True
+                sink.write(carry)
+            carry = b""
+        i = d.find(marker)
+        if i >= 0:
+            sink.write(memoryview(d)[:i])
+            src.unread(d[i + m:])
+            return True
+        k = len(d) - (m - 1)
+        if k > 0:
+            sink.write(memoryview(d)[:k])
+            carry = d[k:]
+        else:
+            carry = d
+        if sink.full():
+            return None
+
+
+def read_until(src, needle, bound):
+    """Bytes up to `needle` (consumed); None if not found within `bound` bytes."""
+    buf = b""
+    while True:
+        i = buf.find(needle)
+        if i >= 0:
+            src.unread(buf[i + len(needle):])
+            return buf[:i]
+        if len(buf) > bound:
+            return None
+        d = src.read()
+        if not d:
+            return None
+        buf += d
+
+
+class FieldSink:
+    """A non-file part (kept in memory, at most 1 MiB)."""
+
+    def __init__(self):
+        self.data = io.BytesIO()
+
+    def write(self, data):
+        self.data.write(data)
+
+    def full(self):
+        return self.data.tell() > (1 << 20)
 
 
 def parse_multipart(reader, boundary, parts, tmp_dir, limit):
@@ -2317,95 +2483,53 @@ def parse_multipart(reader, boundary, parts, tmp_dir, limit):
     tmp_dir (or are only counted when tmp_dir is None).  Appends dicts
     (name, filename, path, size, md5 | data) to `parts`.  Returns True if the
     body exceeded `limit` bytes (the rest is drained, nothing kept)."""
+    src = PushbackReader(reader)
+    src.unread(b"\r\n")               # so that the first delimiter looks like the others
     marker = b"\r\n--" + boundary
-    keep = len(marker) + 4
-    buf = bytearray(b"\r\n")        # so that the first delimiter looks like the others
-    eof = [False]
-
-    def more():
-        if eof[0]:
-            return False
-        d = reader.read(CHUNK)
-        if not d:
-            eof[0] = True
-            return False
-        buf.extend(d)
-        return True
 
     def bad():
         reader.drain()
         raise ApiError(400, "Request is invalid or incorrect")
 
-    def find(needle, bound):
-        while True:
-            i = buf.find(needle)
-            if i >= 0:
-                return i
-            if len(buf) > bound or not more():
-                bad()
-
-    # preamble
-    while True:
-        i = buf.find(marker)
-        if i >= 0:
-            del buf[:i + len(marker)]
-            break
-        if len(buf) > keep:
-            del buf[:len(buf) - keep]
-        if not more():
-            bad()
-    while True:
-        while len(buf) < 2 and more():
+    class Preamble:
+        def write(self, data):
             pass
-        if buf[:2] == b"--":                 # close delimiter
+
+        def full(self):
+            return False
+    if not copy_until(src, marker, Preamble()):
+        bad()
+    while True:
+        tail = read_until(src, b"\r\n", 1024)   # rest of the delimiter line
+        if tail is None:
+            bad()
+        if tail[:2] == b"--":                     # close delimiter
             break
-        del buf[:find(b"\r\n", 1024) + 2]   # rest of the delimiter line
-        if buf[:2] == b"\r\n":
-            head = ""
-            del buf[:2]
-        else:
-            j = find(b"\r\n\r\n", 65536)
-            head = bytes(buf[:j]).decode("utf-8", "replace")
-            del buf[:j + 4]
+        head = read_until(src, b"\r\n\r\n", 65536)
+        if head is None:
+            bad()
         name, filename = None, None
-        for line in head.split("\r\n"):
+        for line in head.decode("utf-8", "replace").split("\r\n"):
             k, _, v = line.partition(":")
             if k.strip().lower() == "content-disposition":
                 name, filename = parse_disposition(v)
-        sink = FileSink(tmp_dir) if filename is not None else io.BytesIO()
-        while True:
-            i = buf.find(marker)
-            if i >= 0:
-                with memoryview(buf) as view:
-                    sink.write(view[:i])
-                del buf[:i + len(marker)]
-                break
-            safe = len(buf) - keep
-            if safe > 0:
-                with memoryview(buf) as view:
-                    sink.write(view[:safe])
-                del buf[:safe]
-            if reader.total > limit or (isinstance(sink, io.BytesIO) and sink.tell() > (1 << 20)):
-                break
-            if not more():
-                if isinstance(sink, FileSink):
-                    sink.close()
-                    if sink.path:
-                        os.unlink(sink.path)
-                bad()
-        if reader.total > limit or (isinstance(sink, io.BytesIO) and sink.tell() > (1 << 20)):
+        sink = FileSink(tmp_dir, limit, reader) if filename is not None else FieldSink()
+        found = copy_until(src, marker, sink)
+        if found is None or reader.total > limit:
             if isinstance(sink, FileSink):
-                sink.close()
-                if sink.path:
-                    os.unlink(sink.path)
+                sink.discard()
             reader.drain()
             return True
+        if not found:
+            if isinstance(sink, FileSink):
+                sink.discard()
+            bad()
         if isinstance(sink, FileSink):
             sink.close()
             parts.append({"name": name, "filename": filename, "path": sink.path,
                           "size": sink.size, "md5": sink.md5.hexdigest()})
         else:
-            parts.append({"name": name, "filename": None, "data": sink.getvalue()})
+            parts.append({"name": name, "filename": None, "data": sink.data.getvalue()})
     reader.drain()
     return reader.total > limit
 
@@ -2790,8 +2914,7 @@ class Handler(BaseHTTPRequestHandler):
                     app.update_config(json.loads(body.decode("utf-8") or "{}"))
                 out = app.config_view()
             elif sub == "/state" and method == "GET":
-                with open(os.path.join(app.repo.state_dir, "fixture.json"), "rb") as f:
-                    data = f.read()
+                data = json.dumps(app.repo.snapshot(), ensure_ascii=False).encode("utf-8")
                 return self.send(Resp(200, data, "application/json;charset=UTF-8"), None, None)
             else:
                 status, out = 404, {"error": "unknown control endpoint " + sub}

@@ -213,7 +213,7 @@ def materialize(fixture, state_dir, base_dir=None, log=None):
             size, md5 = ent["size"], ent["md5"]
         else:
             if log and "repeat" in spec:
-                log("generating %d bytes for %s" % (int(spec["size"]), o["name"]))
+                log("generating %d bytes for bitstream %s" % (int(spec["size"]), o["uuid"]))
             size, md5 = write_content(spec, path, base_dir)
             index[o["uuid"]] = {"spec": key, "size": size, "md5": md5}
             changed = True

@@ -1,0 +1,182 @@
+# Shared helpers for the bats tests.  Load with:  load helpers
+#
+# Fake server:   fake_start [server args...] / fake_stop
+# Requests:      api METHOD PATH [curl args...]      -> $STATUS, headers in $FAKE_DIR/hdrs,
+#                                                       body in $FAKE_DIR/body
+#                api_as METHOD PATH [curl args...]   (same, with $TOKEN and the CSRF pair)
+#                hdr NAME  (last response header),  hdr_count NAME,  jbody 'python expr on d'
+# Login:         fake_csrf; fake_login USER PASS     -> $CSRF, $TOKEN
+# Fixture:       fx 'python expr'  (objects of $FAKE_STATE/fixture.json, see fx helpers below)
+# Request log:   fake_requests ['python expr on r']  -> number of matching log lines
+#
+# Every wait is bounded and every curl has --max-time, so a broken server
+# fails a test instead of hanging it.
+
+top_srcdir=${top_srcdir:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+FAKE_DSPACE_PY="$top_srcdir/tests/fake-dspace/fake_dspace.py"
+CURL_MAX_TIME=${CURL_MAX_TIME:-30}
+
+# Start the fake server in the background (state under a fresh temp dir unless
+# FAKE_STATE_DIR is set) and wait (at most 30 s) until it listens.
+fake_start() {
+	local tmp=${BATS_FILE_TMPDIR:-${BATS_TMPDIR:-/tmp}} i
+	FAKE_DIR=$(mktemp -d "$tmp/fake.XXXXXX")
+	FAKE_STATE=${FAKE_STATE_DIR:-$FAKE_DIR/state}
+	FAKE_LOG=$FAKE_DIR/requests.log
+	FAKE_STDERR=$FAKE_DIR/server.err
+	python3 "$FAKE_DSPACE_PY" --port 0 --port-file "$FAKE_DIR/port" \
+		--state "$FAKE_STATE" --request-log "$FAKE_LOG" "$@" \
+		</dev/null >"$FAKE_STDERR" 2>&1 3>&- &
+	FAKE_PID=$!
+	for i in $(seq 300); do
+		[ -s "$FAKE_DIR/port" ] && break
+		if ! kill -0 "$FAKE_PID" 2>/dev/null; then
+			echo "fake server exited early:" >&2
+			cat "$FAKE_STDERR" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	if [ ! -s "$FAKE_DIR/port" ]; then
+		echo "fake server did not start within 30 s:" >&2
+		cat "$FAKE_STDERR" >&2
+		kill -KILL "$FAKE_PID" 2>/dev/null
+		return 1
+	fi
+	FAKE_PORT=$(cat "$FAKE_DIR/port")
+	FAKE_URL=http://127.0.0.1:$FAKE_PORT/server
+	FAKE_API=$FAKE_URL/api
+	export FAKE_PORT FAKE_URL FAKE_API FAKE_PID FAKE_STATE FAKE_LOG FAKE_DIR FAKE_STDERR
+}
+
+# Stop the server started by fake_start: SIGTERM, wait up to 5 s, then SIGKILL.
+fake_stop() {
+	local pid=${1:-${FAKE_PID:-}} i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Control endpoint: fake_control METHOD /faults [curl args]
+fake_control() {
+	local method=$1 path=$2
+	shift 2
+	curl -sS --max-time "$CURL_MAX_TIME" -X "$method" "$@" "http://127.0.0.1:$FAKE_PORT/fake-control$path"
+}
+
+# api METHOD PATH|URL [curl args...]: sets STATUS; headers -> $FAKE_DIR/hdrs, body -> $FAKE_DIR/body
+api() {
+	local method=$1 path=$2 url
+	shift 2
+	case $path in
+	http://* | https://*) url=$path ;;
+	*) url=$FAKE_API$path ;;
+	esac
+	if [ "$method" = HEAD ]; then
+		set -- --head "$@"
+	else
+		set -- -X "$method" "$@"
+	fi
+	STATUS=$(curl -sS --max-time "$CURL_MAX_TIME" -D "$FAKE_DIR/hdrs" -o "$FAKE_DIR/body" \
+		-w '%{http_code}' "$@" "$url") || STATUS=000
+}
+
+# api_as: api with the bearer token and the CSRF header + cookie of the last login
+api_as() {
+	local method=$1 path=$2
+	shift 2
+	api "$method" "$path" -H "Authorization: Bearer $TOKEN" -H "X-XSRF-TOKEN: $CSRF" \
+		-b "DSPACE-XSRF-COOKIE=$CSRF" "$@"
+}
+
+# hdr NAME: value of the last NAME header of the last response (CR stripped)
+hdr() {
+	awk -v n="$(printf '%s' "$1" | tr 'A-Z' 'a-z')" '
+		{ sub(/\r$/, "") }
+		index($0, ":") { k = tolower(substr($0, 1, index($0, ":") - 1)); if (k == n) { v = substr($0, index($0, ":") + 1); sub(/^[ \t]+/, "", v); val = v } }
+		END { printf "%s", val }' "$FAKE_DIR/hdrs"
+}
+
+# hdr_count NAME: how many NAME headers the last response had
+hdr_count() {
+	awk -v n="$(printf '%s' "$1" | tr 'A-Z' 'a-z')" '
+		index($0, ":") { if (tolower(substr($0, 1, index($0, ":") - 1)) == n) c++ }
+		END { print c + 0 }' "$FAKE_DIR/hdrs"
+}
+
+# jbody EXPR: evaluate a python expression on the JSON body `d`;
+# strings print raw, everything else as JSON.
+jbody() {
+	python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+r = eval(sys.argv[2])
+print(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+' "$FAKE_DIR/body" "$1"
+}
+
+# fake_csrf: fetch a CSRF token (GET /security/csrf) into $CSRF
+fake_csrf() {
+	api GET /security/csrf
+	CSRF=$(hdr DSPACE-XSRF-TOKEN)
+	export CSRF
+}
+
+# fake_login USER PASS: CSRF round trip + form login; exports TOKEN and CSRF
+fake_login() {
+	fake_csrf
+	api POST /authn/login -H "X-XSRF-TOKEN: $CSRF" -b "DSPACE-XSRF-COOKIE=$CSRF" \
+		--data-urlencode "user=$1" --data-urlencode "password=$2"
+	if [ "$STATUS" != 200 ]; then
+		echo "login as $1 failed: $STATUS" >&2
+		return 1
+	fi
+	TOKEN=$(hdr Authorization)
+	TOKEN=${TOKEN#Bearer }
+	CSRF=$(hdr DSPACE-XSRF-TOKEN)
+	export TOKEN CSRF
+}
+
+# fx EXPR: evaluate a python expression over the server's fixture.json.
+# Available: objs (live objects), allobjs (incl. deleted), doc, and
+#   find(type, **fields) -> list, one(type, **fields) -> the single match,
+#   kids(uuid, type) -> children, title(o) -> name.
+fx() {
+	python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1], encoding="utf-8"))
+allobjs = doc["objects"]
+objs = [o for o in allobjs if not o.get("deleted")]
+def find(type=None, **kw):
+    return [o for o in objs if (type is None or o["type"] == type)
+            and all(o.get(k) == v for k, v in kw.items())]
+def one(type=None, **kw):
+    r = find(type, **kw)
+    assert len(r) == 1, "%d matches for %s %r" % (len(r), type, kw)
+    return r[0]
+def kids(uuid, type=None):
+    return [o for o in objs if o.get("parent") == uuid and (type is None or o["type"] == type)]
+def title(o):
+    return o.get("name")
+r = eval(sys.argv[2])
+print(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+' "$FAKE_STATE/fixture.json" "$1"
+}
+
+# fake_requests [EXPR]: count request-log records `r` for which EXPR is true
+fake_requests() {
+	python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(line)
+    if eval(sys.argv[2]):
+        n += 1
+print(n)
+' "$FAKE_LOG" "${1:-True}"
+}
