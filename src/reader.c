@@ -390,12 +390,18 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	f.buf = malloc(f.bufcap ? f.bufcap : 1);
 	if (!f.buf)
 		return -ENOMEM;
+	/* Always at least one header: session.c treats an empty extra
+	 * header list of an anonymous GET as ENOMEM. */
+	hdrs = curl_slist_append(NULL, "Accept: */*");
+	if (!hdrs) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	if (!(whole && worker)) {
 		f.ranged = 1;
 		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
 			 (unsigned long long)start, (unsigned long long)end - 1);
-		hdrs = curl_slist_append(NULL, range);
-		if (!hdrs) {
+		if (!curl_slist_append(hdrs, range)) {
 			rc = -ENOMEM;
 			goto out;
 		}
@@ -554,6 +560,9 @@ static void *worker_main(void *arg)
 			break;
 		if (note_failure(rf, start, rc, fatal))
 			break;
+		/* Progress = new complete blocks, not merely bytes received
+		 * (a stream that keeps breaking inside one block makes none). */
+		got = content_missing_from(rf->ce, start) > start ? got : 0;
 		fails = got ? 0 : fails + 1;
 		if (got)
 			log_info("bitstream %s: stream broke after %llu bytes "
@@ -568,7 +577,9 @@ static void *worker_main(void *arg)
 			break;
 		}
 		rf->window = WIN_MIN;
-		ts = deadline_ms(fails ? 100L << (fails < 5 ? fails : 5) : 50);
+		if (!fails) /* resume at once after progress */
+			continue;
+		ts = deadline_ms(100L << (fails < 5 ? fails : 5));
 		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
 	pthread_mutex_unlock(&rf->lock);
@@ -722,8 +733,11 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 			ret = -EIO;
 			break;
 		}
-		tries = got ? 0 : tries + 1;
-		if (tries > RETRY_MAX) {
+		if (content_missing_from(rf->ce, miss) > miss) {
+			tries = 0; /* progress: resume at once */
+			continue;
+		}
+		if (++tries > RETRY_MAX) {
 			ret = rc;
 			break;
 		}
