@@ -855,7 +855,7 @@ int cache_put_object(struct cache_txn *t, const struct dso *d,
 {
 	struct conn *k = t->k;
 	sqlite3_stmt *s;
-	uint64_t ino;
+	uint64_t ino = 0;
 	int r;
 
 	if (!d->uuid[0])

@@ -14,6 +14,7 @@
 #include "tree.h"
 
 #define DEFAULT_TTL 60
+#define STALE_RETRY 10 /* seconds between attempts while unreachable */
 
 /* A listing being fetched: other threads wait for it instead of asking
  * the server again. */
@@ -29,6 +30,7 @@ struct inflight {
 /* A directory served stale during the current outage (warned once). */
 struct stale {
 	uint64_t ino;
+	int64_t retry_at; /* no new attempt before this time */
 	struct stale *next;
 };
 
@@ -152,17 +154,21 @@ static void stale_clear(struct tree *t, uint64_t ino)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Records that ino is served stale; returns 1 the first time per outage. */
+/* Records that ino is served stale and when to try again; returns 1 the
+ * first time per outage. */
 static int stale_mark(struct tree *t, uint64_t ino)
 {
+	int64_t wait = t->ttl < STALE_RETRY ? t->ttl : STALE_RETRY;
 	struct stale *x;
 	int first = 1;
 
 	pthread_mutex_lock(&t->lock);
 	for (x = t->stale; x; x = x->next)
 		if (x->ino == ino)
-			first = 0;
-	if (first) {
+			break;
+	if (x) {
+		first = 0;
+	} else {
 		x = malloc(sizeof(*x));
 		if (x) {
 			x->ino = ino;
@@ -170,8 +176,26 @@ static int stale_mark(struct tree *t, uint64_t ino)
 			t->stale = x;
 		}
 	}
+	if (x)
+		x->retry_at = (int64_t)time(NULL) + wait;
 	pthread_mutex_unlock(&t->lock);
 	return first;
+}
+
+/* Whether ino was just found unreachable: then its stale listing is served
+ * without a new attempt, so that an outage does not cost one failing
+ * request per lookup. */
+static int stale_hold(struct tree *t, uint64_t ino)
+{
+	int64_t now = (int64_t)time(NULL);
+	int hold = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct stale *x = t->stale; x; x = x->next)
+		if (x->ino == ino && now < x->retry_at)
+			hold = 1;
+	pthread_mutex_unlock(&t->lock);
+	return hold;
 }
 
 /* Sort key for grouping a listing's objects under their parents. */
@@ -393,7 +417,7 @@ static int ensure_listing(struct tree *t, const struct cache_object *dir)
 	int r;
 
 	r = cache_listed_at(t->c, dir->ino, &when);
-	if (r == 0 && fresh(t, when))
+	if (r == 0 && (fresh(t, when) || stale_hold(t, dir->ino)))
 		return 0;
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -555,6 +579,10 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 	for (struct inflight *f = t->inflight; f; f = f->next)
 		if (f->ino == dir_ino)
 			f->invalidated = 1;
+	/* A write is worth a new attempt even during an outage. */
+	for (struct stale *x = t->stale; x; x = x->next)
+		if (x->ino == dir_ino)
+			x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	return cache_expire_listing(t->c, dir_ino);
 }
