@@ -15,6 +15,10 @@
 top_srcdir=${top_srcdir:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 FAKE_DSPACE_PY="$top_srcdir/tests/fake-dspace/fake_dspace.py"
+# python3 as found in PATH, resolved once to the real interpreter (a pyenv-style
+# shim costs ~0.1 s per call, and the helpers call python a lot)
+: "${FAKE_PYTHON:=$(python3 -c 'import sys; print(sys.executable)')}"
+export FAKE_PYTHON
 CURL_MAX_TIME=${CURL_MAX_TIME:-30}
 
 # Start the fake server in the background (state under a fresh temp dir unless
@@ -25,7 +29,7 @@ fake_start() {
 	FAKE_STATE=${FAKE_STATE_DIR:-$FAKE_DIR/state}
 	FAKE_LOG=$FAKE_DIR/requests.log
 	FAKE_STDERR=$FAKE_DIR/server.err
-	python3 "$FAKE_DSPACE_PY" --port 0 --port-file "$FAKE_DIR/port" \
+	"$FAKE_PYTHON" "$FAKE_DSPACE_PY" --port 0 --port-file "$FAKE_DIR/port" \
 		--state "$FAKE_STATE" --request-log "$FAKE_LOG" "$@" \
 		</dev/null >"$FAKE_STDERR" 2>&1 3>&- &
 	FAKE_PID=$!
@@ -112,7 +116,7 @@ hdr_count() {
 # jbody EXPR: evaluate a python expression on the JSON body `d`;
 # strings print raw, everything else as JSON.
 jbody() {
-	python3 -c '
+	"$FAKE_PYTHON" -S -c '
 import json, sys
 d = json.load(open(sys.argv[1], encoding="utf-8"))
 r = eval(sys.argv[2])
@@ -147,7 +151,7 @@ fake_login() {
 #   find(type, **fields) -> list, one(type, **fields) -> the single match,
 #   kids(uuid, type) -> children, title(o) -> name.
 fx() {
-	python3 -c '
+	"$FAKE_PYTHON" -S -c '
 import json, sys
 doc = json.load(open(sys.argv[1], encoding="utf-8"))
 allobjs = doc["objects"]
@@ -170,7 +174,7 @@ print(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
 
 # fake_requests [EXPR]: count request-log records `r` for which EXPR is true
 fake_requests() {
-	python3 -c '
+	"$FAKE_PYTHON" -S -c '
 import json, sys
 n = 0
 for line in open(sys.argv[1], encoding="utf-8"):
