@@ -124,8 +124,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET] = "SELECT " OBJ_COLS " FROM objects o"
 	       " JOIN inodes i ON i.ino = o.ino"
 	       " LEFT JOIN entries e ON e.ino = o.ino"
-	       " AND e.parent_ino = o.parent_ino"
-	       " WHERE o.ino = ?1 LIMIT 1",
+	       " WHERE o.ino = ?1"
+	       " ORDER BY e.parent_ino = o.parent_ino DESC, e.parent_ino"
+	       " LIMIT 1",
     [ST_LOOKUP] = "SELECT " OBJ_COLS " FROM entries e"
 		  " JOIN objects o ON o.ino = e.ino"
 		  " JOIN inodes i ON i.ino = o.ino"

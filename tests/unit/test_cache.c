@@ -240,6 +240,13 @@ int main(void)
 	}
 	is_int(cache_commit(&t), 0, "commit 3");
 	is_int(cache_get(c, ino_i3, &o), 0, "object still in another dir");
+	is_str(o.name, "Mapped", "named through its remaining entry");
+	is_int(o.parent_ino, ino_comm, "parent is the remaining directory");
+	cache_object_release(&o);
+	is_int(cache_get(c, ino_i2, &o), 0, "get item two");
+	is_str(o.name, "Item two (renamed)",
+	       "named through its primary parent");
+	is_int(o.parent_ino, ino_coll, "primary parent");
 	cache_object_release(&o);
 	is_int(cache_lookup(c, ino_comm, "Mapped", &o), 0, "found there");
 	cache_object_release(&o);
