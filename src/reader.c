@@ -893,17 +893,23 @@ void reader_close(struct reader_file **fp)
 	free(h);
 	pthread_mutex_lock(&r->lock);
 	last = --rf->refs == 0;
-	if (last)
+	if (last) {
 		for (pp = &r->files; *pp; pp = &(*pp)->next)
 			if (*pp == rf) {
 				*pp = rf->next;
 				break;
 			}
+		r->active++; /* reader_free waits for this close */
+	}
 	pthread_mutex_unlock(&r->lock);
 	if (!last)
 		return;
 	worker_stop(rf);
 	rfile_free(rf);
+	pthread_mutex_lock(&r->lock);
+	if (--r->active == 0)
+		pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* ---- the reader -------------------------------------------------------------- */
