@@ -81,13 +81,15 @@ api() {
 	http://* | https://*) url=$path ;;
 	*) url=$FAKE_API$path ;;
 	esac
+	: >"$FAKE_DIR/body"
 	if [ "$method" = HEAD ]; then
-		set -- --head "$@"
-	else
-		set -- -X "$method" "$@"
+		# curl --head would write the headers to -o
+		STATUS=$(curl -sS --max-time "$CURL_MAX_TIME" -D "$FAKE_DIR/hdrs" -o /dev/null \
+			-w '%{http_code}' --head "$@" "$url") || STATUS=000
+		return 0
 	fi
 	STATUS=$(curl -sS --max-time "$CURL_MAX_TIME" -D "$FAKE_DIR/hdrs" -o "$FAKE_DIR/body" \
-		-w '%{http_code}' "$@" "$url") || STATUS=000
+		-w '%{http_code}' -X "$method" "$@" "$url") || STATUS=000
 }
 
 # api_as: api with the bearer token and the CSRF header + cookie of the last login
