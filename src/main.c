@@ -62,7 +62,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	char *password = NULL;
 	char err[512] = "";
-	int ret = 1, rc;
+	int ret = 1, rc = -ENOMEM;
 
 	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
 		fprintf(stderr, "dspacefs: cannot initialise libcurl\n");

@@ -244,14 +244,25 @@ out:
 	return rc;
 }
 
-/* Lists one paged sub-resource: {api}/<path>?size=...[&extra]. */
+/* Lists one paged sub-resource: {api}/<fmt formatted>. */
 static int list_one(struct session *s, enum page_kind kind, const char *rel,
 		    const char *parent, struct dso_list *out, int64_t *pos,
-		    const char *fmt, const char *u)
+		    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int list_one(struct session *s, enum page_kind kind, const char *rel,
+		    const char *parent, struct dso_list *out, int64_t *pos,
+		    const char *fmt, ...)
 {
-	char *url = api_url(s, fmt, u);
-	int rc;
+	char tail[1024];
+	char *url;
+	va_list ap;
+	int n, rc;
 
+	va_start(ap, fmt);
+	n = vsnprintf(tail, sizeof(tail), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tail))
+		return -ENAMETOOLONG;
+	url = api_url(s, "%s", tail);
 	if (!url)
 		return -ENOMEM;
 	rc = list_pages(s, url, kind, rel, parent, out, pos);
