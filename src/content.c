@@ -916,6 +916,11 @@ int content_verified(struct content_entry *e)
 /* Checks the complete file against its MD5 by reading it through. */
 int content_verify_md5(struct content_entry *e)
 {
+	return content_verify_md5_stoppable(e, NULL);
+}
+
+int content_verify_md5_stoppable(struct content_entry *e, const int *stop)
+{
 	struct content_md5 m;
 	char hex[33];
 	size_t chunk = 1 << 20;
@@ -941,6 +946,10 @@ int content_verify_md5(struct content_entry *e)
 		return -ENOMEM;
 	content_md5_init(&m);
 	while (off < (uint64_t)e->size) {
+		if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+			rc = -ECANCELED;
+			goto out;
+		}
 		n = pread(e->fd, buf, chunk, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;

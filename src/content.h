@@ -73,6 +73,9 @@ int content_complete(struct content_entry *e);
  * 1 when no MD5 is known, -EIO on a mismatch, -EAGAIN when the file is
  * not complete, other -errno on read errors. */
 int content_verify_md5(struct content_entry *e);
+/* The same, giving up with -ECANCELED as soon as *stop becomes non-zero
+ * (read atomically), so that closing a file need not wait for it. */
+int content_verify_md5_stoppable(struct content_entry *e, const int *stop);
 /* 1 once content_verify_md5 succeeded (in this or an earlier mount). */
 int content_verified(struct content_entry *e);
 

@@ -39,6 +39,7 @@
 #define WORKER_IDLE 10               /* s a worker waits for demand */
 #define RETRY_MAX 6                  /* failures in a row without progress */
 #define MAX_INFLIGHT 16
+#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
@@ -478,7 +479,7 @@ static void maybe_verify(struct rfile *rf)
 	}
 	rf->verifying = 1;
 	pthread_mutex_unlock(&rf->lock);
-	rc = content_verify_md5(rf->ce);
+	rc = content_verify_md5_stoppable(rf->ce, &rf->stop);
 	pthread_mutex_lock(&rf->lock);
 	rf->verifying = 0;
 	if (rc == -EIO) {
@@ -487,7 +488,7 @@ static void maybe_verify(struct rfile *rf)
 		content_drop(rf->ce);
 		rf->fatal = -EIO;
 		pthread_cond_broadcast(&rf->cond);
-	} else if (rc < 0 && rc != -EAGAIN) {
+	} else if (rc < 0 && rc != -EAGAIN && rc != -ECANCELED) {
 		log_warn("bitstream %s: cannot verify MD5: %s", rf->uuid,
 			 strerror(-rc));
 	}
@@ -757,6 +758,14 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 			worker_ensure(rf);
 	}
 	verify = ret > 0 && !rf->worker_running;
+	/* A large complete file is checked by the worker thread (it finds
+	 * nothing to fetch and verifies), not in this read. */
+	if (verify && rf->size > VERIFY_INLINE_MAX) {
+		verify = 0;
+		if (rf->md5[0] && content_complete(rf->ce) &&
+		    !content_verified(rf->ce) && !rf->fatal)
+			worker_ensure(rf);
+	}
 	pthread_mutex_unlock(&rf->lock);
 	if (ret > 0)
 		content_note_read(rf->ce, o, (uint64_t)ret);
