@@ -138,9 +138,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dspacefs: %s\n", err);
 		goto out;
 	}
-	log_info("connected to %s (%s) as %s", o.api_url,
-		 session_dspace_version(session),
-		 o.user ? o.user : "anonymous");
 
 	/* Writes arrive with the write path; until then the mount is read-only
 	 * and the kernel itself answers EROFS. */
@@ -186,7 +183,10 @@ int main(int argc, char *argv[])
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 
 		fuse_loop_cfg_set_clone_fd(lc, fopts.clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, fopts.max_threads);
+		/* libfuse leaves max_threads at UINT_MAX unless -o max_threads=
+		 * was given; passing that on only earns a warning. */
+		if (fopts.max_threads > 0 && fopts.max_threads < 100000)
+			fuse_loop_cfg_set_max_threads(lc, fopts.max_threads);
 		fuse_loop_cfg_set_idle_threads(lc, fopts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
