@@ -216,8 +216,8 @@ static int is_content_url(const char *url)
 }
 
 /* Builds the header list for one attempt: ours, then the caller's. */
-static struct curl_slist *build_headers(const struct http_request *req,
-					const char *bearer, const char *csrf)
+static int build_headers(const struct http_request *req, const char *bearer,
+			 const char *csrf, struct curl_slist **out)
 {
 	struct curl_slist *l = NULL, *n;
 	const struct curl_slist *it;
@@ -254,11 +254,13 @@ static struct curl_slist *build_headers(const struct http_request *req,
 		l = n;
 	}
 	buf_release(&b);
-	return l;
+	*out = l; /* may be NULL: no headers at all is fine */
+	return 0;
 fail:
 	buf_release(&b);
 	curl_slist_free_all(l);
-	return NULL;
+	*out = NULL;
+	return -ENOMEM;
 }
 
 /* on_headers wrapper: holds back responses we might retry. */
@@ -315,6 +317,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		   struct http_response *resp, char **sent)
 {
 	struct http_request r = *req;
+	struct curl_slist *hdrs = NULL;
 	struct hold h = {0};
 	char *csrf = NULL;
 	int rc;
@@ -322,12 +325,12 @@ static int attempt(struct session *s, const struct http_request *req,
 	*sent = NULL;
 	if (is_modifying(req->method))
 		csrf = csrf_copy(s);
-	r.headers = build_headers(req, bearer, csrf);
-	if (!r.headers) {
+	if (build_headers(req, bearer, csrf, &hdrs) != 0) {
 		free(csrf);
 		memset(resp, 0, sizeof(*resp));
 		return -ENOMEM;
 	}
+	r.headers = hdrs;
 	h.req = req;
 	h.hold_401 = hold_401;
 	h.hold_403 = hold_403;
@@ -347,7 +350,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		}
 	}
 	buf_release(&h.body);
-	curl_slist_free_all((struct curl_slist *)r.headers);
+	curl_slist_free_all(hdrs);
 	if (rc == 0)
 		csrf_update(s, resp);
 	*sent = csrf;
