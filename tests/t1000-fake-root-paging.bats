@@ -223,6 +223,12 @@ uuid_of() {
 	[ "$(jbody 'len(d["_embedded"]["searchResult"]["_embedded"]["objects"])')" = 30 ]
 	[ "$(jbody '[d["_embedded"]["searchResult"]["page"][k] for k in ("number","size","totalPages","totalElements")]')" = "[1, 100, 2, 130]" ]
 	[ "$(jbody 'sorted(d["_embedded"]["searchResult"]["_links"])')" = '["first", "prev", "self"]' ]
+	# --discovery-cap (here switched at runtime)
+	fake_control POST /config -d '{"discovery_cap": 7}' >/dev/null
+	api GET "/discover/search/objects?scope=$col&dsoType=ITEM&size=20&page=2"
+	fake_control POST /config -d '{"discovery_cap": 100}' >/dev/null
+	[ "$(jbody '[o["_embedded"]["indexableObject"]["name"] for o in d["_embedded"]["searchResult"]["_embedded"]["objects"]]')" = "$(fx "[i['name'] for i in find('item', parent='$col')][40:47]")" ]
+	[ "$(jbody 'd["_embedded"]["searchResult"]["page"]["size"]')" = 20 ]
 }
 
 @test "§4.3 discovery page links: first only off page 0, next/last, and no embed parameter" {
@@ -472,4 +478,38 @@ print("ok")
 EOF
 	[ "$status" -eq 0 ]
 	[ "$output" = ok ]
+}
+
+@test "fixtures: a nested PATH.json fixture loads; the state dump is itself a fixture that reloads to the same tree" {
+	cat >"$BATS_TEST_TMPDIR/custom.json" <<'EOF'
+{"name": "custom",
+ "communities": [
+  {"name": "Top", "communities": [{"name": "Sub"}],
+   "collections": [{"name": "Coll", "submitters": ["user@example.org"], "items": [
+     {"title": "An item", "metadata": {"dc.contributor.author": ["A, B", "C, D"]},
+      "bundles": [{"name": "ORIGINAL", "bitstreams": [
+        {"name": "hello.txt", "text": "hello\n"},
+        {"name": "blob.bin", "content": {"random": "seed", "size": 1000}, "primary": true},
+        {"name": "secret.txt", "text": "psst", "restricted": true}]}]},
+     {"title": "Hidden", "discoverable": false}]}]}]}
+EOF
+	fake_start --fixture "$BATS_TEST_TMPDIR/custom.json"
+	EXTRA_PID=$FAKE_PID
+	api GET /core/communities/search/top
+	[ "$(jbody '[c["name"] for c in d["_embedded"]["communities"]]')" = '["Top"]' ]
+	bs=$(fx "one('bitstream', name='hello.txt')['uuid']")
+	api GET "/core/bitstreams/$bs/content"
+	[ "$(cat "$FAKE_DIR/body")" = hello ]
+	[ "$(fx "[one('bitstream', name='blob.bin')['size'], one('bitstream', name='secret.txt')['restricted'], one('item', name='Hidden')['discoverable']]")" = '[1000, true, false]' ]
+	[ "$(fx "one('item', name='An item')['metadata']['dc.contributor.author'][1]['value']")" = "C, D" ]
+	fake_stop "$EXTRA_PID"
+	# the small fixture's dump reloads to the same objects
+	fake_start --fixture small
+	EXTRA_PID=$FAKE_PID
+	first=$(fx '[(o["type"], o["uuid"], o["name"], o.get("handle"), o["parent"], o.get("md5")) for o in objs]')
+	cp "$FAKE_STATE/fixture.json" "$BATS_TEST_TMPDIR/dump.json"
+	fake_stop "$EXTRA_PID"
+	fake_start --fixture "$BATS_TEST_TMPDIR/dump.json"
+	EXTRA_PID=$FAKE_PID
+	[ "$(fx '[(o["type"], o["uuid"], o["name"], o.get("handle"), o["parent"], o.get("md5")) for o in objs]')" = "$first" ]
 }

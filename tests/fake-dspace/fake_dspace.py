@@ -1051,7 +1051,9 @@ class App:
             (("GET",), r"/dso/find", self.dso_find),
             (("GET",), r"/eperson/epersons/" + U, self.eperson),
         ]
-        self.routes = [(m, re.compile(p + r"\Z"), fn) for m, p, fn in R]
+        self.routes = [(m, re.compile(p + r"\Z"), fn,
+                        re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", p).replace("/?", "") or "/")
+                       for m, p, fn in R]
 
     # -------------------------------------------------------------- entry point
     def handle(self, ctx):
@@ -1078,7 +1080,7 @@ class App:
         path = ctx.path
         method = "GET" if ctx.method == "HEAD" else ctx.method
         allowed = False
-        for methods, rx, fn in self.routes:
+        for methods, rx, fn, name in self.routes:
             m = rx.match(path)
             if not m:
                 continue
@@ -1086,7 +1088,7 @@ class App:
                 kw = m.groupdict()
                 if "uuid" in kw:
                     kw["uuid"] = kw["uuid"].lower()
-                key = ctx.method + " " + rx.pattern[:-2].replace("(?P<uuid>" + UUID_RE + ")", "{uuid}")
+                key = ctx.method + " " + name
                 with self.stats_lock:
                     self.requests[key] = self.requests.get(key, 0) + 1
                 return fn, kw
