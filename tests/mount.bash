@@ -90,3 +90,73 @@ log_mark() {
 		echo 1
 	fi
 }
+
+# ---- read-path helpers (t2xxx tests) ----
+
+# fresh_mount [options...]: mount_fs with a new mount point, cache and log.
+fresh_mount() {
+	MNT=
+	FS_CACHE=
+	FS_LOG=
+	mount_fs "$@"
+}
+
+# Whether the daemon still runs and its mount still answers (bounded).
+fs_alive() {
+	[ -n "${FS_PID:-}" ] && kill -0 "$FS_PID" 2>/dev/null &&
+		is_mounted "$MNT" && timeout 10 stat "$MNT" >/dev/null
+}
+
+# reqs_since MARK [EXPR]: how many request-log records from line MARK on
+# satisfy the python expression EXPR on the record r (all when omitted).
+reqs_since() {
+	"${FAKE_PYTHON:-python3}" -S -c '
+import json, sys
+n = 0
+with open(sys.argv[1], encoding="utf-8") as f:
+    for i, line in enumerate(f, 1):
+        if i < int(sys.argv[2]):
+            continue
+        r = json.loads(line)
+        if eval(sys.argv[3]):
+            n += 1
+print(n)
+' "$FAKE_LOG" "$1" "${2:-True}"
+}
+
+# reqs_show MARK: the request-log records from line MARK on, one short
+# line each (for failure output).
+reqs_show() {
+	"${FAKE_PYTHON:-python3}" -S -c '
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f:
+    for i, line in enumerate(f, 1):
+        if i >= int(sys.argv[2]):
+            r = json.loads(line)
+            print(r["method"], r["path"], r["query"][:60], r["status"], r.get("range"), r["bytes"], r.get("fault"))
+' "$FAKE_LOG" "$1" >&2
+}
+
+# orig PATH: the fake server's content file of the bitstream at PATH.
+orig() {
+	echo "$FAKE_STATE/content/$(getfattr --only-values -n user.dspace.uuid "$1")"
+}
+
+# fx_path UUID: where the object should be under $MNT, from the names in the
+# fixture (only meaningful when every name on the way is already safe).
+fx_path() {
+	"${FAKE_PYTHON:-python3}" -S -c '
+import json, sys
+objs = {o["uuid"]: o for o in json.load(open(sys.argv[1], encoding="utf-8"))["objects"]}
+parts, u = [], sys.argv[2]
+while u:
+    parts.append(objs[u]["name"])
+    u = objs[u].get("parent")
+print("/".join([sys.argv[3]] + parts[::-1]))
+' "$FAKE_STATE/fixture.json" "$1" "$MNT"
+}
+
+# bs_path NAME: the path of the only bitstream called NAME (see fx_path).
+bs_path() {
+	fx_path "$(fx "one('bitstream', name='$1')['uuid']")"
+}
