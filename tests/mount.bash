@@ -160,3 +160,85 @@ print("/".join([sys.argv[3]] + parts[::-1]))
 bs_path() {
 	fx_path "$(fx "one('bitstream', name='$1')['uuid']")"
 }
+
+# ---- write-path helpers (t3xxx tests) ----
+
+# bounded CMD...: CMD with a time limit (60 s, then SIGKILL), so that a hung
+# mount fails a test instead of hanging it.
+bounded() {
+	timeout -k 5 "${BOUND:-60}" "$@"
+}
+
+# wait_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds; fails
+# (with CMD's own status) when SECONDS have passed.
+wait_until() {
+	local limit=$1 i
+	shift
+	for i in $(seq 1 $((limit * 5))); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	"$@"
+}
+
+# pending_line SUFFIX: the line of MOUNT/.dspacefs-status whose path (third
+# tab-separated field) ends with SUFFIX; fails when there is none.
+pending_line() {
+	local all
+	all=$(timeout 10 cat "$MNT/.dspacefs-status") || {
+		echo "cannot read $MNT/.dspacefs-status" >&2
+		return 1
+	}
+	printf '%s\n' "$all" | awk -F'\t' -v s="$1" '
+		length($3) >= length(s) && substr($3, length($3) - length(s) + 1) == s { print; n++ }
+		END { exit n ? 0 : 1 }' && return 0
+	echo "no line for *$1 in .dspacefs-status:" >&2
+	printf '%s\n' "$all" >&2
+	return 1
+}
+
+# no_pending SUFFIX: .dspacefs-status is readable and has no line for SUFFIX.
+no_pending() {
+	local all
+	all=$(timeout 10 cat "$MNT/.dspacefs-status") || return 1
+	! printf '%s\n' "$all" | awk -F'\t' -v s="$1" '
+		length($3) >= length(s) && substr($3, length($3) - length(s) + 1) == s { n++ }
+		END { exit n ? 0 : 1 }'
+}
+
+# srv_bs ITEM BUNDLE NAME: JSON list of [uuid, size, md5] of the live
+# bitstreams called NAME in bundle BUNDLE of the item titled ITEM (fixture).
+srv_bs() {
+	fx "[[b['uuid'], b['size'], b['md5']] for b in find('bitstream', name='$3') if b['parent'] in [x['uuid'] for x in kids(one('item', name='$1')['uuid'], 'bundle') if x['name'] == '$2']]"
+}
+
+# srv_uuid ITEM BUNDLE NAME: the uuid of the only such bitstream.
+srv_uuid() {
+	local l
+	l=$(srv_bs "$@")
+	"${FAKE_PYTHON:-python3}" -S -c 'import json, sys; l = json.loads(sys.argv[1]); assert len(l) == 1, l; print(l[0][0])' "$l"
+}
+
+# srv_check ITEM BUNDLE NAME FILE: the server holds exactly one bitstream
+# NAME in that bundle, with FILE's size and MD5 and FILE's bytes.
+srv_check() {
+	local l want u
+	l=$(srv_bs "$1" "$2" "$3")
+	want="$(stat -c %s "$4") \"$(md5sum <"$4" | cut -d' ' -f1)\""
+	u=$("${FAKE_PYTHON:-python3}" -S -c '
+import json, sys
+l = json.loads(sys.argv[1])
+if len(l) == 1 and "%d \"%s\"" % (l[0][1], l[0][2]) == sys.argv[2]:
+    print(l[0][0])
+' "$l" "$want")
+	if [ -z "$u" ]; then
+		echo "server: $1/$2/$3 is $l, want one with size/md5 $want" >&2
+		return 1
+	fi
+	cmp "$FAKE_STATE/content/$u" "$4"
+}
+
+# srv_names ITEM BUNDLE: sorted JSON list of the bitstream names in a bundle.
+srv_names() {
+	fx "sorted(b['name'] for x in kids(one('item', name='$1')['uuid'], 'bundle') if x['name'] == '$2' for b in kids(x['uuid'], 'bitstream'))"
+}
