@@ -1051,6 +1051,7 @@ class App:
             (("GET",), r"/dso/find", self.dso_find),
             (("GET",), r"/eperson/epersons/" + U, self.eperson),
         ]
+        self._anon = type("AnonCtx", (), {"user": None})()
         self.routes = [(m, re.compile(p + r"\Z"), fn,
                         re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", p).replace("/?", "") or "/")
                        for m, p, fn in R]
@@ -1650,6 +1651,33 @@ class App:
                           "type": "discover", "_links": {"objects": {"href": d + "/objects"},
                                                          "self": {"href": d}}})
 
+    @staticmethod
+    def query_words(query):
+        q = (query or "").strip()
+        if q in ("", "*", "*:*"):
+            return []
+        words = [w for w in re.split(r"[\s()\"]+", q) if w and w not in ("AND", "OR", "NOT")]
+        words = [w.split(":", 1)[1] if ":" in w else w for w in words]
+        return [w.strip("*").casefold() for w in words if w.strip("*")]
+
+    def highlights(self, o, words):
+        """hitHighlights: null without a query (SearchResultEntryRest), else
+        field -> values with the matched words in <em>...</em>."""
+        if not words:
+            return None
+        out = {}
+        for field, vals in self.metadata_view(o, self._anon).items():
+            hl = []
+            for v in vals:
+                text = v["value"] or ""
+                if any(w in text.casefold() for w in words):
+                    for w in words:
+                        text = re.sub("(?i)(" + re.escape(w) + ")", r"<em>\1</em>", text)
+                    hl.append(text)
+            if hl:
+                out[field] = hl
+        return out
+
     def query_matcher(self, query):
         """Enough of Solr for tests: '*', '*:*' or empty match everything; other
         queries match when every word occurs in some metadata value (case
@@ -1659,10 +1687,7 @@ class App:
             return None
         if q.count('"') % 2 or q.count("(") != q.count(")"):
             raise unprocessable()
-        words = [w.casefold() for w in re.split(r"[\s()\"]+", q)
-                 if w and w not in ("AND", "OR", "NOT")]
-        words = [w.split(":", 1)[1] if ":" in w else w for w in words]
-        words = [w.strip("*") for w in words if w.strip("*")]
+        words = self.query_words(q)
 
         def match(o):
             text = "\n".join(v["value"] or "" for vals in o["metadata"].values() for v in vals).casefold()
@@ -1759,9 +1784,10 @@ class App:
         offset = number * size
         shown = results[offset:offset + min(size, self.cfg.discovery_cap)] if offset < len(results) else []
         entries = []
+        words = self.query_words(query)
         for o in shown:
             res = self.render(o, ctx)
-            entries.append({"hitHighlights": None, "type": "discover",
+            entries.append({"hitHighlights": self.highlights(o, words), "type": "discover",
                             "_links": {"indexableObject": res["_links"]["self"]},
                             "_embedded": {"indexableObject": res}})
         # SearchResultsResourceHalLinkFactory.buildSearchBaseLink: no page/size/embed
