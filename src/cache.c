@@ -52,6 +52,29 @@ static const char *const migrations[] = {
     " PRIMARY KEY (ino, idx)) WITHOUT ROWID;"
     "INSERT INTO inodes (ino, uuid) VALUES (1, '');"
     "INSERT INTO objects (ino, type, parent_ino) VALUES (1, 0, 0);",
+    /* 1 → 2: times set through the mount (kept locally, keyed by uuid +
+     * md5 so that new content drops them), and the upload journal. */
+    "CREATE TABLE times ("
+    " uuid TEXT NOT NULL,"
+    " md5 TEXT NOT NULL,"
+    " mtime INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (uuid, md5)) WITHOUT ROWID;"
+    "CREATE TABLE uploads ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " state TEXT NOT NULL,"
+    " ino INTEGER NOT NULL DEFAULT 0,"
+    " bundle_ino INTEGER NOT NULL DEFAULT 0,"
+    " bundle_uuid TEXT NOT NULL,"
+    " replaces TEXT NOT NULL DEFAULT '',"
+    " name TEXT NOT NULL,"
+    " path TEXT NOT NULL DEFAULT '',"
+    " spool TEXT NOT NULL,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '',"
+    " mtime INTEGER NOT NULL DEFAULT 0,"
+    " mtime_ns INTEGER NOT NULL DEFAULT 0,"
+    " has_times INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -60,7 +83,11 @@ static const char *const migrations[] = {
 #define OBJ_COLS                                                               \
 	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
 	"e.name, o.raw_name, o.handle, "                                       \
-	"o.size, o.mtime, o.position, o.md5, o.mime"
+	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "     \
+	"COALESCE(t.mtime_ns, 0)"
+
+/* Joins the locally set times of an object (OBJ_COLS reads them). */
+#define TIMES_JOIN " LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"
 
 enum stmt_id {
 	ST_INO_GET,
@@ -122,18 +149,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LIST_PUT] = "INSERT OR REPLACE INTO listings (ino, listed_at)"
 		    " VALUES (?1, ?2)",
     [ST_GET] = "SELECT " OBJ_COLS " FROM objects o"
-	       " JOIN inodes i ON i.ino = o.ino"
+	       " JOIN inodes i ON i.ino = o.ino" TIMES_JOIN
 	       " LEFT JOIN entries e ON e.ino = o.ino"
 	       " WHERE o.ino = ?1"
 	       " ORDER BY e.parent_ino = o.parent_ino DESC, e.parent_ino"
 	       " LIMIT 1",
     [ST_LOOKUP] = "SELECT " OBJ_COLS " FROM entries e"
 		  " JOIN objects o ON o.ino = e.ino"
-		  " JOIN inodes i ON i.ino = o.ino"
+		  " JOIN inodes i ON i.ino = o.ino" TIMES_JOIN
 		  " WHERE e.parent_ino = ?1 AND e.name = ?2",
     [ST_CHILDREN] = "SELECT " OBJ_COLS " FROM entries e"
 		    " JOIN objects o ON o.ino = e.ino"
-		    " JOIN inodes i ON i.ino = o.ino"
+		    " JOIN inodes i ON i.ino = o.ino" TIMES_JOIN
 		    " WHERE e.parent_ino = ?1"
 		    " ORDER BY e.position, e.name",
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
@@ -545,6 +572,7 @@ static int read_object(sqlite3_stmt *s, struct cache_object *o)
 	t = sqlite3_column_text(s, 10);
 	snprintf(o->md5, sizeof(o->md5), "%s", t ? (const char *)t : "");
 	o->mime = col_dup(s, 11);
+	o->mtime_ns = sqlite3_column_int64(s, 12);
 	if (!o->name || !o->raw_name ||
 	    (!o->handle && sqlite3_column_type(s, 6) != SQLITE_NULL) ||
 	    (!o->mime && sqlite3_column_type(s, 11) != SQLITE_NULL)) {
@@ -992,5 +1020,327 @@ void cache_meta_release(struct meta_field *v, size_t n)
 		free(v[i].key);
 		free(v[i].value);
 	}
+	free(v);
+}
+
+/* --- write path: inode re-keying, single entries, local times, the
+ * upload journal. Rare calls: statements are prepared per call. --- */
+
+/* Prepares sql on k. */
+static int prep(struct conn *k, const char *sql, sqlite3_stmt **s)
+{
+	int rc = sqlite3_prepare_v2(k->db, sql, -1, s, NULL);
+
+	if (rc != SQLITE_OK) {
+		*s = NULL;
+		return sql_err(k->db, rc, sql);
+	}
+	return 0;
+}
+
+/* Steps a prepared one-shot statement to its end and finalizes it. */
+static int finish(struct conn *k, sqlite3_stmt *s, const char *what)
+{
+	int r = step_done(k, s, what);
+
+	sqlite3_finalize(s);
+	return r;
+}
+
+int cache_alloc_ino(struct cache *c, const char *uuid, uint64_t *ino)
+{
+	struct cache_txn *t;
+	int r = cache_begin(c, &t);
+
+	if (r < 0)
+		return r;
+	r = ino_for(t->k, uuid, ino);
+	if (r == 0)
+		return cache_commit(&t);
+	cache_rollback(&t);
+	return r;
+}
+
+int cache_rekey(struct cache_txn *t, uint64_t ino, const char *uuid)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	/* A listing may have given the new uuid an inode meanwhile: that
+	 * number is retired (never reused) and its rows dropped. */
+	r = prep(t->k,
+		 "DELETE FROM entries WHERE ino IN (SELECT ino FROM inodes"
+		 " WHERE uuid = ?1 AND ino != ?2)",
+		 &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)ino);
+	r = finish(t->k, s, "re-keying an inode");
+	if (r == 0)
+		r = prep(t->k,
+			 "UPDATE inodes SET uuid = 'retired:' || ino"
+			 " WHERE uuid = ?1 AND ino != ?2",
+			 &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)ino);
+	r = finish(t->k, s, "re-keying an inode");
+	if (r == 0)
+		r = prep(t->k, "UPDATE inodes SET uuid = ?1 WHERE ino = ?2", &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)ino);
+	return finish(t->k, s, "re-keying an inode");
+}
+
+int cache_add_entry(struct cache_txn *t, uint64_t dir, const char *name,
+		    uint64_t ino, int64_t position)
+{
+	sqlite3_stmt *s;
+	int r = prep(t->k,
+		     "INSERT OR REPLACE INTO entries (parent_ino, name, ino,"
+		     " position) VALUES (?1, ?2, ?3, ?4)",
+		     &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)ino);
+	sqlite3_bind_int64(s, 4, position);
+	return finish(t->k, s, "adding an entry");
+}
+
+int cache_del_entry(struct cache_txn *t, uint64_t dir, const char *name)
+{
+	sqlite3_stmt *s;
+	int r = prep(t->k,
+		     "DELETE FROM entries WHERE parent_ino = ?1 AND name = ?2",
+		     &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return finish(t->k, s, "removing an entry");
+}
+
+int cache_max_position(struct cache_txn *t, uint64_t dir, int64_t *pos)
+{
+	sqlite3_stmt *s;
+	int r = prep(t->k,
+		     "SELECT COALESCE(MAX(position), -1) FROM entries"
+		     " WHERE parent_ino = ?1",
+		     &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*pos = sqlite3_column_int64(s, 0);
+	else
+		*pos = -1;
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int cache_set_times(struct cache *c, const char *uuid, const char *md5,
+		    int64_t mtime, int64_t mtime_ns)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = prep(k,
+		 "INSERT OR REPLACE INTO times (uuid, md5, mtime, mtime_ns)"
+		 " VALUES (?1, ?2, ?3, ?4)",
+		 &s);
+	if (r == 0) {
+		sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, md5 ? md5 : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, mtime);
+		sqlite3_bind_int64(s, 4, mtime_ns);
+		r = finish(k, s, "storing times");
+	}
+	give_back(c, k);
+	return r;
+}
+
+/* Binds the fields of u to ?1..?13 (id excluded). */
+static void bind_upload(sqlite3_stmt *s, const struct cache_upload *u)
+{
+	sqlite3_bind_text(s, 1, u->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)u->ino);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)u->bundle_ino);
+	sqlite3_bind_text(s, 4, u->bundle_uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, u->replaces, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, u->name ? u->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, u->path ? u->path : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, u->spool ? u->spool : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, u->size);
+	sqlite3_bind_text(s, 10, u->error ? u->error : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 11, u->mtime);
+	sqlite3_bind_int64(s, 12, u->mtime_ns);
+	sqlite3_bind_int(s, 13, u->has_times);
+}
+
+int cache_upload_add(struct cache *c, struct cache_upload *u)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = prep(k,
+		 "INSERT INTO uploads (state, ino, bundle_ino, bundle_uuid,"
+		 " replaces, name, path, spool, size, error, mtime, mtime_ns,"
+		 " has_times) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		 " ?11, ?12, ?13)",
+		 &s);
+	if (r == 0) {
+		bind_upload(s, u);
+		r = finish(k, s, "journalling an upload");
+		if (r == 0)
+			u->id = sqlite3_last_insert_rowid(k->db);
+	}
+	give_back(c, k);
+	return r;
+}
+
+int cache_upload_update(struct cache *c, const struct cache_upload *u)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = prep(k,
+		 "UPDATE uploads SET state = ?1, ino = ?2, bundle_ino = ?3,"
+		 " bundle_uuid = ?4, replaces = ?5, name = ?6, path = ?7,"
+		 " spool = ?8, size = ?9, error = ?10, mtime = ?11,"
+		 " mtime_ns = ?12, has_times = ?13 WHERE id = ?14",
+		 &s);
+	if (r == 0) {
+		bind_upload(s, u);
+		sqlite3_bind_int64(s, 14, u->id);
+		r = finish(k, s, "updating the upload journal");
+	}
+	give_back(c, k);
+	return r;
+}
+
+int cache_upload_del(struct cache *c, int64_t id)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	r = prep(k, "DELETE FROM uploads WHERE id = ?1", &s);
+	if (r == 0) {
+		sqlite3_bind_int64(s, 1, id);
+		r = finish(k, s, "removing an upload from the journal");
+	}
+	give_back(c, k);
+	return r;
+}
+
+int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n)
+{
+	struct cache_upload *a = NULL;
+	size_t len = 0, alloc = 0;
+	struct conn *k;
+	sqlite3_stmt *s = NULL;
+	int r = borrow(c, &k), rc;
+
+	*v = NULL;
+	*n = 0;
+	if (r < 0)
+		return r;
+	r = prep(k,
+		 "SELECT id, state, ino, bundle_ino, bundle_uuid, replaces,"
+		 " name, path, spool, size, error, mtime, mtime_ns, has_times"
+		 " FROM uploads ORDER BY id",
+		 &s);
+	if (r < 0)
+		goto out;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cache_upload *u;
+		const unsigned char *x;
+
+		if (len == alloc) {
+			size_t na = alloc ? alloc * 2 : 8;
+			struct cache_upload *b = realloc(a, na * sizeof(*a));
+
+			if (!b) {
+				r = -ENOMEM;
+				goto out;
+			}
+			a = b;
+			alloc = na;
+		}
+		u = &a[len++];
+		memset(u, 0, sizeof(*u));
+		u->id = sqlite3_column_int64(s, 0);
+		x = sqlite3_column_text(s, 1);
+		snprintf(u->state, sizeof(u->state), "%s", x ? (const char *)x : "");
+		u->ino = (uint64_t)sqlite3_column_int64(s, 2);
+		u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
+		x = sqlite3_column_text(s, 4);
+		snprintf(u->bundle_uuid, sizeof(u->bundle_uuid), "%s",
+			 x ? (const char *)x : "");
+		x = sqlite3_column_text(s, 5);
+		snprintf(u->replaces, sizeof(u->replaces), "%s",
+			 x ? (const char *)x : "");
+		u->name = col_dup(s, 6);
+		u->path = col_dup(s, 7);
+		u->spool = col_dup(s, 8);
+		u->size = sqlite3_column_int64(s, 9);
+		u->error = col_dup(s, 10);
+		u->mtime = sqlite3_column_int64(s, 11);
+		u->mtime_ns = sqlite3_column_int64(s, 12);
+		u->has_times = sqlite3_column_int(s, 13);
+		if (!u->name || !u->path || !u->spool || !u->error) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = sql_err(k->db, rc, "reading the upload journal");
+out:
+	sqlite3_finalize(s);
+	give_back(c, k);
+	if (r < 0) {
+		cache_uploads_release(a, len);
+		return r;
+	}
+	*v = a;
+	*n = len;
+	return 0;
+}
+
+void cache_upload_release(struct cache_upload *u)
+{
+	if (!u)
+		return;
+	free(u->name);
+	free(u->path);
+	free(u->spool);
+	free(u->error);
+	u->name = u->path = u->spool = u->error = NULL;
+}
+
+void cache_uploads_release(struct cache_upload *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		cache_upload_release(&v[i]);
 	free(v);
 }

@@ -29,7 +29,7 @@
 #include "model.h"
 
 #define CACHE_ROOT_INO 1
-#define CACHE_SCHEMA_VERSION 1
+#define CACHE_SCHEMA_VERSION 2
 
 struct cache;
 struct cache_txn;
@@ -45,7 +45,8 @@ struct cache_object {
 	char *raw_name;		 /* the server's name ("" for the root) */
 	char *handle;		 /* or NULL */
 	int64_t size;
-	int64_t mtime;
+	int64_t mtime;	  /* a time set through the mount wins */
+	int64_t mtime_ns; /* its nanoseconds (0 for the server's) */
 	int64_t position;
 	char md5[33];
 	char *mime; /* or NULL */
@@ -117,6 +118,55 @@ int cache_put_meta(struct cache_txn *t, uint64_t ino,
 int cache_set_children(struct cache_txn *t, uint64_t dir,
 		       const struct cache_entry *v, size_t n,
 		       int64_t listed_at);
+
+/* --- write path --- */
+
+/* The inode of uuid, allocated when new (its own transaction). Used for
+ * files being written, under a local key, before they have a uuid. */
+int cache_alloc_ino(struct cache *c, const char *uuid, uint64_t *ino);
+/* Gives inode ino the key uuid (an uploaded file gets its bitstream's
+ * uuid and keeps its number). An inode uuid already had is retired. */
+int cache_rekey(struct cache_txn *t, uint64_t ino, const char *uuid);
+/* Adds (or replaces) one entry of dir without touching its listing time. */
+int cache_add_entry(struct cache_txn *t, uint64_t dir, const char *name,
+		    uint64_t ino, int64_t position);
+/* Removes the entry name of dir (the object row stays). */
+int cache_del_entry(struct cache_txn *t, uint64_t dir, const char *name);
+/* The largest position among dir's entries, -1 when empty. */
+int cache_max_position(struct cache_txn *t, uint64_t dir, int64_t *pos);
+/* Records times set through the mount for uuid with content md5 ("" for
+ * directories); reported by reads instead of the server's. */
+int cache_set_times(struct cache *c, const char *uuid, const char *md5,
+		    int64_t mtime, int64_t mtime_ns);
+
+/* One row of the upload journal: a file written through the mount that is
+ * not (yet) on the server. state: "writing", "uploading", "failed",
+ * "interrupted". Strings malloc'd (cache_upload_release). */
+struct cache_upload {
+	int64_t id;
+	char state[16];
+	uint64_t ino;
+	uint64_t bundle_ino;
+	char bundle_uuid[UUID_LEN + 1];
+	char replaces[UUID_LEN + 1]; /* bitstream to delete after, or "" */
+	char *name;		     /* the bitstream name to upload under */
+	char *path;		     /* the path in the mount */
+	char *spool;		     /* the local file holding the data */
+	int64_t size;
+	char *error; /* last error, "" when none */
+	int64_t mtime, mtime_ns;
+	int has_times;
+};
+
+/* Adds u to the journal and sets u->id. */
+int cache_upload_add(struct cache *c, struct cache_upload *u);
+/* Rewrites the row u->id from u. */
+int cache_upload_update(struct cache *c, const struct cache_upload *u);
+int cache_upload_del(struct cache *c, int64_t id);
+/* Every journal row, oldest first (caller frees: cache_uploads_release). */
+int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n);
+void cache_upload_release(struct cache_upload *u);
+void cache_uploads_release(struct cache_upload *v, size_t n);
 
 void cache_object_release(struct cache_object *o);
 void cache_objects_release(struct cache_object *v, size_t n);

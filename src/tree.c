@@ -132,6 +132,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->handle = o->handle;
 	n->size = (o->type == DSO_BITSTREAM && o->size > 0) ? o->size : 0;
 	n->mtime = o->mtime > 0 ? o->mtime : 0;
+	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
 	n->mime = o->mime;
 	o->name = o->handle = o->mime = NULL;
@@ -231,7 +232,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 	int r = -ENOMEM;
 
 	if (n) {
-		ne = calloc(n, sizeof(*ne));
+		ne = calloc(n + 1, sizeof(*ne));
 		ce = calloc(n, sizeof(*ce));
 		which = calloc(n, sizeof(*which));
 		if (!ne || !ce || !which)
@@ -249,7 +250,19 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 		which[k] = m[i].idx;
 		k++;
 	}
-	r = names_assign(ne, k);
+	if (dir_ino == TREE_ROOT_INO && k) {
+		/* A stand-in for the status file: a real entry of that name
+		 * collides with it and gets a suffix; the stand-in is not
+		 * stored. */
+		ne[k].raw = TREE_STATUS_NAME;
+		ne[k].uuid = "00000000-0000-0000-0000-000000000000";
+		ne[k].is_dir = 0;
+		r = names_assign(ne, k + 1);
+		if (r == 0)
+			names_release(ne + k, 1);
+	} else {
+		r = names_assign(ne, k);
+	}
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < k; i++) {
@@ -585,6 +598,122 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 			x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	return cache_expire_listing(t->c, dir_ino);
+}
+
+struct cache *tree_cache(struct tree *t)
+{
+	return t->c;
+}
+
+/* Puts d into the open transaction as the entry called by its safe name
+ * in dir (replacing one of that name); returns its inode in *ino. */
+static int put_entry(struct cache_txn *txn, uint64_t dir, struct dso *d,
+		     uint64_t *ino)
+{
+	char *name = names_make_safe(d->name);
+	int64_t pos;
+	int r;
+
+	if (!name)
+		return -ENOMEM;
+	r = cache_max_position(txn, dir, &pos);
+	if (r == 0) {
+		d->position = pos + 1;
+		r = cache_put_object(txn, d, dir, ino);
+	}
+	if (r == 0)
+		r = cache_add_entry(txn, dir, name, *ino, d->position);
+	free(name);
+	return r;
+}
+
+/* A copy of d's scalar fields sharing its strings, with the inherited
+ * mtime a listing would give it. */
+static struct dso inherit(struct tree *t, uint64_t dir, const struct dso *d)
+{
+	struct dso x = *d;
+	struct cache_object o;
+
+	if (x.mtime <= 0 && (x.type == DSO_BUNDLE || x.type == DSO_BITSTREAM) &&
+	    cache_get(t->c, dir, &o) == 0) {
+		x.mtime = o.mtime;
+		cache_object_release(&o);
+	}
+	x.meta = NULL;
+	x.nmeta = 0;
+	return x;
+}
+
+int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
+	     uint64_t ino, struct tree_node *out)
+{
+	struct cache_txn *txn = NULL;
+	struct dso x = inherit(t, dir_ino, d);
+	int r;
+
+	r = cache_begin(t->c, &txn);
+	if (r < 0)
+		return r;
+	if (ino)
+		r = cache_rekey(txn, ino, d->uuid);
+	if (r == 0)
+		r = put_entry(txn, dir_ino, &x, &ino);
+	if (r == 0)
+		r = cache_put_meta(txn, ino, d->meta, d->nmeta);
+	if (r == 0)
+		r = cache_commit(&txn);
+	cache_rollback(&txn);
+	if (r == 0 && out)
+		r = tree_getattr(t, ino, out);
+	return r;
+}
+
+int tree_remove(struct tree *t, uint64_t dir_ino, const char *name)
+{
+	struct cache_txn *txn = NULL;
+	int r = cache_begin(t->c, &txn);
+
+	if (r < 0)
+		return r;
+	r = cache_del_entry(txn, dir_ino, name);
+	if (r == 0)
+		r = cache_commit(&txn);
+	cache_rollback(&txn);
+	return r;
+}
+
+int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
+		uint64_t new_dir, const struct dso *d)
+{
+	struct cache_txn *txn = NULL;
+	struct dso x = inherit(t, new_dir, d);
+	uint64_t ino = 0;
+	int r = cache_begin(t->c, &txn);
+
+	if (r < 0)
+		return r;
+	r = cache_del_entry(txn, old_dir, old_name);
+	if (r == 0)
+		r = put_entry(txn, new_dir, &x, &ino);
+	if (r == 0 && d->nmeta)
+		r = cache_put_meta(txn, ino, d->meta, d->nmeta);
+	if (r == 0)
+		r = cache_commit(&txn);
+	cache_rollback(&txn);
+	return r;
+}
+
+int tree_set_times(struct tree *t, uint64_t ino, int64_t mtime,
+		   int64_t mtime_ns)
+{
+	struct cache_object o;
+	int r = cache_get(t->c, ino, &o);
+
+	if (r < 0)
+		return r;
+	r = cache_set_times(t->c, o.uuid, o.md5, mtime, mtime_ns);
+	cache_object_release(&o);
+	return r;
 }
 
 void tree_node_release(struct tree_node *n)

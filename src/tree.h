@@ -40,6 +40,7 @@ struct tree_node {
 	int64_t size;  /* bitstreams; 0 for directories */
 	int64_t mtime; /* Unix seconds; items' lastModified, inherited
 			* by bundles and bitstreams; 0 unknown */
+	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
 	char md5[33];  /* bitstreams, or "" */
 	char *mime;    /* bitstreams, or NULL */
 };
@@ -67,6 +68,30 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
  * asks the server again (after a write). A fetch of dir that is in flight
  * meanwhile is stored as already expired. 0 or -errno. */
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
+
+/* The name reserved in the root for the status file (fs.c); a real
+ * top-level entry of that name is shown with a suffix. */
+#define TREE_STATUS_NAME ".dspacefs-status"
+
+/* --- our own writes, applied to the cache at once (0 or -errno) --- */
+
+/* The cache database (upload.c keeps its journal there). Borrowed. */
+struct cache *tree_cache(struct tree *t);
+/* Stores object d, just created on the server, as an entry of dir (named
+ * by its safe name, replacing an entry of that name). When ino is not 0,
+ * that inode (a file written through the mount) is re-keyed to d->uuid
+ * and keeps its number. out may be NULL. */
+int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
+	     uint64_t ino, struct tree_node *out);
+/* Removes the entry name of dir (after a delete on the server). */
+int tree_remove(struct tree *t, uint64_t dir_ino, const char *name);
+/* Moves/renames an entry after the server did: the entry old_name of
+ * old_dir becomes the entry for d (renamed/moved object) in new_dir. */
+int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
+		uint64_t new_dir, const struct dso *d);
+/* Keeps a modification time for ino set through the mount (utimensat). */
+int tree_set_times(struct tree *t, uint64_t ino, int64_t mtime,
+		   int64_t mtime_ns);
 
 void tree_node_release(struct tree_node *n);
 void tree_nodes_release(struct tree_node *v, size_t n);
