@@ -197,6 +197,14 @@ pending_line() {
 	return 1
 }
 
+# pending_field SUFFIX N: field N (1 id, 2 state, 3 path, 4 size, 5 spool,
+# 6 last error) of the .dspacefs-status line for SUFFIX.
+pending_field() {
+	local line
+	line=$(pending_line "$1") || return 1
+	printf '%s\n' "$line" | head -n 1 | awk -F'\t' -v n="$2" '{ print $n }'
+}
+
 # no_pending SUFFIX: .dspacefs-status is readable and has no line for SUFFIX.
 no_pending() {
 	local all
