@@ -6,11 +6,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "buf.h"
+#include "cache.h"
 #include "fs.h"
 #include "log.h"
+#include "rest.h"
 
 /* Reported as st_blksize: tools such as cat and cp size their buffers
  * from it, and larger requests are what make FUSE reads fast. */
@@ -25,9 +30,148 @@ struct dir_handle {
 	uint64_t parent_ino;
 };
 
+/* What an open file handle refers to. */
+enum fh_kind {
+	FH_READ,   /* a bitstream on the server, through the reader */
+	FH_UPLOAD, /* a file being written (spool) */
+	FH_STATUS  /* the .dspacefs-status file */
+};
+
+struct fs_file {
+	enum fh_kind kind;
+	struct reader_file *rf;
+	struct upload_file *uf;
+	struct buf text; /* FH_STATUS: the snapshot read back */
+	int wrote;	 /* FH_STATUS: commands were written */
+};
+
+/* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
+#define COPY_CHUNK (1 << 20)
+
+/* The inode of the status file, allocated once per cache database. */
+static uint64_t status_ino_v;
+static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static struct fs_config *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* The status file's inode (0 when none could be allocated). */
+static uint64_t status_ino(struct fs_config *c)
+{
+	uint64_t ino;
+
+	pthread_mutex_lock(&status_lock);
+	if (!status_ino_v && c->tree &&
+	    cache_alloc_ino(tree_cache(c->tree), "local:status",
+			    &status_ino_v) < 0)
+		status_ino_v = 0;
+	ino = status_ino_v;
+	pthread_mutex_unlock(&status_lock);
+	return ino;
+}
+
+/* A tree node for a file being written. */
+static int upload_node(struct upload_file *f, struct tree_node *n)
+{
+	struct upload_info i;
+	int r = upload_info(f, &i);
+
+	if (r < 0)
+		return r;
+	memset(n, 0, sizeof(*n));
+	n->ino = i.ino;
+	n->parent_ino = i.bundle_ino;
+	n->type = DSO_BITSTREAM;
+	n->name = i.name;
+	n->size = i.size;
+	n->mtime = i.mtime ? i.mtime : (int64_t)time(NULL);
+	n->mtime_ns = i.mtime ? i.mtime_ns : 0;
+	return 0;
+}
+
+/* The status file as a node (type DSO_NONE; node_to_stat knows it). */
+static int status_node(struct fs_config *c, struct tree_node *n)
+{
+	struct buf b = BUF_INIT;
+
+	memset(n, 0, sizeof(*n));
+	n->ino = status_ino(c);
+	n->parent_ino = TREE_ROOT_INO;
+	n->type = DSO_NONE;
+	n->name = strdup(TREE_STATUS_NAME);
+	if (!n->ino || !n->name) {
+		free(n->name);
+		return -ENOMEM;
+	}
+	if (c->upload && upload_status_text(c->upload, &b) == 0)
+		n->size = (int64_t)b.len;
+	buf_release(&b);
+	return 0;
+}
+
+/* stat of any inode: the status file, a file being written, or the
+ * tree's view. */
+static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
+{
+	struct upload_file *f;
+	int r;
+
+	if (ino != TREE_ROOT_INO && ino == status_ino(c))
+		return status_node(c, n);
+	f = c->upload ? upload_find(c->upload, ino) : NULL;
+	if (f) {
+		r = upload_node(f, n);
+		upload_unref(&f);
+		return r;
+	}
+	return tree_getattr(c->tree, ino, n);
+}
+
+/* Resolves name in parent: the status file, files being written, then
+ * the tree. */
+static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
+		       struct tree_node *n)
+{
+	struct upload_file *f;
+	int r;
+
+	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
+		return status_node(c, n);
+	f = c->upload ? upload_find_name(c->upload, parent, name) : NULL;
+	if (f) {
+		r = upload_node(f, n);
+		upload_unref(&f);
+		return r;
+	}
+	return tree_lookup(c->tree, parent, name, n);
+}
+
+/* The path of name in dir as seen in the mount ("/a/b/name"). */
+static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
+{
+	struct buf b = BUF_INIT;
+	char *parts[64];
+	int k = 0;
+	uint64_t ino = dir;
+
+	while (ino != TREE_ROOT_INO && ino && k < 64) {
+		struct tree_node n;
+
+		if (tree_getattr(c->tree, ino, &n) < 0)
+			break;
+		parts[k++] = n.name;
+		n.name = NULL;
+		ino = n.parent_ino;
+		tree_node_release(&n);
+	}
+	while (k > 0) {
+		buf_addf(&b, "/%s", parts[k - 1]);
+		free(parts[--k]);
+	}
+	buf_addf(&b, "/%s", name);
+	return buf_detach(&b, NULL);
 }
 
 /* Whether changes may be attempted at all on this mount. */
@@ -45,7 +189,12 @@ static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (is_dir) {
+	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
+		/* the status file */
+		st->st_mode = S_IFREG | (fs_writable(c) ? 0644 : 0444);
+		st->st_nlink = 1;
+		st->st_size = n->size;
+	} else if (is_dir) {
 		st->st_mode = S_IFDIR | (fs_writable(c) ? 0755 : 0555);
 		st->st_nlink = 2;
 	} else {
@@ -58,6 +207,9 @@ static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
 	st->st_uid = getuid();
 	st->st_gid = getgid();
 	st->st_atime = st->st_mtime = st->st_ctime = t;
+	if (n->mtime > 0)
+		st->st_atim.tv_nsec = st->st_mtim.tv_nsec =
+		    st->st_ctim.tv_nsec = (long)n->mtime_ns;
 }
 
 /* Builds the reply for lookup-like calls. */
@@ -91,7 +243,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct fuse_entry_param e;
-	int rc = tree_lookup(c->tree, parent, name, &n);
+	int rc = lookup_node(c, parent, name, &n);
 
 	if (rc) {
 		if (rc == -ENOENT) {
@@ -132,7 +284,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct stat st;
-	int rc = tree_getattr(c->tree, ino, &n);
+	int rc = get_node(c, ino, &n);
 
 	(void)fi;
 	if (rc) {
@@ -142,6 +294,52 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	node_to_stat(c, &n, &st);
 	tree_node_release(&n);
 	fuse_reply_attr(req, &st, c->entry_ttl);
+}
+
+/* Adds the files being written in dir to its snapshot; one shadows a
+ * server entry of the same name (it is about to replace it). */
+static int merge_uploads(struct fs_config *c, uint64_t dir,
+			 struct dir_handle *d)
+{
+	struct upload_info *v = NULL;
+	struct tree_node *nn;
+	size_t n = 0;
+	int r;
+
+	if (!c->upload)
+		return 0;
+	r = upload_list_dir(c->upload, dir, &v, &n);
+	if (r < 0 || n == 0)
+		return r;
+	nn = realloc(d->nodes, (d->n + n) * sizeof(*nn));
+	if (!nn) {
+		upload_infos_release(v, n);
+		return -ENOMEM;
+	}
+	d->nodes = nn;
+	for (size_t i = 0; i < n; i++) {
+		struct tree_node *x = NULL;
+
+		for (size_t k = 0; k < d->n; k++)
+			if (!strcmp(d->nodes[k].name, v[i].name) ||
+			    d->nodes[k].ino == v[i].ino)
+				x = &d->nodes[k];
+		if (x)
+			tree_node_release(x);
+		else
+			x = &d->nodes[d->n++];
+		memset(x, 0, sizeof(*x));
+		x->ino = v[i].ino;
+		x->parent_ino = dir;
+		x->type = DSO_BITSTREAM;
+		x->name = v[i].name;
+		v[i].name = NULL;
+		x->size = v[i].size;
+		x->mtime = v[i].mtime ? v[i].mtime : (int64_t)time(NULL);
+		x->mtime_ns = v[i].mtime_ns;
+	}
+	upload_infos_release(v, n);
+	return 0;
 }
 
 /* Snapshots the listing of a directory. */
@@ -168,6 +366,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		goto fail;
 	rc = tree_list(c->tree, ino, &d->nodes, &d->n);
+	if (rc)
+		goto fail;
+	rc = merge_uploads(c, ino, d);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
@@ -248,51 +449,249 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* Opens a bitstream for reading. */
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Sends an error reply, logging unexpected ones. */
+static void reply_err(fuse_req_t req, int negerr)
 {
-	struct fs_config *c = fs_of(req);
-	struct reader_file *f = NULL;
-	struct tree_node n;
-	int rc;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	rc = tree_getattr(c->tree, ino, &n);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (n.type != DSO_BITSTREAM)
-		rc = -EISDIR;
-	else
-		rc = reader_open(c->reader, n.uuid, n.md5, n.size, &f);
-	tree_node_release(&n);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uintptr_t)f;
-	/* Content of a bitstream never changes in place (a new upload is a
-	 * new bitstream), so the kernel may keep its pages. */
-	fi->keep_cache = !c->direct_io;
-	fi->direct_io = c->direct_io;
-	fuse_reply_open(req, fi);
+	fuse_reply_err(req, negerr < 0 ? -negerr : negerr);
 }
 
-/* Serves a read straight from the content cache file (spliced). */
+/* Allocates a handle of kind. */
+static struct fs_file *fh_new(enum fh_kind kind)
+{
+	struct fs_file *h = calloc(1, sizeof(*h));
+
+	if (h)
+		h->kind = kind;
+	return h;
+}
+
+static struct fs_file *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fs_file *)(uintptr_t)fi->fh;
+}
+
+/* Copies a bitstream's content (up to limit bytes) into a spool, for an
+ * open for writing without O_TRUNC. */
+static int copy_in(struct fs_config *c, const struct tree_node *n,
+		   struct upload_file *f, int64_t limit)
+{
+	struct reader_file *rf = NULL;
+	char *b = NULL;
+	off_t off = 0;
+	int r;
+
+	if (n->size <= 0 || limit == 0)
+		return 0;
+	r = reader_open(c->reader, n->uuid, n->md5, n->size, &rf);
+	if (r < 0)
+		return r;
+	b = malloc(COPY_CHUNK);
+	if (!b) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (limit < 0 || off < limit) {
+		size_t want = COPY_CHUNK;
+		ssize_t got, w;
+
+		if (limit >= 0 && (int64_t)want > limit - off)
+			want = (size_t)(limit - off);
+		got = reader_read(rf, b, want, off);
+		if (got < 0) {
+			r = (int)got;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		w = upload_write(f, b, (size_t)got, off);
+		if (w < 0) {
+			r = (int)w;
+			goto out;
+		}
+		off += got;
+	}
+	r = 0;
+out:
+	free(b);
+	reader_close(&rf);
+	return r;
+}
+
+/* Starts writing over bitstream n (open for writing, truncate): a spool
+ * replacing it, keeping its inode; filled with its content unless trunc.
+ * Caller owns the returned reference. */
+static int begin_overwrite(struct fs_config *c, const struct tree_node *n,
+			   int trunc, int64_t limit, struct upload_file **out)
+{
+	struct tree_node b;
+	char *path = NULL;
+	int r;
+
+	*out = NULL;
+	if (!fs_writable(c))
+		return -EROFS;
+	if (n->type != DSO_BITSTREAM)
+		return -EISDIR;
+	r = tree_getattr(c->tree, n->parent_ino, &b);
+	if (r < 0)
+		return r;
+	if (b.type != DSO_BUNDLE) {
+		r = -EPERM;
+		goto out;
+	}
+	path = mount_path(c, n->parent_ino, n->name);
+	if (!path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = upload_create(c->upload, b.ino, b.uuid, n->name, path, n->ino,
+			  n->uuid, out);
+	if (r == 0 && !trunc) {
+		r = copy_in(c, n, *out, limit);
+		if (r == 0)
+			upload_set_dirty(*out, 0);
+	}
+	if (r < 0 && *out) {
+		upload_discard(*out);
+		upload_unref(out);
+	}
+out:
+	free(path);
+	tree_node_release(&b);
+	return r;
+}
+
+/* Opens the status file: a snapshot to read, or commands to write. */
+static int open_status(struct fs_config *c, struct fuse_file_info *fi)
+{
+	struct fs_file *h;
+	int r = 0;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs_writable(c))
+		return -EROFS;
+	h = fh_new(FH_STATUS);
+	if (!h)
+		return -ENOMEM;
+	if (c->upload)
+		r = upload_status_text(c->upload, &h->text);
+	if (r < 0) {
+		buf_release(&h->text);
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Opens inode ino (shared by open and create on an existing name). */
+static int do_open(struct fs_config *c, uint64_t ino,
+		   struct fuse_file_info *fi)
+{
+	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	int trunc = (fi->flags & O_TRUNC) != 0;
+	struct upload_file *f = NULL;
+	struct fs_file *h;
+	struct tree_node n;
+	int r;
+
+	if (ino != TREE_ROOT_INO && ino == status_ino(c))
+		return open_status(c, fi);
+	if ((wr || trunc) && !fs_writable(c))
+		return -EROFS;
+	h = fh_new(FH_READ);
+	if (!h)
+		return -ENOMEM;
+	f = c->upload ? upload_find(c->upload, ino) : NULL;
+	if (f) {
+		/* Being written: every open shares its spool. */
+		r = trunc ? upload_truncate(f, 0) : 0;
+		if (r < 0)
+			goto fail;
+		h->kind = FH_UPLOAD;
+		h->uf = f;
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		return 0;
+	}
+	r = tree_getattr(c->tree, ino, &n);
+	if (r < 0)
+		goto fail;
+	if (n.type != DSO_BITSTREAM)
+		r = -EISDIR;
+	else if (wr || trunc)
+		r = begin_overwrite(c, &n, trunc, -1, &h->uf);
+	else
+		r = reader_open(c->reader, n.uuid, n.md5, n.size, &h->rf);
+	tree_node_release(&n);
+	if (r < 0)
+		goto fail;
+	fi->fh = (uintptr_t)h;
+	if (h->uf) {
+		h->kind = FH_UPLOAD;
+		fi->direct_io = 1;
+	} else {
+		/* Content of a bitstream never changes in place (a new
+		 * upload is a new bitstream), so the kernel may keep its
+		 * pages. */
+		fi->keep_cache = !c->direct_io;
+		fi->direct_io = c->direct_io;
+	}
+	return 0;
+fail:
+	free(h);
+	return r;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int r = do_open(fs_of(req), ino, fi);
+
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_open(req, fi);
+}
+
+/* Reads from a bitstream (spliced from the content cache), a spool or
+ * the status snapshot. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct reader_file *f = (struct reader_file *)(uintptr_t)fi->fh;
+	struct fs_file *h = fh_of(fi);
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	ssize_t n;
 	int fd = -1;
 
 	(void)ino;
-	n = reader_prepare(f, size, off, &fd);
+	if (h->kind == FH_STATUS) {
+		size_t len = h->text.len;
+
+		if ((size_t)off >= len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->text.data + off,
+				       len - (size_t)off < size ?
+					   len - (size_t)off : size);
+		return;
+	}
+	if (h->kind == FH_UPLOAD) {
+		char *b = malloc(size ? size : 1);
+
+		if (!b) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		n = upload_read(h->uf, b, size, off);
+		if (n < 0)
+			reply_err(req, (int)n);
+		else
+			fuse_reply_buf(req, b, (size_t)n);
+		free(b);
+		return;
+	}
+	n = reader_prepare(h->rf, size, off, &fd);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -308,13 +707,87 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* Runs the commands written to the status file, one per line. */
+static int status_commands(struct fs_config *c, const char *buf, size_t size)
+{
+	char *text = strndup(buf, size), *save = NULL, *line;
+	int r = 0, x;
+
+	if (!text)
+		return -ENOMEM;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		x = c->upload ? upload_command(c->upload, line) : -ENOENT;
+		if (x < 0) {
+			log_warn("%s: \"%s\": %s", TREE_STATUS_NAME, line,
+				 strerror(-x));
+			if (r == 0)
+				r = x;
+		}
+	}
+	free(text);
+	return r;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_file *h = fh_of(fi);
+	ssize_t n;
+
+	(void)ino;
+	if (h->kind == FH_STATUS) {
+		int r = status_commands(fs_of(req), buf, size);
+
+		if (r < 0)
+			reply_err(req, r);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if (h->kind != FH_UPLOAD) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = upload_write(h->uf, buf, size, off);
+	if (n < 0)
+		reply_err(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* close(): a file being written is uploaded now, so that close reports
+ * a failure. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_file *h = fh_of(fi);
+	int r = 0;
+
+	(void)ino;
+	if (h->kind == FH_UPLOAD)
+		r = upload_commit(h->uf);
+	reply_err(req, r);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)datasync;
+	op_flush(req, ino, fi);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct reader_file *f = (struct reader_file *)(uintptr_t)fi->fh;
+	struct fs_file *h = fh_of(fi);
 
 	(void)ino;
-	reader_close(&f);
+	if (h->rf)
+		reader_close(&h->rf);
+	if (h->uf)
+		upload_unref(&h->uf);
+	buf_release(&h->text);
+	free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -441,63 +914,585 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf_release(&names);
 }
 
-/* Until the write path exists, every change is refused. */
+/* Creates a directory: an item in a collection (with an empty ORIGINAL
+ * bundle) or a bundle in an item. */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	(void)parent;
-	(void)name;
+	struct fs_config *c = fs_of(req);
+	struct dso_list l = {0}, lb = {0};
+	struct fuse_entry_param e;
+	struct tree_node p, n;
+	int r;
+
 	(void)mode;
-	fuse_reply_err(req, EROFS);
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = tree_getattr(c->tree, parent, &p);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	memset(&n, 0, sizeof(n));
+	if (lookup_node(c, parent, name, &n) == 0) {
+		tree_node_release(&n);
+		r = -EEXIST;
+		goto out;
+	}
+	if (p.type == DSO_COLLECTION) {
+		r = rest_create_item(tree_session(c->tree), p.uuid, name, &l);
+		if (r == 0)
+			r = tree_add(c->tree, parent, &l.v[0], 0, &n);
+		if (r == 0) {
+			int b = rest_create_bundle(tree_session(c->tree),
+						   l.v[0].uuid, "ORIGINAL", &lb);
+
+			if (b == 0)
+				tree_add(c->tree, n.ino, &lb.v[0], 0, NULL);
+			else
+				log_warn("item \"%s\" created without an "
+					 "ORIGINAL bundle: %s",
+					 name, strerror(-b));
+		}
+	} else if (p.type == DSO_ITEM) {
+		r = rest_create_bundle(tree_session(c->tree), p.uuid, name, &l);
+		if (r == 0)
+			r = tree_add(c->tree, parent, &l.v[0], 0, &n);
+	} else {
+		/* Communities and collections are not made from the mount. */
+		r = -EPERM;
+	}
+	if (r == 0) {
+		node_to_entry(c, &n, &e);
+		tree_node_release(&n);
+	}
+out:
+	tree_node_release(&p);
+	dso_list_release(&l);
+	dso_list_release(&lb);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_entry(req, &e);
 }
 
+/* Creates (or opens, when it exists) a file in a bundle. */
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
-	(void)parent;
-	(void)name;
+	struct fs_config *c = fs_of(req);
+	struct fuse_entry_param e;
+	struct tree_node p, n;
+	struct fs_file *h = NULL;
+	char *path = NULL;
+	int r;
+
 	(void)mode;
-	(void)fi;
-	fuse_reply_err(req, EROFS);
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	r = lookup_node(c, parent, name, &n);
+	if (r == 0) {
+		if (fi->flags & O_EXCL) {
+			r = -EEXIST;
+		} else {
+			r = do_open(c, n.ino, fi);
+			if (r == 0) {
+				tree_node_release(&n);
+				r = get_node(c, n.ino, &n);
+			}
+		}
+		goto reply;
+	}
+	if (r != -ENOENT) {
+		reply_err(req, r);
+		return;
+	}
+	r = tree_getattr(c->tree, parent, &p);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	if (p.type != DSO_BUNDLE) {
+		r = p.type == DSO_BITSTREAM ? -ENOTDIR : -EPERM;
+		goto out_p;
+	}
+	h = fh_new(FH_UPLOAD);
+	path = mount_path(c, parent, name);
+	if (!h || !path) {
+		r = -ENOMEM;
+		goto out_p;
+	}
+	r = upload_create(c->upload, parent, p.uuid, name, path, 0, NULL,
+			  &h->uf);
+	if (r == 0)
+		r = upload_node(h->uf, &n);
+	if (r < 0 && h->uf) {
+		upload_discard(h->uf);
+		upload_unref(&h->uf);
+	}
+	if (r == 0) {
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		h = NULL;
+	}
+out_p:
+	free(h);
+	free(path);
+	tree_node_release(&p);
+reply:
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	node_to_entry(c, &n, &e);
+	tree_node_release(&n);
+	fuse_reply_create(req, &e, fi);
 }
 
+/* Only regular files can be made, through create. */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	(void)parent;
-	(void)name;
-	(void)mode;
+	struct fs_config *c = fs_of(req);
+	struct fuse_file_info fi;
+	struct fuse_entry_param e;
+	struct tree_node n;
+	int r;
+
 	(void)rdev;
-	fuse_reply_err(req, EROFS);
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* An empty file: create, then upload at once (no close follows). */
+	memset(&fi, 0, sizeof(fi));
+	fi.flags = O_WRONLY | O_CREAT | O_EXCL;
+	if (lookup_node(c, parent, name, &n) == 0) {
+		tree_node_release(&n);
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	{
+		struct tree_node p;
+		struct upload_file *f = NULL;
+		char *path;
+
+		r = tree_getattr(c->tree, parent, &p);
+		if (r < 0) {
+			reply_err(req, r);
+			return;
+		}
+		path = mount_path(c, parent, name);
+		if (p.type != DSO_BUNDLE)
+			r = -EPERM;
+		else if (!path)
+			r = -ENOMEM;
+		else
+			r = upload_create(c->upload, parent, p.uuid, name, path,
+					  0, NULL, &f);
+		if (r == 0)
+			r = upload_commit(f);
+		if (r == 0)
+			r = get_node(c, upload_node(f, &n) == 0 ? n.ino : 0, &n);
+		upload_unref(&f);
+		free(path);
+		tree_node_release(&p);
+	}
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	node_to_entry(c, &n, &e);
+	tree_node_release(&n);
+	fuse_reply_entry(req, &e);
+}
+
+/* Whether directory ino (a bundle, or an item's bundles) holds files. */
+static int has_files(struct fs_config *c, const struct tree_node *d)
+{
+	struct tree_node *v = NULL;
+	struct upload_info *u = NULL;
+	size_t n = 0, nu = 0;
+	int r, any = 0;
+
+	r = tree_list(c->tree, d->ino, &v, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && !any; i++) {
+		if (d->type == DSO_ITEM && v[i].type == DSO_BUNDLE) {
+			r = has_files(c, &v[i]);
+			if (r != 0)
+				any = r;
+		} else {
+			any = 1;
+		}
+	}
+	tree_nodes_release(v, n);
+	if (!any && c->upload &&
+	    upload_list_dir(c->upload, d->ino, &u, &nu) == 0) {
+		any = nu > 0;
+		upload_infos_release(u, nu);
+	}
+	return any;
+}
+
+/* unlink (dir 0) and rmdir (dir 1). */
+static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      int dir)
+{
+	struct fs_config *c = fs_of(req);
+	struct upload_file *f;
+	struct tree_node n;
+	int r;
+
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	f = !dir && c->upload ? upload_find_name(c->upload, parent, name) :
+				NULL;
+	if (f) {
+		/* Not uploaded yet: nothing on the server to delete (unless
+		 * it was to replace a file, which stays). */
+		upload_discard(f);
+		upload_unref(&f);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = tree_lookup(c->tree, parent, name, &n);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	if (!dir && n.type != DSO_BITSTREAM)
+		r = -EISDIR;
+	else if (dir && n.type == DSO_BITSTREAM)
+		r = -ENOTDIR;
+	else if (dir && n.type != DSO_BUNDLE && n.type != DSO_ITEM)
+		r = -EPERM;
+	else if (dir && (r = has_files(c, &n)) != 0)
+		r = r > 0 ? -ENOTEMPTY : r;
+	if (r == 0) {
+		r = rest_delete(tree_session(c->tree), n.type, n.uuid);
+		if (r == -ENOENT)
+			r = 0; /* already gone */
+	}
+	if (r == 0)
+		r = tree_remove(c->tree, parent, name);
+	tree_node_release(&n);
+	reply_err(req, r);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)parent;
-	(void)name;
-	fuse_reply_err(req, EROFS);
+	do_remove(req, parent, name, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, parent, name, 1);
+}
+
+/* The item a bundle belongs to (its parent inode), or 0. */
+static uint64_t item_of(struct fs_config *c, uint64_t bundle_ino)
+{
+	struct tree_node b;
+	uint64_t ino = 0;
+
+	if (tree_getattr(c->tree, bundle_ino, &b) == 0) {
+		if (b.type == DSO_BUNDLE)
+			ino = b.parent_ino;
+		tree_node_release(&b);
+	}
+	return ino;
+}
+
+/* rename(2) of a file not uploaded yet: only its pending name changes. */
+static int rename_pending(struct fs_config *c, struct upload_file *f,
+			  uint64_t newparent, const char *newname,
+			  struct tree_node *target, int has_target)
+{
+	struct tree_node b;
+	char *path;
+	const char *repl = NULL;
+	int r;
+
+	r = tree_getattr(c->tree, newparent, &b);
+	if (r < 0)
+		return r;
+	path = mount_path(c, newparent, newname);
+	if (!path) {
+		tree_node_release(&b);
+		return -ENOMEM;
+	}
+	if (has_target) {
+		struct upload_file *t =
+		    upload_find_name(c->upload, newparent, newname);
+
+		if (t) {
+			upload_discard(t);
+			upload_unref(&t);
+		} else {
+			repl = target->uuid;
+		}
+	}
+	r = upload_rename(f, newparent, b.uuid, newname, path, repl);
+	free(path);
+	tree_node_release(&b);
+	return r;
+}
+
+/* A dso describing node n under a new name (for the cache after a move
+ * the server answered without a body). Strings borrowed. */
+static void node_dso(const struct tree_node *n, const char *name,
+		     struct dso *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->type = n->type;
+	memcpy(d->uuid, n->uuid, sizeof(d->uuid));
+	d->name = (char *)name;
+	d->handle = n->handle;
+	d->size = n->size;
+	memcpy(d->md5, n->md5, sizeof(d->md5));
+	d->mime = n->mime;
+	d->mtime = n->mtime;
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)parent;
-	(void)name;
-	(void)newparent;
-	(void)newname;
-	(void)flags;
-	fuse_reply_err(req, EROFS);
+	struct fs_config *c = fs_of(req);
+	struct session *s = c->tree ? tree_session(c->tree) : NULL;
+	struct upload_file *f = NULL;
+	struct dso_list l = {0};
+	struct tree_node n, t;
+	int r, has_t;
+
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME)) ||
+	    (newparent == TREE_ROOT_INO &&
+	     !strcmp(newname, TREE_STATUS_NAME))) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = lookup_node(c, parent, name, &n);
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	has_t = lookup_node(c, newparent, newname, &t) == 0;
+	if (has_t && t.ino == n.ino)
+		goto out; /* the same file */
+	if (has_t && (flags & RENAME_NOREPLACE)) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (n.type == DSO_BITSTREAM) {
+		if (has_t && t.type != DSO_BITSTREAM) {
+			r = -EISDIR;
+			goto out;
+		}
+		if (item_of(c, newparent) == 0) {
+			r = -EPERM;
+			goto out;
+		}
+		if (item_of(c, newparent) != item_of(c, parent)) {
+			r = -EXDEV;
+			goto out;
+		}
+		f = upload_find(c->upload, n.ino);
+		if (f) {
+			r = rename_pending(c, f, newparent, newname, &t, has_t);
+			goto out;
+		}
+		if (newparent != parent) {
+			struct tree_node b;
+
+			r = tree_getattr(c->tree, newparent, &b);
+			if (r == 0) {
+				r = rest_move_bitstream(s, n.uuid, b.uuid);
+				tree_node_release(&b);
+			}
+			if (r < 0)
+				goto out;
+		}
+		if (strcmp(name, newname)) {
+			r = rest_set_name(s, DSO_BITSTREAM, n.uuid, newname,
+					  &l);
+			if (r < 0) {
+				/* A move that happened stays visible. */
+				if (newparent != parent)
+					tree_invalidate(c->tree, newparent),
+					    tree_invalidate(c->tree, parent);
+				goto out;
+			}
+		}
+		if (has_t) {
+			struct upload_file *tf =
+			    upload_find_name(c->upload, newparent, newname);
+
+			if (tf) {
+				upload_discard(tf);
+				upload_unref(&tf);
+			} else {
+				int d = rest_delete(s, DSO_BITSTREAM, t.uuid);
+
+				if (d < 0 && d != -ENOENT)
+					log_warn("rename over %s: the old file "
+						 "could not be deleted: %s",
+						 newname, strerror(-d));
+			}
+		}
+		/* A handle still open on it uploads under the new name. */
+		f = upload_find_open(c->upload, n.ino);
+		if (f) {
+			char *path = mount_path(c, newparent, newname);
+			struct tree_node b;
+
+			if (path && tree_getattr(c->tree, newparent, &b) == 0) {
+				upload_rename(f, newparent, b.uuid, newname,
+					      path, NULL);
+				tree_node_release(&b);
+			}
+			free(path);
+		}
+	} else if (n.type == DSO_ITEM || n.type == DSO_BUNDLE) {
+		if (newparent != parent) {
+			r = -EXDEV;
+			goto out;
+		}
+		if (has_t) {
+			r = -ENOTEMPTY;
+			goto out;
+		}
+		r = rest_set_name(s, n.type, n.uuid, newname, &l);
+		if (r < 0)
+			goto out;
+	} else {
+		r = -EPERM;
+		goto out;
+	}
+	{
+		struct dso d;
+
+		if (l.n) {
+			d = l.v[0];
+			d.meta = NULL; /* listings are the source of metadata */
+			d.nmeta = 0;
+			/* keep what the answer may lack */
+			if (d.size < 0)
+				d.size = n.size;
+			if (!d.md5[0])
+				memcpy(d.md5, n.md5, sizeof(d.md5));
+		} else {
+			node_dso(&n, newname, &d);
+		}
+		r = tree_rename(c->tree, parent, name, newparent, &d);
+		if (r < 0) {
+			tree_invalidate(c->tree, parent);
+			tree_invalidate(c->tree, newparent);
+			r = 0;
+		}
+	}
+out:
+	upload_unref(&f);
+	dso_list_release(&l);
+	tree_node_release(&n);
+	tree_node_release(&t);
+	reply_err(req, r);
 }
 
+/* chmod/chown succeed (nothing to keep); times are kept locally; a size
+ * truncates a file being written, or overwrites an uploaded one. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)attr;
-	(void)to_set;
-	(void)fi;
-	fuse_reply_err(req, EROFS);
+	struct fs_config *c = fs_of(req);
+	struct fs_file *h = fi ? fh_of(fi) : NULL;
+	struct upload_file *f = NULL;
+	struct tree_node n;
+	struct stat st;
+	int r = 0;
+
+	if (!fs_writable(c)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (ino != TREE_ROOT_INO && ino == status_ino(c))
+		goto reply;
+	if (h && h->kind == FH_UPLOAD) {
+		f = h->uf;
+		upload_ref(f);
+	} else {
+		f = c->upload ? upload_find(c->upload, ino) : NULL;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (f) {
+			r = upload_truncate(f, attr->st_size);
+		} else {
+			memset(&n, 0, sizeof(n));
+			r = tree_getattr(c->tree, ino, &n);
+			if (r == 0 && n.size != attr->st_size) {
+				r = begin_overwrite(c, &n, attr->st_size == 0,
+						    attr->st_size, &f);
+				if (r == 0)
+					r = upload_truncate(f, attr->st_size);
+				if (r == 0)
+					r = upload_commit(f);
+			}
+			tree_node_release(&n);
+			upload_unref(&f);
+		}
+		if (r < 0)
+			goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec ts;
+
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			clock_gettime(CLOCK_REALTIME, &ts);
+		else
+			ts = attr->st_mtim;
+		if (f)
+			upload_set_times(f, ts.tv_sec, ts.tv_nsec);
+		else
+			r = tree_set_times(c->tree, ino, ts.tv_sec, ts.tv_nsec);
+		if (r < 0)
+			goto out;
+	}
+reply:
+	r = get_node(c, ino, &n);
+	if (r == 0) {
+		node_to_stat(c, &n, &st);
+		tree_node_release(&n);
+	}
+out:
+	upload_unref(&f);
+	if (r < 0)
+		reply_err(req, r);
+	else
+		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -508,7 +1503,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)value;
 	(void)size;
 	(void)flags;
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -524,6 +1519,9 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
 	.release = op_release,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
@@ -533,7 +1531,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.mknod = op_mknod,
 	.create = op_create,
 	.unlink = op_unlink,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.rename = op_rename,
 };
 

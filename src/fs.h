@@ -8,10 +8,12 @@
 
 #include "reader.h"
 #include "tree.h"
+#include "upload.h"
 
 struct fs_config {
 	struct tree *tree;
 	struct reader *reader;
+	struct upload *upload; /* files being written; NULL when read-only */
 	int read_only;      /* every change fails with EROFS */
 	int anonymous;      /* shown with read-only modes */
 	double entry_ttl;   /* kernel dentry/attribute cache, seconds */

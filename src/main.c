@@ -139,15 +139,14 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 
-	/* Writes arrive with the write path; until then the mount is read-only
-	 * and the kernel itself answers EROFS. */
-	fsc.read_only = 1;
+	/* Read-write unless -o ro (passed on to FUSE by opts) or anonymous
+	 * (then fs answers EROFS to every change). */
+	fsc.read_only = o.read_only;
 	fsc.anonymous = session_is_anonymous(session);
 	fsc.entry_ttl = o.cache_ttl > 0 ? o.cache_ttl : 1;
 	fsc.direct_io = o.direct_io;
 	fsc.mount_time = time(NULL);
-	if (fuse_opt_add_arg(&args, "-oro") ||
-	    fuse_opt_add_arg(&args, "-ofsname=dspacefs") ||
+	if (fuse_opt_add_arg(&args, "-ofsname=dspacefs") ||
 	    fuse_opt_add_arg(&args, "-osubtype=dspacefs"))
 		goto out;
 
@@ -174,6 +173,14 @@ int main(int argc, char *argv[])
 		log_error("%s", err);
 		goto out_unmount;
 	}
+	if (!fsc.read_only && !fsc.anonymous) {
+		fsc.upload = upload_new(session, tree, o.cache_dir, err,
+					sizeof(err));
+		if (!fsc.upload) {
+			log_error("%s", err);
+			goto out_unmount;
+		}
+	}
 	fsc.tree = tree;
 	fsc.reader = reader;
 
@@ -198,6 +205,7 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	upload_free(&fsc.upload);
 	reader_free(&reader);
 	tree_free(&tree);
 	if (se)

@@ -605,6 +605,11 @@ struct cache *tree_cache(struct tree *t)
 	return t->c;
 }
 
+struct session *tree_session(struct tree *t)
+{
+	return t->s;
+}
+
 /* Puts d into the open transaction as the entry called by its safe name
  * in dir (replacing one of that name); returns its inode in *ino. */
 static int put_entry(struct cache_txn *txn, uint64_t dir, struct dso *d,

@@ -77,6 +77,8 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino);
 
 /* The cache database (upload.c keeps its journal there). Borrowed. */
 struct cache *tree_cache(struct tree *t);
+/* The session the tree talks through. Borrowed. */
+struct session *tree_session(struct tree *t);
 /* Stores object d, just created on the server, as an entry of dir (named
  * by its safe name, replacing an entry of that name). When ino is not 0,
  * that inode (a file written through the mount) is re-keyed to d->uuid
