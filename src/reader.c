@@ -703,8 +703,13 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 			ret = -ETIMEDOUT;
 			break;
 		}
+		/* The worker streams from the block of seq_pos on; a block
+		 * below it (a concurrent later read moved seq_pos past this
+		 * one) is fetched here, or this read would stall. */
 		if (inflight_has(rf, miss) ||
-		    ((seq || __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE)) &&
+		    (__atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE) &&
+		     worker_ensure(rf) == 0) ||
+		    (seq && miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
 		     worker_ensure(rf) == 0)) {
 			ts = deadline_ms(1000);
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
