@@ -459,7 +459,7 @@ class Repo:
 
     RELS = ("subcommunities", "collections", "items", "mappedItems", "bundles", "bitstreams")
 
-    def __init__(self, fx, state_dir, log=None):
+    def __init__(self, fx, state_dir):
         self.lock = threading.RLock()
         self.state_dir = state_dir
         self.content_dir = os.path.join(state_dir, "content")
@@ -480,14 +480,16 @@ class Repo:
         self.gen = 0
         self.cache = {}
         self.downloads = {}
-        self.log = log
         self.dump_lock = threading.Lock()
         self.dumped_gen = -1
         self.dump_wanted = threading.Event()
         for o in fx["objects"]:
             self._load(dict(o))
         self.write_dump()
-        threading.Thread(target=self._dump_loop, daemon=True).start()
+        # decided once: a background writer must never race a synchronous one
+        self.async_dump = len(self.obj) > SYNC_DUMP_MAX
+        if self.async_dump:
+            threading.Thread(target=self._dump_loop, daemon=True).start()
 
     # -- loading and indexes
     def _kids(self, uuid, rel):
@@ -527,10 +529,12 @@ class Repo:
             o.setdefault("deleted", False)
             if "format" not in o:
                 o["format"] = guess_format(first_value(o["metadata"], "dc.title"))
-            item = self.obj[self.obj[parent]["parent"]]
-            if not o.get("sequenceId"):
-                o["sequenceId"] = item["_seq"] + 1
-            item["_seq"] = max(item["_seq"], o["sequenceId"])
+            bundle = self.obj.get(parent)
+            item = self.obj.get(bundle["parent"]) if bundle else None
+            if item is not None:          # None: a deleted bitstream whose bundle is gone
+                if not o.get("sequenceId"):
+                    o["sequenceId"] = item["_seq"] + 1
+                item["_seq"] = max(item["_seq"], o["sequenceId"])
             if o["deleted"]:
                 self.deleted.append(u)
             else:
@@ -687,8 +691,7 @@ class Repo:
                 item["lastModified"] = fixtures.iso_millis(now_ms())
             self.gen += 1
             self.cache.clear()
-            big = len(self.obj) > SYNC_DUMP_MAX
-        if big:
+        if self.async_dump:
             self.dump_wanted.set()
         else:
             self.write_dump()
@@ -1071,7 +1074,10 @@ class App:
                 raise ApiError(400, "Request is invalid or incorrect")
         if emb or "full" in projs:
             ctx.proj = Projection(emb, ctx.params_all("embed.size", split=True), "full" in projs)
-        return fn(ctx, **kw)
+        if fn == self.upload:             # streams the body first, then takes the lock itself
+            return fn(ctx, **kw)
+        with self.repo.lock:              # a consistent view; content is sent after release
+            return fn(ctx, **kw)
 
     def allowed_origins(self, ctx):
         own = ctx.base[:-len("/server")]
@@ -2098,31 +2104,8 @@ class App:
                                        limit)
             if overflow:
                 raise ApiError(400, "Request is invalid or incorrect")
-            files = [p for p in parts if p["name"] == "file" and p["filename"] is not None]
-            if bundle is None:
-                raise not_found()
-            if not files:
-                raise ApiError(400, "Required part 'file' is not present.", kind="spring")
-            if not allowed:
-                raise ctx.deny()
-            if len(files) > 1:
-                raise unprocessable()
-            props = next((p for p in parts if p["name"] == "properties"), None)
-            name, md = files[0]["filename"], {}
-            if props is not None and props["data"].strip():
-                try:
-                    pj = json.loads(props["data"].decode("utf-8"))
-                except (ValueError, UnicodeDecodeError):
-                    raise unprocessable()
-                if not isinstance(pj, dict):
-                    raise unprocessable()
-                md = self.check_metadata(pj.get("metadata") or {})
-                if isinstance(pj.get("name"), str) and pj["name"].strip():
-                    name = pj["name"]
-            f = files[0]
-            bs = r.add_bitstream(bundle, name, f["path"], f["size"], f["md5"], md)
-            f["path"] = None
-            return json_resp(self.render(bs, ctx), 201)
+            with r.lock:
+                return self.finish_upload(ctx, uuid, parts, allowed)
         finally:
             for p in parts:
                 if p.get("path"):
@@ -2130,6 +2113,36 @@ class App:
                         os.unlink(p["path"])
                     except OSError:
                         pass
+
+    def finish_upload(self, ctx, uuid, parts, allowed):
+        """The checks and the bitstream creation after the body was read."""
+        r = self.repo
+        bundle = r.get(uuid, "bundle")
+        files = [p for p in parts if p["name"] == "file" and p["filename"] is not None]
+        if bundle is None:
+            raise not_found()
+        if not files:
+            raise ApiError(400, "Required part 'file' is not present.", kind="spring")
+        if not allowed:
+            raise ctx.deny()
+        if len(files) > 1:
+            raise unprocessable()
+        props = next((p for p in parts if p["name"] == "properties"), None)
+        name, md = files[0]["filename"], {}
+        if props is not None and props["data"].strip():
+            try:
+                pj = json.loads(props["data"].decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                raise unprocessable()
+            if not isinstance(pj, dict):
+                raise unprocessable()
+            md = self.check_metadata(pj.get("metadata") or {})
+            if isinstance(pj.get("name"), str) and pj["name"].strip():
+                name = pj["name"]
+        f = files[0]
+        bs = r.add_bitstream(bundle, name, f["path"], f["size"], f["md5"], md)
+        f["path"] = None
+        return json_resp(self.render(bs, ctx), 201)
 
     def writable(self, ctx, o):
         """Permission for PATCH/DELETE: admin for items, communities, collections;
@@ -3127,7 +3140,7 @@ def main(argv=None):
     t0 = time.monotonic()
     fx, base_dir = fixtures.load(cfg.fixture)
     fixtures.materialize(fx, cfg.state, base_dir, log)
-    repo = Repo(fx, cfg.state, log)
+    repo = Repo(fx, cfg.state)
     auth = Auth(repo.users, cfg.jwt_lifetime, cfg.jwt_skew)
     app = App(cfg, repo, auth, faults)
     app.reqlog = RequestLog(cfg.request_log)
