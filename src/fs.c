@@ -1058,7 +1058,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	struct fs_config *c = fs_of(req);
-	struct fuse_file_info fi;
 	struct fuse_entry_param e;
 	struct tree_node n;
 	int r;
@@ -1073,8 +1072,6 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* An empty file: create, then upload at once (no close follows). */
-	memset(&fi, 0, sizeof(fi));
-	fi.flags = O_WRONLY | O_CREAT | O_EXCL;
 	if (lookup_node(c, parent, name, &n) == 0) {
 		tree_node_release(&n);
 		fuse_reply_err(req, EEXIST);
@@ -1100,8 +1097,15 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 					  0, NULL, &f);
 		if (r == 0)
 			r = upload_commit(f);
-		if (r == 0)
-			r = get_node(c, upload_node(f, &n) == 0 ? n.ino : 0, &n);
+		if (r == 0) {
+			struct upload_info i;
+
+			r = upload_info(f, &i);
+			if (r == 0) {
+				r = get_node(c, i.ino, &n);
+				upload_info_release(&i);
+			}
+		}
 		upload_unref(&f);
 		free(path);
 		tree_node_release(&p);
