@@ -356,3 +356,23 @@ upload() {
 	fake_control GET /state >"$BATS_TEST_TMPDIR/state.json"
 	[ "$("$FAKE_PYTHON" -S -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["generation"])' "$BATS_TEST_TMPDIR/state.json")" = "$(fx 'doc["generation"]')" ]
 }
+
+@test "state: a dump taken after uploads and deletes reloads as a fixture (deleted stay deleted, uploads keep their bytes)" {
+	cp "$FAKE_STATE/fixture.json" "$BATS_TEST_TMPDIR/after.json"
+	live=$(fx '[(o["type"], o["uuid"], o["name"], o.get("md5")) for o in objs]')
+	gone=$(fx "[o['uuid'] for o in allobjs if o.get('deleted')][:3]")
+	[ "$gone" != "[]" ]
+	up=$(fx "one('bitstream', name='up.bin')['uuid']")
+	fake_start --fixture "$BATS_TEST_TMPDIR/after.json"
+	pid=$FAKE_PID
+	now=$(fx '[(o["type"], o["uuid"], o["name"], o.get("md5")) for o in objs]')
+	api GET "/core/bitstreams/$up/content"
+	s1=$STATUS
+	m1=$(md5sum <"$FAKE_DIR/body" | cut -d' ' -f1)
+	api GET "/core/bitstreams/$("$FAKE_PYTHON" -S -c 'import json,sys; print(json.loads(sys.argv[1])[0])' "$gone")/content"
+	s2=$STATUS
+	fake_stop "$pid"
+	[ "$now" = "$live" ]
+	[ "$s1 $s2" = "200 404" ]
+	[ "$m1" = "$(fx "one('bitstream', uuid='$up')['md5']")" ]
+}
