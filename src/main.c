@@ -173,13 +173,12 @@ int main(int argc, char *argv[])
 		log_error("%s", err);
 		goto out_unmount;
 	}
-	if (!fsc.read_only && !fsc.anonymous) {
-		fsc.upload = upload_new(session, tree, o.cache_dir, err,
-					sizeof(err));
-		if (!fsc.upload) {
-			log_error("%s", err);
-			goto out_unmount;
-		}
+	/* Also on read-only mounts: uploads left pending by an earlier run
+	 * are listed (fs refuses the commands). */
+	fsc.upload = upload_new(session, tree, o.cache_dir, err, sizeof(err));
+	if (!fsc.upload) {
+		log_error("%s", err);
+		goto out_unmount;
 	}
 	fsc.tree = tree;
 	fsc.reader = reader;

@@ -433,12 +433,12 @@ static void touch(struct upload_file *f)
 		f->st = F_WRITING;
 	}
 	f->dirty = 1;
-	pthread_mutex_unlock(&u->lock);
 	if (restart) {
 		/* The uploaded bitstream becomes the one to replace. */
 		snprintf(f->j.state, sizeof(f->j.state), "writing");
 		cache_upload_add(u->c, &f->j);
 	}
+	pthread_mutex_unlock(&u->lock);
 }
 
 ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
@@ -504,9 +504,9 @@ void upload_set_times(struct upload_file *f, int64_t mtime, int64_t ns)
 	f->j.mtime_ns = ns;
 	f->j.has_times = 1;
 	id = f->j.id;
-	pthread_mutex_unlock(&u->lock);
 	if (id)
 		cache_upload_update(u->c, &f->j);
+	pthread_mutex_unlock(&u->lock);
 }
 
 int upload_rename(struct upload_file *f, uint64_t bundle_ino,
@@ -536,9 +536,9 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s",
 			 replaces_uuid);
 	}
-	pthread_mutex_unlock(&u->lock);
 	if (f->j.id)
 		r = cache_upload_update(u->c, &f->j);
+	pthread_mutex_unlock(&u->lock);
 	return r;
 }
 
@@ -779,9 +779,10 @@ void upload_discard(struct upload_file *f)
 	pthread_mutex_lock(&u->lock);
 	f->st = F_DISCARDED;
 	f->dirty = 0;
-	pthread_mutex_unlock(&u->lock);
 	if (f->j.id)
 		cache_upload_del(u->c, f->j.id);
+	f->j.id = 0;
+	pthread_mutex_unlock(&u->lock);
 }
 
 int upload_status_text(struct upload *u, struct buf *out)
