@@ -367,6 +367,7 @@ print(len(total), len(set(total)))' "$FAKE_API/discover/search/objects?scope=$co
 	[ "$STATUS" = 404 ]
 	[ "$(jbody 'sorted(d)')" = '["error", "message", "path", "status", "timestamp"]' ]
 	[ "$(jbody '[d["status"], d["error"], d["path"]]')" = '[404, "Not Found", "/server/api/core/items/00000000-0000-4000-8000-000000000000"]' ]
+	[ "$(hdr Content-Type)" = "application/json;charset=UTF-8" ]
 	api GET /core/communities/00000000-0000-4000-8000-000000000000
 	[ "$STATUS" = 404 ]
 	api GET /core/bitstreams/00000000-0000-4000-8000-000000000000

@@ -42,6 +42,7 @@ import fixtures  # noqa: E402
 
 UUID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 HAL_JSON = "application/hal+json;charset=UTF-8"
+ERROR_JSON = "application/json;charset=UTF-8"   # Spring Boot's error controller writes a Map
 DEFAULT_PAGE_SIZE = 20          # SW/utils/Utils.java DEFAULT_PAGE_SIZE
 MAX_PAGE_SIZE = 1000            # Spring Data REST maxPageSize
 EMBED_MAX_LEVELS = 10           # SW/utils/Utils.java EMBED_MAX_LEVELS
@@ -149,6 +150,9 @@ STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 206: "Partial Conte
                416: "Requested Range Not Satisfiable", 422: "Unprocessable Entity",
                429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
                502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+CONFIG_KEYS = {"latency_ms": int, "no_range": bool, "csrf": str, "jwt_lifetime": int,
+               "jwt_skew": int, "discovery_cap": int, "upload_max": int}
 
 STOP = threading.Event()        # set on shutdown; every wait in here watches it
 
@@ -863,8 +867,6 @@ class Ctx:
         self.user = None
         self.csrf = None                  # ("new"|"rotate"|"resave", token)
         self.proj = NO_PROJECTION
-        self.headers_out = []
-        self.download = None
 
     def param(self, name, default=None):
         for k, v in self.params:
@@ -2360,6 +2362,82 @@ class App:
             self.repo.changed(self.repo.item_of(bs))
         return json_resp(self.render(bs, ctx))
 
+    # -------------------------------------------------------------- response decoration, config
+    def error_resp(self, ctx, e):
+        """Render an ApiError the way the real stack would."""
+        headers = list(e.headers)
+        if e.kind == "empty":
+            return Resp(e.status, b"", None, headers)
+        if e.kind == "text":
+            return Resp(e.status, e.message.encode("utf-8"), "text/plain;charset=UTF-8", headers)
+        path = urllib.parse.unquote(ctx.h.path.split("?")[0]) if ctx else ""
+        if e.kind == "spring":
+            if self.cfg.dspace_version.startswith("7"):
+                return Resp(e.status, b"", None, headers)
+            body = {"type": "about:blank", "title": STATUS_TEXT.get(e.status, "Error"),
+                    "status": e.status, "detail": e.message, "instance": path}
+            return Resp(e.status, jdump(body), "application/problem+json", headers)
+        return Resp(e.status, jdump(error_body(e.status, e.message, path)), ERROR_JSON, headers)
+
+    def extra_headers(self, ctx, resp):
+        """CSRF token, CORS and Spring Security headers added on the way out."""
+        out = []
+        if ctx is None:
+            return out
+        if ctx.csrf:
+            kind, tok = ctx.csrf
+            secure = ctx.base.startswith("https:")
+            attrs = "; Path=/server%s; HttpOnly; SameSite=%s" % ("; Secure" if secure else "",
+                                                                  "None" if secure else "Lax")
+            if kind == "rotate":
+                out.append(("Set-Cookie", CSRF_COOKIE + "=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:10 GMT"
+                            + attrs))
+            out.append(("Set-Cookie", CSRF_COOKIE + "=" + tok + attrs))
+            out.append((CSRF_HEADER_OUT, tok))
+        origin = ctx.header("Origin")
+        if origin and resp.status != 403:
+            out += [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
+                    ("Access-Control-Expose-Headers", "Content-Disposition, Location, WWW-Authenticate, "
+                     "Authorization, Expires, DSPACE-XSRF-TOKEN, Accept-Ranges")]
+        out += [("Vary", "Origin"), ("Vary", "Access-Control-Request-Method"),
+                ("Vary", "Access-Control-Request-Headers"), ("X-Content-Type-Options", "nosniff"),
+                ("X-XSS-Protection", "1; mode=block" if ctx.version.startswith("7") else "0"),
+                ("X-Frame-Options", "DENY")]
+        if not any(k in ("Cache-Control", "Expires") for k, _ in resp.headers):
+            out += [("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate"),
+                    ("Pragma", "no-cache"), ("Expires", "0")]
+        return out
+
+    def preflight(self, ctx):
+        origin = ctx.header("Origin")
+        if not origin:
+            return Resp(200, b"", None, [("Allow", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")])
+        if origin.rstrip("/") not in self.allowed_origins(ctx):
+            return Resp(403, b"Invalid CORS request", "text/plain;charset=UTF-8")
+        return Resp(200, b"", None, [
+            ("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"),
+            ("Access-Control-Allow-Headers", ctx.header("Access-Control-Request-Headers") or "*"),
+            ("Access-Control-Max-Age", "1800")])
+
+    def update_config(self, d):
+        for k, v in d.items():
+            if k not in CONFIG_KEYS:
+                raise ValueError("unknown config key %r" % k)
+            if k == "csrf" and v not in ("eager", "deferred"):
+                raise ValueError("csrf must be eager or deferred")
+            setattr(self.cfg, k, CONFIG_KEYS[k](v))
+            if k == "jwt_lifetime":
+                self.auth.lifetime = int(v)
+            if k == "jwt_skew":
+                self.auth.skew = int(v)
+
+    def config_view(self):
+        d = {k: getattr(self.cfg, k) for k in CONFIG_KEYS}
+        d.update({"dspace_version": self.cfg.dspace_version, "fixture": self.cfg.fixture,
+                  "state": self.cfg.state, "faults": self.faults.describe()})
+        return d
+
 
 # ------------------------------------------------------------------ multipart (streaming)
 
@@ -2748,7 +2826,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 body = jdump(error_body(400, "Request is invalid or incorrect", self.path.split("?")[0]))
                 head = ("HTTP/1.1 400 Bad Request\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-                        "Date: %s\r\nConnection: close\r\n\r\n" % (HAL_JSON, len(body), http_date(time.time())))
+                        "Date: %s\r\nConnection: close\r\n\r\n" % (ERROR_JSON, len(body), http_date(time.time())))
                 self.wfile.write(head.encode("latin-1") + body)
                 app.reqlog.write({"ts": round(time.time(), 3), "conn": self.conn_id, "method": "POST",
                                   "path": self.path.split("?")[0], "query": "", "status": 400,
@@ -2989,98 +3067,6 @@ def error_body(status, message, path):
     ts = fixtures.iso_millis(now_ms())[:-1] + "+00:00"
     return {"timestamp": ts, "status": status, "error": STATUS_TEXT.get(status, "Error"),
             "message": message, "path": path}
-
-
-def _app_error_resp(self, ctx, e):
-    """Render an ApiError the way the real stack would."""
-    headers = list(e.headers)
-    if e.kind == "empty":
-        return Resp(e.status, b"", None, headers)
-    if e.kind == "text":
-        return Resp(e.status, e.message.encode("utf-8"), "text/plain;charset=UTF-8", headers)
-    path = urllib.parse.unquote(ctx.h.path.split("?")[0]) if ctx else ""
-    if e.kind == "spring":
-        if self.cfg.dspace_version.startswith("7"):
-            return Resp(e.status, b"", None, headers)
-        body = {"type": "about:blank", "title": STATUS_TEXT.get(e.status, "Error"),
-                "status": e.status, "detail": e.message, "instance": path}
-        return Resp(e.status, jdump(body), "application/problem+json", headers)
-    return Resp(e.status, jdump(error_body(e.status, e.message, path)), "application/json;charset=UTF-8",
-                headers)
-
-
-def _app_extra_headers(self, ctx, resp):
-    """CSRF token, CORS and Spring Security headers added on the way out."""
-    out = []
-    if ctx is None:
-        return out
-    if ctx.csrf:
-        kind, tok = ctx.csrf
-        secure = ctx.base.startswith("https:")
-        attrs = "; Path=/server%s; HttpOnly; SameSite=%s" % ("; Secure" if secure else "",
-                                                              "None" if secure else "Lax")
-        if kind == "rotate":
-            out.append(("Set-Cookie", CSRF_COOKIE + "=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:10 GMT"
-                        + attrs))
-        out.append(("Set-Cookie", CSRF_COOKIE + "=" + tok + attrs))
-        out.append((CSRF_HEADER_OUT, tok))
-    origin = ctx.header("Origin")
-    if origin and resp.status != 403:
-        out += [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
-                ("Access-Control-Expose-Headers", "Content-Disposition, Location, WWW-Authenticate, "
-                 "Authorization, Expires, DSPACE-XSRF-TOKEN, Accept-Ranges")]
-    out += [("Vary", "Origin"), ("Vary", "Access-Control-Request-Method"),
-            ("Vary", "Access-Control-Request-Headers"), ("X-Content-Type-Options", "nosniff"),
-            ("X-XSS-Protection", "1; mode=block" if ctx.version.startswith("7") else "0"),
-            ("X-Frame-Options", "DENY")]
-    if not any(k in ("Cache-Control", "Expires") for k, _ in resp.headers):
-        out += [("Cache-Control", "no-cache, no-store, max-age=0, must-revalidate"),
-                ("Pragma", "no-cache"), ("Expires", "0")]
-    return out
-
-
-def _app_preflight(self, ctx):
-    origin = ctx.header("Origin")
-    if not origin:
-        return Resp(200, b"", None, [("Allow", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")])
-    if origin.rstrip("/") not in self.allowed_origins(ctx):
-        return Resp(403, b"Invalid CORS request", "text/plain;charset=UTF-8")
-    return Resp(200, b"", None, [
-        ("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
-        ("Access-Control-Allow-Methods", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"),
-        ("Access-Control-Allow-Headers", ctx.header("Access-Control-Request-Headers") or "*"),
-        ("Access-Control-Max-Age", "1800")])
-
-
-CONFIG_KEYS = {"latency_ms": int, "no_range": bool, "csrf": str, "jwt_lifetime": int,
-               "jwt_skew": int, "discovery_cap": int, "upload_max": int}
-
-
-def _app_update_config(self, d):
-    for k, v in d.items():
-        if k not in CONFIG_KEYS:
-            raise ValueError("unknown config key %r" % k)
-        if k == "csrf" and v not in ("eager", "deferred"):
-            raise ValueError("csrf must be eager or deferred")
-        setattr(self.cfg, k, CONFIG_KEYS[k](v))
-        if k == "jwt_lifetime":
-            self.auth.lifetime = int(v)
-        if k == "jwt_skew":
-            self.auth.skew = int(v)
-
-
-def _app_config_view(self):
-    d = {k: getattr(self.cfg, k) for k in CONFIG_KEYS}
-    d.update({"dspace_version": self.cfg.dspace_version, "fixture": self.cfg.fixture,
-              "state": self.cfg.state, "faults": self.faults.describe()})
-    return d
-
-
-App.error_resp = _app_error_resp
-App.extra_headers = _app_extra_headers
-App.preflight = _app_preflight
-App.update_config = _app_update_config
-App.config_view = _app_config_view
 
 
 class Server(ThreadingHTTPServer):
