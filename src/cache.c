@@ -83,7 +83,7 @@ static const char *const migrations[] = {
 #define OBJ_COLS                                                               \
 	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
 	"e.name, o.raw_name, o.handle, "                                       \
-	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "     \
+	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "      \
 	"COALESCE(t.mtime_ns, 0)"
 
 /* Joins the locally set times of an object (OBJ_COLS reads them). */
@@ -158,11 +158,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 		  " JOIN objects o ON o.ino = e.ino"
 		  " JOIN inodes i ON i.ino = o.ino" TIMES_JOIN
 		  " WHERE e.parent_ino = ?1 AND e.name = ?2",
-    [ST_CHILDREN] = "SELECT " OBJ_COLS " FROM entries e"
-		    " JOIN objects o ON o.ino = e.ino"
-		    " JOIN inodes i ON i.ino = o.ino" TIMES_JOIN
-		    " WHERE e.parent_ino = ?1"
-		    " ORDER BY e.position, e.name",
+    [ST_CHILDREN] =
+	"SELECT " OBJ_COLS " FROM entries e"
+	" JOIN objects o ON o.ino = e.ino"
+	" JOIN inodes i ON i.ino = o.ino" TIMES_JOIN " WHERE e.parent_ino = ?1"
+	" ORDER BY e.position, e.name",
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
     [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
     [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
@@ -1088,7 +1088,8 @@ int cache_rekey(struct cache_txn *t, uint64_t ino, const char *uuid)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)ino);
 	r = finish(t->k, s, "re-keying an inode");
 	if (r == 0)
-		r = prep(t->k, "UPDATE inodes SET uuid = ?1 WHERE ino = ?2", &s);
+		r = prep(t->k, "UPDATE inodes SET uuid = ?1 WHERE ino = ?2",
+			 &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
@@ -1117,9 +1118,9 @@ int cache_add_entry(struct cache_txn *t, uint64_t dir, const char *name,
 int cache_del_entry(struct cache_txn *t, uint64_t dir, const char *name)
 {
 	sqlite3_stmt *s;
-	int r = prep(t->k,
-		     "DELETE FROM entries WHERE parent_ino = ?1 AND name = ?2",
-		     &s);
+	int r =
+	    prep(t->k,
+		 "DELETE FROM entries WHERE parent_ino = ?1 AND name = ?2", &s);
 
 	if (r < 0)
 		return r;
@@ -1291,7 +1292,8 @@ int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n)
 		memset(u, 0, sizeof(*u));
 		u->id = sqlite3_column_int64(s, 0);
 		x = sqlite3_column_text(s, 1);
-		snprintf(u->state, sizeof(u->state), "%s", x ? (const char *)x : "");
+		snprintf(u->state, sizeof(u->state), "%s",
+			 x ? (const char *)x : "");
 		u->ino = (uint64_t)sqlite3_column_int64(s, 2);
 		u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
 		x = sqlite3_column_text(s, 4);

@@ -247,7 +247,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (rc) {
 		if (rc == -ENOENT) {
-			/* A negative entry: the kernel need not ask again soon. */
+			/* A negative entry: the kernel need not ask again soon.
+			 */
 			memset(&e, 0, sizeof(e));
 			e.entry_timeout = c->entry_ttl;
 			fuse_reply_entry(req, &e);
@@ -410,14 +411,15 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 			name = d->nodes[i - 2].name;
 		}
 		if (plus) {
-			need = fuse_add_direntry_plus(req, out + used, size - used,
-						      name, &e, i + 1);
+			need = fuse_add_direntry_plus(
+			    req, out + used, size - used, name, &e, i + 1);
 		} else {
 			need = fuse_add_direntry(req, out + used, size - used,
 						 name, &e.attr, i + 1);
 		}
 		if (need > size - used)
-			break; /* the entry did not fit: the kernel asks again */
+			break; /* the entry did not fit: the kernel asks again
+				*/
 		used += need;
 	}
 	fuse_reply_buf(req, out, used);
@@ -586,8 +588,7 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 }
 
 /* Opens inode ino (shared by open and create on an existing name). */
-static int do_open(struct fs_config *c, uint64_t ino,
-		   struct fuse_file_info *fi)
+static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 {
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int trunc = (fi->flags & O_TRUNC) != 0;
@@ -672,8 +673,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_buf(req, NULL, 0);
 		else
 			fuse_reply_buf(req, h->text.data + off,
-				       len - (size_t)off < size ?
-					   len - (size_t)off : size);
+				       len - (size_t)off < size
+					   ? len - (size_t)off
+					   : size);
 		return;
 	}
 	if (h->kind == FH_UPLOAD) {
@@ -820,17 +822,17 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 	struct meta_field *meta = NULL;
 	size_t nmeta = 0, i;
 	int found = 0, rc = 0;
-	const char *type = n->type == DSO_NONE ? "repository" :
-						 dso_type_name(n->type);
+	const char *type =
+	    n->type == DSO_NONE ? "repository" : dso_type_name(n->type);
 
-#define XATTR(nm, val)                                                      \
-	do {                                                                \
-		if (names)                                                  \
-			rc = rc ? rc : buf_add(names, nm, strlen(nm) + 1);  \
-		if (want && !found && strcmp(want, nm) == 0) {              \
-			found = 1;                                          \
-			rc = rc ? rc : buf_adds(value, val);                \
-		}                                                           \
+#define XATTR(nm, val)                                                         \
+	do {                                                                   \
+		if (names)                                                     \
+			rc = rc ? rc : buf_add(names, nm, strlen(nm) + 1);     \
+		if (want && !found && strcmp(want, nm) == 0) {                 \
+			found = 1;                                             \
+			rc = rc ? rc : buf_adds(value, val);                   \
+		}                                                              \
 	} while (0)
 
 	if (n->type != DSO_NONE) {
@@ -845,8 +847,8 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 		if (n->mime && *n->mime)
 			XATTR("user.mime_type", n->mime);
 	}
-	if (n->type != DSO_NONE && (names || (want && !found &&
-					      strncmp(want, "user.", 5) == 0))) {
+	if (n->type != DSO_NONE &&
+	    (names || (want && !found && strncmp(want, "user.", 5) == 0))) {
 		int mrc = tree_metadata(c->tree, n->ino, &meta, &nmeta);
 
 		if (mrc && mrc != -ENOENT)
@@ -855,7 +857,8 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 			struct buf key = BUF_INIT;
 
 			if (buf_addf(&key, "user.%s", meta[i].key) == 0)
-				XATTR(key.data, meta[i].value ? meta[i].value : "");
+				XATTR(key.data,
+				      meta[i].value ? meta[i].value : "");
 			buf_release(&key);
 		}
 		meta_fields_release(meta, nmeta);
@@ -946,8 +949,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (r == 0)
 			r = tree_add(c->tree, parent, &l.v[0], 0, &n);
 		if (r == 0) {
-			int b = rest_create_bundle(tree_session(c->tree),
-						   l.v[0].uuid, "ORIGINAL", &lb);
+			int b =
+			    rest_create_bundle(tree_session(c->tree),
+					       l.v[0].uuid, "ORIGINAL", &lb);
 
 			if (b == 0)
 				tree_add(c->tree, n.ino, &lb.v[0], 0, NULL);
@@ -1165,8 +1169,8 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	f = !dir && c->upload ? upload_find_name(c->upload, parent, name) :
-				NULL;
+	f = !dir && c->upload ? upload_find_name(c->upload, parent, name)
+			      : NULL;
 	if (f) {
 		/* Not uploaded yet: nothing on the server to delete (unless
 		 * it was to replace a file, which stays). */
@@ -1260,8 +1264,7 @@ static int rename_pending(struct fs_config *c, struct upload_file *f,
 
 /* A dso describing node n under a new name (for the cache after a move
  * the server answered without a body). Strings borrowed. */
-static void node_dso(const struct tree_node *n, const char *name,
-		     struct dso *d)
+static void node_dso(const struct tree_node *n, const char *name, struct dso *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->type = n->type;
@@ -1511,32 +1514,32 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.flush = op_flush,
-	.fsync = op_fsync,
-	.release = op_release,
-	.statfs = op_statfs,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.setxattr = op_setxattr,
-	.mkdir = op_mkdir,
-	.mknod = op_mknod,
-	.create = op_create,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.rename = op_rename,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .fsync = op_fsync,
+    .release = op_release,
+    .statfs = op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .setxattr = op_setxattr,
+    .mkdir = op_mkdir,
+    .mknod = op_mknod,
+    .create = op_create,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
 };
 
 /* The operation table for fuse_session_new. */

@@ -14,11 +14,11 @@ struct fs_config {
 	struct tree *tree;
 	struct reader *reader;
 	struct upload *upload; /* files being written; NULL when read-only */
-	int read_only;      /* every change fails with EROFS */
-	int anonymous;      /* shown with read-only modes */
-	double entry_ttl;   /* kernel dentry/attribute cache, seconds */
-	int direct_io;      /* open files with direct_io */
-	time_t mount_time;  /* times for objects that have none */
+	int read_only;	       /* every change fails with EROFS */
+	int anonymous;	       /* shown with read-only modes */
+	double entry_ttl;      /* kernel dentry/attribute cache, seconds */
+	int direct_io;	       /* open files with direct_io */
+	time_t mount_time;     /* times for objects that have none */
 };
 
 /* The operation table; userdata for fuse_session_new must be a

@@ -35,14 +35,14 @@ struct tree_node {
 	uint64_t parent_ino;
 	enum dso_type type;	 /* DSO_NONE for the root */
 	char uuid[UUID_LEN + 1]; /* "" for the root */
-	char *name;    /* safe name in its directory ("" for the root) */
-	char *handle;  /* or NULL */
-	int64_t size;  /* bitstreams; 0 for directories */
-	int64_t mtime; /* Unix seconds; items' lastModified, inherited
-			* by bundles and bitstreams; 0 unknown */
+	char *name;	  /* safe name in its directory ("" for the root) */
+	char *handle;	  /* or NULL */
+	int64_t size;	  /* bitstreams; 0 for directories */
+	int64_t mtime;	  /* Unix seconds; items' lastModified, inherited
+			   * by bundles and bitstreams; 0 unknown */
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
-	char md5[33];  /* bitstreams, or "" */
-	char *mime;    /* bitstreams, or NULL */
+	char md5[33];	  /* bitstreams, or "" */
+	char *mime;	  /* bitstreams, or NULL */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a

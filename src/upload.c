@@ -30,10 +30,10 @@ enum file_state {
 
 struct upload_file {
 	struct upload *u;
-	unsigned refs;	    /* under u->lock */
-	enum file_state st; /* under u->lock */
-	int dirty;	    /* under u->lock */
-	int uploaded_once;  /* under u->lock: the inode was re-keyed */
+	unsigned refs;	       /* under u->lock */
+	enum file_state st;    /* under u->lock */
+	int dirty;	       /* under u->lock */
+	int uploaded_once;     /* under u->lock: the inode was re-keyed */
 	struct cache_upload j; /* journal row (id 0 when none); u->lock */
 	int fd;		       /* the spool file */
 	pthread_mutex_t io;    /* serialises commits and truncation */
@@ -117,12 +117,12 @@ struct upload *upload_new(struct session *s, struct tree *t,
 					v[i].size = st.st_size;
 				cache_upload_update(u->c, &v[i]);
 			}
-			log_warn("pending upload %" PRId64 " (%s) of %s, %" PRId64
-				 " bytes, kept in %s: %s; retry with: echo "
-				 "\"retry %" PRId64 "\" > MOUNT/%s",
-				 v[i].id, v[i].state, v[i].path, v[i].size,
-				 v[i].spool, v[i].error, v[i].id,
-				 TREE_STATUS_NAME);
+			log_warn(
+			    "pending upload %" PRId64 " (%s) of %s, %" PRId64
+			    " bytes, kept in %s: %s; retry with: echo "
+			    "\"retry %" PRId64 "\" > MOUNT/%s",
+			    v[i].id, v[i].state, v[i].path, v[i].size,
+			    v[i].spool, v[i].error, v[i].id, TREE_STATUS_NAME);
 		}
 		cache_uploads_release(v, n);
 	}
@@ -238,8 +238,7 @@ fail:
 /* Whether f is shown in place of the server's view (not uploaded yet). */
 static int shown(const struct upload_file *f)
 {
-	return f->st == F_WRITING ||
-	       (f->st == F_FAILED && f->refs > 0);
+	return f->st == F_WRITING || (f->st == F_FAILED && f->refs > 0);
 }
 
 struct upload_file *upload_find(struct upload *u, uint64_t ino)
@@ -448,8 +447,8 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 
 	touch(f);
 	while (done < size) {
-		ssize_t n = pwrite(f->fd, buf + done, size - done,
-				   off + (off_t)done);
+		ssize_t n =
+		    pwrite(f->fd, buf + done, size - done, off + (off_t)done);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -581,8 +580,8 @@ static int md5_fd(int fd, char hex[33], int64_t *size)
 
 /* Whether bundle already holds a bitstream called name with content md5
  * (an earlier attempt that landed although its answer was lost). */
-static int already_there(struct upload *u, const char *bundle,
-			 const char *name, const char *md5, struct dso_list *out)
+static int already_there(struct upload *u, const char *bundle, const char *name,
+			 const char *md5, struct dso_list *out)
 {
 	struct dso_list l = {0};
 	int found = 0;
@@ -625,9 +624,10 @@ static int post(struct upload *u, const char *bundle, const char *name,
 			ts.tv_nsec = (ms % 1000) * 1000000L;
 			nanosleep(&ts, NULL);
 			if (already_there(u, bundle, name, md5, out)) {
-				log_info("upload of \"%s\": the earlier attempt "
-					 "arrived after all",
-					 name);
+				log_info(
+				    "upload of \"%s\": the earlier attempt "
+				    "arrived after all",
+				    name);
 				return 0;
 			}
 		}

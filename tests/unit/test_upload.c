@@ -86,9 +86,9 @@ static void test_cache(const char *dir)
 	is_int((int)o.mtime_ns, 123456789, "nanoseconds kept");
 	cache_object_release(&o);
 	/* New content (another md5) drops the local time. */
-	is_int(cache_set_times(c, BITS, "ffffffffffffffffffffffffffffffff",
-			       5, 0),
-	       0, "times for other content");
+	is_int(
+	    cache_set_times(c, BITS, "ffffffffffffffffffffffffffffffff", 5, 0),
+	    0, "times for other content");
 	is_int(cache_get(c, ino, &o), 0, "get");
 	is_int((int)o.mtime, 1600000000, "times keyed by md5 too");
 	cache_object_release(&o);
