@@ -1056,7 +1056,6 @@ class App:
             (("GET",), r"/dso/find", self.dso_find),
             (("GET",), r"/eperson/epersons/" + U, self.eperson),
         ]
-        self._anon = type("AnonCtx", (), {"user": None})()
         self.routes = [(m, re.compile(p + r"\Z"), fn,
                         re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", p).replace("/?", "") or "/")
                        for m, p, fn in R]
@@ -1668,13 +1667,13 @@ class App:
         words = [w.split(":", 1)[1] if ":" in w else w for w in words]
         return [w.strip("*").casefold() for w in words if w.strip("*")]
 
-    def highlights(self, o, words):
+    def highlights(self, o, words, ctx):
         """hitHighlights: null without a query (SearchResultEntryRest), else
         field -> values with the matched words in <em>...</em>."""
         if not words:
             return None
         out = {}
-        for field, vals in self.metadata_view(o, self._anon).items():
+        for field, vals in self.metadata_view(o, ctx).items():
             hl = []
             for v in vals:
                 text = v["value"] or ""
@@ -1795,7 +1794,7 @@ class App:
         words = self.query_words(query)
         for o in shown:
             res = self.render(o, ctx)
-            entries.append({"hitHighlights": self.highlights(o, words), "type": "discover",
+            entries.append({"hitHighlights": self.highlights(o, words, ctx), "type": "discover",
                             "_links": {"indexableObject": res["_links"]["self"]},
                             "_embedded": {"indexableObject": res}})
         # SearchResultsResourceHalLinkFactory.buildSearchBaseLink: no page/size/embed
