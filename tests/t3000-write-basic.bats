@@ -276,3 +276,9 @@ else:
 	[ "$(fx "len(find('item', uuid='$itu'))")" = 1 ]
 	[ -d "$it/ORIGINAL" ]
 }
+
+@test "after these successful writes nothing is left pending in .dspacefs-status" {
+	run bounded cat "$MNT/.dspacefs-status"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}

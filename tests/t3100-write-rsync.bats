@@ -121,3 +121,9 @@ same_tree() {
 	bounded cp "$T/p.txt" "$dst/plain.txt"
 	[ "$(stat -c %Y "$dst/plain.txt")" -ge $(($(date +%s) - 120)) ]
 }
+
+@test "after the rsync runs nothing is left pending in .dspacefs-status (no stray temp files)" {
+	run bounded cat "$MNT/.dspacefs-status"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}

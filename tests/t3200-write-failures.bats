@@ -116,6 +116,7 @@ uploads_since() {
 	head -c 400000 /dev/urandom >"$T/drop.bin"
 	faults 'reset,count=1,method=POST,path=/bitstreams'
 	run bounded cp "$T/reset.bin" "$DST/reset.bin"
+	echo "# reset during the upload: cp exit $status" >&3
 	[ "$(fault_hits)" = 1 ]
 	if [ "$status" -eq 0 ]; then
 		srv_check "$ITEM" ORIGINAL reset.bin "$T/reset.bin"
@@ -126,6 +127,7 @@ uploads_since() {
 	# the server stores the upload, then the response breaks after 20 bytes
 	faults 'drop-after=20,count=1,method=POST,path=/bitstreams'
 	run bounded cp "$T/drop.bin" "$DST/drop.bin"
+	echo "# response dropped after the upload: cp exit $status" >&3
 	[ "$(fault_hits)" = 1 ]
 	if [ "$status" -eq 0 ]; then
 		md5=$(md5sum <"$T/drop.bin" | cut -d' ' -f1)
