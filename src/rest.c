@@ -21,11 +21,12 @@
 #define LIST_SIZE "1000"
 #define DISCOVERY_SIZE "100"
 
-/* Embeds for an item's bundles and their bitstreams, at full size. The
- * embed.size keys are rel paths from the embedding object (DSpace
+/* Embeds for an item's bundles and their bitstreams (with each one's
+ * format, for the MIME type), at full size. The embed.size keys are rel
+ * paths from the embedding object (DSpace
  * EmbedRelsProjection.getPaginationSize). */
 #define ITEM_EMBED                                                             \
-	"embed=bundles/bitstreams&embed.size=bundles=" LIST_SIZE               \
+	"embed=bundles/bitstreams/format&embed.size=bundles=" LIST_SIZE        \
 	"&embed.size=bundles/bitstreams=" LIST_SIZE
 
 enum page_kind { PAGE_LIST, PAGE_DISCOVERY };
@@ -308,12 +309,14 @@ int rest_list_children(struct session *s, enum dso_type parent_type,
 		rc = list_one(
 		    s, PAGE_LIST, "bundles", u, out, &pos,
 		    "/core/items/%s/bundles?size=" LIST_SIZE
-		    "&embed=bitstreams&embed.size=bitstreams=" LIST_SIZE,
+		    "&embed=bitstreams/format&embed.size=bitstreams=" LIST_SIZE,
 		    u);
 		break;
 	case DSO_BUNDLE:
 		rc = list_one(s, PAGE_LIST, "bitstreams", u, out, &pos,
-			      "/core/bundles/%s/bitstreams?size=" LIST_SIZE, u);
+			      "/core/bundles/%s/bitstreams?size=" LIST_SIZE
+			      "&embed=format",
+			      u);
 		break;
 	default:
 		return -EINVAL;
