@@ -425,7 +425,7 @@ print(len(total), len(set(total)))' "$FAKE_API/discover/search/objects?scope=$co
 	[ "$(jbody '"accessStatus" in d["_links"]')" = true ]
 }
 
-@test "fixtures: same fixture gives identical UUIDs, names and bytes; awkward names are present" {
+@test "§11 fixtures: same fixture gives identical UUIDs, names and bytes; awkward names are present" {
 	run "$FAKE_PYTHON" - "$top_srcdir/tests/fake-dspace" "$BATS_TEST_TMPDIR" <<'EOF'
 import sys, json, hashlib, os
 sys.dont_write_bytecode = True
@@ -453,7 +453,7 @@ EOF
 	[ "$output" = ok ]
 }
 
-@test "fixtures: bench has 5 communities, 20 collections, 5000+ items, 15000+ bitstreams and a fast 1 GiB generator" {
+@test "§11 fixtures: bench has 5 communities, 20 collections, 5000+ items, 15000+ bitstreams and a fast 1 GiB generator" {
 	run "$FAKE_PYTHON" - "$top_srcdir/tests/fake-dspace" "$BATS_TEST_TMPDIR" <<'EOF'
 import sys, collections, os, time, hashlib
 sys.dont_write_bytecode = True
@@ -481,7 +481,7 @@ EOF
 	[ "$output" = ok ]
 }
 
-@test "fixtures: a nested PATH.json fixture loads; the state dump is itself a fixture that reloads to the same tree" {
+@test "§11 fixtures: a nested PATH.json fixture loads; the state dump is itself a fixture that reloads to the same tree" {
 	cat >"$BATS_TEST_TMPDIR/custom.json" <<'EOF'
 {"name": "custom",
  "communities": [

@@ -127,7 +127,7 @@ downloads() {
 	[ "$STATUS" = 416 ]
 }
 
-@test "--no-range (runtime switch): Range is ignored, 200 with the whole body" {
+@test "§5.5 --no-range (runtime switch): Range is ignored, 200 with the whole body" {
 	bs=$(bs_uuid run-0002.dat)
 	fake_control POST /config -d '{"no_range": true}' >/dev/null
 	api GET "/core/bitstreams/$bs/content" -H 'Range: bytes=10-19'
@@ -140,7 +140,7 @@ downloads() {
 	[ "$STATUS" = 206 ]
 }
 
-@test "--no-range (command line) serves whole bodies" {
+@test "§5.5 --no-range (command line) serves whole bodies" {
 	fake_start --fixture small --no-range
 	pid=$FAKE_PID
 	bs=$(bs_uuid notes.txt)

@@ -344,7 +344,7 @@ upload() {
 	[ "$(hdr WWW-Authenticate)" = 'password realm="DSpace REST API"' ]
 }
 
-@test "state: fixture.json is rewritten after each change (generation, uploads, renames, deletes)" {
+@test "§11 state: fixture.json is rewritten after each change (generation, uploads, renames, deletes)" {
 	g0=$(fx 'doc["generation"]')
 	fake_login admin@example.org admin
 	b=$(bundle_of "Record 012" ORIGINAL)
@@ -357,7 +357,7 @@ upload() {
 	[ "$("$FAKE_PYTHON" -S -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["generation"])' "$BATS_TEST_TMPDIR/state.json")" = "$(fx 'doc["generation"]')" ]
 }
 
-@test "state: a dump taken after uploads and deletes reloads as a fixture (deleted stay deleted, uploads keep their bytes)" {
+@test "§11 state: a dump taken after uploads and deletes reloads as a fixture (deleted stay deleted, uploads keep their bytes)" {
 	cp "$FAKE_STATE/fixture.json" "$BATS_TEST_TMPDIR/after.json"
 	live=$(fx '[(o["type"], o["uuid"], o["name"], o.get("md5")) for o in objs]')
 	gone=$(fx "[o['uuid'] for o in allobjs if o.get('deleted')][:3]")

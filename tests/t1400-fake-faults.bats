@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Fake DSpace: fault injection, latency, request log, control endpoint,
 # signals.  These are test controls of the fake, not DSpace behaviour; the
-# section numbers say which contract behaviour a fault imitates.
+# section numbers say which contract behaviour a fault imitates (§11 is the
+# contract's list of what a faithful fake must do).
 
 load helpers
 
@@ -45,7 +46,7 @@ faults() {
 	[ "$(hdr Retry-After)" = 7 ]
 }
 
-@test "fault rate=0.5 uses seeded randomness: the same spec gives the same sequence" {
+@test "§9.3 fault rate=0.5 uses seeded randomness: the same spec gives the same sequence" {
 	seq1= seq2=
 	faults 'status=503,rate=0.5,path=/security/csrf'
 	for i in $(seq 20); do api GET /security/csrf; seq1+="$STATUS "; done
@@ -60,7 +61,7 @@ faults() {
 	[ "$seq3" != "$seq1" ]
 }
 
-@test "fault drop-after=65536,path=/content: headers and 64 KiB of body, then the connection closes" {
+@test "§5.5 fault drop-after=65536,path=/content: headers and 64 KiB of body, then the connection closes" {
 	bs=$(bs_uuid run-0001.dat)
 	faults 'drop-after=65536,path=/content'
 	run curl -sS --max-time 10 -o "$BATS_TEST_TMPDIR/part" "$FAKE_API/core/bitstreams/$bs/content"
@@ -77,7 +78,7 @@ faults() {
 	cat "$BATS_TEST_TMPDIR/first" "$BATS_TEST_TMPDIR/rest" | cmp - "$FAKE_STATE/content/$bs"
 }
 
-@test "fault malformed-json,path=/bundles: 200 with a truncated JSON body; other paths are fine" {
+@test "§1.3 fault malformed-json,path=/bundles: 200 with a truncated JSON body; other paths are fine" {
 	it=$(fx "one('item', name='Run 2023-02')['uuid']")
 	faults 'malformed-json,path=/bundles'
 	api GET "/core/items/$it/bundles"
@@ -91,7 +92,7 @@ faults() {
 	jbody 'd["uuid"]' >/dev/null
 }
 
-@test "fault stall=2,path=/content: headers arrive, then nothing for 2 s (low-speed limits fire), then the body" {
+@test "§5 fault stall=2,path=/content: headers arrive, then nothing for 2 s (low-speed limits fire), then the body" {
 	bs=$(bs_uuid notes.txt)
 	faults 'stall=2,path=/content'
 	run curl -sS --max-time 1 -D "$BATS_TEST_TMPDIR/h" -o /dev/null "$FAKE_API/core/bitstreams/$bs/content"
@@ -104,7 +105,7 @@ faults() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 1.9) }'
 }
 
-@test "fault bad-checksum,path=/bitstreams: the upload answers 201 with a wrong checkSum.value" {
+@test "§6.3 fault bad-checksum,path=/bitstreams: the upload answers 201 with a wrong checkSum.value" {
 	fake_login admin@example.org admin
 	b=$(fx "[b['uuid'] for b in kids(one('item', name='Run 2023-02')['uuid'], 'bundle') if b['name'] == 'ORIGINAL'][0]")
 	head -c 5000 /dev/urandom >"$BATS_TEST_TMPDIR/f.bin"
@@ -121,7 +122,7 @@ faults() {
 	cmp "$FAKE_STATE/content/$u" "$BATS_TEST_TMPDIR/f.bin"
 }
 
-@test "fault reset: the connection is closed without a response" {
+@test "§9.3 fault reset: the connection is closed without a response" {
 	faults 'reset,path=/core/items,count=1'
 	run curl -sS --max-time 10 -o /dev/null "$FAKE_API/core/items/$(fx "one('item', name='Run 2023-02')['uuid']")"
 	[ "$status" -eq 52 ] || [ "$status" -eq 56 ]
@@ -130,7 +131,7 @@ faults() {
 	[ "$(fake_requests 'r["fault"] == "reset" and r["status"] == 0')" = 1 ]
 }
 
-@test "control endpoint: faults are listed, replaced, appended (JSON or text) and removed at runtime; bad specs are 400" {
+@test "§11 control endpoint: faults are listed, replaced, appended (JSON or text) and removed at runtime; bad specs are 400" {
 	fake_control POST /faults -H 'Content-Type: application/json' -d '{"faults": ["status=500,method=POST,path=/authn"]}' >/dev/null
 	fake_control POST '/faults?mode=append' -d 'status=502,path=/core/bitstreamformats,skip=1' >/dev/null
 	out=$(fake_control GET /faults)
@@ -153,7 +154,7 @@ faults() {
 	[ "$(fake_control GET /faults)" = '{"faults": []}' ]
 }
 
-@test "SIGUSR1 clears the faults" {
+@test "§11 SIGUSR1 clears the faults" {
 	faults 'status=503,path=/core'
 	api GET /core/communities
 	[ "$STATUS" = 503 ]
@@ -163,7 +164,7 @@ faults() {
 	[ "$STATUS" = 200 ]
 }
 
-@test "--latency-ms delays every API response (command line and runtime); the control endpoint is not delayed" {
+@test "§11 --latency-ms delays every API response (command line and runtime); the control endpoint is not delayed" {
 	fake_start --fixture small --latency-ms 300
 	EXTRA_PID=$FAKE_PID
 	t=$(curl -sS --max-time 10 -o /dev/null -w '%{time_total}' "$FAKE_API/core/communities/search/top")
@@ -176,7 +177,7 @@ faults() {
 	[ "$(fake_control GET /config | "$FAKE_PYTHON" -S -c 'import json,sys; d=json.load(sys.stdin); print(d["latency_ms"], d["csrf"], d["dspace_version"])')" = "0 eager 7.6" ]
 }
 
-@test "request log: one flushed JSON line per request with method, path, query, status, bytes, duration, headers and user; never the token" {
+@test "§11.19 request log: one flushed JSON line per request with method, path, query, status, bytes, duration, headers and user; never the token" {
 	fake_start --fixture small
 	EXTRA_PID=$FAKE_PID
 	fake_login admin@example.org admin
@@ -200,7 +201,7 @@ GET /server/api/core/bitstreams/$bs/content x=1 206 5 bytes=0-4 True True \"zzz\
 	[ "$(wc -l <"$FAKE_LOG")" = 3 ]
 }
 
-@test "stats: request counts per route; the log shows connection reuse (keep-alive)" {
+@test "§5.4 §11.19 stats: request counts per route; the log shows connection reuse (keep-alive)" {
 	fake_start --fixture small
 	EXTRA_PID=$FAKE_PID
 	it=$(fx "one('item', name='Run 2023-02')['uuid']")
@@ -210,7 +211,7 @@ GET /server/api/core/bitstreams/$bs/content x=1 206 5 bytes=0-4 True True \"zzz\
 	[ "$(fake_requests 'r["conn"] == 1')" = 3 ]
 }
 
-@test "clients that disconnect mid-transfer leave no traceback; SIGTERM stops a busy server within 2 s" {
+@test "§11 clients that disconnect mid-transfer leave no traceback; SIGTERM stops a busy server within 2 s" {
 	fake_start --fixture small --fault 'stall=30,path=/content'
 	EXTRA_PID=$FAKE_PID
 	bs=$(bs_uuid run-0001.dat)
