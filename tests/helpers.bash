@@ -5,7 +5,7 @@
 #                                                       body in $FAKE_DIR/body
 #                api_as METHOD PATH [curl args...]   (same, with $TOKEN and the CSRF pair)
 #                hdr NAME  (last response header),  hdr_count NAME,  jbody 'python expr on d'
-# Login:         fake_csrf; fake_login USER PASS     -> $CSRF, $TOKEN
+# Login:         fake_csrf; fake_login USER PASS     -> $CSRF, $TOKEN, cookie file $FAKE_COOKIES
 # Fixture:       fx 'python expr'  (objects of $FAKE_STATE/fixture.json, see fx helpers below)
 # Request log:   fake_requests ['python expr on r']  -> number of matching log lines
 #
@@ -126,11 +126,20 @@ print(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
 ' "$FAKE_DIR/body" "$1"
 }
 
-# fake_csrf: fetch a CSRF token (GET /security/csrf) into $CSRF
+# fake_cookie_file: write $CSRF as a curl/Netscape cookie file $FAKE_COOKIES
+fake_cookie_file() {
+	FAKE_COOKIES=$FAKE_DIR/cookies
+	printf '# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/server\tFALSE\t0\tDSPACE-XSRF-COOKIE\t%s\n' \
+		"$CSRF" >"$FAKE_COOKIES"
+	export FAKE_COOKIES
+}
+
+# fake_csrf: fetch a CSRF token (GET /security/csrf) into $CSRF (and $FAKE_COOKIES)
 fake_csrf() {
 	api GET /security/csrf
 	CSRF=$(hdr DSPACE-XSRF-TOKEN)
 	export CSRF
+	fake_cookie_file
 }
 
 # fake_login USER PASS: CSRF round trip + form login; exports TOKEN and CSRF
@@ -146,6 +155,7 @@ fake_login() {
 	TOKEN=${TOKEN#Bearer }
 	CSRF=$(hdr DSPACE-XSRF-TOKEN)
 	export TOKEN CSRF
+	fake_cookie_file
 }
 
 # fx EXPR: evaluate a python expression over the server's fixture.json.

@@ -86,8 +86,10 @@ print(json.dumps({"header": json.loads(base64.urlsafe_b64decode(h + "=" * (-len(
 	[ "$STATUS" = 403 ]
 	api POST /authn/login -b 'DSPACE-XSRF-COOKIE=aaaa' --data 'user=admin%40example.org&password=admin'
 	[ "$STATUS" = 403 ]
-	# the fresh token works
-	api POST /authn/login -H "X-XSRF-TOKEN: $new" -b "DSPACE-XSRF-COOKIE=$new" --data 'user=admin%40example.org&password=admin'
+	# the fresh token works (here through a curl cookie file)
+	CSRF=$new
+	fake_cookie_file
+	api POST /authn/login -H "X-XSRF-TOKEN: $new" -b "$FAKE_COOKIES" --data 'user=admin%40example.org&password=admin'
 	[ "$STATUS" = 200 ]
 }
 
