@@ -139,7 +139,7 @@ with open(sys.argv[1], encoding="utf-8") as f:
 
 # orig PATH: the fake server's content file of the bitstream at PATH.
 orig() {
-	echo "$FAKE_STATE/content/$(getfattr --only-values -n user.dspace.uuid "$1")"
+	echo "$FAKE_STATE/content/$(getfattr --absolute-names --only-values -n user.dspace.uuid "$1")"
 }
 
 # fx_path UUID: where the object should be under $MNT, from the names in the
