@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# Read path against a server that ignores Range (200 + whole body): every way
+# of reading still gives the right bytes, and the fallback is remembered.
+
+load helpers
+load mount
+
+setup_file() {
+	fake_start --fixture small --no-range
+	fresh_mount -o ro
+	ADMIN_MNT=$MNT ADMIN_PID=$FS_PID ADMIN_LOG=$FS_LOG
+	export ADMIN_MNT ADMIN_PID ADMIN_LOG
+}
+
+teardown_file() {
+	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID unmount_fs
+	fake_stop
+}
+
+setup() {
+	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID FS_LOG=$ADMIN_LOG
+}
+
+teardown() {
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "--- daemon log ($FS_LOG):" >&2
+		tail -n 30 "$FS_LOG" >&2 || true
+	fi
+}
+
+dd_same() {
+	cmp <(timeout 60 dd if="$1" bs=4096 skip="$3" count=1 status=none) \
+		<(dd if="$2" bs=4096 skip="$3" count=1 status=none)
+}
+
+@test "no Range: random-offset dd reads of the largest file are right" {
+	# the server really ignores Range
+	u=$(fx "one('bitstream', name='run-0001.dat')['uuid']")
+	api GET "/core/bitstreams/$u/content" -H 'Range: bytes=0-9' -o /dev/null
+	[ "$STATUS" = 200 ]
+	f=$(bs_path run-0001.dat)
+	o=$FAKE_STATE/content/$u
+	size=$(stat -c %s "$o")
+	last=$((size / 4096))
+	for skip in 500 7 $last 0 $((last - 3)) 250 $((last + 2)); do
+		dd_same "$f" "$o" "$skip" || { echo "block $skip differs"; false; }
+	done
+	fs_alive
+}
+
+@test "no Range: cat, cmp and tail -c of other files are right" {
+	for name in run-0002.dat notes.txt thesis.pdf empty.dat; do
+		f=$(bs_path "$name")
+		o=$(orig "$f")
+		cmp <(timeout 60 tail -c 777 "$f") <(tail -c 777 "$o")
+		timeout 60 cmp "$f" "$o"
+		[ "$(timeout 60 cat "$f" | md5sum | cut -d' ' -f1)" = "$(md5sum <"$o" | cut -d' ' -f1)" ]
+	done
+	timeout 60 cmp "$(bs_path run-0001.dat)" "$(orig "$(bs_path run-0001.dat)")"
+}
+
+@test "no Range: the fallback is remembered (logged once; later files are not asked for ranges again)" {
+	grep -i "range" "$FS_LOG"
+	[ "$(grep -ci "ignores HTTP Range" "$FS_LOG")" -eq 1 ]
+	mark=$(log_mark)
+	for name in record-001.txt record-002.txt data.csv readme.md; do
+		f=$(bs_path "$name")
+		timeout 60 dd if="$f" bs=4096 skip=0 count=1 status=none >/dev/null
+		timeout 60 cmp "$f" "$(orig "$f")"
+	done
+	reqs_show "$mark"
+	[ "$(reqs_since "$mark" "'/content' in r['path']")" -ge 4 ]
+	[ "$(reqs_since "$mark" "'/content' in r['path'] and r['range']")" -eq 0 ]
+	# over the whole mount, at most a couple of ranged attempts were ever made
+	[ "$(reqs_since 1 "'/content' in r['path'] and r['range']")" -le 2 ]
+	fs_alive
+}
