@@ -254,14 +254,20 @@ print(json.dumps({"header": json.loads(base64.urlsafe_b64decode(h + "=" * (-len(
 @test "§4 restricted objects: anonymous 401 (+WWW-Authenticate), user 403, admin 200" {
 	it=$(fx "one('item', name='Restricted Item')['uuid']")
 	bs=$(fx "one('bitstream', name='secret.txt')['uuid']")
-	for path in "/core/items/$it" "/core/items/$it/bundles" "/core/bitstreams/$bs" "/core/bitstreams/$bs/content"; do
+	# A restricted file in a public item: metadata readable (METADATA_READ via
+	# READ on item and bundle, DS: SW/security/BitstreamMetadataReadPermission
+	# EvaluatorPlugin.java), content refused.
+	api GET "/core/bitstreams/$bs"
+	[ "$STATUS" = 200 ]
+	[ "$(jbody 'd["name"]')" = secret.txt ]
+	for path in "/core/items/$it" "/core/items/$it/bundles" "/core/bitstreams/$bs/content"; do
 		api GET "$path"
 		[ "$STATUS" = 401 ]
 		[ "$(hdr WWW-Authenticate)" = 'password realm="DSpace REST API"' ]
 		[ "$(jbody 'd["message"]')" = "Authentication is required" ]
 	done
 	fake_login user@example.org user
-	for path in "/core/items/$it" "/core/bitstreams/$bs" "/core/bitstreams/$bs/content"; do
+	for path in "/core/items/$it" "/core/bitstreams/$bs/content"; do
 		api_as GET "$path"
 		[ "$STATUS" = 403 ]
 		[ "$(jbody 'd["message"]')" = "Access is denied" ]

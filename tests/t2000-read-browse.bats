@@ -58,6 +58,14 @@ def can_read(o):
         return can_read(byid[o["parent"]])
     return admin or (not o["restricted"] and can_read(byid[o["parent"]]))
 
+# Listings show a bitstream when its metadata is readable: READ on its item
+# and bundle is enough even if its content is restricted (DSpace's
+# BitstreamMetadataReadPermissionEvaluatorPlugin).
+def can_list(o):
+    if o["type"] == "bitstream":
+        return can_read(byid[o["parent"]])
+    return can_read(o)
+
 def children(u):
     o = byid.get(u)
     t = o["type"] if o else "root"
@@ -72,7 +80,7 @@ def children(u):
     if t == "item":
         return [c for c in objs if c["type"] == "bundle" and c["parent"] == u]
     if t == "bundle":
-        return [c for c in objs if c["type"] == "bitstream" and c["parent"] == u and can_read(c)]
+        return [c for c in objs if c["type"] == "bitstream" and c["parent"] == u and can_list(c)]
     return []
 
 def plain(r):

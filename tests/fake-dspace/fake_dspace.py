@@ -607,6 +607,16 @@ class Repo:
             return is_admin(user) or (not o["restricted"] and self.can_read(self.obj[o["parent"]], user))
         return False
 
+    def can_read_metadata(self, o, user):
+        """METADATA_READ: a bitstream's metadata (and so its place in listings) is
+        readable with READ on its item and first bundle, even when its content is
+        not (DS: SW/security/BitstreamMetadataReadPermissionEvaluatorPlugin.java
+        metadataReadPermissionOnBitstream). Content still needs can_read."""
+        if o["type"] == "bitstream":
+            return not o["deleted"] and (self.can_read(o, user) or
+                                         self.can_read(self.obj[o["parent"]], user))
+        return self.can_read(o, user)
+
     def can_write(self, o, user):
         """ADD/WRITE/DELETE on bundles and bitstreams (and adding bundles to items)."""
         if is_admin(user):
@@ -1256,7 +1266,7 @@ class App:
                                "_links": {"self": {"href": "%s/core/collections/%s/license"
                                                    % (ctx.api, o["uuid"])}}}
             return "many", [x for x in r.children(o["uuid"], "mappedItems") if r.can_read(x, user)]
-        if not r.can_read(o, user):
+        if not r.can_read_metadata(o, user):
             raise Denied()
         if t == "item":
             if rel == "bundles":
@@ -1284,7 +1294,8 @@ class App:
             if rel == "item":
                 return "one", r.obj[o["parent"]]
             if rel == "bitstreams":
-                return "many", [x for x in r.children(o["uuid"], "bitstreams") if r.can_read(x, user)]
+                return "many", [x for x in r.children(o["uuid"], "bitstreams")
+                                if r.can_read_metadata(x, user)]
             if rel == "primaryBitstream":
                 p = r.get(o.get("primaryBitstream"))
                 if p is not None and not r.can_read(p, user):
@@ -1528,7 +1539,7 @@ class App:
         if ctx.method == "DELETE":
             return self.delete(ctx, model, uuid)
         o = self.find_dso(ctx, model, uuid)
-        if not self.repo.can_read(o, ctx.user):
+        if not self.repo.can_read_metadata(o, ctx.user):
             if not (o["type"] == "item" and o["withdrawn"] and not o["restricted"]):
                 raise ctx.deny()          # withdrawn items stay visible (STATUS permission)
         return json_resp(self.render(o, ctx))
@@ -1584,7 +1595,7 @@ class App:
             for bs in self.repo.children(b["uuid"], "bitstreams"):
                 if (seq is not None and str(bs["sequenceId"]) == seq) or \
                         (seq is None and self.repo.name(bs) == fname):
-                    if not self.repo.can_read(bs, ctx.user):
+                    if not self.repo.can_read_metadata(bs, ctx.user):
                         raise ctx.deny()
                     return json_resp(self.render(bs, ctx))
         return Resp(204)
