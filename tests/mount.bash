@@ -73,6 +73,13 @@ unmount_fs() {
 		wait "$FS_PID" 2>/dev/null || true
 	fi
 	FS_PID=
+	# Under --enable-sanitizers the daemon reports memory errors, leaks
+	# and undefined behaviour in its log: any of them fails the test.
+	if [ -n "${FS_LOG:-}" ] && grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$FS_LOG" 2>/dev/null; then
+		echo "the daemon reported a sanitizer error:" >&2
+		grep -A 30 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$FS_LOG" | head -n 60 >&2
+		return 1
+	fi
 }
 
 # Number of requests in the fake server's log whose path contains $1
