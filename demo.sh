@@ -1,7 +1,8 @@
 #!/bin/sh
 # Mounts the bundled sample repository: starts the fake DSpace server with the
 # "demo" fixture, mounts it on ./demo-mnt as admin@example.org, shows it, and
-# leaves it mounted. "./demo stop" unmounts and stops the server.
+# leaves it mounted. "./demo.sh stop" (or "make demo-stop") unmounts and
+# stops the server.
 set -eu
 top=$(cd "$(dirname "$0")" && pwd)
 build=${top_builddir:-$PWD}
@@ -62,4 +63,4 @@ if [ -n "$first" ]; then
 	echo
 	echo "Metadata as extended attributes:  getfattr -d \"$(dirname "$(dirname "$first")")\""
 fi
-echo "Unmount and stop the server with:  ./demo stop   (or: fusermount3 -u $mnt)"
+echo "Unmount and stop the server with:  make demo-stop   (or: fusermount3 -u $mnt)"
