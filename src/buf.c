@@ -100,7 +100,7 @@ int buf_add_urlencoded(struct buf *b, const char *s)
 		    c == '_' || c == '~') {
 			rc = buf_add(b, s, 1);
 		} else {
-			char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
+			char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
 
 			rc = buf_add(b, esc, 3);
 		}

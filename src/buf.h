@@ -16,7 +16,10 @@ struct buf {
 	size_t cap; /* hard limit on len; 0 means the default of 64 MiB */
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+#define BUF_INIT                                                               \
+	{                                                                      \
+		NULL, 0, 0, 0                                                  \
+	}
 
 void buf_init(struct buf *b, size_t cap);
 /* Appends n bytes; returns 0, or -ENOSPC when the cap would be exceeded,
@@ -24,8 +27,9 @@ void buf_init(struct buf *b, size_t cap);
 int buf_add(struct buf *b, const void *data, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-/* Appends s percent-encoded for a URL query value (RFC 3986 unreserved kept). */
+    __attribute__((format(printf, 2, 3)));
+/* Appends s percent-encoded for a URL query value (RFC 3986 unreserved kept).
+ */
 int buf_add_urlencoded(struct buf *b, const char *s);
 void buf_reset(struct buf *b);
 /* Hands the data to the caller (to free()); the buffer is left empty.

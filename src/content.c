@@ -24,20 +24,20 @@
 #define MAP_HDR 24 /* magic 8, size 8, block 4, flags 4 */
 #define MAP_VERIFIED 1u
 #define PERSIST_EVERY 2 /* seconds between periodic map writes */
-#define KEY_LEN 69      /* 36 (uuid) + '-' + 32 (md5) */
+#define KEY_LEN 69	/* 36 (uuid) + '-' + 32 (md5) */
 #define KEYBUF 80
-#define NAMEBUF 128     /* a key plus ".map.tmp" */
+#define NAMEBUF 128 /* a key plus ".map.tmp" */
 
 struct content_entry {
 	struct content *c;
 	struct content_entry *prev, *next;
 	char key[KEYBUF];
 	char md5[33];
-	int temp;          /* private unlinked file, not indexed */
+	int temp; /* private unlinked file, not indexed */
 	int64_t size;
 	/* under c->lock */
 	int refs;
-	uint64_t alloc;    /* bytes this entry accounts for */
+	uint64_t alloc;	   /* bytes this entry accounts for */
 	uint64_t last_use; /* ns; the map's mtime for closed entries */
 	/* under lock (only meaningful while refs > 0) */
 	pthread_mutex_t lock;
@@ -45,7 +45,8 @@ struct content_entry {
 	uint8_t *map;
 	uint64_t nblocks;
 	uint64_t npresent;
-	uint64_t low_hint; /* no present block below this index (for punching) */
+	uint64_t
+	    low_hint; /* no present block below this index (for punching) */
 	uint64_t read_pos; /* end of the most recent read */
 	int verified;
 	int dirty;
@@ -58,7 +59,8 @@ struct content {
 	int dirfd;
 	uint64_t cap;
 	pthread_mutex_t lock;
-	struct content_entry *head; /* indexed entries (open or not) and temps */
+	struct content_entry
+	    *head; /* indexed entries (open or not) and temps */
 	uint64_t usage;
 	unsigned tmp_counter;
 };
@@ -66,24 +68,22 @@ struct content {
 /* ---- MD5 (RFC 1321) ---------------------------------------------------- */
 
 static const uint32_t md5_k[64] = {
-	0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a,
-	0xa8304613, 0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be,
-	0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340,
-	0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
-	0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8,
-	0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c,
-	0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-	0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
-	0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92,
-	0xffeff47d, 0x85845dd1, 0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1,
-	0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391
-};
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a,
+    0xa8304613, 0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be,
+    0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340,
+    0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8,
+    0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c,
+    0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+    0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92,
+    0xffeff47d, 0x85845dd1, 0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1,
+    0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
 static const unsigned char md5_r[64] = {
-	7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-	5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-	4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-	6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21
-};
+    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+    5, 9,  14, 20, 5, 9,  14, 20, 5, 9,	 14, 20, 5, 9,	14, 20,
+    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
 
 /* Processes one 64-byte block. */
 static void md5_block(uint32_t st[4], const unsigned char *p)
@@ -161,7 +161,7 @@ void content_md5_update(struct content_md5 *m, const void *data, size_t len)
 void content_md5_final(struct content_md5 *m, char hex[33])
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char pad[72] = { 0x80 };
+	unsigned char pad[72] = {0x80};
 	uint64_t bits = m->count * 8;
 	size_t have = m->count & 63;
 	size_t padlen = have < 56 ? 56 - have : 120 - have;
@@ -171,7 +171,8 @@ void content_md5_final(struct content_md5 *m, char hex[33])
 		pad[padlen + i] = (unsigned char)(bits >> (8 * i));
 	content_md5_update(m, pad, padlen + 8);
 	for (i = 0; i < 16; i++) {
-		unsigned char byte = (unsigned char)(m->state[i / 4] >> (8 * (i % 4)));
+		unsigned char byte =
+		    (unsigned char)(m->state[i / 4] >> (8 * (i % 4)));
 
 		hex[i * 2] = digits[byte >> 4];
 		hex[i * 2 + 1] = digits[byte & 15];
@@ -217,7 +218,7 @@ static void bit_set(uint8_t *map, uint64_t b)
 
 static void bit_clear(uint8_t *map, uint64_t b)
 {
-	map[b >> 3] &= (uint8_t)~(1u << (b & 7));
+	map[b >> 3] &= (uint8_t) ~(1u << (b & 7));
 }
 
 static uint64_t map_bytes(uint64_t nblocks)
@@ -292,8 +293,7 @@ static int persist_map(struct content_entry *e)
 		goto out;
 	}
 	w = write(fd, hdr, sizeof(hdr));
-	if (w == (ssize_t)sizeof(hdr) && n &&
-	    write(fd, copy, n) != (ssize_t)n)
+	if (w == (ssize_t)sizeof(hdr) && n && write(fd, copy, n) != (ssize_t)n)
 		w = -1;
 	if (w != (ssize_t)sizeof(hdr)) {
 		rc = -EIO;
@@ -408,7 +408,8 @@ static uint64_t punch_behind(struct content *c, struct content_entry *e)
 		if (run) {
 			/* Best effort: a failure only costs disk space. */
 			if (fallocate(e->fd,
-				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      FALLOC_FL_PUNCH_HOLE |
+					  FALLOC_FL_KEEP_SIZE,
 				      (off_t)((b - run) * CONTENT_BLOCK),
 				      (off_t)(run * CONTENT_BLOCK)) < 0)
 				log_debug("content: punch hole: %s",
@@ -530,7 +531,8 @@ static void scan_dir(struct content *c)
 	closedir(d);
 }
 
-/* ---- public API ----------------------------------------------------------- */
+/* ---- public API -----------------------------------------------------------
+ */
 
 /* Opens the cache directory and indexes it. */
 struct content *content_new(const char *cache_dir, uint64_t cache_max,

@@ -14,10 +14,10 @@ static struct {
 	int use_syslog;
 	char ident[32];
 	pthread_mutex_t lock;
-} logger = { LL_INFO, 0, "dspacefs", PTHREAD_MUTEX_INITIALIZER };
+} logger = {LL_INFO, 0, "dspacefs", PTHREAD_MUTEX_INITIALIZER};
 
-static const char *const level_names[] = { "error", "warning", "info",
-					    "debug", "trace" };
+static const char *const level_names[] = {"error", "warning", "info", "debug",
+					  "trace"};
 
 /* Chooses the sink and the most verbose level that is printed. */
 void log_init(const char *ident, int use_syslog, enum log_level level)

@@ -9,7 +9,7 @@ enum log_level { LL_ERROR, LL_WARN, LL_INFO, LL_DEBUG, LL_TRACE };
 void log_init(const char *ident, int use_syslog, enum log_level level);
 enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LL_WARN, __VA_ARGS__)

@@ -48,13 +48,13 @@ static int make_private_dir(const char *dir)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts fopts = { 0 };
+	struct fuse_cmdline_opts fopts = {0};
 	struct dspacefs_opts o;
-	struct fs_config fsc = { 0 };
-	struct http_config hc = { 0 };
-	struct session_config sc = { 0 };
-	struct tree_config tc = { 0 };
-	struct reader_config rc_cfg = { 0 };
+	struct fs_config fsc = {0};
+	struct http_config hc = {0};
+	struct session_config sc = {0};
+	struct tree_config tc = {0};
+	struct reader_config rc_cfg = {0};
 	struct http *http = NULL;
 	struct session *session = NULL;
 	struct tree *tree = NULL;
@@ -88,8 +88,10 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dspacefs: missing MOUNTPOINT (see --help)\n");
 		goto out;
 	}
-	log_init("dspacefs", 0, fopts.debug ? LL_DEBUG :
-				o.debug_http ? LL_TRACE : LL_INFO);
+	log_init("dspacefs", 0,
+		 fopts.debug	? LL_DEBUG
+		 : o.debug_http ? LL_TRACE
+				: LL_INFO);
 	if (o.debug_http && log_get_level() < LL_TRACE)
 		log_init(NULL, 0, LL_TRACE);
 
@@ -105,7 +107,8 @@ int main(int argc, char *argv[])
 	if (!o.cache_dir)
 		o.cache_dir = opts_default_cache_dir(o.api_url, o.user);
 	if (!o.cache_dir || (rc = make_private_dir(o.cache_dir)) != 0) {
-		fprintf(stderr, "dspacefs: cannot create cache directory %s: %s\n",
+		fprintf(stderr,
+			"dspacefs: cannot create cache directory %s: %s\n",
 			o.cache_dir ? o.cache_dir : "?", strerror(-rc));
 		goto out;
 	}

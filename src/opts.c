@@ -18,71 +18,87 @@
 #include "buf.h"
 #include "opts.h"
 
-#define OPT(t, p, v) { t, offsetof(struct dspacefs_opts, p), v }
+#define OPT(t, p, v)                                                           \
+	{                                                                      \
+		t, offsetof(struct dspacefs_opts, p), v                        \
+	}
 
 enum { KEY_HELP, KEY_VERSION, KEY_PASSWORD, KEY_RO };
 
 static const struct fuse_opt opt_table[] = {
-	OPT("user=%s", user, 0),
-	OPT("password_file=%s", password_file, 0),
-	OPT("anonymous", anonymous, 1),
-	OPT("cache_dir=%s", cache_dir, 0),
-	OPT("cache_ttl=%d", cache_ttl, 0),
-	OPT("connections=%d", connections, 0),
-	OPT("cacert=%s", cacert, 0),
-	OPT("insecure", insecure, 1),
-	OPT("debug_http", debug_http, 1),
-	OPT("timeout=%d", timeout, 0),
-	OPT("direct_io", direct_io, 1),
-	FUSE_OPT_KEY("cache_max=", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("password=", KEY_PASSWORD),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_END
-};
+    OPT("user=%s", user, 0),
+    OPT("password_file=%s", password_file, 0),
+    OPT("anonymous", anonymous, 1),
+    OPT("cache_dir=%s", cache_dir, 0),
+    OPT("cache_ttl=%d", cache_ttl, 0),
+    OPT("connections=%d", connections, 0),
+    OPT("cacert=%s", cacert, 0),
+    OPT("insecure", insecure, 1),
+    OPT("debug_http", debug_http, 1),
+    OPT("timeout=%d", timeout, 0),
+    OPT("direct_io", direct_io, 1),
+    FUSE_OPT_KEY("cache_max=", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("password=", KEY_PASSWORD),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END};
 
 /* Prints the command line summary. */
 void opts_usage(const char *progname)
 {
-	printf("usage: %s [options] URL MOUNTPOINT\n"
-	       "\n"
-	       "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
-	       "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
-	       "Communities, collections, items and bundles are directories;\n"
-	       "bitstreams are files.\n"
-	       "\n"
-	       "dspacefs options (-o name[=value],...):\n"
-	       "    -o user=EMAIL          log in as EMAIL (else ~/.netrc, else anonymous)\n"
-	       "    -o password_file=FILE  read the password from FILE (mode 0600)\n"
-	       "    -o anonymous           do not log in, even if ~/.netrc has an entry\n"
-	       "    -o cache_dir=DIR       metadata and content cache (private, 0700)\n"
-	       "    -o cache_ttl=SECONDS   how long a listing is trusted (default 60)\n"
-	       "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G (default 2G)\n"
-	       "    -o connections=N       parallel HTTP connections (default 4)\n"
-	       "    -o timeout=SECONDS     fail a stalled transfer after this long (default 30)\n"
-	       "    -o cacert=FILE         CA certificates to trust for TLS\n"
-	       "    -o insecure            do not verify TLS certificates (dangerous)\n"
-	       "    -o debug_http          trace HTTP requests (secrets redacted)\n"
-	       "    -o direct_io           bypass the kernel page cache (faster large reads)\n"
-	       "\n"
-	       "The password is never accepted on the command line. It comes from\n"
-	       "password_file=, the DSPACEFS_PASSWORD environment variable, ~/.netrc\n"
-	       "(machine HOST login EMAIL password SECRET) or a prompt on the terminal.\n"
-	       "\n"
-	       "FUSE options:\n"
-	       "    -h, --help             print this help\n"
-	       "    -V, --version          print the version\n"
-	       "    -f                     stay in the foreground\n"
-	       "    -d                     debug output (implies -f)\n"
-	       "    -s                     single-threaded\n"
-	       "    -o ro                  read-only mount\n"
-	       "    -o allow_other         allow access by other users\n"
-	       "\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n",
-	       progname);
+	printf(
+	    "usage: %s [options] URL MOUNTPOINT\n"
+	    "\n"
+	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
+	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
+	    "Communities, collections, items and bundles are directories;\n"
+	    "bitstreams are files.\n"
+	    "\n"
+	    "dspacefs options (-o name[=value],...):\n"
+	    "    -o user=EMAIL          log in as EMAIL (else ~/.netrc, else "
+	    "anonymous)\n"
+	    "    -o password_file=FILE  read the password from FILE (mode "
+	    "0600)\n"
+	    "    -o anonymous           do not log in, even if ~/.netrc has an "
+	    "entry\n"
+	    "    -o cache_dir=DIR       metadata and content cache (private, "
+	    "0700)\n"
+	    "    -o cache_ttl=SECONDS   how long a listing is trusted (default "
+	    "60)\n"
+	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
+	    "(default 2G)\n"
+	    "    -o connections=N       parallel HTTP connections (default 4)\n"
+	    "    -o timeout=SECONDS     fail a stalled transfer after this "
+	    "long (default 30)\n"
+	    "    -o cacert=FILE         CA certificates to trust for TLS\n"
+	    "    -o insecure            do not verify TLS certificates "
+	    "(dangerous)\n"
+	    "    -o debug_http          trace HTTP requests (secrets "
+	    "redacted)\n"
+	    "    -o direct_io           bypass the kernel page cache (faster "
+	    "large reads)\n"
+	    "\n"
+	    "The password is never accepted on the command line. It comes "
+	    "from\n"
+	    "password_file=, the DSPACEFS_PASSWORD environment variable, "
+	    "~/.netrc\n"
+	    "(machine HOST login EMAIL password SECRET) or a prompt on the "
+	    "terminal.\n"
+	    "\n"
+	    "FUSE options:\n"
+	    "    -h, --help             print this help\n"
+	    "    -V, --version          print the version\n"
+	    "    -f                     stay in the foreground\n"
+	    "    -d                     debug output (implies -f)\n"
+	    "    -s                     single-threaded\n"
+	    "    -o ro                  read-only mount\n"
+	    "    -o allow_other         allow access by other users\n"
+	    "\n"
+	    "Unmount with: fusermount3 -u MOUNTPOINT\n",
+	    progname);
 }
 
 /* fuse_opt callback: positional arguments and the options that need code. */
@@ -104,7 +120,8 @@ static int opt_proc(void *data, const char *arg, int key,
 			int64_t v = opts_parse_size(arg + 10);
 
 			if (v <= 0) {
-				fprintf(stderr, "dspacefs: invalid cache_max: %s\n",
+				fprintf(stderr,
+					"dspacefs: invalid cache_max: %s\n",
 					arg + 10);
 				return -1;
 			}
@@ -131,15 +148,42 @@ static int opt_proc(void *data, const char *arg, int key,
 /* Rejects options FUSE would not understand, naming them. */
 static int check_unknown(struct fuse_args *args)
 {
-	static const char *const known[] = {
-		"allow_other", "allow_root", "auto_unmount", "default_permissions",
-		"ro", "rw", "fsname=", "subtype=", "max_read=", "max_idle_threads=",
-		"clone_fd", "noatime", "nodev", "nosuid", "noexec", "exec", "suid",
-		"dev", "atime", "async", "sync", "dirsync", "large_read", "blkdev",
-		"blksize=", "kernel_cache", "auto_cache", "umask=", "uid=", "gid=",
-		"entry_timeout=", "attr_timeout=", "nonempty", "debug",
-		"max_threads=", NULL
-	};
+	static const char *const known[] = {"allow_other",
+					    "allow_root",
+					    "auto_unmount",
+					    "default_permissions",
+					    "ro",
+					    "rw",
+					    "fsname=",
+					    "subtype=",
+					    "max_read=",
+					    "max_idle_threads=",
+					    "clone_fd",
+					    "noatime",
+					    "nodev",
+					    "nosuid",
+					    "noexec",
+					    "exec",
+					    "suid",
+					    "dev",
+					    "atime",
+					    "async",
+					    "sync",
+					    "dirsync",
+					    "large_read",
+					    "blkdev",
+					    "blksize=",
+					    "kernel_cache",
+					    "auto_cache",
+					    "umask=",
+					    "uid=",
+					    "gid=",
+					    "entry_timeout=",
+					    "attr_timeout=",
+					    "nonempty",
+					    "debug",
+					    "max_threads=",
+					    NULL};
 	int i;
 
 	for (i = 1; i < args->argc; i++) {
@@ -157,7 +201,8 @@ static int check_unknown(struct fuse_args *args)
 		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
 			a += 2;
 		} else {
-			fprintf(stderr, "dspacefs: unknown option %s (see --help)\n",
+			fprintf(stderr,
+				"dspacefs: unknown option %s (see --help)\n",
 				a);
 			return -1;
 		}
@@ -172,12 +217,13 @@ static int check_unknown(struct fuse_args *args)
 				size_t n = strlen(known[k]);
 
 				found = known[k][n - 1] == '='
-						? strncmp(tok, known[k], n) == 0
-						: strcmp(tok, known[k]) == 0;
+					    ? strncmp(tok, known[k], n) == 0
+					    : strcmp(tok, known[k]) == 0;
 			}
 			if (!found) {
 				fprintf(stderr,
-					"dspacefs: unknown option -o %s (see --help)\n",
+					"dspacefs: unknown option -o %s (see "
+					"--help)\n",
 					tok);
 				bad = 1;
 			}
@@ -203,11 +249,14 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	if (o->show_help || o->show_version)
 		return 0;
 	if (o->bad_password_opt) {
-		fprintf(stderr,
-			"dspacefs: refusing -o password=: a password on the command line "
-			"is visible to other users (ps) and kept in shell history.\n"
-			"Use -o password_file=FILE (mode 0600), DSPACEFS_PASSWORD, "
-			"~/.netrc or the terminal prompt.\n");
+		fprintf(
+		    stderr,
+		    "dspacefs: refusing -o password=: a password on the "
+		    "command line "
+		    "is visible to other users (ps) and kept in shell "
+		    "history.\n"
+		    "Use -o password_file=FILE (mode 0600), DSPACEFS_PASSWORD, "
+		    "~/.netrc or the terminal prompt.\n");
 		return -1;
 	}
 	if (check_unknown(args))
@@ -219,8 +268,9 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {
-		fprintf(stderr, "dspacefs: missing %s\nusage: dspacefs [options] "
-				"URL MOUNTPOINT (see --help)\n",
+		fprintf(stderr,
+			"dspacefs: missing %s\nusage: dspacefs [options] "
+			"URL MOUNTPOINT (see --help)\n",
 			o->url ? "MOUNTPOINT" : "URL and MOUNTPOINT");
 		return -1;
 	}
@@ -257,8 +307,8 @@ char *opts_normalize_url(const char *url, char *err, size_t errlen)
 		buf_adds(&b, "http://");
 		host = url + 7;
 	} else {
-		snprintf(err, errlen, "URL must start with http:// or https://: %s",
-			 url);
+		snprintf(err, errlen,
+			 "URL must start with http:// or https://: %s", url);
 		return NULL;
 	}
 	if (*host == '\0' || *host == '/') {
@@ -272,7 +322,8 @@ char *opts_normalize_url(const char *url, char *err, size_t errlen)
 	}
 	for (p = host; *p; p++) {
 		if ((unsigned char)*p <= ' ' || *p == '\\') {
-			snprintf(err, errlen, "URL contains invalid characters");
+			snprintf(err, errlen,
+				 "URL contains invalid characters");
 			goto fail;
 		}
 	}
@@ -355,7 +406,8 @@ char *opts_default_cache_dir(const char *api_url, const char *user)
 	if (xdg && *xdg == '/')
 		buf_addf(&b, "%s/dspacefs/", xdg);
 	else
-		buf_addf(&b, "%s/.cache/dspacefs/", home && *home ? home : "/tmp");
+		buf_addf(&b, "%s/.cache/dspacefs/",
+			 home && *home ? home : "/tmp");
 	add_dir_safe(&b, rest ? rest + 3 : api_url);
 	buf_adds(&b, "@");
 	add_dir_safe(&b, user ? user : "anonymous");
@@ -423,16 +475,20 @@ int opts_netrc_lookup(const char *path, const char *host, char **login,
 	if (!text)
 		return -ENOENT;
 	while ((tok = netrc_token(&p)) != NULL) {
-		if (strcmp(tok, "machine") == 0 || strcmp(tok, "default") == 0) {
+		if (strcmp(tok, "machine") == 0 ||
+		    strcmp(tok, "default") == 0) {
 			int is_default = strcmp(tok, "default") == 0;
 			char *name = is_default ? NULL : netrc_token(&p);
 
 			if (found && in_match && !in_default) {
 				free(name);
 				free(tok);
-				break; /* an exact match beats everything after */
+				break; /* an exact match beats everything after
+					*/
 			}
-			in_match = is_default ? !found : (name && strcmp(name, host) == 0);
+			in_match = is_default
+				       ? !found
+				       : (name && strcmp(name, host) == 0);
 			if (in_match && !is_default && in_default) {
 				free(*login);
 				free(*password);
@@ -582,18 +638,19 @@ int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 	env = getenv("DSPACEFS_PASSWORD");
 	if (env && *env) {
 		*password = strdup(env);
-	} else if (netrc_pass && (!netrc_login ||
-				  strcmp(netrc_login, o->user) == 0)) {
+	} else if (netrc_pass &&
+		   (!netrc_login || strcmp(netrc_login, o->user) == 0)) {
 		*password = strdup(netrc_pass);
 	} else if (isatty(STDIN_FILENO)) {
 		*password = prompt_password(o->user, host);
 	}
 	if (!*password) {
-		snprintf(err, errlen,
-			 "no password for %s: use -o password_file=FILE, "
-			 "DSPACEFS_PASSWORD, ~/.netrc, or run on a terminal to be "
-			 "asked (or -o anonymous)",
-			 o->user);
+		snprintf(
+		    err, errlen,
+		    "no password for %s: use -o password_file=FILE, "
+		    "DSPACEFS_PASSWORD, ~/.netrc, or run on a terminal to be "
+		    "asked (or -o anonymous)",
+		    o->user);
 		goto out;
 	}
 	rc = 0;

@@ -10,26 +10,27 @@
 struct fuse_args;
 
 struct dspacefs_opts {
-	char *url;           /* as given on the command line */
-	char *api_url;       /* normalised: scheme://host[:port]/path/api */
-	char *user;          /* -o user= (or from ~/.netrc); NULL → anonymous */
+	char *url;     /* as given on the command line */
+	char *api_url; /* normalised: scheme://host[:port]/path/api */
+	char *user;    /* -o user= (or from ~/.netrc); NULL → anonymous */
 	char *password_file; /* -o password_file= */
-	int anonymous;       /* -o anonymous */
+	int anonymous;	     /* -o anonymous */
 	char *cache_dir;     /* -o cache_dir=, else a per-server, per-user dir
 			      * under $XDG_CACHE_HOME (or ~/.cache)/dspacefs */
-	int cache_ttl;       /* -o cache_ttl= seconds (default 60) */
-	uint64_t cache_max;  /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
-	int connections;     /* -o connections= (default 4) */
-	char *cacert;        /* -o cacert= */
-	int insecure;        /* -o insecure */
-	int debug_http;      /* -o debug_http */
-	int timeout;         /* -o timeout= seconds a stalled transfer waits (30) */
-	int direct_io;       /* -o direct_io: bypass the kernel page cache */
-	int read_only;       /* -o ro (seen, and passed on to FUSE) */
+	int cache_ttl;	     /* -o cache_ttl= seconds (default 60) */
+	uint64_t
+	    cache_max; /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
+	int connections; /* -o connections= (default 4) */
+	char *cacert;	 /* -o cacert= */
+	int insecure;	 /* -o insecure */
+	int debug_http;	 /* -o debug_http */
+	int timeout;	 /* -o timeout= seconds a stalled transfer waits (30) */
+	int direct_io;	 /* -o direct_io: bypass the kernel page cache */
+	int read_only;	 /* -o ro (seen, and passed on to FUSE) */
 	int show_help;
 	int show_version;
 	int bad_password_opt; /* -o password=... was given (refused) */
-	int nonopt_count;    /* positional arguments seen */
+	int nonopt_count;     /* positional arguments seen */
 };
 
 /* Parses our options out of args (leaving FUSE's own options and the mount

@@ -25,7 +25,8 @@ int main(void)
 	is_int(buf_adds(&b, "12345678"), 0, "fill exactly to the cap");
 	is_int(buf_adds(&b, "9"), -ENOSPC, "one more byte is refused");
 	is_str(b.data, "12345678", "a refused append leaves the data alone");
-	is_int(buf_addf(&b, "%s", "x"), -ENOSPC, "formatted append honours the cap");
+	is_int(buf_addf(&b, "%s", "x"), -ENOSPC,
+	       "formatted append honours the cap");
 	buf_reset(&b);
 	is_int(b.len, 0, "reset empties");
 	buf_release(&b);

@@ -104,8 +104,10 @@ static void test_md5(void)
 	md5_str("abc", 3, hex);
 	is_str(hex, "900150983cd24fb0d6963f7d28e17f72", "md5 of abc");
 	md5_str("message digest", 14, hex);
-	is_str(hex, "f96b697d7cb7938d525a2f31aaf161d0", "md5 of 'message digest'");
-	md5_str("12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+	is_str(hex, "f96b697d7cb7938d525a2f31aaf161d0",
+	       "md5 of 'message digest'");
+	md5_str("12345678901234567890123456789012345678901234567890123456789012"
+		"345678901234567890",
 		80, hex);
 	is_str(hex, "57edf4a22be3c955ac49da2e2107b67a", "md5 of 80 digits");
 	big = malloc(1000000);
@@ -167,7 +169,8 @@ static void test_blockmap(void)
 	is_int(content_present_from(e, 2 * B), (int64_t)size,
 	       "nothing present after block 2");
 	/* odd write ending mid-block 2 marks nothing new */
-	is_int(content_write(e, 2 * B - 3, buf, 10), 0, "write across a border");
+	is_int(content_write(e, 2 * B - 3, buf, 10), 0,
+	       "write across a border");
 	is_int(content_missing_from(e, 0), 2 * B, "block 2 still missing");
 	/* the short last block counts when the write reaches EOF */
 	is_int(content_write(e, 3 * B + 500, buf, 500), 0,
@@ -188,7 +191,8 @@ static void test_blockmap(void)
 	ok(e2 == e, "second open shares the entry");
 	content_close(&e2);
 	ok(e2 == NULL, "close NULLs the pointer");
-	is_int(content_present(e, 0, 2 * B), 2 * B, "still usable after one close");
+	is_int(content_present(e, 0, 2 * B), 2 * B,
+	       "still usable after one close");
 	content_close(&e);
 
 	snprintf(name, sizeof(name), "%s-%s.map", U1, MD5X);
@@ -205,12 +209,16 @@ static void test_blockmap(void)
 	/* and a "remount" */
 	c = content_new(root, 0, err, sizeof(err));
 	ok(c != NULL, "content_new again");
-	is_int(content_open(c, U1, MD5X, (int64_t)size, &e), 0, "open after remount");
-	is_int(content_present(e, 0, size), 2 * B, "blocks 0-1 survive remount");
-	is_int(content_present(e, 3 * B, size), 1000, "last block survives remount");
-	is_int(content_missing_from(e, 0), 2 * B, "block 2 still missing after remount");
+	is_int(content_open(c, U1, MD5X, (int64_t)size, &e), 0,
+	       "open after remount");
+	is_int(content_present(e, 0, size), 2 * B,
+	       "blocks 0-1 survive remount");
+	is_int(content_present(e, 3 * B, size), 1000,
+	       "last block survives remount");
+	is_int(content_missing_from(e, 0), 2 * B,
+	       "block 2 still missing after remount");
 	ok(pread(content_fd(e), rd, 64, 70000) == 64 &&
-		   memcmp(rd, buf + 70000, 64) == 0,
+	       memcmp(rd, buf + 70000, 64) == 0,
 	   "data readable from content_fd");
 	content_close(&e);
 
@@ -234,8 +242,10 @@ static void test_verify(void)
 	for (i = 0; i < n; i++)
 		buf[i] = (char)pattern(i);
 	is_int(content_open(c, U2, "e69ca52c27dac6807fc0f6f91e426f3f",
-			    (int64_t)n, &e), 0, "open multi-block entry");
-	is_int(content_verify_md5(e), -EAGAIN, "verify refuses an incomplete file");
+			    (int64_t)n, &e),
+	       0, "open multi-block entry");
+	is_int(content_verify_md5(e), -EAGAIN,
+	       "verify refuses an incomplete file");
 	/* write in uneven but block-aligned pieces, last one to EOF */
 	content_write(e, 0, buf, 3 * B);
 	content_write(e, 3 * B, buf + 3 * B, n - 3 * B);
@@ -244,12 +254,14 @@ static void test_verify(void)
 	ok(content_verified(e), "verified flag set");
 	content_close(&e);
 	is_int(content_open(c, U2, "e69ca52c27dac6807fc0f6f91e426f3f",
-			    (int64_t)n, &e), 0, "reopen");
+			    (int64_t)n, &e),
+	       0, "reopen");
 	ok(content_verified(e), "verified flag persisted");
 	content_close(&e);
 
 	/* wrong MD5 */
-	is_int(content_open(c, U3, MD5X, (int64_t)n, &e), 0, "open with bad md5");
+	is_int(content_open(c, U3, MD5X, (int64_t)n, &e), 0,
+	       "open with bad md5");
 	content_write(e, 0, buf, n);
 	is_int(content_verify_md5(e), -EIO, "mismatch reported as EIO");
 	ok(!content_verified(e), "not verified");
@@ -259,8 +271,8 @@ static void test_verify(void)
 	content_close(&e);
 
 	/* empty files are complete at once and verify against d41d8... */
-	is_int(content_open(c, U4, "d41d8cd98f00b204e9800998ecf8427e", 0, &e), 0,
-	       "open empty entry");
+	is_int(content_open(c, U4, "d41d8cd98f00b204e9800998ecf8427e", 0, &e),
+	       0, "open empty entry");
 	ok(content_complete(e), "empty file is complete");
 	is_int(content_verify_md5(e), 0, "empty file md5");
 	content_close(&e);
@@ -270,18 +282,21 @@ static void test_verify(void)
 		struct content_entry *t1 = NULL, *t2 = NULL;
 		int before = count_files();
 
-		is_int(content_open(c, U1, "", 1000, &t1), 0, "open without md5");
+		is_int(content_open(c, U1, "", 1000, &t1), 0,
+		       "open without md5");
 		is_int(content_open(c, U1, NULL, 1000, &t2), 0,
 		       "second open without md5");
 		ok(t1 && t2 && t1 != t2, "temporaries are not shared");
 		content_write(t1, 0, buf, 1000);
 		ok(content_complete(t1) && !content_complete(t2),
 		   "temporaries are independent");
-		is_int(content_verify_md5(t1), 1, "nothing to verify without md5");
+		is_int(content_verify_md5(t1), 1,
+		       "nothing to verify without md5");
 		is_int(count_files(), before, "temporaries are unlinked");
 		content_close(&t1);
 		content_close(&t2);
-		is_int(content_open(c, U1, "", 1000, &t1), 0, "reopen without md5");
+		is_int(content_open(c, U1, "", 1000, &t1), 0,
+		       "reopen without md5");
 		is_int(content_present(t1, 0, 1000), 0, "temporary not reused");
 		content_close(&t1);
 	}
@@ -378,7 +393,8 @@ static void test_eviction(void)
 		fstat(content_fd(e), &st);
 		ok((uint64_t)st.st_blocks * 512 <= cap + B,
 		   "file really has holes (st_blocks)");
-		is_int(content_missing_from(e, 0), 0, "released blocks are missing");
+		is_int(content_missing_from(e, 0), 0,
+		       "released blocks are missing");
 		free(blk);
 		content_close(&e);
 	}

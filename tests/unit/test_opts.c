@@ -27,11 +27,16 @@ int main(void)
 	FILE *f;
 	int fd;
 
-	check_url("https://repo.example.org/server", "https://repo.example.org/server/api");
-	check_url("https://repo.example.org/server/", "https://repo.example.org/server/api");
-	check_url("https://repo.example.org/server/api", "https://repo.example.org/server/api");
-	check_url("https://repo.example.org/server/api//", "https://repo.example.org/server/api");
-	check_url("HTTP://127.0.0.1:8080/server", "http://127.0.0.1:8080/server/api");
+	check_url("https://repo.example.org/server",
+		  "https://repo.example.org/server/api");
+	check_url("https://repo.example.org/server/",
+		  "https://repo.example.org/server/api");
+	check_url("https://repo.example.org/server/api",
+		  "https://repo.example.org/server/api");
+	check_url("https://repo.example.org/server/api//",
+		  "https://repo.example.org/server/api");
+	check_url("HTTP://127.0.0.1:8080/server",
+		  "http://127.0.0.1:8080/server/api");
 	check_url("ftp://repo.example.org/server", NULL);
 	check_url("repo.example.org/server", NULL);
 	check_url("https:///server", NULL);
@@ -74,10 +79,13 @@ int main(void)
 	setenv("XDG_CACHE_HOME", "/tmp/xdg", 1);
 	dir = opts_default_cache_dir("https://repo.example.org:8443/server/api",
 				     "admin@example.org");
-	is_str(dir, "/tmp/xdg/dspacefs/repo.example.org_8443_server_api@admin_example.org",
+	is_str(dir,
+	       "/tmp/xdg/dspacefs/"
+	       "repo.example.org_8443_server_api@admin_example.org",
 	       "cache dir is per server and per user");
 	free(dir);
-	dir = opts_default_cache_dir("https://repo.example.org/server/api", NULL);
+	dir =
+	    opts_default_cache_dir("https://repo.example.org/server/api", NULL);
 	is_str(dir, "/tmp/xdg/dspacefs/repo.example.org_server_api@anonymous",
 	       "anonymous cache dir is separate");
 	free(dir);

@@ -48,13 +48,16 @@ static void item_uuid(char *b, int i, int kind, int j)
 }
 
 /* Items under COLL: i, bundle ORIGINAL with 2 bitstreams, LICENSE 1. */
-static void add_item(struct dso_list *l, int i, const char *parent, int pos, int embed)
+static void add_item(struct dso_list *l, int i, const char *parent, int pos,
+		     int embed)
 {
 	char u[40], b[40], f[40];
 	struct dso *d;
 
 	item_uuid(u, i, 1, 0);
-	d = push(l, DSO_ITEM, u, parent, i == 1 ? "Same title" : (i == 2 ? "Same title" : "Other"), pos);
+	d = push(l, DSO_ITEM, u, parent,
+		 i == 1 ? "Same title" : (i == 2 ? "Same title" : "Other"),
+		 pos);
 	d->mtime = 1700000000 + i;
 	d->handle = malloc(32);
 	snprintf(d->handle, 32, "123/%d", 100 + i);
@@ -134,7 +137,10 @@ int rest_list_children(struct session *s, enum dso_type pt, const char *pu,
 int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 		    struct dso_list *out)
 {
-	(void)s; (void)type; (void)uuid; (void)out;
+	(void)s;
+	(void)type;
+	(void)uuid;
+	(void)out;
 	return -ENOSYS;
 }
 
@@ -156,7 +162,7 @@ static void *lister(void *arg)
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/tt_tree.XXXXXX", err[256];
-	struct tree_config cfg = { 0 };
+	struct tree_config cfg = {0};
 	struct tree_node nd, *v;
 	size_t n;
 	uint64_t comm, coll, it1, it2, orig, it1_ino;
@@ -173,26 +179,40 @@ int main(int argc, char **argv)
 		n_items = atoi(argv[1]);
 		item2_incomplete = 0;
 		t = tree_new(NULL, &cfg, err, sizeof(err));
-		tree_list(t, 1, &v, &n); comm = v[0].ino; tree_nodes_release(v, n);
-		tree_list(t, comm, &v, &n); coll = v[0].ino; tree_nodes_release(v, n);
+		tree_list(t, 1, &v, &n);
+		comm = v[0].ino;
+		tree_nodes_release(v, n);
+		tree_list(t, comm, &v, &n);
+		coll = v[0].ino;
+		tree_nodes_release(v, n);
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		tree_list(t, coll, &v, &n);
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		printf("store+list %zu items: %.3fs calls=%d\n", n, (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9, calls);
+		printf("store+list %zu items: %.3fs calls=%d\n", n,
+		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
+		       calls);
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		for (size_t i = 0; i < n; i++) {
-			struct tree_node *w, *x; size_t k, q;
-			tree_lookup(t, coll, v[i].name, &nd); tree_node_release(&nd);
-			tree_list(t, v[i].ino, &w, &k); ndir++;
+			struct tree_node *w, *x;
+			size_t k, q;
+			tree_lookup(t, coll, v[i].name, &nd);
+			tree_node_release(&nd);
+			tree_list(t, v[i].ino, &w, &k);
+			ndir++;
 			for (size_t j = 0; j < k; j++) {
-				tree_lookup(t, v[i].ino, w[j].name, &nd); tree_node_release(&nd);
-				if (j == 0) { tree_list(t, w[j].ino, &x, &q); tree_nodes_release(x, q);
+				tree_lookup(t, v[i].ino, w[j].name, &nd);
+				tree_node_release(&nd);
+				if (j == 0) {
+					tree_list(t, w[j].ino, &x, &q);
+					tree_nodes_release(x, q);
 				}
 			}
 			tree_nodes_release(w, k);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		printf("walk: %.3fs calls=%d\n", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9, calls);
+		printf("walk: %.3fs calls=%d\n",
+		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
+		       calls);
 		tree_nodes_release(v, n);
 		tree_free(&t);
 		return 0;
@@ -206,7 +226,8 @@ int main(int argc, char **argv)
 	is_int(calls, 0, "root getattr no request");
 	tree_node_release(&nd);
 	is_int(tree_lookup(t, TREE_ROOT_INO, ".hidden", &nd), -ENOENT, "probe");
-	is_int(tree_lookup(t, TREE_ROOT_INO, ".Trash-1000", &nd), -ENOENT, "probe trash");
+	is_int(tree_lookup(t, TREE_ROOT_INO, ".Trash-1000", &nd), -ENOENT,
+	       "probe trash");
 	is_int(calls, 0, "probe no request");
 
 	is_int(tree_list(t, TREE_ROOT_INO, &v, &n), 0, "list root");
@@ -228,7 +249,8 @@ int main(int argc, char **argv)
 	is_int(tree_list(t, coll, &v, &n), 0, "list coll");
 	is_int(n, 3, "three items");
 	for (size_t i = 0; i < n; i++)
-		printf("# %s ino=%llu mtime=%lld\n", v[i].name, (unsigned long long)v[i].ino, (long long)v[i].mtime);
+		printf("# %s ino=%llu mtime=%lld\n", v[i].name,
+		       (unsigned long long)v[i].ino, (long long)v[i].mtime);
 	is_str(v[0].name, "Same title [101]", "handle suffix 1");
 	is_str(v[1].name, "Same title [102]", "handle suffix 2");
 	it1 = v[0].ino;
@@ -278,7 +300,8 @@ int main(int argc, char **argv)
 	is_int(tree_list(t, coll, &v, &n), 0, "stale list served");
 	is_int(n, 3, "stale items");
 	tree_nodes_release(v, n);
-	is_int(tree_list(t, coll, &v, &n), 0, "stale list served again (one warning)");
+	is_int(tree_list(t, coll, &v, &n), 0,
+	       "stale list served again (one warning)");
 	tree_nodes_release(v, n);
 	is_int(tree_lookup(t, coll, "Other", &nd), 0, "stale lookup");
 	tree_node_release(&nd);
@@ -291,7 +314,8 @@ int main(int argc, char **argv)
 	is_int(tree_list(t, coll, &v, &n), -EACCES, "EACCES not masked");
 	fail_with = -ECONNREFUSED;
 	{
-		/* never cached dir: item3's? all cached. Use a fresh tree dir. */
+		/* never cached dir: item3's? all cached. Use a fresh tree dir.
+		 */
 	}
 	fail_with = 0;
 
@@ -307,7 +331,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 8; i++) {
 		void *rv;
 		pthread_join(th[i], &rv);
-		if (rv) allok = 0;
+		if (rv)
+			allok = 0;
 	}
 	ok(allok, "concurrent lists ok");
 	is_int(calls - before, 1, "one request for 8 concurrent lists");
@@ -324,12 +349,14 @@ int main(int argc, char **argv)
 	/* remount: same inodes, expired listing revalidated */
 	t = tree_new(NULL, &cfg, err, sizeof(err));
 	before = calls;
-	is_int(tree_lookup(t, coll, "Same title [101]", &nd), 0, "lookup after remount");
+	is_int(tree_lookup(t, coll, "Same title [101]", &nd), 0,
+	       "lookup after remount");
 	is_int(nd.ino, it1_ino, "inode stable across remount");
 	tree_node_release(&nd);
 	is_int(calls - before, 0, "within TTL: no request");
 	sleep(3);
-	is_int(tree_lookup(t, coll, "Same title [101]", &nd), 0, "lookup after TTL");
+	is_int(tree_lookup(t, coll, "Same title [101]", &nd), 0,
+	       "lookup after TTL");
 	is_int(nd.ino, it1_ino, "inode stable");
 	tree_node_release(&nd);
 	is_int(calls - before, 1, "expired: revalidated");
@@ -341,7 +368,8 @@ int main(int argc, char **argv)
 	cfg.cache_dir = tmpl2;
 	t = tree_new(NULL, &cfg, err, sizeof(err));
 	fail_with = -ECONNREFUSED;
-	is_int(tree_list(t, TREE_ROOT_INO, &v, &n), -ECONNREFUSED, "never cached → error");
+	is_int(tree_list(t, TREE_ROOT_INO, &v, &n), -ECONNREFUSED,
+	       "never cached → error");
 	tree_free(&t);
 	return tap_done();
 }
