@@ -178,6 +178,7 @@ seq_once() {
 	record seq "$variant" MB_s "$mbs"
 	record seq "$variant" ratio_vs_curl "$(awk -v a="$mbs" -v b="$curl_mbs" 'BEGIN { printf "%.3f", a / b }')"
 	record seq "$variant" peak_RSS_MiB "$(hwm_mib)"
+	record seq "$variant" daemon_CPU_s "$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$FS_PID/stat")"
 	record seq "$variant" requests "$(reqstat "$mark" content)"
 	say "  $variant: $mbs MB/s, VmHWM $(hwm_mib) MiB"
 	unmount_fs
