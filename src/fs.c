@@ -235,6 +235,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Attributes come from the tree cache; the kernel keeps them for
 	 * entry_ttl. Directory contents are re-read on every opendir. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	/* Larger write requests: fewer round trips while spooling uploads
+	 * (libfuse asks the kernel for max_pages to match). */
+	conn->max_write = 1 << 20;
 }
 
 /* Resolves a name in a directory. */
@@ -343,6 +346,123 @@ static int merge_uploads(struct fs_config *c, uint64_t dir,
 	return 0;
 }
 
+/* What each directory listed last looked like, so that the kernel may keep
+ * its cached copy of a listing that has not changed (FOPEN_CACHE_DIR with
+ * FOPEN_KEEP_CACHE): a repeated recursive ls then costs no readdir calls.
+ * An open-addressing table keyed by inode that doubles as it fills; past
+ * DIR_STAMPS_MAX directories it starts afresh (a miss only costs a
+ * readdir). */
+#define DIR_STAMPS_MAX (1u << 21)
+static struct {
+	pthread_mutex_t lock;
+	uint64_t *ino; /* 0: empty slot (inode 0 does not exist) */
+	uint64_t *hash;
+	size_t size;   /* slots, a power of two */
+	size_t used;
+} dir_stamps = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Finds ino's slot (or the empty slot where it belongs). */
+static size_t stamp_slot(uint64_t ino)
+{
+	size_t i = (size_t)(ino * 11400714819323198485ULL) & (dir_stamps.size - 1);
+
+	while (dir_stamps.ino[i] && dir_stamps.ino[i] != ino)
+		i = (i + 1) & (dir_stamps.size - 1);
+	return i;
+}
+
+/* Makes room for one more entry; false when memory is short. */
+static int stamps_reserve(void)
+{
+	uint64_t *old_ino = dir_stamps.ino, *old_hash = dir_stamps.hash;
+	size_t old_size = dir_stamps.size, i, n;
+
+	if (dir_stamps.size && (dir_stamps.used + 1) * 2 <= dir_stamps.size)
+		return 1;
+	n = old_size ? old_size * 2 : 1024;
+	if (n > DIR_STAMPS_MAX * 2) {
+		/* Full: forget everything but keep the memory. */
+		memset(dir_stamps.ino, 0, old_size * sizeof(uint64_t));
+		dir_stamps.used = 0;
+		return 1;
+	}
+	dir_stamps.ino = calloc(n, sizeof(uint64_t));
+	dir_stamps.hash = calloc(n, sizeof(uint64_t));
+	if (!dir_stamps.ino || !dir_stamps.hash) {
+		free(dir_stamps.ino);
+		free(dir_stamps.hash);
+		dir_stamps.ino = old_ino;
+		dir_stamps.hash = old_hash;
+		return 0;
+	}
+	dir_stamps.size = n;
+	dir_stamps.used = 0;
+	for (i = 0; i < old_size; i++) {
+		if (old_ino[i]) {
+			size_t k = stamp_slot(old_ino[i]);
+
+			dir_stamps.ino[k] = old_ino[i];
+			dir_stamps.hash[k] = old_hash[i];
+			dir_stamps.used++;
+		}
+	}
+	free(old_ino);
+	free(old_hash);
+	return 1;
+}
+
+/* FNV-1a over the bytes of one field. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* A digest of everything readdir(plus) would report for this listing. */
+static uint64_t listing_hash(const struct dir_handle *d)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	h = fnv(h, &d->parent_ino, sizeof(d->parent_ino));
+	for (i = 0; i < d->n; i++) {
+		const struct tree_node *n = &d->nodes[i];
+
+		h = fnv(h, &n->ino, sizeof(n->ino));
+		h = fnv(h, n->name, strlen(n->name) + 1);
+		h = fnv(h, &n->type, sizeof(n->type));
+		h = fnv(h, &n->size, sizeof(n->size));
+		h = fnv(h, &n->mtime, sizeof(n->mtime));
+	}
+	return h;
+}
+
+/* Records the listing's digest; true when it equals the previous one. */
+static int listing_unchanged(uint64_t ino, uint64_t hash)
+{
+	int same = 0;
+	size_t k;
+
+	pthread_mutex_lock(&dir_stamps.lock);
+	if (stamps_reserve()) {
+		k = stamp_slot(ino);
+		if (dir_stamps.ino[k] == ino) {
+			same = dir_stamps.hash[k] == hash;
+		} else {
+			dir_stamps.ino[k] = ino;
+			dir_stamps.used++;
+		}
+		dir_stamps.hash[k] = hash;
+	}
+	pthread_mutex_unlock(&dir_stamps.lock);
+	return same;
+}
+
 /* Snapshots the listing of a directory. */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
@@ -373,7 +493,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
+	/* The kernel keeps the entries it read; it may reuse them only while
+	 * the listing is the same as the one it cached. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = listing_unchanged(ino, listing_hash(d));
 	fuse_reply_open(req, fi);
 	return;
 fail:
@@ -886,8 +1009,17 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs_config *c = fs_of(req);
 	struct buf value = BUF_INIT;
 	struct tree_node n;
-	int rc = tree_getattr(c->tree, ino, &n);
+	int rc;
 
+	/* We only have user.* attributes. For the other namespaces (SELinux
+	 * labels, POSIX ACLs) "not supported" is both true and cheap: ls -l
+	 * then stops asking for the rest of the file system, instead of two
+	 * round trips per entry. */
+	if (strncmp(name, "user.", 5) != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	rc = tree_getattr(c->tree, ino, &n);
 	if (!rc) {
 		rc = collect_xattrs(c, &n, name, &value, NULL);
 		tree_node_release(&n);

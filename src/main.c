@@ -192,11 +192,14 @@ int main(int argc, char *argv[])
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 
 		fuse_loop_cfg_set_clone_fd(lc, fopts.clone_fd);
-		/* libfuse leaves max_threads at UINT_MAX unless -o max_threads=
-		 * was given; passing that on only earns a warning. */
+		/* libfuse leaves both limits at UINT_MAX unless -o max_threads=
+		 * or -o max_idle_threads= was given; passing that on only earns
+		 * a warning. */
 		if (fopts.max_threads > 0 && fopts.max_threads < 100000)
 			fuse_loop_cfg_set_max_threads(lc, fopts.max_threads);
-		fuse_loop_cfg_set_idle_threads(lc, fopts.max_idle_threads);
+		if (fopts.max_idle_threads < 100000)
+			fuse_loop_cfg_set_idle_threads(lc,
+						       fopts.max_idle_threads);
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
