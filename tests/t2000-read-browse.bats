@@ -249,7 +249,7 @@ EOF
 		n=$((n + 1))
 		run ls -a "$cdir"
 		[ "$status" -eq 0 ]
-		! grep -qxF -- "$t" <<<"$output"
+		! grep -qxF -- "$t" <<<"$output" || false
 	done < <(fx "'\n'.join(o['name'] for o in find('item') if o['withdrawn'] or not o['discoverable'])")
 	[ "$n" -ge 2 ]
 	# and what is listed is exactly the discoverable items, owned or mapped
