@@ -57,6 +57,19 @@ static struct fs_config *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Sends an error reply. Failures to reach the server (connection refused,
+ * host or network unreachable, reset) become EIO: the errno a read, stat or
+ * readdir caller expects (the modules below log the real cause). */
+static void reply_err(fuse_req_t req, int negerr)
+{
+	int e = negerr < 0 ? -negerr : negerr;
+
+	if (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+	    e == ECONNRESET || e == ENOTCONN || e == EPROTO)
+		e = EIO;
+	fuse_reply_err(req, e);
+}
+
 /* The status file's inode (0 when none could be allocated). */
 static uint64_t status_ino(struct fs_config *c)
 {
@@ -257,7 +270,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 			return;
 		}
-		fuse_reply_err(req, -rc);
+		reply_err(req, rc);
 		return;
 	}
 	node_to_entry(c, &n, &e);
@@ -292,7 +305,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	(void)fi;
 	if (rc) {
-		fuse_reply_err(req, -rc);
+		reply_err(req, rc);
 		return;
 	}
 	node_to_stat(c, &n, &st);
@@ -501,7 +514,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	return;
 fail:
 	free(d);
-	fuse_reply_err(req, -rc);
+	reply_err(req, rc);
 }
 
 /* Shared body of readdir and readdirplus: offsets 1 and 2 are "." and
@@ -572,12 +585,6 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	tree_nodes_release(d->nodes, d->n);
 	free(d);
 	fuse_reply_err(req, 0);
-}
-
-/* Sends an error reply, logging unexpected ones. */
-static void reply_err(fuse_req_t req, int negerr)
-{
-	fuse_reply_err(req, negerr < 0 ? -negerr : negerr);
 }
 
 /* Allocates a handle of kind. */
@@ -818,7 +825,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	n = reader_prepare(h->rf, size, off, &fd);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)n);
 		return;
 	}
 	if (n == 0) {
@@ -1025,7 +1032,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		tree_node_release(&n);
 	}
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, rc);
 	else
 		reply_sized(req, &value, size);
 	buf_release(&value);
@@ -1043,7 +1050,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		tree_node_release(&n);
 	}
 	if (rc)
-		fuse_reply_err(req, -rc);
+		reply_err(req, rc);
 	else
 		reply_sized(req, &names, size);
 	buf_release(&names);

@@ -34,6 +34,8 @@
 #define RETRY_AFTER_MAX 10
 #define TRACE_BODY_MAX 2048
 
+#define DOWN_HOLD_MS 5000 /* see struct http, down_until */
+
 struct http {
 	int connections;
 	char *cacert;
@@ -47,8 +49,12 @@ struct http {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 
-	pthread_mutex_t lock; /* guards the free list */
+	pthread_mutex_t lock; /* guards the free list and down_until */
 	pthread_cond_t cond;
+	/* After a request could not connect at all (its retries included),
+	 * requests fail at once until this monotonic time (ms): a dead server
+	 * then costs one timeout, not one per directory of an ls -lR. */
+	int64_t down_until;
 	CURL **idle; /* free handles (a stack) */
 	int nidle;
 	CURL **all;
@@ -307,6 +313,48 @@ long http_parse_retry_after(const char *value)
 }
 
 /* Sleeps ms milliseconds (restarting after signals). */
+/* Monotonic milliseconds. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether requests should fail at once because the server was just found
+ * unreachable. */
+static int server_down(struct http *h)
+{
+	int64_t until;
+
+	pthread_mutex_lock(&h->lock);
+	until = h->down_until;
+	pthread_mutex_unlock(&h->lock);
+	return until && mono_ms() < until;
+}
+
+/* Records the outcome of a request for server_down(). */
+static void note_outcome(struct http *h, int rc, const char *url)
+{
+	int unreachable = rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+			  rc == -ENETUNREACH;
+	int was_down;
+
+	if (rc < 0 && !unreachable)
+		return; /* timeouts, aborts: say nothing about reachability */
+	pthread_mutex_lock(&h->lock);
+	was_down = h->down_until != 0;
+	h->down_until = unreachable ? mono_ms() + DOWN_HOLD_MS : 0;
+	pthread_mutex_unlock(&h->lock);
+	if (unreachable && !was_down)
+		log_warn("cannot reach the server (%s: %s); failing requests at "
+			 "once for %d s before trying again",
+			 url, strerror(-rc), DOWN_HOLD_MS / 1000);
+	else if (!unreachable && was_down)
+		log_info("the server answers again");
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -751,6 +799,11 @@ int http_perform(struct http *h, const struct http_request *req,
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
+	if (server_down(h)) {
+		snprintf(resp->errmsg, sizeof(resp->errmsg),
+			 "server unreachable moments ago; not retried yet");
+		return -ECONNREFUSED;
+	}
 	c = handle_get(h);
 	for (;;) {
 		long wait_ms, ra;
@@ -783,6 +836,7 @@ int http_perform(struct http *h, const struct http_request *req,
 		sleep_ms(wait_ms);
 	}
 	handle_put(h, c);
+	note_outcome(h, rc, req->url);
 	if (rc < 0 && rc != -ECANCELED)
 		log_debug("%s %s failed: %s", req->method ? req->method : "GET",
 			  req->url, resp->errmsg);

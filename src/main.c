@@ -171,6 +171,10 @@ int main(int argc, char *argv[])
 	tree = tree_new(session, &tc, err, sizeof(err));
 	rc_cfg.cache_dir = o.cache_dir;
 	rc_cfg.cache_max = o.cache_max;
+	/* A stalled or unreachable server fails reads after about two stall
+	 * timeouts, so that a blocked reader (or an unmount waiting for it)
+	 * gets an answer in bounded time. */
+	rc_cfg.retry_budget = 2 * o.timeout;
 	reader = tree ? reader_new(session, &rc_cfg, err, sizeof(err)) : NULL;
 	if (!tree || !reader) {
 		log_error("%s", err);

@@ -35,7 +35,8 @@
 #define RANDOM_WIN (256u * 1024)     /* window of a random read */
 #define FLUSH_SIZE (1u << 20)        /* bytes written to the cache at once */
 #define SEQ_SLACK (1u << 20)         /* reorder tolerance of sequential reads */
-#define STALL_WAIT 90                /* s a read waits without any progress */
+#define RETRY_BUDGET 60              /* default s without progress before a
+					 * read fails (reader_config) */
 #define WORKER_IDLE 10               /* s a worker waits for demand */
 #define RETRY_MAX 6                  /* failures in a row without progress */
 #define MAX_INFLIGHT 16
@@ -68,6 +69,13 @@ struct rfile {
 	unsigned err_gen;   /* bumped with err */
 	uint64_t eof_at;    /* bytes at or after this do not exist (416) */
 	uint64_t progress;  /* bumped on every cache write */
+	/* A read that gave up: later reads fail at once with the same error
+	 * until data arrives again or the budget has passed, so that the
+	 * kernel's retries (readahead, then page by page) do not each wait
+	 * the whole budget. */
+	int failed_err;
+	time_t failed_at;
+	uint64_t failed_progress;
 	struct range inflight[MAX_INFLIGHT];
 	int verifying;
 	/* worker */
@@ -94,6 +102,7 @@ struct reader {
 	int closing;   /* read without the lock in callbacks (atomic) */
 	int no_range;  /* atomic: the server ignores Range */
 	int active;    /* calls in progress, under lock */
+	int budget;    /* s without progress before a read gives up */
 };
 
 /* One HTTP transfer into the cache. */
@@ -462,6 +471,14 @@ static int note_failure(struct rfile *rf, uint64_t start, int rc, int fatal)
 	return 0;
 }
 
+/* Whether retrying soon is pointless: nothing answers at that address
+ * (http.c has already retried the connection with backoff). */
+static int server_unreachable(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+	       rc == -ENETUNREACH;
+}
+
 /* ---- MD5 check ------------------------------------------------------------- */
 
 /* Verifies a complete file once; a mismatch drops it and fails reads. */
@@ -516,6 +533,7 @@ static void *worker_main(void *arg)
 	time_t idle_since = mono_s();
 	uint64_t start, end, lim, got, cap = content_cap(r->cache) / 4;
 	int fails = 0, rc, slot, whole, fatal;
+	time_t fail_since = 0;
 	struct timespec ts;
 
 	pthread_mutex_lock(&rf->lock);
@@ -553,6 +571,7 @@ static void *worker_main(void *arg)
 		idle_since = mono_s();
 		if (rc == 0) {
 			fails = 0;
+			fail_since = 0;
 			if (rf->window < WIN_MAX && rf->window < cap)
 				rf->window *= 2;
 			continue;
@@ -565,11 +584,13 @@ static void *worker_main(void *arg)
 		 * (a stream that keeps breaking inside one block makes none). */
 		got = content_missing_from(rf->ce, start) > start ? got : 0;
 		fails = got ? 0 : fails + 1;
+		fail_since = got ? 0 : fail_since ? fail_since : mono_s();
 		if (got)
 			log_info("bitstream %s: stream broke after %llu bytes "
 				 "(%s); resuming", rf->uuid,
 				 (unsigned long long)got, strerror(-rc));
-		if (fails > RETRY_MAX) {
+		if (fails > RETRY_MAX || server_unreachable(rc) ||
+		    (fail_since && mono_s() - fail_since >= r->budget)) {
 			log_warn("bitstream %s: giving up after %d failures: %s",
 				 rf->uuid, fails, strerror(-rc));
 			rf->err = rc;
@@ -643,6 +664,7 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 	unsigned gen;
 	time_t waited_since;
 	int seq, tries = 0, rc, slot, fatal, verify = 0;
+	time_t fail_since = 0;
 	ssize_t ret;
 	struct timespec ts;
 
@@ -669,6 +691,12 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 	gen = rf->err_gen;
 	seen_progress = rf->progress;
 	waited_since = mono_s();
+	if (rf->failed_err && rf->failed_progress == rf->progress &&
+	    waited_since - rf->failed_at < r->budget &&
+	    content_present(rf->ce, o, size) == 0) {
+		ret = rf->failed_err;
+		goto done;
+	}
 	for (;;) {
 		if (rf->fatal) {
 			ret = rf->fatal;
@@ -697,9 +725,9 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		if (rf->progress != seen_progress) {
 			seen_progress = rf->progress;
 			waited_since = mono_s();
-		} else if (mono_s() - waited_since > STALL_WAIT) {
+		} else if (mono_s() - waited_since > r->budget) {
 			log_warn("bitstream %s: no data for %d s at offset %llu",
-				 rf->uuid, STALL_WAIT, (unsigned long long)miss);
+				 rf->uuid, r->budget, (unsigned long long)miss);
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -741,15 +769,28 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		}
 		if (content_missing_from(rf->ce, miss) > miss) {
 			tries = 0; /* progress: resume at once */
+			fail_since = 0;
 			continue;
 		}
-		if (++tries > RETRY_MAX) {
+		if (!fail_since)
+			fail_since = mono_s();
+		if (++tries > RETRY_MAX || server_unreachable(rc) ||
+		    mono_s() - fail_since >= r->budget) {
+			log_warn("bitstream %s: reading at %llu failed: %s",
+				 rf->uuid, (unsigned long long)miss,
+				 strerror(-rc));
 			ret = rc;
 			break;
 		}
 		ts = deadline_ms(100L << (tries < 5 ? tries : 5));
 		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
+	if (ret < 0 && ret != -ECANCELED && !rf->fatal) {
+		rf->failed_err = (int)ret;
+		rf->failed_at = mono_s();
+		rf->failed_progress = rf->progress;
+	}
+done:
 	if (ret >= 0) {
 		h->last_end = o + (uint64_t)ret;
 		h->nreads++;
@@ -938,6 +979,7 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 		return NULL;
 	}
 	r->s = s;
+	r->budget = cfg->retry_budget > 0 ? cfg->retry_budget : RETRY_BUDGET;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
 	if (!r->cache) {
 		free(r);
