@@ -370,14 +370,15 @@ static struct {
 	pthread_mutex_t lock;
 	uint64_t *ino; /* 0: empty slot (inode 0 does not exist) */
 	uint64_t *hash;
-	size_t size;   /* slots, a power of two */
+	size_t size; /* slots, a power of two */
 	size_t used;
-} dir_stamps = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} dir_stamps = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Finds ino's slot (or the empty slot where it belongs). */
 static size_t stamp_slot(uint64_t ino)
 {
-	size_t i = (size_t)(ino * 11400714819323198485ULL) & (dir_stamps.size - 1);
+	size_t i =
+	    (size_t)(ino * 11400714819323198485ULL) & (dir_stamps.size - 1);
 
 	while (dir_stamps.ino[i] && dir_stamps.ino[i] != ino)
 		i = (i + 1) & (dir_stamps.size - 1);

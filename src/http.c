@@ -337,8 +337,8 @@ static int server_down(struct http *h)
 /* Records the outcome of a request for server_down(). */
 static void note_outcome(struct http *h, int rc, const char *url)
 {
-	int unreachable = rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
-			  rc == -ENETUNREACH;
+	int unreachable =
+	    rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
 	int was_down;
 
 	if (rc < 0 && !unreachable)
@@ -348,9 +348,10 @@ static void note_outcome(struct http *h, int rc, const char *url)
 	h->down_until = unreachable ? mono_ms() + DOWN_HOLD_MS : 0;
 	pthread_mutex_unlock(&h->lock);
 	if (unreachable && !was_down)
-		log_warn("cannot reach the server (%s: %s); failing requests at "
-			 "once for %d s before trying again",
-			 url, strerror(-rc), DOWN_HOLD_MS / 1000);
+		log_warn(
+		    "cannot reach the server (%s: %s); failing requests at "
+		    "once for %d s before trying again",
+		    url, strerror(-rc), DOWN_HOLD_MS / 1000);
 	else if (!unreachable && was_down)
 		log_info("the server answers again");
 }

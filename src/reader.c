@@ -30,21 +30,22 @@
 #include "rest.h"
 #include "session.h"
 
-#define WIN_MIN (256u * 1024)        /* first window of a stream */
-#define WIN_MAX (64u * 1024 * 1024)  /* largest window */
-#define RANDOM_WIN (256u * 1024)     /* window of a random read */
-#define FLUSH_SIZE (1u << 20)        /* bytes written to the cache at once */
-#define SEQ_SLACK (1u << 20)         /* reorder tolerance of sequential reads */
-#define RETRY_BUDGET 60              /* default s without progress before a
-					 * read fails (reader_config) */
-#define WORKER_IDLE 10               /* s a worker waits for demand */
-#define RETRY_MAX 6                  /* failures in a row without progress */
+#define WIN_MIN (256u * 1024)	    /* first window of a stream */
+#define WIN_MAX (64u * 1024 * 1024) /* largest window */
+#define RANDOM_WIN (256u * 1024)    /* window of a random read */
+#define FLUSH_SIZE (1u << 20)	    /* bytes written to the cache at once */
+#define SEQ_SLACK (1u << 20)	    /* reorder tolerance of sequential reads */
+#define RETRY_BUDGET                                                           \
+	60	       /* default s without progress before a                  \
+			* read fails (reader_config) */
+#define WORKER_IDLE 10 /* s a worker waits for demand */
+#define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
 #define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
-#define FETCH_EOF (-10002)          /* 416 */
+#define FETCH_EOF (-10002)	    /* 416 */
 
 struct range {
 	uint64_t start, end; /* [start, end) still to arrive */
@@ -64,11 +65,11 @@ struct rfile {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop;
-	int fatal;          /* sticky -errno: every read fails with it */
-	int err;            /* last transient failure after retries */
-	unsigned err_gen;   /* bumped with err */
-	uint64_t eof_at;    /* bytes at or after this do not exist (416) */
-	uint64_t progress;  /* bumped on every cache write */
+	int fatal;	   /* sticky -errno: every read fails with it */
+	int err;	   /* last transient failure after retries */
+	unsigned err_gen;  /* bumped with err */
+	uint64_t eof_at;   /* bytes at or after this do not exist (416) */
+	uint64_t progress; /* bumped on every cache write */
 	/* A read that gave up: later reads fail at once with the same error
 	 * until data arrives again or the budget has passed, so that the
 	 * kernel's retries (readahead, then page by page) do not each wait
@@ -82,8 +83,8 @@ struct rfile {
 	pthread_t thread;
 	int thread_started;
 	int worker_running;
-	uint64_t seq_pos;   /* offset of the latest sequential read */
-	uint64_t demand;    /* end of the latest sequential read */
+	uint64_t seq_pos; /* offset of the latest sequential read */
+	uint64_t demand;  /* end of the latest sequential read */
 	uint64_t window;
 };
 
@@ -99,27 +100,27 @@ struct reader {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	struct rfile *files;
-	int closing;   /* read without the lock in callbacks (atomic) */
-	int no_range;  /* atomic: the server ignores Range */
-	int active;    /* calls in progress, under lock */
-	int budget;    /* s without progress before a read gives up */
+	int closing;  /* read without the lock in callbacks (atomic) */
+	int no_range; /* atomic: the server ignores Range */
+	int active;   /* calls in progress, under lock */
+	int budget;   /* s without progress before a read gives up */
 };
 
 /* One HTTP transfer into the cache. */
 struct fetch {
 	struct rfile *rf;
 	uint64_t start, end; /* requested [start, end) */
-	uint64_t next;       /* file offset of the next body byte */
-	char *buf;           /* bytes waiting for the cache, from bufoff */
+	uint64_t next;	     /* file offset of the next body byte */
+	char *buf;	     /* bytes waiting for the cache, from bufoff */
 	size_t buflen, bufcap;
 	uint64_t bufoff;
-	int slot;            /* inflight slot, -1 if none */
-	int allow_whole;     /* a 200 may be used (worker) */
-	int ranged;          /* a Range header was sent */
+	int slot;	 /* inflight slot, -1 if none */
+	int allow_whole; /* a 200 may be used (worker) */
+	int ranged;	 /* a Range header was sent */
 	int got_headers;
-	int discard;         /* non-2xx body: ignore */
-	int err;             /* decided in a callback */
-	uint64_t written;    /* body bytes that reached the cache */
+	int discard;	  /* non-2xx body: ignore */
+	int err;	  /* decided in a callback */
+	uint64_t written; /* body bytes that reached the cache */
 };
 
 static int is_closing(const struct reader *r)
@@ -269,18 +270,21 @@ static int fetch_headers(const struct http_response *resp, void *ctx)
 		cr = http_response_header(resp, "Content-Range");
 		if (parse_content_range(cr, &a, &b, &total) < 0 ||
 		    a != f->start || b != f->end - 1) {
-			log_error("bitstream %s: unexpected Content-Range \"%s\" "
-				  "for bytes %llu-%llu", rf->uuid,
-				  cr ? cr : "", (unsigned long long)f->start,
-				  (unsigned long long)f->end - 1);
+			log_error(
+			    "bitstream %s: unexpected Content-Range \"%s\" "
+			    "for bytes %llu-%llu",
+			    rf->uuid, cr ? cr : "",
+			    (unsigned long long)f->start,
+			    (unsigned long long)f->end - 1);
 			f->err = -EIO;
 			return 1;
 		}
 		if (total != rf->size) {
-			log_error("bitstream %s changed on the server: %llu bytes "
-				  "instead of %llu", rf->uuid,
-				  (unsigned long long)total,
-				  (unsigned long long)rf->size);
+			log_error(
+			    "bitstream %s changed on the server: %llu bytes "
+			    "instead of %llu",
+			    rf->uuid, (unsigned long long)total,
+			    (unsigned long long)rf->size);
 			f->err = -EIO;
 			return 1;
 		}
@@ -321,7 +325,8 @@ static int fetch_body(const char *data, size_t len, void *ctx)
 		return 1;
 	}
 	if (f->next < f->start) { /* a 200 body: skip what we have */
-		n = f->start - f->next < len ? (size_t)(f->start - f->next) : len;
+		n = f->start - f->next < len ? (size_t)(f->start - f->next)
+					     : len;
 		f->next += n;
 		data += n;
 		len -= n;
@@ -394,7 +399,8 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	f.end = end;
 	f.slot = slot;
 	f.allow_whole = worker;
-	f.bufcap = end - start < FLUSH_SIZE ? (size_t)(end - start) : FLUSH_SIZE;
+	f.bufcap =
+	    end - start < FLUSH_SIZE ? (size_t)(end - start) : FLUSH_SIZE;
 	if (whole && worker)
 		f.bufcap = FLUSH_SIZE;
 	f.buf = malloc(f.bufcap ? f.bufcap : 1);
@@ -410,7 +416,8 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	if (!(whole && worker)) {
 		f.ranged = 1;
 		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
-			 (unsigned long long)start, (unsigned long long)end - 1);
+			 (unsigned long long)start,
+			 (unsigned long long)end - 1);
 		if (!curl_slist_append(hdrs, range)) {
 			rc = -ENOMEM;
 			goto out;
@@ -452,9 +459,10 @@ static int note_failure(struct rfile *rf, uint64_t start, int rc, int fatal)
 {
 	if (rc == FETCH_EOF) {
 		if (start < rf->eof_at) {
-			log_warn("bitstream %s: server says bytes from %llu do "
-				 "not exist (416): file changed? Treating as EOF",
-				 rf->uuid, (unsigned long long)start);
+			log_warn(
+			    "bitstream %s: server says bytes from %llu do "
+			    "not exist (416): file changed? Treating as EOF",
+			    rf->uuid, (unsigned long long)start);
 			rf->eof_at = start;
 		}
 		pthread_cond_broadcast(&rf->cond);
@@ -475,11 +483,11 @@ static int note_failure(struct rfile *rf, uint64_t start, int rc, int fatal)
  * (http.c has already retried the connection with backoff). */
 static int server_unreachable(int rc)
 {
-	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
-	       rc == -ENETUNREACH;
+	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
 }
 
-/* ---- MD5 check ------------------------------------------------------------- */
+/* ---- MD5 check -------------------------------------------------------------
+ */
 
 /* Verifies a complete file once; a mismatch drops it and fails reads. */
 static void maybe_verify(struct rfile *rf)
@@ -501,7 +509,8 @@ static void maybe_verify(struct rfile *rf)
 	rf->verifying = 0;
 	if (rc == -EIO) {
 		log_error("bitstream %s: downloaded content does not match its "
-			  "MD5 %s; cached copy dropped", rf->uuid, rf->md5);
+			  "MD5 %s; cached copy dropped",
+			  rf->uuid, rf->md5);
 		content_drop(rf->ce);
 		rf->fatal = -EIO;
 		pthread_cond_broadcast(&rf->cond);
@@ -581,18 +590,21 @@ static void *worker_main(void *arg)
 		if (note_failure(rf, start, rc, fatal))
 			break;
 		/* Progress = new complete blocks, not merely bytes received
-		 * (a stream that keeps breaking inside one block makes none). */
+		 * (a stream that keeps breaking inside one block makes none).
+		 */
 		got = content_missing_from(rf->ce, start) > start ? got : 0;
 		fails = got ? 0 : fails + 1;
 		fail_since = got ? 0 : fail_since ? fail_since : mono_s();
 		if (got)
 			log_info("bitstream %s: stream broke after %llu bytes "
-				 "(%s); resuming", rf->uuid,
-				 (unsigned long long)got, strerror(-rc));
+				 "(%s); resuming",
+				 rf->uuid, (unsigned long long)got,
+				 strerror(-rc));
 		if (fails > RETRY_MAX || server_unreachable(rc) ||
 		    (fail_since && mono_s() - fail_since >= r->budget)) {
-			log_warn("bitstream %s: giving up after %d failures: %s",
-				 rf->uuid, fails, strerror(-rc));
+			log_warn(
+			    "bitstream %s: giving up after %d failures: %s",
+			    rf->uuid, fails, strerror(-rc));
 			rf->err = rc;
 			rf->err_gen++;
 			pthread_cond_broadcast(&rf->cond);
@@ -651,7 +663,8 @@ static void worker_stop(struct rfile *rf)
 	rf->thread_started = 0;
 }
 
-/* ---- reads ------------------------------------------------------------------ */
+/* ---- reads ------------------------------------------------------------------
+ */
 
 /* Makes [off, off+size) (clamped) present in the cache; returns the byte
  * count, 0 at EOF, or -errno. */
@@ -726,8 +739,9 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 			seen_progress = rf->progress;
 			waited_since = mono_s();
 		} else if (mono_s() - waited_since > r->budget) {
-			log_warn("bitstream %s: no data for %d s at offset %llu",
-				 rf->uuid, r->budget, (unsigned long long)miss);
+			log_warn(
+			    "bitstream %s: no data for %d s at offset %llu",
+			    rf->uuid, r->budget, (unsigned long long)miss);
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -737,7 +751,8 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		if (inflight_has(rf, miss) ||
 		    (__atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE) &&
 		     worker_ensure(rf) == 0) ||
-		    (seq && miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
+		    (seq &&
+		     miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
 		     worker_ensure(rf) == 0)) {
 			ts = deadline_ms(1000);
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
@@ -746,8 +761,8 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		/* A random read: fetch a small window here. */
 		mend = miss + RANDOM_WIN;
 		if (mend < o + want)
-			mend = (o + want + CONTENT_BLOCK - 1) /
-			       CONTENT_BLOCK * CONTENT_BLOCK;
+			mend = (o + want + CONTENT_BLOCK - 1) / CONTENT_BLOCK *
+			       CONTENT_BLOCK;
 		if (mend > lim)
 			mend = lim;
 		if (content_present_from(rf->ce, miss) < mend)
@@ -858,7 +873,8 @@ ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 	return n;
 }
 
-/* ---- open / close ---------------------------------------------------------- */
+/* ---- open / close ----------------------------------------------------------
+ */
 
 /* Frees an rfile whose worker has stopped. */
 static void rfile_free(struct rfile *rf)
@@ -967,7 +983,8 @@ void reader_close(struct reader_file **fp)
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* ---- the reader -------------------------------------------------------------- */
+/* ---- the reader
+ * -------------------------------------------------------------- */
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 			  char *err, size_t errlen)

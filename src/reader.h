@@ -24,10 +24,10 @@ struct reader;
 struct reader_file;
 
 struct reader_config {
-	const char *cache_dir;  /* content lives in cache_dir/content (0700) */
-	uint64_t cache_max;     /* bytes; LRU eviction above it; 0 → 1 GiB */
-	int retry_budget;       /* seconds a read keeps retrying without any
-				 * progress before it fails; 0 → 60 */
+	const char *cache_dir; /* content lives in cache_dir/content (0700) */
+	uint64_t cache_max;    /* bytes; LRU eviction above it; 0 → 1 GiB */
+	int retry_budget;      /* seconds a read keeps retrying without any
+				* progress before it fails; 0 → 60 */
 };
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,
