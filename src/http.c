@@ -648,6 +648,9 @@ static int build_mime(CURL *c, const struct http_request *req, curl_mime **out)
 				curl_mime_free(mime);
 				return -EIO;
 			}
+		} else if (hp->read) {
+			curl_mime_data_cb(part, -1, hp->read, NULL,
+					  hp->read_end, hp->read_ctx);
 		} else {
 			curl_mime_data(part, hp->data ? hp->data : "",
 				       hp->data ? hp->len : 0);

@@ -29,13 +29,22 @@ struct http_config {
 	const char *user_agent; /* NULL → "dspacefs/VERSION" */
 };
 
-/* One part of a multipart/form-data body. Exactly one of data or filepath. */
+/* One part of a multipart/form-data body. Exactly one of data, filepath or
+ * read. */
 struct http_part {
 	const char *name; /* form field name, e.g. "file", "properties" */
 	const char *data; /* in-memory value (len bytes) */
 	size_t len;
 	/* stream the value from this file (not read into memory) */
 	const char *filepath;
+	/* or stream it from read (CURLOPT_READFUNCTION semantics: bytes,
+	 * 0 at the end, CURL_READFUNC_ABORT), length unknown: the request
+	 * is sent chunked. read_end(read_ctx), if set, is called when an
+	 * attempt is over; a later attempt (a session retry) reads again,
+	 * so a stream that cannot replay must refuse it. */
+	size_t (*read)(char *buf, size_t size, size_t nitems, void *ctx);
+	void (*read_end)(void *ctx);
+	void *read_ctx;
 	const char *filename; /* filename= in the part header, or NULL */
 	const char *type;     /* part Content-Type, or NULL */
 };

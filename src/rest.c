@@ -477,23 +477,24 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 }
 
 /* Uploads a file into a bundle as a new bitstream called name. */
-int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
-			  const char *name, const char *path,
-			  struct dso_list *out)
+/* The upload POST with file part f (its name and type are set here). */
+static int upload_post(struct session *s, const char *bundle_uuid,
+		       const char *name, struct http_part *f,
+		       struct dso_list *out)
 {
 	struct http_part parts[2];
 	char u[UUID_LEN + 1];
 	char *props;
 	int rc;
 
-	if (safe_uuid(bundle_uuid, u) || !path)
+	if (safe_uuid(bundle_uuid, u))
 		return -EINVAL;
 	props = model_upload_properties(name);
 	if (!props)
 		return -ENOMEM;
 	memset(parts, 0, sizeof(parts));
+	parts[0] = *f;
 	parts[0].name = "file";
-	parts[0].filepath = path;
 	parts[0].filename = name;
 	parts[0].type = "application/octet-stream";
 	parts[1].name = "properties";
@@ -504,6 +505,34 @@ int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			NULL, NULL, parts, 2, 201, out);
 	free(props);
 	return rc;
+}
+
+int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
+			  const char *name, const char *path,
+			  struct dso_list *out)
+{
+	struct http_part f = {0};
+
+	if (!path)
+		return -EINVAL;
+	f.filepath = path;
+	return upload_post(s, bundle_uuid, name, &f, out);
+}
+
+int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
+				 const char *name,
+				 size_t (*read)(char *, size_t, size_t, void *),
+				 void (*read_end)(void *), void *ctx,
+				 struct dso_list *out)
+{
+	struct http_part f = {0};
+
+	if (!read)
+		return -EINVAL;
+	f.read = read;
+	f.read_end = read_end;
+	f.read_ctx = ctx;
+	return upload_post(s, bundle_uuid, name, &f, out);
 }
 
 /* Renames a bitstream, bundle or item: its dc.title is its name. */

@@ -54,6 +54,13 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
+/* The same with the file's content from read/read_end/ctx (see struct
+ * http_part), sent chunked as it comes; one attempt only. */
+int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
+				 const char *name,
+				 size_t (*read)(char *, size_t, size_t, void *),
+				 void (*read_end)(void *), void *ctx,
+				 struct dso_list *out);
 
 /* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
  * Appends the updated object when out is not NULL. */
