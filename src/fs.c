@@ -683,6 +683,9 @@ static int begin_overwrite(struct fs_config *c, const struct tree_node *n,
 		r = copy_in(c, n, *out, limit);
 		if (r == 0)
 			upload_set_dirty(*out, 0);
+	} else if (r == 0) {
+		/* Written from scratch: may upload while written. */
+		upload_stream_allow(*out);
 	}
 	if (r < 0 && *out) {
 		upload_discard(*out);
@@ -1172,8 +1175,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	r = upload_create(c->upload, parent, p.uuid, name, path, 0, NULL,
 			  &h->uf);
-	if (r == 0)
+	if (r == 0) {
+		upload_stream_allow(h->uf);
 		r = upload_node(h->uf, &n);
+	}
 	if (r < 0 && h->uf) {
 		upload_discard(h->uf);
 		upload_unref(&h->uf);

@@ -20,6 +20,38 @@
 
 #define MAX_ATTEMPTS 4
 #define MD5_CHUNK (256 * 1024)
+/* Streamed uploads at once: each holds an HTTP handle while the writer
+ * writes, and the pool must stay free for everything else. */
+#define STREAM_MAX 1
+/* A writer silent this long makes the streaming attempt give up (the
+ * upload then happens from the spool at flush). */
+#define STREAM_IDLE_MS 20000
+
+/* An upload streamed while the file is being written (new files written
+ * from offset 0 in order). Lives until the file is freed. */
+struct stream {
+	struct upload *u;
+	int fd;		 /* the file's spool (owned by the file) */
+	char bundle[64]; /* where and under which name it goes */
+	char *name;
+	pthread_t th;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int64_t avail;		/* m: bytes written in order from 0 */
+	int64_t sent;		/* m: bytes handed to curl */
+	int writing;		/* m: a write at avail is in progress */
+	int eof;		/* m: flushed, no more data */
+	int broken;		/* m: give up (why in reason) */
+	int ends;		/* m: attempts over (a replay is refused) */
+	int body_sent;		/* m: all of the file went out */
+	int done, joined;	/* m: the POST returned; its thread joined */
+	int claimed;		/* m: its result was used or undone */
+	int rc;			/* the POST's result (once done) */
+	char reason[96];	/* m */
+	struct content_md5 md5; /* of what was sent (stream thread only) */
+	char hex[33];
+	struct dso_list out; /* the new bitstream when rc == 0 */
+};
 
 enum file_state {
 	F_WRITING,  /* content the server has not got (or not yet uploaded) */
@@ -36,6 +68,8 @@ struct upload_file {
 	int uploaded_once;     /* under u->lock: the inode was re-keyed */
 	struct cache_upload j; /* journal row (id 0 when none); u->lock */
 	int fd;		       /* the spool file */
+	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
+	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
 	struct upload_file *next;
 };
@@ -48,7 +82,222 @@ struct upload {
 	pthread_mutex_t lock;
 	struct upload_file *files;
 	unsigned seq;
+	int streams; /* lock: streaming uploads running */
 };
+
+static void stream_free(struct stream *s);
+
+/* Marks s given up with reason why (m held); wakes its reader. */
+static void stream_break_locked(struct stream *s, const char *why)
+{
+	if (!s->broken && !s->body_sent) {
+		s->broken = 1;
+		snprintf(s->reason, sizeof(s->reason), "%s", why);
+	}
+	pthread_cond_broadcast(&s->cv);
+}
+
+/* Gives the streaming attempt of f up, if there is one running. */
+static void stream_break(struct upload_file *f, const char *why)
+{
+	struct stream *s = f->stream;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->m);
+	if (!s->eof)
+		stream_break_locked(s, why);
+	pthread_mutex_unlock(&s->m);
+}
+
+/* curl's read callback: the spool's bytes as the writer provides them;
+ * waits for the writer, up to STREAM_IDLE_MS of silence. */
+static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
+{
+	struct stream *s = ctx;
+	size_t want = size * nitems;
+	struct timespec dl;
+	int64_t off;
+	ssize_t n;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += STREAM_IDLE_MS / 1000;
+	pthread_mutex_lock(&s->m);
+	if (s->ends)
+		stream_break_locked(s, "a retry cannot replay the stream");
+	while (!s->broken && s->sent >= s->avail && !s->eof) {
+		if (pthread_cond_timedwait(&s->cv, &s->m, &dl) == ETIMEDOUT &&
+		    s->sent >= s->avail && !s->eof)
+			stream_break_locked(s, "the writer paused");
+	}
+	if (s->broken) {
+		pthread_mutex_unlock(&s->m);
+		return CURL_READFUNC_ABORT;
+	}
+	if (s->sent >= s->avail) {
+		s->body_sent = 1;
+		pthread_mutex_unlock(&s->m);
+		return 0;
+	}
+	off = s->sent;
+	if ((int64_t)want > s->avail - off)
+		want = (size_t)(s->avail - off);
+	pthread_mutex_unlock(&s->m);
+	do
+		n = pread(s->fd, buf, want, off);
+	while (n < 0 && errno == EINTR);
+	pthread_mutex_lock(&s->m);
+	if (n <= 0) {
+		stream_break_locked(s, "cannot read the spool");
+		pthread_mutex_unlock(&s->m);
+		return CURL_READFUNC_ABORT;
+	}
+	s->sent += n;
+	pthread_mutex_unlock(&s->m);
+	content_md5_update(&s->md5, buf, (size_t)n);
+	return (size_t)n;
+}
+
+/* Called when an HTTP attempt is over: later reads are replays. */
+static void stream_end(void *ctx)
+{
+	struct stream *s = ctx;
+
+	pthread_mutex_lock(&s->m);
+	s->ends++;
+	pthread_mutex_unlock(&s->m);
+}
+
+/* The stream's thread: one POST, fed by stream_read. */
+static void *stream_main(void *arg)
+{
+	struct stream *s = arg;
+	int rc;
+
+	rc = rest_upload_bitstream_stream(s->u->s, s->bundle, s->name,
+					  stream_read, stream_end, s, &s->out);
+	pthread_mutex_lock(&s->m);
+	if (s->body_sent)
+		content_md5_final(&s->md5, s->hex);
+	s->rc = rc;
+	s->done = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->m);
+	pthread_mutex_lock(&s->u->lock);
+	s->u->streams--;
+	pthread_mutex_unlock(&s->u->lock);
+	return NULL;
+}
+
+/* Starts streaming f's upload (u->lock held; a first write at 0). */
+static void stream_start(struct upload_file *f)
+{
+	struct upload *u = f->u;
+	struct stream *s;
+
+	f->stream_ok = 0;
+	if (u->streams >= STREAM_MAX)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->u = u;
+	s->fd = f->fd;
+	snprintf(s->bundle, sizeof(s->bundle), "%s", f->j.bundle_uuid);
+	s->name = strdup(f->j.name);
+	pthread_mutex_init(&s->m, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	content_md5_init(&s->md5);
+	if (!s->name || pthread_create(&s->th, NULL, stream_main, s)) {
+		free(s->name);
+		pthread_mutex_destroy(&s->m);
+		pthread_cond_destroy(&s->cv);
+		free(s);
+		return;
+	}
+	u->streams++;
+	f->stream = s;
+	log_debug("streaming the upload of %s while it is written", f->j.path);
+}
+
+/* Before a write of f at off: starts or checks the stream. 1 when the
+ * write extends it (stream_wrote must follow). */
+static int stream_write_begin(struct upload_file *f, off_t off)
+{
+	struct stream *s;
+	int mine = 0;
+
+	pthread_mutex_lock(&f->u->lock);
+	if (f->stream_ok && !f->stream && off == 0 && f->st == F_WRITING)
+		stream_start(f);
+	s = f->stream;
+	pthread_mutex_unlock(&f->u->lock);
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->m);
+	if (!s->eof && !s->broken) {
+		if (off != s->avail || s->writing)
+			stream_break_locked(s,
+					    "the file is not written in order");
+		else
+			mine = s->writing = 1;
+	}
+	pthread_mutex_unlock(&s->m);
+	return mine;
+}
+
+/* After a write that stream_write_begin let extend the stream. */
+static void stream_wrote(struct upload_file *f, ssize_t n)
+{
+	struct stream *s = f->stream;
+
+	pthread_mutex_lock(&s->m);
+	if (n > 0)
+		s->avail += n;
+	s->writing = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->m);
+}
+
+/* Ends the stream's input (aborting it unless complete, with size the
+ * spool's size) and waits for its POST to return. */
+static void stream_wait(struct stream *s, int abort_it, int64_t size)
+{
+	int join = 0;
+
+	pthread_mutex_lock(&s->m);
+	if (abort_it)
+		stream_break_locked(s, "the file was dropped");
+	else if (!s->eof && size != s->avail)
+		stream_break_locked(s, "the spool differs from the stream");
+	s->eof = 1;
+	pthread_cond_broadcast(&s->cv);
+	while (!s->done)
+		pthread_cond_wait(&s->cv, &s->m);
+	if (!s->joined)
+		join = s->joined = 1;
+	pthread_mutex_unlock(&s->m);
+	if (join)
+		pthread_join(s->th, NULL);
+}
+
+/* Undoes what a stream nobody used created; frees it. */
+static void stream_free(struct stream *s)
+{
+	if (!s)
+		return;
+	stream_wait(s, 1, 0);
+	if (!s->claimed && s->rc == 0 && s->out.n) {
+		log_warn("removing the bitstream of an abandoned upload of %s",
+			 s->name);
+		rest_delete(s->u->s, DSO_BITSTREAM, s->out.v[0].uuid);
+	}
+	dso_list_release(&s->out);
+	pthread_mutex_destroy(&s->m);
+	pthread_cond_destroy(&s->cv);
+	free(s->name);
+	free(s);
+}
 
 /* Whether err is worth another attempt: 5xx, timeouts, dropped
  * connections. */
@@ -143,6 +392,7 @@ void upload_free(struct upload **up)
 		struct upload_file *f = u->files;
 
 		u->files = f->next;
+		stream_free(f->stream);
 		if (f->fd >= 0)
 			close(f->fd);
 		cache_upload_release(&f->j);
@@ -343,6 +593,7 @@ void upload_ref(struct upload_file *f)
 /* Frees a file nobody refers to any more (unlinked from the list). */
 static void file_free(struct upload_file *f)
 {
+	stream_free(f->stream);
 	if (f->fd >= 0)
 		close(f->fd);
 	cache_upload_release(&f->j);
@@ -444,8 +695,10 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		     off_t off)
 {
 	size_t done = 0;
+	int streamed;
 
 	touch(f);
+	streamed = stream_write_begin(f, off);
 	while (done < size) {
 		ssize_t n =
 		    pwrite(f->fd, buf + done, size - done, off + (off_t)done);
@@ -453,14 +706,20 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			int e = errno;
+
 			if (done)
 				break;
+			if (streamed)
+				stream_wrote(f, 0);
 			log_error("writing spool file %s: %s", f->j.spool,
-				  strerror(errno));
-			return -errno;
+				  strerror(e));
+			return -e;
 		}
 		done += (size_t)n;
 	}
+	if (streamed)
+		stream_wrote(f, (ssize_t)done);
 	return (ssize_t)done;
 }
 
@@ -480,10 +739,25 @@ int upload_truncate(struct upload_file *f, int64_t size)
 
 	touch(f);
 	pthread_mutex_lock(&f->io);
+	if (f->stream) {
+		struct stream *s = f->stream;
+
+		pthread_mutex_lock(&s->m);
+		if (!s->eof && size != s->avail)
+			stream_break_locked(s, "the file was truncated");
+		pthread_mutex_unlock(&s->m);
+	}
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&f->io);
 	return r;
+}
+
+void upload_stream_allow(struct upload_file *f)
+{
+	pthread_mutex_lock(&f->u->lock);
+	f->stream_ok = !f->stream && !f->uploaded_once;
+	pthread_mutex_unlock(&f->u->lock);
 }
 
 void upload_set_dirty(struct upload_file *f, int dirty)
@@ -521,6 +795,7 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 		free(p);
 		return -ENOMEM;
 	}
+	stream_break(f, "the file was renamed");
 	pthread_mutex_lock(&u->lock);
 	free(f->j.name);
 	free(f->j.path);
@@ -661,16 +936,81 @@ static int post(struct upload *u, const char *bundle, const char *name,
 	return r;
 }
 
-/* Uploads journal row j from spool fd; on success deletes what it
- * replaces, stores the new bitstream under j->ino and keeps the times. */
+/* Waits for f's streamed upload and takes its result: 0 when it landed
+ * the whole spool of size bytes (the bitstream appended to l), else
+ * -EAGAIN: upload from the spool. */
+static int stream_claim(struct upload_file *f, int64_t size, struct dso_list *l)
+{
+	struct stream *s = f->stream;
+	int whole, r = -EAGAIN;
+
+	if (!s)
+		return -EAGAIN;
+	stream_wait(s, 0, size);
+	pthread_mutex_lock(&s->m);
+	if (s->claimed) {
+		pthread_mutex_unlock(&s->m);
+		return -EAGAIN;
+	}
+	s->claimed = 1;
+	whole = s->body_sent && !s->broken && s->sent == size;
+	pthread_mutex_unlock(&s->m);
+	if (s->rc == 0 && s->out.n) {
+		struct dso *d = &s->out.v[0];
+
+		if (whole && !strcasecmp(d->md5, s->hex)) {
+			struct dso *x = dso_list_push(l);
+
+			if (x) {
+				dso_release(x);
+				*x = *d;
+				memset(d, 0, sizeof(*d));
+				s->out.n = 0;
+				return 0;
+			}
+		}
+		log_warn("streamed upload of \"%s\": the server's checksum %s "
+			 "differs from ours %s; removing its copy, uploading "
+			 "again from the spool",
+			 s->name, d->md5[0] ? d->md5 : "(none)",
+			 whole ? s->hex : "(incomplete)");
+		rest_delete(f->u->s, DSO_BITSTREAM, d->uuid);
+	} else if (s->rc < 0 && whole &&
+		   already_there(f->u, s->bundle, s->name, s->hex, l)) {
+		/* The answer was lost, not the upload. */
+		log_info("streamed upload of \"%s\" arrived after all",
+			 s->name);
+		return 0;
+	} else {
+		log_info("upload of \"%s\" not streamed (%s); uploading from "
+			 "the spool",
+			 s->name,
+			 s->broken ? s->reason
+			 : s->rc   ? strerror(-s->rc)
+				   : "no bitstream in the answer");
+	}
+	return r;
+}
+
+/* Uploads journal row j from spool fd (unless landed holds the bitstream
+ * a streamed upload of all size bytes created); on success deletes what
+ * it replaces, stores the new bitstream under j->ino and keeps the
+ * times. */
 static int do_upload(struct upload *u, struct cache_upload *j, int fd,
-		     struct dso *result)
+		     struct dso_list *landed, int64_t lsize, struct dso *result)
 {
 	struct dso_list l = {0};
 	char md5[33], why[200] = "";
 	int64_t size = 0;
 	int r;
 
+	if (landed && landed->n) {
+		l = *landed;
+		memset(landed, 0, sizeof(*landed));
+		size = lsize;
+		j->size = size;
+		goto landed;
+	}
 	r = md5_fd(fd, md5, &size);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "reading the spool: %s",
@@ -685,6 +1025,7 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 		 sizeof(why));
 	if (r < 0)
 		goto fail;
+landed:
 	if (j->replaces[0]) {
 		int d = rest_delete(u->s, DSO_BITSTREAM, j->replaces);
 
@@ -745,7 +1086,15 @@ int upload_commit(struct upload_file *f)
 		goto out_j;
 	}
 	memset(&d, 0, sizeof(d));
-	r = do_upload(u, &j, f->fd, &d);
+	{
+		struct dso_list landed = {0};
+		struct stat st;
+		int64_t size = fstat(f->fd, &st) == 0 ? st.st_size : -1;
+
+		stream_claim(f, size, &landed);
+		r = do_upload(u, &j, f->fd, &landed, size, &d);
+		dso_list_release(&landed);
+	}
 	pthread_mutex_lock(&u->lock);
 	if (r == 0) {
 		/* Journal row done; further writes replace what landed. */
@@ -776,6 +1125,7 @@ void upload_discard(struct upload_file *f)
 {
 	struct upload *u = f->u;
 
+	stream_break(f, "the file was removed");
 	pthread_mutex_lock(&u->lock);
 	f->st = F_DISCARDED;
 	f->dirty = 0;
@@ -832,7 +1182,7 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 			  j->spool, strerror(errno));
 		return r;
 	}
-	r = do_upload(u, j, fd, NULL);
+	r = do_upload(u, j, fd, NULL, 0, NULL);
 	close(fd);
 	if (r == 0) {
 		cache_upload_del(u->c, j->id);

@@ -76,6 +76,12 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		     off_t off);
 ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off);
 int upload_truncate(struct upload_file *f, int64_t size);
+/* Lets the upload of a new (empty) file start at its first write at
+ * offset 0 and stream while it is written, so that flush mostly waits for
+ * the server's answer. Any write out of order, truncation, rename, a
+ * writer pausing too long or a failed POST gives the stream up; the file
+ * is then uploaded from the spool at flush as usual. */
+void upload_stream_allow(struct upload_file *f);
 /* Marks the file dirty (its spool was filled by the caller). */
 void upload_set_dirty(struct upload_file *f, int dirty);
 /* Times to keep for the uploaded file. */
