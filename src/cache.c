@@ -656,6 +656,24 @@ out:
 	return r;
 }
 
+/* Makes room for one more element in a result array a that doubles as it
+ * grows (*alloc elements of size elem, len in use). Returns the (possibly
+ * moved) array, or NULL on ENOMEM with a left as it was. */
+static void *grow_array(void *a, size_t *alloc, size_t len, size_t elem,
+			size_t first)
+{
+	size_t na;
+	void *b;
+
+	if (len < *alloc)
+		return a;
+	na = *alloc ? *alloc * 2 : first;
+	b = realloc(a, na * elem);
+	if (b)
+		*alloc = na;
+	return b;
+}
+
 int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
 		   size_t *n)
 {
@@ -674,17 +692,13 @@ int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (len == alloc) {
-			size_t na = alloc ? alloc * 2 : 64;
-			struct cache_object *b = realloc(a, na * sizeof(*a));
+		void *b = grow_array(a, &alloc, len, sizeof(*a), 64);
 
-			if (!b) {
-				r = -ENOMEM;
-				goto out;
-			}
-			a = b;
-			alloc = na;
+		if (!b) {
+			r = -ENOMEM;
+			goto out;
 		}
+		a = b;
 		r = read_object(s, &a[len]);
 		if (r < 0)
 			goto out;
@@ -744,17 +758,13 @@ int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n)
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (len == alloc) {
-			size_t na = alloc ? alloc * 2 : 16;
-			struct meta_field *b = realloc(a, na * sizeof(*a));
+		void *b = grow_array(a, &alloc, len, sizeof(*a), 16);
 
-			if (!b) {
-				r = -ENOMEM;
-				goto out;
-			}
-			a = b;
-			alloc = na;
+		if (!b) {
+			r = -ENOMEM;
+			goto out;
 		}
+		a = b;
 		a[len].key = col_dup(s, 0);
 		a[len].value = col_dup(s, 1);
 		len++;
@@ -1274,20 +1284,15 @@ int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n)
 	if (r < 0)
 		goto out;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		void *b = grow_array(a, &alloc, len, sizeof(*a), 8);
 		struct cache_upload *u;
 		const unsigned char *x;
 
-		if (len == alloc) {
-			size_t na = alloc ? alloc * 2 : 8;
-			struct cache_upload *b = realloc(a, na * sizeof(*a));
-
-			if (!b) {
-				r = -ENOMEM;
-				goto out;
-			}
-			a = b;
-			alloc = na;
+		if (!b) {
+			r = -ENOMEM;
+			goto out;
 		}
+		a = b;
 		u = &a[len++];
 		memset(u, 0, sizeof(*u));
 		u->id = sqlite3_column_int64(s, 0);
