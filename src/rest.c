@@ -476,7 +476,6 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 	return rc;
 }
 
-/* Uploads a file into a bundle as a new bitstream called name. */
 /* The upload POST with file part f (its name and type are set here). */
 static int upload_post(struct session *s, const char *bundle_uuid,
 		       const char *name, struct http_part *f,
@@ -507,6 +506,7 @@ static int upload_post(struct session *s, const char *bundle_uuid,
 	return rc;
 }
 
+/* Uploads a file into a bundle as a new bitstream called name. */
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out)
@@ -519,6 +519,7 @@ int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 	return upload_post(s, bundle_uuid, name, &f, out);
 }
 
+/* Uploads a body produced by read() (chunked) as a new bitstream. */
 int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 				 const char *name,
 				 size_t (*read)(char *, size_t, size_t, void *),
