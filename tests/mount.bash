@@ -257,3 +257,18 @@ if len(l) == 1 and "%d \"%s\"" % (l[0][1], l[0][2]) == sys.argv[2]:
 srv_names() {
 	fx "sorted(b['name'] for x in kids(one('item', name='$1')['uuid'], 'bundle') if x['name'] == '$2' for b in kids(x['uuid'], 'bitstream'))"
 }
+
+# save_mount / restore_mount: the daemon, log, cache and mount point of a
+# test file's shared mount, kept across setup_file, the tests and
+# teardown_file (each runs in its own process). save_mount again after a
+# test remounts.
+save_mount() {
+	printf '%s\n%s\n%s\n%s\n' "$FS_PID" "$FS_LOG" "$FS_CACHE" "$MNT" \
+		>"$BATS_FILE_TMPDIR/mount.state"
+}
+
+restore_mount() {
+	{ read -r FS_PID; read -r FS_LOG; read -r FS_CACHE; read -r MNT; } \
+		<"$BATS_FILE_TMPDIR/mount.state"
+	export FS_PID FS_LOG FS_CACHE MNT
+}

@@ -10,16 +10,17 @@ load mount
 setup_file() {
 	fake_start --fixture small
 	mount_fs 3>&-
-	echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 }
 
 teardown_file() {
-	FS_PID=$(cat "$BATS_FILE_TMPDIR/fs.pid") unmount_fs
+	restore_mount
+	unmount_fs
 	fake_stop
 }
 
 setup() {
-	FS_PID=$(cat "$BATS_FILE_TMPDIR/fs.pid")
+	restore_mount
 	PT="$MNT/Research Data/Physics/Physics Theses"
 	DR="$MNT/Research Data/Physics/Particle Physics/Detector Runs"
 	EMPTY="Thesis With Empty Bundle"
@@ -126,7 +127,7 @@ uploads() {
 	unmount_fs
 	FS_CACHE=$(mktemp -d "$BATS_FILE_TMPDIR/cache2.XXXXXX")
 	mount_fs 3>&-
-	echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 	bounded cmp "$dst/r1.bin" "$T/r1.bin"
 	bounded cmp "$dst/r2.bin" "$T/r2.bin"
 	[ "$(stat -c %s "$dst/r2.bin")" = 3000000 ]

@@ -11,16 +11,17 @@ load mount
 setup_file() {
 	fake_start --fixture small
 	mount_fs 3>&-
-	echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 }
 
 teardown_file() {
-	FS_PID=$(cat "$BATS_FILE_TMPDIR/fs.pid") unmount_fs
+	restore_mount
+	unmount_fs
 	fake_stop
 }
 
 setup() {
-	FS_PID=$(cat "$BATS_FILE_TMPDIR/fs.pid")
+	restore_mount
 	ITEM="Thesis With Empty Bundle"
 	DST="$MNT/Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
 	T=$BATS_TEST_TMPDIR
@@ -39,7 +40,7 @@ teardown() {
 	if ! fs_alive; then
 		unmount_fs
 		mount_fs 3>&-
-		echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+		save_mount
 	fi
 }
 
@@ -160,7 +161,7 @@ uploads_since() {
 	m=$(log_mark)
 	unmount_fs
 	mount_fs 3>&-
-	echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 	ls -l "$DST" >/dev/null
 	fake_control POST /config --data '{"latency_ms": 1200}' >/dev/null
 	head -c 500000 /dev/urandom >"$T/t1.bin"
@@ -190,7 +191,7 @@ uploads_since() {
 	fake_control DELETE /faults >/dev/null
 	unmount_fs
 	mount_fs 3>&-
-	echo "$FS_PID" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 	[ "$(pending_field /ORIGINAL/killed.bin 2)" = interrupted ]
 	kept /ORIGINAL/killed.bin "$T/k.bin"
 	m=$(log_mark)

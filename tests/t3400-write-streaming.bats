@@ -10,23 +10,17 @@ load mount
 setup_file() {
 	fake_start --fixture small
 	mount_fs 3>&-
-	echo "$FS_PID $FS_LOG $MNT" >"$BATS_FILE_TMPDIR/fs.pid"
-}
-
-# The daemon and mount point of this file (remount_check changes them).
-load_mount() {
-	read -r FS_PID FS_LOG MNT <"$BATS_FILE_TMPDIR/fs.pid"
-	export FS_PID FS_LOG MNT
+	save_mount
 }
 
 teardown_file() {
-	load_mount
+	restore_mount
 	unmount_fs
 	fake_stop
 }
 
 setup() {
-	load_mount
+	restore_mount
 	ITEM="Thesis With Empty Bundle"
 	DST="$MNT/Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
 	T=$BATS_TEST_TMPDIR
@@ -70,7 +64,7 @@ os.close(fd)
 remount_check() {
 	unmount_fs
 	fresh_mount 3>&-
-	echo "$FS_PID $FS_LOG $MNT" >"$BATS_FILE_TMPDIR/fs.pid"
+	save_mount
 	DST="$MNT/Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
 	bounded cmp "$DST/$1" "$2"
 }
