@@ -91,6 +91,13 @@ struct gone {
 	struct gone *next;
 };
 
+/* Why a write failed, for a row the journal could not update then. */
+struct note {
+	int64_t id;
+	char *why;
+	struct note *next;
+};
+
 struct upload {
 	struct session *s;
 	struct tree *t;
@@ -104,6 +111,7 @@ struct upload {
 	pthread_mutex_t cmd; /* serialises commands and the start-up check */
 	pthread_t check;     /* the start-up check of "uploading" rows */
 	struct gone *gone;   /* lock */
+	struct note *notes;  /* lock */
 	int checking;	     /* it was started (joined at free) */
 };
 
@@ -461,6 +469,13 @@ void upload_free(struct upload **up)
 		free(f);
 	}
 	gone_flush(u);
+	while (u->notes) {
+		struct note *x = u->notes;
+
+		u->notes = x->next;
+		free(x->why);
+		free(x);
+	}
 	while (u->gone) {
 		struct gone *g = u->gone;
 
@@ -732,14 +747,15 @@ static void gone_flush(struct upload *u)
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* Removes journal row id (0: none) and then, once that worked, its spool
- * file: a row never points to data that is gone. A row the journal cannot
- * remove now is hidden and removed later. */
+/* Removes journal row id (0: none) of an upload that is done (or dropped
+ * by the user) and its spool file. A row the journal cannot remove now
+ * (a full disk) is hidden and removed later; its data goes at once, as
+ * nothing needs it: after a restart recover() drops a row without data. */
 static void row_done(struct upload *u, int64_t id, const char *spool)
 {
 	if (id && cache_upload_del(u->c, id) < 0)
-		gone_add(u, id, spool);
-	else if (spool[0] && unlink(spool) < 0 && errno != ENOENT)
+		gone_add(u, id, "");
+	if (spool[0] && unlink(spool) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s: %s", spool, strerror(errno));
 }
 
@@ -850,6 +866,38 @@ static void touch(struct upload_file *f)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* Keeps why for row id until the journal can record it (u->lock held). */
+static void note_add(struct upload *u, int64_t id, const char *why)
+{
+	struct note *x = calloc(1, sizeof(*x));
+
+	if (x)
+		x->why = strdup(why);
+	if (!x || !x->why) {
+		free(x);
+		return;
+	}
+	x->id = id;
+	x->next = u->notes;
+	u->notes = x;
+}
+
+/* Takes the note of row id (u->lock held): its reason, or NULL. */
+static char *note_take(struct upload *u, int64_t id)
+{
+	for (struct note **p = &u->notes; *p; p = &(*p)->next) {
+		if ((*p)->id == id) {
+			struct note *x = *p;
+			char *why = x->why;
+
+			*p = x->next;
+			free(x);
+			return why;
+		}
+	}
+	return NULL;
+}
+
 /* A write (or truncation) of f failed with errno e: f is never uploaded
  * unless the user names it (incomplete), its stream is aborted. */
 static void write_failed(struct upload_file *f, int e)
@@ -876,6 +924,8 @@ static void write_failed(struct upload_file *f, int e)
 			f->j.size = st.st_size;
 		if (f->j.id)
 			r = cache_upload_update(u->c, &f->j);
+		if (r < 0)
+			note_add(u, f->j.id, why);
 	}
 	pthread_mutex_unlock(&u->lock);
 	if (first)
@@ -1316,11 +1366,11 @@ static void commit_done(struct upload_file *f, struct cache_upload *j,
 {
 	struct upload *u = f->u;
 
+	/* Journal row done; further writes replace what landed. */
+	if (r == 0 && j->id && cache_upload_del(u->c, j->id) < 0)
+		gone_add(u, j->id, "");
 	pthread_mutex_lock(&u->lock);
 	if (r == 0) {
-		/* Journal row done; further writes replace what landed. */
-		if (cache_upload_del(u->c, j->id) < 0)
-			gone_add(u, j->id, "");
 		f->j.id = 0;
 		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s", d->uuid);
 		f->j.size = j->size;
@@ -1416,13 +1466,21 @@ static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 			pthread_mutex_unlock(&f->stream->m);
 		}
 	} else if (!strcmp(j->state, ST_WRITING)) {
+		/* Record the truth now, if the journal takes it. */
+		char *why = note_take(u, j->id);
+
 		if (stat(j->spool, &st) == 0)
 			j->size = st.st_size;
 		snprintf(j->state, sizeof(j->state), ST_INCOMPLETE);
-		if (!j->error[0])
-			set_str(&j->error, "closed after a failed write: the "
-					   "content is incomplete; kept, sent "
-					   "only by \"retry ID\"");
+		if (why || !j->error[0])
+			set_str(&j->error,
+				why ? why
+				    : "closed after a failed write: the "
+				      "content is incomplete; kept, sent only "
+				      "by \"retry ID\"");
+		if (why && cache_upload_update(u->c, j) < 0)
+			note_add(u, j->id, why);
+		free(why);
 	}
 	pthread_mutex_unlock(&u->lock);
 	return open;
@@ -1551,6 +1609,8 @@ static int command_row(struct upload *u, int cmd, struct cache_upload *j,
 	}
 	switch (cmd) {
 	case UPLOAD_CMD_FORGET:
+		/* Also when the journal cannot be written: the spool may be
+		 * what filled the disk. */
 		row_done(u, j->id, j->spool);
 		log_info("forgot upload %" PRId64 " of %s", j->id, j->path);
 		return 0;
