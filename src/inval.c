@@ -533,7 +533,8 @@ static size_t diff_names(struct inval *inv, uint64_t dir,
 			continue;
 		}
 		changes++;
-		inval_entry(inv, dir, cmp <= 0 ? o[i]->name : c[k]->name);
+		/* the listing itself is invalidated once, at the end */
+		push(inv, INVAL_ENTRY, dir, cmp <= 0 ? o[i]->name : c[k]->name);
 		if (cmp == 0 && !has_ino(cino, nc, o[i]->ino))
 			inval_content(inv, o[i]->ino);
 		if (cmp <= 0)
@@ -593,7 +594,7 @@ size_t inval_listing_diff(struct inval *inv, uint64_t dir,
 		/* Cannot tell what changed: forget the whole listing. */
 		changes = 1;
 		for (size_t i = 0; i < nold; i++)
-			inval_entry(inv, dir, old[i].name);
+			push(inv, INVAL_ENTRY, dir, old[i].name);
 		goto out;
 	}
 	changes = diff_names(inv, dir, on, nold, cn, ncur, ci);
