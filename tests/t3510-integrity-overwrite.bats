@@ -175,3 +175,27 @@ hold_old() {
 	new_everywhere "$f" "$want"
 	exec 5<&-
 }
+
+@test "an old reader that keeps reading does not spoil what later readers get" {
+	head -c 5M /dev/urandom >"$T/v1"
+	head -c 5M /dev/urandom >"$T/v2"
+	f="$DIR/spoil.bin"
+	bounded cp "$T/v1" "$f"
+	hold_old "$f" "$T/v1"
+	bounded cp "$T/v2" "$f"
+	# the old reader reads on to the end, whatever it gets
+	bounded "${FAKE_PYTHON:-python3}" -S -c '
+import os
+off = 1 << 20
+while off < 5 << 20:
+    try:
+        os.lseek(5, off, os.SEEK_SET)
+        os.read(5, 1 << 20)
+    except OSError:
+        pass
+    off += 1 << 20
+'
+	new_everywhere "$f" "$(md5sum <"$T/v2" | cut -d' ' -f1)"
+	exec 5<&-
+	new_everywhere "$f" "$(md5sum <"$T/v2" | cut -d' ' -f1)"
+}
