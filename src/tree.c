@@ -769,14 +769,16 @@ static uint64_t ino_named(struct tree *t, uint64_t dir, const char *raw)
 	return ino;
 }
 
-/* Tells inval that the entry for raw name in dir is now inode ino (was
- * inode was, 0 for none): a different inode replaced that version. */
+/* Tells inval that the entry for raw name in dir is now inode ino where
+ * it was inode was: another inode replaced that version. Nothing when the
+ * name is new (the kernel made the entry itself: unhashing it would show
+ * a directory someone entered as deleted). */
 static void tell_entry(struct tree *t, uint64_t dir, const char *raw,
 		       uint64_t was, uint64_t ino)
 {
 	char *name;
 
-	if (!t->inval || was == ino)
+	if (!t->inval || !was || was == ino)
 		return;
 	name = names_make_safe(raw);
 	if (name)
@@ -793,6 +795,7 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 	struct cache_txn *txn = NULL;
 	struct dso x = inherit(t, dir_ino, d);
 	uint64_t was = t->inval ? ino_named(t, dir_ino, d->name) : 0;
+	uint64_t rekeyed = ino;
 	int r;
 
 	r = cache_begin(t->c, &txn);
@@ -808,8 +811,8 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
 	if (r == 0) {
-		/* New content under ino (an upload that replaced it). */
-		inval_content(t->inval, ino);
+		/* New content under ino (an upload landing on it). */
+		inval_content(t->inval, rekeyed);
 		tell_entry(t, dir_ino, d->name, was, ino);
 		inval_listing(t->inval, dir_ino);
 	}
@@ -829,8 +832,9 @@ int tree_remove(struct tree *t, uint64_t dir_ino, const char *name)
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	/* The kernel removed the entry itself; its listing changed. */
 	if (r == 0)
-		inval_entry(t->inval, dir_ino, name);
+		inval_listing(t->inval, dir_ino);
 	return r;
 }
 
@@ -853,10 +857,13 @@ int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
-	if (r == 0) {
-		/* A rename over a file replaces that file's version. */
-		inval_entry(t->inval, old_dir, old_name);
-		tell_entry(t, new_dir, d->name, was, ino);
+	if (r == 0 && t->inval) {
+		/* The kernel moved the entry itself; a rename over a file
+		 * replaces that file's version (its readers are stale). */
+		if (was != ino)
+			inval_content(t->inval, was);
+		inval_listing(t->inval, old_dir);
+		inval_listing(t->inval, new_dir);
 	}
 	return r;
 }

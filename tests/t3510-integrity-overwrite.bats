@@ -199,3 +199,35 @@ while off < 5 << 20:
 	exec 5<&-
 	new_everywhere "$f" "$(md5sum <"$T/v2" | cut -d' ' -f1)"
 }
+
+@test "mv over a file: a reader of the replaced file gets ESTALE, the name gives the moved content" {
+	head -c 5M /dev/urandom >"$T/v1"
+	head -c 2M /dev/urandom >"$T/v2"
+	bounded cp "$T/v1" "$DIR/target.bin"
+	bounded cp "$T/v2" "$DIR/source.bin"
+	hold_old "$DIR/target.bin" "$T/v1"
+	bounded mv "$DIR/source.bin" "$DIR/target.bin"
+	old_fd_stale 1
+	new_everywhere "$DIR/target.bin" "$(md5sum <"$T/v2" | cut -d' ' -f1)"
+	[ ! -e "$DIR/source.bin" ]
+	exec 5<&-
+}
+
+@test "directories made or renamed through the mount stay usable as the working directory" {
+	item="$MNT/Research Data/Physics/Physics Theses/$ITEM"
+	bounded mkdir "$item/EXTRA"
+	cd "$item/EXTRA"
+	head -c 1000 /dev/urandom >"$T/x"
+	bounded cp "$T/x" ./x.bin
+	sleep 1
+	case $(readlink "/proc/$BASHPID/cwd") in
+	*"(deleted)") echo "cwd shown as deleted" >&2; false ;;
+	esac
+	bounded mv "$item/EXTRA" "$item/EXTRA2"
+	sleep 1
+	case $(readlink "/proc/$BASHPID/cwd") in
+	*"(deleted)") echo "cwd shown as deleted after mv" >&2; false ;;
+	esac
+	[ -f x.bin ]
+	cd /
+}
