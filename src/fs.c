@@ -265,7 +265,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct fuse_entry_param e;
-	int rc = lookup_node(c, parent, name, &n);
+	int rc;
+
+	/* From now on the kernel may cache entries of parent. */
+	inval_dir_seen(c->inval, parent);
+	rc = lookup_node(c, parent, name, &n);
 
 	if (rc) {
 		if (rc == -ENOENT) {
@@ -504,6 +508,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
+	inval_dir_seen(c->inval, ino);
 	if (self.type == DSO_BITSTREAM)
 		rc = -ENOTDIR;
 	tree_node_release(&self);

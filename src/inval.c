@@ -14,6 +14,9 @@
 /* Closed inodes whose identity is remembered (for keep_cache); above this
  * the closed ones are forgotten (a later open then drops the pages). */
 #define RECORDS_MAX 65536
+/* Directories remembered as seen by the kernel; past this many, every
+ * directory counts as seen (comparisons cost time, never correctness). */
+#define SEEN_MAX (1u << 20)
 
 struct qnode {
 	struct inval_req r;
@@ -44,6 +47,9 @@ struct inval {
 	void *arg;
 	struct record **buckets;
 	size_t nbuckets, nrec;
+	uint64_t *seen; /* open addressing; 0 is an empty slot */
+	size_t seen_size, seen_used;
+	int seen_all; /* the set overflowed */
 };
 
 struct inval *inval_new(void)
@@ -90,6 +96,7 @@ void inval_free(struct inval **invp)
 		}
 	}
 	free(inv->buckets);
+	free(inv->seen);
 	pthread_cond_destroy(&inv->wake);
 	pthread_cond_destroy(&inv->empty);
 	pthread_mutex_destroy(&inv->lock);
@@ -226,6 +233,70 @@ static void push(struct inval *inv, enum inval_kind k, uint64_t ino,
 	pthread_cond_signal(&inv->wake);
 out:
 	pthread_mutex_unlock(&inv->lock);
+}
+
+/* The slot of dir in the seen set, or the empty one where it belongs. */
+static size_t seen_slot(const struct inval *inv, uint64_t dir)
+{
+	size_t m = inv->seen_size - 1;
+	size_t i = (size_t)(dir * 11400714819323198485ULL) & m;
+
+	while (inv->seen[i] && inv->seen[i] != dir)
+		i = (i + 1) & m;
+	return i;
+}
+
+/* Doubles the seen set (lock held); false when memory is short. */
+static int seen_grow(struct inval *inv)
+{
+	uint64_t *old = inv->seen;
+	size_t n = inv->seen_size ? inv->seen_size * 2 : 1024;
+	size_t old_size = inv->seen_size;
+
+	inv->seen = calloc(n, sizeof(*inv->seen));
+	if (!inv->seen) {
+		inv->seen = old;
+		return 0;
+	}
+	inv->seen_size = n;
+	for (size_t i = 0; i < old_size; i++)
+		if (old[i])
+			inv->seen[seen_slot(inv, old[i])] = old[i];
+	free(old);
+	return 1;
+}
+
+void inval_dir_seen(struct inval *inv, uint64_t dir)
+{
+	if (!inv || !dir)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	if (inv->seen_all)
+		goto out;
+	if (inv->seen_size && inv->seen[seen_slot(inv, dir)] == dir)
+		goto out;
+	if ((inv->seen_used + 1) * 2 > inv->seen_size &&
+	    (inv->seen_used >= SEEN_MAX || !seen_grow(inv))) {
+		inv->seen_all = 1;
+		goto out;
+	}
+	inv->seen[seen_slot(inv, dir)] = dir;
+	inv->seen_used++;
+out:
+	pthread_mutex_unlock(&inv->lock);
+}
+
+int inval_dir_known(struct inval *inv, uint64_t dir)
+{
+	int known;
+
+	if (!inv)
+		return 0;
+	pthread_mutex_lock(&inv->lock);
+	known = inv->seen_all ||
+		(inv->seen_size && inv->seen[seen_slot(inv, dir)] == dir);
+	pthread_mutex_unlock(&inv->lock);
+	return known;
 }
 
 /* FNV-1a of a string, continuing from h. */

@@ -68,6 +68,15 @@ void inval_stop(struct inval *inv);
 /* Waits until every request queued so far was delivered (tests). */
 void inval_drain(struct inval *inv);
 
+/* --- what the kernel asked about --- */
+
+/* The kernel asked about the entries of dir (a lookup in it, or its
+ * listing): it may cache them from now on. */
+void inval_dir_seen(struct inval *inv, uint64_t dir);
+/* Whether the kernel may cache entries of dir (refreshes of directories
+ * it never saw need no comparison). */
+int inval_dir_known(struct inval *inv, uint64_t dir);
+
 /* --- changes --- */
 
 /* The content of ino was replaced: handles opened before fail from now on,

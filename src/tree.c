@@ -395,7 +395,7 @@ struct snap {
 };
 
 /* Snapshots the entries of dir and of every directory listed complete in
- * l that already has an inode (the groups store_listing replaces). */
+ * l (the groups store_listing replaces) that the kernel may cache. */
 static int snaps_take(struct tree *t, uint64_t dir, const struct dso_list *l,
 		      struct snap **out, size_t *n)
 {
@@ -406,12 +406,15 @@ static int snaps_take(struct tree *t, uint64_t dir, const struct dso_list *l,
 	*n = 0;
 	if (!s)
 		return -ENOMEM;
-	s[k++].dir = dir;
+	if (inval_dir_known(t->inval, dir))
+		s[k++].dir = dir;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct dso *d = &l->v[i];
 
 		if (is_dir_type(d->type) && d->children_complete &&
-		    d->uuid[0] && cache_find_ino(t->c, d->uuid, &s[k].dir) == 0)
+		    d->uuid[0] &&
+		    cache_find_ino(t->c, d->uuid, &s[k].dir) == 0 &&
+		    inval_dir_known(t->inval, s[k].dir))
 			k++;
 	}
 	for (size_t i = 0; i < k; i++)

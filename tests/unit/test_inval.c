@@ -202,6 +202,16 @@ static void test_many(void)
 	ok(!inval_current(inv, 1, keep), "and still turns stale");
 	inval_close(inv, 1, keep);
 	inval_free(&inv);
+	inv = inval_new();
+	ok(!inval_dir_known(inv, 5),
+	   "a directory the kernel never asked about");
+	for (uint64_t i = 1; i <= 5000; i++)
+		inval_dir_seen(inv, i * 3);
+	ok(inval_dir_known(inv, 15) && inval_dir_known(inv, 15000) &&
+	       !inval_dir_known(inv, 16),
+	   "directories the kernel asked about are known");
+	inval_free(&inv);
+	ok(!inval_dir_known(NULL, 15), "NULL inval: no directory known");
 	inval_content(NULL, 1);
 	inval_entry(NULL, 1, "x");
 	ok(inval_open(NULL, 1, U1, M1, 1, &g) == 0 && g == 0,

@@ -201,17 +201,23 @@ static void test_refresh_inval(void)
 	cfg.inval = inv;
 	inval_start(inv, sink, NULL);
 	t = tree_new(NULL, &cfg, err, sizeof(err));
+	/* fs.c marks the directories the kernel asks about */
+	inval_dir_seen(inv, TREE_ROOT_INO);
 	tree_list(t, TREE_ROOT_INO, &v, &n);
+	inval_dir_seen(inv, v[0].ino);
 	tree_lookup(t, v[0].ino, "Coll", &nd);
 	tree_nodes_release(v, n);
 	coll = nd.ino;
 	tree_node_release(&nd);
+	inval_dir_seen(inv, coll);
 	tree_lookup(t, coll, "Same title [101]", &nd);
 	orig = nd.ino;
 	tree_node_release(&nd);
+	inval_dir_seen(inv, orig);
 	tree_lookup(t, orig, "ORIGINAL", &nd);
 	orig = nd.ino;
 	tree_node_release(&nd);
+	inval_dir_seen(inv, orig);
 	tree_lookup(t, orig, "a.pdf", &nd);
 	a = nd.ino;
 	inval_open(inv, a, nd.uuid, nd.md5, nd.size, &gen);
@@ -231,6 +237,12 @@ static void test_refresh_inval(void)
 		 (unsigned long long)orig);
 	ok(sunk_has(inv, want), "an embedded file's new MD5: its pages");
 	ok(!inval_current(inv, a, gen), "its reader is stale");
+
+	/* a directory the kernel never asked about is not compared */
+	md5_variant = 0;
+	tree_lookup(t, coll, "Same title [102]", &nd);
+	ok(!inval_dir_known(inv, nd.ino), "item 2 was never seen");
+	tree_node_release(&nd);
 
 	n_items = 2;
 	tree_invalidate(t, coll);
