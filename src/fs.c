@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "fs.h"
+#include "inval.h"
 #include "log.h"
 #include "rest.h"
 
@@ -40,6 +41,8 @@ enum fh_kind {
 struct fs_file {
 	enum fh_kind kind;
 	struct reader_file *rf;
+	uint64_t ino; /* FH_READ: the inode, and the generation of its */
+	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
@@ -246,7 +249,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Attributes come from the tree cache; the kernel keeps them for
-	 * entry_ttl. Directory contents are re-read on every opendir. */
+	 * entry_ttl. Pages are not dropped on every size or time change
+	 * (auto_inval_data): inval.c tells the kernel when content really
+	 * changed, and opens keep the pages only of the same content.
+	 * Directory contents are re-read on every opendir. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	/* Larger write requests: fewer round trips while spooling uploads
 	 * (libfuse asks the kernel for max_pages to match). */
@@ -259,7 +265,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct fuse_entry_param e;
-	int rc = lookup_node(c, parent, name, &n);
+	int rc;
+
+	/* From now on the kernel may cache entries of parent. */
+	inval_dir_seen(c->inval, parent);
+	rc = lookup_node(c, parent, name, &n);
 
 	if (rc) {
 		if (rc == -ENOENT) {
@@ -308,6 +318,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		reply_err(req, rc);
 		return;
 	}
+	/* Content the kernel may hold pages of was replaced meanwhile. */
+	if (n.type == DSO_BITSTREAM && n.uuid[0])
+		inval_check(c->inval, n.ino, n.uuid, n.md5, n.size);
 	node_to_stat(c, &n, &st);
 	tree_node_release(&n);
 	fuse_reply_attr(req, &st, c->entry_ttl);
@@ -495,6 +508,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
+	inval_dir_seen(c->inval, ino);
 	if (self.type == DSO_BITSTREAM)
 		rc = -ENOTDIR;
 	tree_node_release(&self);
@@ -679,6 +693,9 @@ static int begin_overwrite(struct fs_config *c, const struct tree_node *n,
 	}
 	r = upload_create(c->upload, b.ino, b.uuid, n->name, path, n->ino,
 			  n->uuid, out);
+	/* Cut or emptied now: readers of the old version are stale. */
+	if (r == 0 && (trunc || limit >= 0))
+		inval_content(c->inval, n->ino);
 	if (r == 0 && !trunc) {
 		r = copy_in(c, n, *out, limit);
 		if (r == 0)
@@ -729,7 +746,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	struct upload_file *f = NULL;
 	struct fs_file *h;
 	struct tree_node n;
-	int r;
+	int direct = c->direct_io, r;
 
 	if (ino != TREE_ROOT_INO && ino == status_ino(c))
 		return open_status(c, fi);
@@ -759,6 +776,16 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		r = begin_overwrite(c, &n, trunc, -1, &h->uf);
 	else
 		r = reader_open(c->reader, n.uuid, n.md5, n.size, &h->rf);
+	if (r == 0 && h->rf) {
+		/* The kernel may keep its pages of this inode only when they
+		 * are of this very content (an overwrite keeps the inode). */
+		int how =
+		    inval_open(c->inval, ino, n.uuid, n.md5, n.size, &h->gen);
+
+		h->ino = ino;
+		fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
+		direct = c->direct_io || how == INVAL_DIRECT;
+	}
 	tree_node_release(&n);
 	if (r < 0)
 		goto fail;
@@ -767,11 +794,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		h->kind = FH_UPLOAD;
 		fi->direct_io = 1;
 	} else {
-		/* Content of a bitstream never changes in place (a new
-		 * upload is a new bitstream), so the kernel may keep its
-		 * pages. */
-		fi->keep_cache = !c->direct_io;
-		fi->direct_io = c->direct_io;
+		fi->direct_io = direct;
 	}
 	return 0;
 fail:
@@ -827,9 +850,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(b);
 		return;
 	}
+	/* A handle on a replaced version never puts old bytes into the
+	 * page cache that readers of the new one share. */
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	n = reader_prepare(h->rf, size, off, &fd);
 	if (n < 0) {
 		reply_err(req, (int)n);
+		return;
+	}
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	if (n == 0) {
@@ -918,8 +951,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct fs_file *h = fh_of(fi);
 
 	(void)ino;
-	if (h->rf)
+	if (h->rf) {
 		reader_close(&h->rf);
+		inval_close(fs_of(req)->inval, h->ino, h->gen);
+	}
 	if (h->uf)
 		upload_unref(&h->uf);
 	buf_release(&h->text);
@@ -1688,6 +1723,34 @@ static const struct fuse_lowlevel_ops fs_ops = {
 };
 
 /* The operation table for fuse_session_new. */
+/* inval's sink: one invalidation request to the kernel. Runs on inval's
+ * worker thread, never inside a request handler. */
+static int notify_kernel(void *arg, const struct inval_req *r)
+{
+	struct fuse_session *se = arg;
+
+	switch (r->kind) {
+	case INVAL_DATA:
+		return fuse_lowlevel_notify_inval_inode(se, r->ino, 0, 0);
+	case INVAL_ATTR:
+		return fuse_lowlevel_notify_inval_inode(se, r->ino, -1, 0);
+	case INVAL_ENTRY:
+		return fuse_lowlevel_notify_inval_entry(se, r->ino, r->name,
+							strlen(r->name));
+	}
+	return -EINVAL;
+}
+
+int fs_attach(struct fs_config *c, struct fuse_session *se)
+{
+	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
+}
+
+void fs_detach(struct fs_config *c)
+{
+	inval_stop(c->inval);
+}
+
 const struct fuse_lowlevel_ops *fs_operations(void)
 {
 	return &fs_ops;

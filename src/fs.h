@@ -10,6 +10,8 @@
 #include "tree.h"
 #include "upload.h"
 
+struct inval;
+
 struct fs_config {
 	struct tree *tree;
 	struct reader *reader;
@@ -19,10 +21,17 @@ struct fs_config {
 	double entry_ttl;      /* kernel dentry/attribute cache, seconds */
 	int direct_io;	       /* open files with direct_io */
 	time_t mount_time;     /* times for objects that have none */
+	struct inval *inval;   /* what the kernel caches; may be NULL */
 };
 
 /* The operation table; userdata for fuse_session_new must be a
  * struct fs_config that outlives the session. */
 const struct fuse_lowlevel_ops *fs_operations(void);
+
+/* Starts telling the kernel (through se) what to forget when content,
+ * entries or listings change (inval.h). 0 or -errno. */
+int fs_attach(struct fs_config *c, struct fuse_session *se);
+/* Stops that before the session goes away. */
+void fs_detach(struct fs_config *c);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "fs.h"
 #include "http.h"
+#include "inval.h"
 #include "log.h"
 #include "opts.h"
 #include "reader.h"
@@ -58,6 +59,7 @@ int main(int argc, char *argv[])
 	struct http *http = NULL;
 	struct session *session = NULL;
 	struct tree *tree = NULL;
+	struct inval *inval = NULL;
 	struct reader *reader = NULL;
 	struct fuse_session *se = NULL;
 	char *password = NULL;
@@ -166,8 +168,14 @@ int main(int argc, char *argv[])
 	if (!fopts.foreground)
 		log_init(NULL, 1, log_get_level());
 
+	inval = inval_new();
+	if (!inval) {
+		log_error("out of memory");
+		goto out_unmount;
+	}
 	tc.cache_dir = o.cache_dir;
 	tc.cache_ttl = o.cache_ttl;
+	tc.inval = inval;
 	tree = tree_new(session, &tc, err, sizeof(err));
 	rc_cfg.cache_dir = o.cache_dir;
 	rc_cfg.cache_max = o.cache_max;
@@ -189,6 +197,11 @@ int main(int argc, char *argv[])
 	}
 	fsc.tree = tree;
 	fsc.reader = reader;
+	fsc.inval = inval;
+	if (fs_attach(&fsc, se) != 0) {
+		log_error("cannot start the kernel cache invalidation thread");
+		goto out_unmount;
+	}
 
 	if (fopts.singlethread) {
 		ret = fuse_session_loop(se);
@@ -210,6 +223,8 @@ int main(int argc, char *argv[])
 	ret = ret ? 1 : 0;
 
 out_unmount:
+	/* No invalidation may reach the session once it goes away. */
+	fs_detach(&fsc);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -217,6 +232,7 @@ out:
 	upload_free(&fsc.upload);
 	reader_free(&reader);
 	tree_free(&tree);
+	inval_free(&inval);
 	if (se)
 		fuse_session_destroy(se);
 	session_free(&session);
