@@ -601,10 +601,13 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 {
 	struct fs_config *c = fs_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char *out = malloc(size);
+	char *out;
 	size_t used = 0;
 	off_t i;
 
+	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
+		return;
+	out = malloc(size);
 	if (!out) {
 		fuse_reply_err(req, ENOMEM);
 		return;
