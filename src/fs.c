@@ -190,6 +190,70 @@ static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* What a request from another local user (-o allow_other) asks for. */
+enum fs_access {
+	FS_READ,   /* browse or read: allowed with -o others=read */
+	FS_CHANGE, /* any change: the mounting user only */
+	FS_OWNER   /* the status file: the mounting user only, even to read */
+};
+
+/* Logs a refused request: at most 10 lines a minute, then a count. */
+static void log_refusal(struct fs_config *c, uid_t uid, const char *op,
+			uint64_t dir, uint64_t ino, const char *name)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static time_t window;
+	static unsigned logged, dropped;
+	time_t now = time(NULL);
+	struct tree_node n;
+	char *path = NULL;
+	int say;
+
+	pthread_mutex_lock(&lock);
+	if (now - window >= 60) {
+		if (dropped)
+			log_warn("%u more requests from other users refused",
+				 dropped);
+		window = now;
+		logged = dropped = 0;
+	}
+	say = logged < 10;
+	logged += say;
+	dropped += !say;
+	pthread_mutex_unlock(&lock);
+	if (!say)
+		return;
+	if (name) {
+		path = mount_path(c, dir, name);
+	} else if (ino != TREE_ROOT_INO && get_node(c, ino, &n) == 0) {
+		path = mount_path(c, n.parent_ino, n.name);
+		tree_node_release(&n);
+	}
+	log_warn("refused %s of %s by uid %u: only uid %u may %s", op,
+		 path ? path : "/", (unsigned)uid, (unsigned)c->owner,
+		 c->others_read ? "change anything" : "use this mount");
+	free(path);
+}
+
+/* Refuses (replies EACCES) a request from a user other than the one who
+ * mounted: every change, and reads unless -o others=read. Returns 1 when
+ * it replied. Below this adapter every request is made with the mounting
+ * user's DSpace account, and only here is the caller's uid known: this
+ * check must stay in the FUSE adapter, at the top of every operation,
+ * however the code is reorganised. */
+static int refuse_other(fuse_req_t req, enum fs_access want, const char *op,
+			uint64_t dir, uint64_t ino, const char *name)
+{
+	struct fs_config *c = fs_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	if (uid == c->owner || (want == FS_READ && c->others_read))
+		return 0;
+	log_refusal(c, uid, op, dir, ino, name);
+	fuse_reply_err(req, EACCES);
+	return 1;
+}
+
 /* Whether changes may be attempted at all on this mount. */
 static int fs_writable(const struct fs_config *c)
 {
@@ -202,19 +266,20 @@ static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
 {
 	int is_dir = n->type != DSO_BITSTREAM;
 	time_t t = n->mtime > 0 ? (time_t)n->mtime : c->mount_time;
+	mode_t keep = c->private_modes ? 0700 : 0777;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
 	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
 		/* the status file */
-		st->st_mode = S_IFREG | (fs_writable(c) ? 0644 : 0444);
+		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
-		st->st_mode = S_IFDIR | (fs_writable(c) ? 0755 : 0555);
+		st->st_mode = S_IFDIR | ((fs_writable(c) ? 0755 : 0555) & keep);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | (fs_writable(c) ? 0644 : 0444);
+		st->st_mode = S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
 		st->st_nlink = 1;
 		st->st_size = n->size > 0 ? n->size : 0;
 		st->st_blocks = (st->st_size + 511) / 512;
@@ -267,10 +332,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int rc;
 
+	if (refuse_other(req, FS_READ, "lookup", parent, 0, name))
+		return;
 	/* From now on the kernel may cache entries of parent. */
 	inval_dir_seen(c->inval, parent);
 	rc = lookup_node(c, parent, name, &n);
-
 	if (rc) {
 		if (rc == -ENOENT) {
 			/* A negative entry: the kernel need not ask again soon.
@@ -311,9 +377,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct stat st;
-	int rc = get_node(c, ino, &n);
+	int rc;
 
 	(void)fi;
+	/* The root stays visible (df, file managers, automounters). */
+	if (ino != TREE_ROOT_INO &&
+	    refuse_other(req, FS_READ, "stat", 0, ino, NULL))
+		return;
+	rc = get_node(c, ino, &n);
 	if (rc) {
 		reply_err(req, rc);
 		return;
@@ -495,10 +566,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
-	struct dir_handle *d = calloc(1, sizeof(*d));
+	struct dir_handle *d;
 	struct tree_node self;
 	int rc;
 
+	if (refuse_other(req, FS_READ, "opendir", 0, ino, NULL))
+		return;
+	d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -539,10 +613,13 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 {
 	struct fs_config *c = fs_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char *out = malloc(size);
+	char *out;
 	size_t used = 0;
 	off_t i;
 
+	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
+		return;
+	out = malloc(size);
 	if (!out) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -802,10 +879,24 @@ fail:
 	return r;
 }
 
+/* What opening ino with fi->flags asks for (see refuse_other). */
+static enum fs_access open_access(struct fs_config *c, uint64_t ino,
+				  const struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return FS_CHANGE;
+	return ino != TREE_ROOT_INO && ino == status_ino(c) ? FS_OWNER
+							    : FS_READ;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = do_open(fs_of(req), ino, fi);
+	int r;
 
+	if (refuse_other(req, open_access(fs_of(req), ino, fi), "open", 0, ino,
+			 NULL))
+		return;
+	r = do_open(fs_of(req), ino, fi);
 	if (r < 0)
 		reply_err(req, r);
 	else
@@ -822,7 +913,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 	int fd = -1;
 
-	(void)ino;
+	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
+			 0, ino, NULL))
+		return;
 	if (h->kind == FH_STATUS) {
 		size_t len = h->text.len;
 
@@ -904,7 +997,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_file *h = fh_of(fi);
 	ssize_t n;
 
-	(void)ino;
+	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
+		return;
 	if (h->kind == FH_STATUS) {
 		int r = status_commands(fs_of(req), buf, size);
 
@@ -1057,6 +1151,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct tree_node n;
 	int rc;
 
+	if (refuse_other(req, FS_READ, "getxattr", 0, ino, NULL))
+		return;
 	/* We only have user.* attributes. For the other namespaces (SELinux
 	 * labels, POSIX ACLs) "not supported" is both true and cheap: ls -l
 	 * then stops asking for the rest of the file system, instead of two
@@ -1082,8 +1178,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_config *c = fs_of(req);
 	struct buf names = BUF_INIT;
 	struct tree_node n;
-	int rc = tree_getattr(c->tree, ino, &n);
+	int rc;
 
+	if (refuse_other(req, FS_READ, "listxattr", 0, ino, NULL))
+		return;
+	rc = tree_getattr(c->tree, ino, &n);
 	if (!rc) {
 		rc = collect_xattrs(c, &n, NULL, NULL, &names);
 		tree_node_release(&n);
@@ -1107,6 +1206,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
+	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1172,6 +1273,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
+	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1247,6 +1350,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)rdev;
+	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1341,6 +1446,9 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 	int r;
 
+	if (refuse_other(req, FS_CHANGE, dir ? "rmdir" : "unlink", parent, 0,
+			 name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1468,6 +1576,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n, t;
 	int r, has_t;
 
+	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1622,6 +1732,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int r = 0;
 
+	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1682,14 +1794,24 @@ out:
 		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
+/* No attribute can be set or removed (they come from the server). */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	(void)ino;
 	(void)name;
 	(void)value;
 	(void)size;
 	(void)flags;
+	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
+		return;
+	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)name;
+	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
+		return;
 	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
 }
 
@@ -1714,6 +1836,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
     .mkdir = op_mkdir,
     .mknod = op_mknod,
     .create = op_create,

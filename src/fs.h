@@ -5,6 +5,7 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <sys/types.h>
 
 #include "reader.h"
 #include "tree.h"
@@ -22,6 +23,12 @@ struct fs_config {
 	int direct_io;	       /* open files with direct_io */
 	time_t mount_time;     /* times for objects that have none */
 	struct inval *inval;   /* what the kernel caches; may be NULL */
+	uid_t owner;	       /* the mounting user: the only one who may
+				* change anything (or read, see below) */
+	int others_read;       /* -o others=read: other users (allow_other)
+				* may browse and read, never change */
+	int private_modes;     /* allow_other without others=read: show
+				* no group/other permission bits */
 };
 
 /* The operation table; userdata for fuse_session_new must be a
