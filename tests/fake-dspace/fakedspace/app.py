@@ -128,7 +128,7 @@ class App:
             raise ApiError(405, "Request method '%s' is not supported" % ctx.method, kind="spring")
         raise ApiError(404, "No message available")
 
-    # -------------------------------------------------------------- response decoration, config
+    # -------------------------------------------------------------- response decoration
     def error_resp(self, ctx, e):
         """Render an ApiError the way the real stack would."""
         headers = list(e.headers)

@@ -95,7 +95,6 @@ class Auth:
 class Authn(Part):
     """Token and CSRF filters and the /authn, /security/csrf, /eperson endpoints."""
 
-
     def authenticate(self, ctx):
         short = ctx.param("authentication-token")
         if short is not None:

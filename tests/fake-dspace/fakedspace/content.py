@@ -15,8 +15,6 @@ from .context import Part, Resp
 class Content(Part):
     """GET/HEAD of bitstream content."""
 
-
-    # -------------------------------------------------------------- content
     def content(self, ctx, uuid):
         r = self.repo
         o = r.get(uuid, "bitstream")

@@ -13,8 +13,7 @@ from .repo import Denied, is_admin
 class Core(Part):
     """The /core read endpoints, the root document and /pid, /dso lookups."""
 
-
-    # -------------------------------------------------------------- root, authn, csrf
+    # -------------------------------------------------------------- root document
     def root(self, ctx):
         api = ctx.api
         names = [("authn", "authn"), ("authorizations", "authz/authorizations"),

@@ -11,8 +11,6 @@ from .context import Part, embedded_page, json_resp, sort_key_text, split_sort, 
 class Discovery(Part):
     """Discovery search and browse endpoints."""
 
-
-    # -------------------------------------------------------------- discovery
     def discover_root(self, ctx):
         d = ctx.api + "/discover"
         return json_resp({"type": "discover", "_links": {

@@ -9,8 +9,6 @@ import threading
 from .common import jdump
 
 
-# ------------------------------------------------------------------ faults
-
 FAULT_KINDS = ("status", "drop-after", "malformed-json", "stall", "bad-checksum", "reset")
 
 

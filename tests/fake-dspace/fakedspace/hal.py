@@ -14,8 +14,6 @@ from .repo import Denied, is_admin
 class Hal(Part):
     """Renders objects, links, embeds and pages as DSpace's HAL converters do."""
 
-
-    # -------------------------------------------------------------- rendering
     def links_for(self, t):
         nine = self.cfg.dspace_version.startswith("9")
         if t == "community":

@@ -17,8 +17,6 @@ from .repo import Repo
 from .server import Handler, RequestLog, Server
 
 
-# ------------------------------------------------------------------ main
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Fake DSpace REST server for dspacefs tests.")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: pick a free one)")

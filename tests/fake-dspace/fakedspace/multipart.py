@@ -12,8 +12,6 @@ import urllib.parse
 from .common import ApiError, CHUNK
 
 
-# ------------------------------------------------------------------ multipart (streaming)
-
 class FileSink:
     """Receives one file part: written to a temp file (or only counted when
     tmp_dir is None) and MD5-hashed, each in its own thread so that reading

@@ -11,8 +11,6 @@ import fixtures
 from .common import FORMATS, FORMAT_BY_ID, STOP, SYNC_DUMP_MAX, first_value, now_ms
 
 
-# ------------------------------------------------------------------ repository state
-
 def guess_format(name):
     """BitstreamFormatService.guessFormat: by file extension, else Unknown (1)."""
     if name and "." in name:

@@ -18,8 +18,6 @@ from .context import Ctx
 from .faults import corrupt_checksum, garble_json
 
 
-# ------------------------------------------------------------------ HTTP layer
-
 UPLOAD_PATH_RE = re.compile(r"/server/api/core/bundles/" + UUID_RE + r"/bitstreams\Z")
 
 

@@ -17,8 +17,6 @@ from .repo import is_admin
 class Writes(Part):
     """The endpoints that change the repository."""
 
-
-    # -------------------------------------------------------------- writing
     def require_json(self, ctx, types=("json",)):
         ct = (ctx.header("Content-Type") or "").lower()
         if not any(t in ct for t in types):
