@@ -219,9 +219,7 @@ class Part:
         self.repo = app.repo
         self.auth = app.auth
 
-    authn = property(lambda self: self.app.authn)
+    # the parts other parts call (App.__init__ creates them all)
     hal = property(lambda self: self.app.hal)
     core = property(lambda self: self.app.core)
-    discovery = property(lambda self: self.app.discovery)
-    content = property(lambda self: self.app.content)
     writes = property(lambda self: self.app.writes)
