@@ -15,12 +15,13 @@
 #
 # Every step that mounts unmounts again (fusermount3 -u, then -uz) and every
 # process started here is stopped by PID with bounded waits, also when a
-# step fails or the run is interrupted.
+# step fails or the run is interrupted: the server, the mounts and the
+# unmounts are those of the tests (fake_start, mount_fs, unmount_fs and
+# fake_stop from tests/helpers.bash and tests/mount.bash).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DSPACEFS=${DSPACEFS:-$ROOT/src/dspacefs}
-FAKE=$ROOT/tests/fake-dspace/fake_dspace.py
 HELP="python3 $ROOT/bench/helpers.py"
 BENCH_STATE=${BENCH_STATE:-/var/tmp/dspacefs-bench}
 REPEAT=${REPEAT:-3}
@@ -31,8 +32,16 @@ BIG_SIZE=1073741824
 
 RUN=$BENCH_STATE/runs/$(date +%Y%m%d-%H%M%S)
 RES=$RUN/results.tsv
-MNT=$RUN/mnt
-SRV_PID= FS_PID= URL= REQLOG= PORT=
+# shellcheck source=tests/helpers.bash
+. "$ROOT/tests/helpers.bash"
+# shellcheck source=tests/mount.bash
+. "$ROOT/tests/mount.bash"
+# the helpers' temporary files (server dirs, logs) go into the run directory;
+# every mount uses $RUN/mnt and appends to $RUN/dspacefs.log; the daemon gets
+# 10 s to exit after an unmount (pending uploads) before SIGTERM
+export TEST_TMPDIR=$RUN
+MNT=$RUN/mnt FS_LOG=$RUN/dspacefs.log FS_PID='' FS_EXIT_WAIT=10
+FAKE_PID=
 
 say() { printf '%s\n' "$*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
@@ -41,96 +50,36 @@ record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RES"; }
 
 # ---- processes -------------------------------------------------------------
 
-# Waits up to $2 tenths of a second for PID $1 to exit.
-wait_pid() {
-	local i
-	for ((i = 0; i < $2; i++)); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# Stops PID $1 (TERM, then KILL after 5 s) if it is still running.
-stop_pid() {
-	[ -n "$1" ] || return 0
-	if kill -0 "$1" 2>/dev/null; then
-		kill "$1" 2>/dev/null
-		wait_pid "$1" 50 || kill -9 "$1" 2>/dev/null
-	fi
-	wait "$1" 2>/dev/null || true
-}
-
-is_mounted() { grep -qs " $1 fuse" /proc/mounts; }
-
-unmount_fs() {
-	if is_mounted "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
-	fi
-	if [ -n "$FS_PID" ]; then
-		wait_pid "$FS_PID" 100 || say "dspacefs $FS_PID still running 10 s after unmount"
-		stop_pid "$FS_PID"
-	fi
-	FS_PID=
-}
-
-stop_server() {
-	stop_pid "$SRV_PID"
-	SRV_PID=
-}
-
 cleanup() {
 	unmount_fs
-	stop_server
+	fake_stop
 }
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
-# start_server [fake_dspace options...]: the bench fixture on a free port.
+# start_server: the bench fixture (generation may take minutes).
 start_server() {
-	local i
-	rm -f "$RUN/port"
-	REQLOG=$RUN/requests.log
-	python3 "$FAKE" --port 0 --port-file "$RUN/port" \
-		--state "$BENCH_STATE/state" --fixture bench \
-		--request-log "$REQLOG" "$@" >>"$RUN/server.log" 2>&1 &
-	SRV_PID=$!
-	for ((i = 0; i < 6000; i++)); do # generation may take minutes
-		[ -s "$RUN/port" ] && break
-		kill -0 "$SRV_PID" 2>/dev/null || { cat "$RUN/server.log" >&2; return 1; }
-		sleep 0.1
-	done
-	PORT=$(cat "$RUN/port") || return 1
-	URL=http://127.0.0.1:$PORT/server
+	FAKE_STATE_DIR=$BENCH_STATE/state FAKE_START_TIMEOUT=600 \
+		fake_start --fixture bench
 }
 
 # server_config JSON: changes latency_ms, no_range, upload_max at runtime.
 server_config() {
-	curl -sf -X POST -H 'Content-Type: application/json' -d "$1" \
-		"http://127.0.0.1:$PORT/fake-control/config" >/dev/null
+	fake_control POST /config -f -H 'Content-Type: application/json' \
+		-d "$1" >/dev/null
 }
 
-# mount_fs CACHE_DIR [extra -o options]: mounts $URL anonymously on $MNT.
-mount_fs() {
-	local cache=$1 extra=${2:-} i opts
-	opts="anonymous,cache_dir=$cache,cache_max=3G${extra:+,$extra}"
-	mkdir -p "$MNT"
-	"$DSPACEFS" -f -o "$opts" "$URL" "$MNT" >>"$RUN/dspacefs.log" 2>&1 &
-	FS_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		is_mounted "$MNT" && return 0
-		kill -0 "$FS_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	say "mount failed; see $RUN/dspacefs.log"
-	unmount_fs
-	return 1
+# bench_mount CACHE_DIR [extra -o options]: mounts the server anonymously on
+# $MNT with a cache of 3 GiB; unmounts again when that fails.
+bench_mount() {
+	FS_CACHE=$1
+	mount_fs -o "anonymous,cache_max=3G${2:+,$2}" ||
+		{ unmount_fs; return 1; }
 }
 
-log_mark() { echo $(($(wc -l <"$REQLOG") + 1)); }
 # reqstat FROM KEY: one count from helpers.py reqstats.
 reqstat() {
-	$HELP reqstats "$REQLOG" "$1" 2>/dev/null | tr ' ' '\n' |
+	$HELP reqstats "$FAKE_LOG" "$1" 2>/dev/null | tr ' ' '\n' |
 		awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 hwm_mib() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$FS_PID/status"; }
@@ -157,7 +106,7 @@ seq_once() {
 	local variant=$1 opts=$2 ra=$3 curl_mbs=$4 cache=$RUN/cache.seq
 	local mark t0 t1 secs bytes mbs dev
 	rm -rf "$cache"
-	mount_fs "$cache" "$opts" || return 1
+	bench_mount "$cache" "$opts" || return 1
 	stat "$MNT/$BIG_REL" >/dev/null || { unmount_fs; return 1; }
 	if [ "$ra" != - ]; then
 		dev=$(mountpoint -d "$MNT")
@@ -221,7 +170,7 @@ bench_ls() {
 	server_config '{"no_range": false, "latency_ms": 20}'
 	for ((rep = 1; rep <= REPEAT; rep++)); do
 		rm -rf "$cache"
-		mount_fs "$cache" || continue
+		bench_mount "$cache" || continue
 		mark=$(log_mark)
 		t0=$(now)
 		ls -lR "$MNT" >"$RUN/ls.cold" 2>"$RUN/ls.err"
@@ -269,7 +218,7 @@ bench_random() {
 		for ((rep = 1; rep <= REPEAT; rep++)); do
 			v="server latency $lat ms"
 			rm -rf "$cache"
-			mount_fs "$cache" || continue
+			bench_mount "$cache" || continue
 			stat "$MNT/$BIG_REL" >/dev/null
 			mark=$(log_mark)
 			line=$($HELP randread "$MNT/$BIG_REL" 1000 4096 $rep) ||
@@ -318,7 +267,7 @@ PY
 
 # login_curl: a session for curl (CSRF cookie + token, bearer token).
 login_curl() {
-	local api=$URL/api h=$RUN/curl.hdr
+	local api=$FAKE_API h=$RUN/curl.hdr
 	curl -s -D "$h" -o /dev/null "$api/security/csrf"
 	CSRF=$(awk -F': ' 'tolower($1) == "dspace-xsrf-token" { print $2 }' "$h" | tr -d '\r')
 	curl -s -D "$h" -o /dev/null -H "X-XSRF-TOKEN: $CSRF" \
@@ -336,33 +285,16 @@ bench_write() {
 	local rep src=$BENCH_STATE/state/content/$UUID cache=$RUN/cache.w coll item
 	local mark t0 t1 secs mbs c bundle line
 	say "== write path: cp of $BIG_NAME, rsync -a of 500 files"
-	stop_server
+	fake_stop
 	rm -rf "$BENCH_STATE/state-write"
-	rm -f "$RUN/port"
-	REQLOG=$RUN/requests-write.log
-	python3 "$FAKE" --port 0 --port-file "$RUN/port" \
-		--state "$BENCH_STATE/state-write" --fixture small \
-		--upload-max $((2 << 30)) --request-log "$REQLOG" \
-		>>"$RUN/server.log" 2>&1 &
-	SRV_PID=$!
-	for ((c = 0; c < 300; c++)); do
-		[ -s "$RUN/port" ] && break
-		sleep 0.1
-	done
-	PORT=$(cat "$RUN/port") || return 1
-	URL=http://127.0.0.1:$PORT/server
+	FAKE_STATE_DIR=$BENCH_STATE/state-write \
+		fake_start --fixture small --upload-max $((2 << 30)) || return 1
 	make_rsync_tree
 	rm -rf "$cache"
-	mkdir -p "$MNT"
-	DSPACEFS_PASSWORD=admin "$DSPACEFS" -f \
-		-o "user=admin@example.org,cache_dir=$cache,cache_max=3G" \
-		"$URL" "$MNT" >>"$RUN/dspacefs.log" 2>&1 &
-	FS_PID=$!
-	for ((c = 0; c < 200; c++)); do
-		is_mounted "$MNT" && break
-		sleep 0.1
-	done
-	is_mounted "$MNT" || { say "write mount failed"; unmount_fs; return 1; }
+	# as admin@example.org (mount_fs logs in as admin by default)
+	FS_CACHE=$cache
+	mount_fs -o cache_max=3G ||
+		{ say "write mount failed"; unmount_fs; return 1; }
 	coll=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
 	login_curl || { say "curl login failed"; unmount_fs; return 1; }
 	for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -373,7 +305,7 @@ bench_write() {
 		line=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' \
 			-H "Authorization: $TOKEN" -H "X-XSRF-TOKEN: $CSRF" \
 			-b "DSPACE-XSRF-COOKIE=$CSRF" -F "file=@$src;filename=curl-$BIG_NAME" \
-			"$URL/api/core/bundles/$bundle/bitstreams")
+			"$FAKE_API/core/bundles/$bundle/bitstreams")
 		read -r c secs <<<"$line"
 		[ "$c" = 201 ] || { say "curl upload: HTTP $c"; continue; }
 		c=$($HELP rate "$BIG_SIZE" "$secs")
@@ -410,7 +342,7 @@ bench_write() {
 	done
 	record write "daemon" peak_RSS_MiB_end "$(hwm_mib)"
 	unmount_fs
-	stop_server
+	fake_stop
 	rm -rf "$cache" "$RUN/rsync-local" "$BENCH_STATE/state-write"
 }
 
@@ -418,31 +350,11 @@ bench_write() {
 
 # rss_server_and_mount: a read-write mount (admin) of a fresh small fixture.
 rss_server_and_mount() {
-	local c
-	rm -rf "$BENCH_STATE/state-rss" "$RUN/port"
-	REQLOG=$RUN/requests-rss.log
-	python3 "$FAKE" --port 0 --port-file "$RUN/port" \
-		--state "$BENCH_STATE/state-rss" --fixture small \
-		--upload-max $((1 << 30)) --request-log "$REQLOG" \
-		>>"$RUN/server.log" 2>&1 &
-	SRV_PID=$!
-	for ((c = 0; c < 300; c++)); do
-		[ -s "$RUN/port" ] && break
-		sleep 0.1
-	done
-	PORT=$(cat "$RUN/port") || return 1
-	URL=http://127.0.0.1:$PORT/server
-	mkdir -p "$MNT"
-	DSPACEFS_PASSWORD=admin "$DSPACEFS" -f \
-		-o "user=admin@example.org,cache_dir=$RUN/cache.rss" \
-		"$URL" "$MNT" >>"$RUN/dspacefs.log" 2>&1 &
-	FS_PID=$!
-	for ((c = 0; c < 200; c++)); do
-		is_mounted "$MNT" && return 0
-		sleep 0.1
-	done
-	say "rss mount failed"
-	return 1
+	rm -rf "$BENCH_STATE/state-rss"
+	FAKE_STATE_DIR=$BENCH_STATE/state-rss \
+		fake_start --fixture small --upload-max $((1 << 30)) || return 1
+	FS_CACHE=$RUN/cache.rss
+	mount_fs || { say "rss mount failed"; return 1; }
 }
 
 # bench_rss: peak RSS (VmHWM) of the daemon while 4 cp of RSS_MIB (64) MiB
@@ -453,8 +365,8 @@ bench_rss() {
 	say "== daemon peak RSS under 4 concurrent cp of $mib MiB ($REPEAT rounds)"
 	[ "$(stat -c %s "$src" 2>/dev/null)" = $((mib << 20)) ] ||
 		head -c $((mib << 20)) /dev/urandom >"$src"
-	stop_server
-	rss_server_and_mount || { unmount_fs; stop_server; return 1; }
+	fake_stop
+	rss_server_and_mount || { unmount_fs; fake_stop; return 1; }
 	coll=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
 	record rss "after mount (idle)" VmHWM_MiB "$(hwm_mib)"
 	for ((rep = 1; rep <= REPEAT; rep++)); do
@@ -477,7 +389,7 @@ bench_rss() {
 		say "  round $rep: VmHWM $(hwm_mib) MiB, $fail cp failed"
 	done
 	unmount_fs
-	stop_server
+	fake_stop
 	rm -rf "$RUN/cache.rss" "$BENCH_STATE/state-rss"
 }
 
@@ -507,7 +419,7 @@ main() {
 	if [ "$benches" != rss ]; then
 		start_server || exit 1
 		UUID=$($HELP uuid "$BENCH_STATE/state/fixture.json" "$BIG_NAME") || exit 1
-		CONTENT_URL=$URL/api/core/bitstreams/$UUID/content
+		CONTENT_URL=$FAKE_API/core/bitstreams/$UUID/content
 	fi
 	for b in $benches; do
 		case $b in
@@ -519,7 +431,7 @@ main() {
 		*) say "unknown benchmark $b" ;;
 		esac
 	done
-	stop_server
+	fake_stop
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RUN/facts.txt"
 	$HELP summary "$RES" | tee "$RUN/summary.md"
 }

@@ -8,11 +8,15 @@
 # Login:         fake_csrf; fake_login USER PASS     -> $CSRF, $TOKEN, cookie file $FAKE_COOKIES
 # Fixture:       fx 'python expr'  (objects of $FAKE_STATE/fixture.json, see fx helpers below)
 # Request log:   fake_requests ['python expr on r']  -> number of matching log lines
+#                reqs_since MARK ['python expr on r'] (from line MARK on)
 #
 # Every wait is bounded and every curl has --max-time, so a broken server
 # fails a test instead of hanging it.
+#
+# Also usable outside bats (bench/run.sh sources it): no BATS_* variable is
+# required; temporary files go to test_tmpdir (TEST_TMPDIR when set).
 
-top_srcdir=${top_srcdir:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 FAKE_DSPACE_PY="$top_srcdir/tests/fake-dspace/fake_dspace.py"
 # python3 as found in PATH, resolved once to the real interpreter (a pyenv-style
@@ -21,11 +25,18 @@ FAKE_DSPACE_PY="$top_srcdir/tests/fake-dspace/fake_dspace.py"
 export FAKE_PYTHON
 CURL_MAX_TIME=${CURL_MAX_TIME:-30}
 
+# Where the helpers put temporary files: TEST_TMPDIR when set (outside
+# bats), else the bats file's temp dir.
+test_tmpdir() {
+	echo "${TEST_TMPDIR:-${BATS_FILE_TMPDIR:-${BATS_TMPDIR:-${TMPDIR:-/tmp}}}}"
+}
+
 # Start the fake server in the background (state under a fresh temp dir unless
-# FAKE_STATE_DIR is set) and wait (at most 30 s) until it listens.
+# FAKE_STATE_DIR is set) and wait (at most FAKE_START_TIMEOUT s, default 30)
+# until it listens.
 fake_start() {
-	local tmp=${BATS_FILE_TMPDIR:-${BATS_TMPDIR:-/tmp}} i
-	FAKE_DIR=$(mktemp -d "$tmp/fake.XXXXXX")
+	local limit=${FAKE_START_TIMEOUT:-30} i
+	FAKE_DIR=$(mktemp -d "$(test_tmpdir)/fake.XXXXXX")
 	FAKE_STATE=${FAKE_STATE_DIR:-$FAKE_DIR/state}
 	FAKE_LOG=$FAKE_DIR/requests.log
 	FAKE_STDERR=$FAKE_DIR/server.err
@@ -33,7 +44,7 @@ fake_start() {
 		--state "$FAKE_STATE" --request-log "$FAKE_LOG" "$@" \
 		</dev/null >"$FAKE_STDERR" 2>&1 3>&- &
 	FAKE_PID=$!
-	for i in $(seq 300); do
+	for i in $(seq $((limit * 10))); do
 		[ -s "$FAKE_DIR/port" ] && break
 		if ! kill -0 "$FAKE_PID" 2>/dev/null; then
 			echo "fake server exited early:" >&2
@@ -43,7 +54,7 @@ fake_start() {
 		sleep 0.1
 	done
 	if [ ! -s "$FAKE_DIR/port" ]; then
-		echo "fake server did not start within 30 s:" >&2
+		echo "fake server did not start within $limit s:" >&2
 		cat "$FAKE_STDERR" >&2
 		kill -KILL "$FAKE_PID" 2>/dev/null
 		return 1
@@ -186,13 +197,22 @@ print(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
 
 # fake_requests [EXPR]: count request-log records `r` for which EXPR is true
 fake_requests() {
+	reqs_since 1 "${1:-True}"
+}
+
+# reqs_since MARK [EXPR]: how many request-log records from line MARK on
+# satisfy the python expression EXPR on the record r (all when omitted).
+reqs_since() {
 	"$FAKE_PYTHON" -S -c '
 import json, sys
 n = 0
-for line in open(sys.argv[1], encoding="utf-8"):
-    r = json.loads(line)
-    if eval(sys.argv[2]):
-        n += 1
+with open(sys.argv[1], encoding="utf-8") as f:
+    for i, line in enumerate(f, 1):
+        if i < int(sys.argv[2]):
+            continue
+        r = json.loads(line)
+        if eval(sys.argv[3]):
+            n += 1
 print(n)
-' "$FAKE_LOG" "${1:-True}"
+' "$FAKE_LOG" "$1" "${2:-True}"
 }

@@ -3,18 +3,52 @@
 #	load mount
 # mount_fs [dspacefs options...] mounts $FAKE_URL on $MNT in the foreground
 # (background job, PID in FS_PID, log in FS_LOG); unmount_fs always cleans up.
+#
+# The one idiom for a bats file (see doc/HACKING.md, "Writing a test"):
+#
+#	setup_file() {
+#		shared_mount_setup --fixture small -- -o ro  # server + one mount
+#		# or: shared_server_setup --fixture small    # server only
+#	}
+#	teardown_file() {
+#		shared_teardown
+#	}
+#	setup() {
+#		restore_mount    # MNT FS_PID FS_LOG FS_CACHE FAKE_* of the file
+#	}
+#	teardown() {
+#		test_teardown    # failure dump, then stop what the test started
+#	}
+#
+# - Without setup_file (a server per test), test_teardown alone stops the
+#   server and the mount the test started.
+# - A test may fresh_mount/mount_fs a mount of its own and fake_start a server
+#   of its own: test_teardown unmounts and stops them (never the shared ones)
+#   and then restores the shared ones' variables.
+# - A test that replaces the shared mount (unmount_fs; mount_fs) calls
+#   save_mount, so that the following tests and shared_teardown use the new
+#   one.
+# - dump_on_failure [--skip ERE] prints, only when the test failed, the tail
+#   of the daemon log (lines matching ERE left out and counted), the
+#   .dspacefs-status file of a live mount, the fake server's stderr and the
+#   last requests of its log. test_teardown calls it first, so a file-specific
+#   teardown adds its own steps after test_teardown.
+#
+# Also usable outside bats (bench/run.sh sources helpers.bash and this file):
+# no BATS_* variable is needed, and require_fuse fails instead of skipping.
 
-DSPACEFS=${DSPACEFS:-${top_builddir:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}/src/dspacefs}
+DSPACEFS=${DSPACEFS:-${top_builddir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}/src/dspacefs}
 
 # Is $1 a mounted FUSE file system?
 is_mounted() {
 	grep -qs " $1 fuse" /proc/mounts
 }
 
-# Fails (under CI=true) or skips when this machine cannot mount FUSE.
+# Fails (under CI=true or outside bats) or skips when this machine cannot
+# mount FUSE.
 require_fuse() {
 	if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
-		if [ "${CI:-}" = true ]; then
+		if [ "${CI:-}" = true ] || [ -z "${BATS_TEST_NAME:-}" ]; then
 			echo "cannot mount: /dev/fuse or fusermount3 missing" >&2
 			return 1
 		fi
@@ -23,12 +57,14 @@ require_fuse() {
 }
 
 # mount_fs [options...]: mounts the fake server. Logs in as admin unless
-# the options say otherwise (pass -o anonymous or -o user=...).
+# the options say otherwise (pass -o anonymous or -o user=...). The daemon
+# does not inherit bats' fd 3 (so setup_file may mount). Reuses MNT,
+# FS_CACHE and FS_LOG when set (the log is appended to).
 mount_fs() {
 	require_fuse || return 1
-	MNT=${MNT:-$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/mnt.XXXXXX")}
-	FS_CACHE=${FS_CACHE:-$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/cache.XXXXXX")}
-	FS_LOG=${FS_LOG:-$(mktemp "${BATS_FILE_TMPDIR:-/tmp}/fs.XXXXXX.log")}
+	MNT=${MNT:-$(mktemp -d "$(test_tmpdir)/mnt.XXXXXX")}
+	FS_CACHE=${FS_CACHE:-$(mktemp -d "$(test_tmpdir)/cache.XXXXXX")}
+	FS_LOG=${FS_LOG:-$(mktemp "$(test_tmpdir)/fs.XXXXXX.log")}
 	mkdir -p "$MNT"
 	local user_opt=()
 	if [[ " $* " != *anonymous* && " $* " != *user=* ]]; then
@@ -36,7 +72,7 @@ mount_fs() {
 	fi
 	DSPACEFS_PASSWORD=${FS_PASSWORD:-admin} "$DSPACEFS" -f \
 		-o cache_dir="$FS_CACHE" "${user_opt[@]}" "$@" \
-		"$FAKE_URL" "$MNT" >>"$FS_LOG" 2>&1 &
+		"$FAKE_URL" "$MNT" >>"$FS_LOG" 2>&1 3>&- &
 	FS_PID=$!
 	export MNT FS_CACHE FS_LOG FS_PID
 	local i
@@ -57,16 +93,18 @@ mount_fs() {
 	return 1
 }
 
-# Unmounts (lazily if busy) and stops the daemon started by mount_fs.
+# Unmounts (lazily if busy) and stops the daemon started by mount_fs: it
+# has FS_EXIT_WAIT seconds (default 2) to exit, then SIGTERM, 3 s later
+# SIGKILL.
 unmount_fs() {
 	if [ -n "${MNT:-}" ] && is_mounted "$MNT"; then
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
 	fi
 	if [ -n "${FS_PID:-}" ]; then
-		local i
-		for i in $(seq 1 50); do
+		local i term=$((${FS_EXIT_WAIT:-2} * 10))
+		for i in $(seq 1 $((term + 30))); do
 			kill -0 "$FS_PID" 2>/dev/null || break
-			[ "$i" = 20 ] && kill "$FS_PID" 2>/dev/null
+			[ "$i" = "$term" ] && kill "$FS_PID" 2>/dev/null
 			sleep 0.1
 		done
 		kill -9 "$FS_PID" 2>/dev/null || true
@@ -80,13 +118,6 @@ unmount_fs() {
 		grep -A 30 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$FS_LOG" | head -n 60 >&2
 		return 1
 	fi
-}
-
-# Number of requests in the fake server's log whose path contains $1
-# (all requests when $1 is empty), counted from line $2 on (default 1).
-count_requests() {
-	local pattern=${1:-} from=${2:-1}
-	tail -n +"$from" "$FAKE_LOG" | grep -c -- "$pattern" || true
 }
 
 # The current length of the request log, to count requests made after it.
@@ -112,23 +143,6 @@ fresh_mount() {
 fs_alive() {
 	[ -n "${FS_PID:-}" ] && kill -0 "$FS_PID" 2>/dev/null &&
 		is_mounted "$MNT" && timeout 10 stat "$MNT" >/dev/null
-}
-
-# reqs_since MARK [EXPR]: how many request-log records from line MARK on
-# satisfy the python expression EXPR on the record r (all when omitted).
-reqs_since() {
-	"${FAKE_PYTHON:-python3}" -S -c '
-import json, sys
-n = 0
-with open(sys.argv[1], encoding="utf-8") as f:
-    for i, line in enumerate(f, 1):
-        if i < int(sys.argv[2]):
-            continue
-        r = json.loads(line)
-        if eval(sys.argv[3]):
-            n += 1
-print(n)
-' "$FAKE_LOG" "$1" "${2:-True}"
 }
 
 # reqs_show MARK: the request-log records from line MARK on, one short
@@ -265,17 +279,129 @@ srv_names() {
 	fx "sorted(b['name'] for x in kids(one('item', name='$1')['uuid'], 'bundle') if x['name'] == '$2' for b in kids(x['uuid'], 'bitstream'))"
 }
 
-# save_mount / restore_mount: the daemon, log, cache and mount point of a
-# test file's shared mount, kept across setup_file, the tests and
-# teardown_file (each runs in its own process). save_mount again after a
-# test remounts.
-save_mount() {
-	printf '%s\n%s\n%s\n%s\n' "$FS_PID" "$FS_LOG" "$FS_CACHE" "$MNT" \
-		>"$BATS_FILE_TMPDIR/mount.state"
+
+# ---- one bats file's shared server and mount, and the failure dump ----
+
+# The variables that make up "the shared mount and server" of a bats file.
+SHARED_VARS="MNT FS_PID FS_LOG FS_CACHE FAKE_PID FAKE_PORT FAKE_URL FAKE_API
+FAKE_STATE FAKE_LOG FAKE_DIR FAKE_STDERR"
+
+# Where save_mount keeps them: setup_file, each test and teardown_file run in
+# processes of their own, and a test may replace the shared mount.
+mount_state_file() {
+	echo "$(test_tmpdir)/mount.state"
 }
 
+# save_mount: records the current mount and server as the file's shared ones
+# (again after a test replaced the shared mount).
+save_mount() {
+	local v
+	for v in $SHARED_VARS; do
+		printf 'export %s=%q\n' "$v" "${!v:-}"
+	done >"$(mount_state_file)"
+}
+
+# restore_mount: sets MNT, FS_PID, FS_LOG, FS_CACHE and FAKE_* back to the
+# file's shared mount and server (empty mount variables when there is no
+# shared mount); does nothing when nothing was saved.
 restore_mount() {
-	{ read -r FS_PID; read -r FS_LOG; read -r FS_CACHE; read -r MNT; } \
-		<"$BATS_FILE_TMPDIR/mount.state"
-	export FS_PID FS_LOG FS_CACHE MNT
+	local state
+	state=$(mount_state_file)
+	[ -f "$state" ] || return 0
+	# shellcheck disable=SC1090
+	. "$state"
+}
+
+# shared_server_setup [fake_start args...]: in setup_file, starts the file's
+# fake server; the tests mount for themselves.
+shared_server_setup() {
+	fake_start "$@" || return 1
+	MNT='' FS_PID='' FS_LOG='' FS_CACHE=''
+	save_mount
+}
+
+# shared_mount_setup [fake_start args...] -- [mount_fs args...]: in
+# setup_file, starts the file's fake server and mounts it once for all tests.
+shared_mount_setup() {
+	local fake_args=() rc=0
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		fake_args+=("$1")
+		shift
+	done
+	[ "${1:-}" != -- ] || shift
+	shared_server_setup "${fake_args[@]}" || return 1
+	fresh_mount "$@" || rc=1
+	save_mount
+	return $rc
+}
+
+# shared_teardown: in teardown_file, unmounts the shared mount (if any) and
+# stops the shared server; fails when the daemon reported a sanitizer error.
+shared_teardown() {
+	local rc=0
+	restore_mount
+	unmount_fs || rc=1
+	fake_stop
+	return $rc
+}
+
+# dump_on_failure [--skip ERE]: when the current test failed, prints to
+# stderr (which bats shows under the failed test) the daemon log tail, without
+# the lines matching ERE, the .dspacefs-status of a live mount, the fake
+# server's stderr and the last requests of its log. Bats (1.8.2 here; not
+# documented but set since bats-core 1.0) sets BATS_TEST_COMPLETED only
+# when the test passed or was skipped.
+dump_on_failure() {
+	local skip='' n st
+	[ "${1:-}" != --skip ] || skip=$2
+	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+	if [ -n "${FS_LOG:-}" ] && [ -f "$FS_LOG" ] && [ -n "$skip" ]; then
+		echo "--- daemon log ($FS_LOG), last 40 lines not matching /$skip/:" >&2
+		grep -v -E -- "$skip" "$FS_LOG" | tail -n 40 >&2
+		echo "($(grep -c -E -- "$skip" "$FS_LOG") lines left out)" >&2
+	elif [ -n "${FS_LOG:-}" ] && [ -f "$FS_LOG" ]; then
+		echo "--- daemon log ($FS_LOG), last 40 lines:" >&2
+		tail -n 40 "$FS_LOG" >&2
+	fi
+	if [ -n "${FS_PID:-}" ] && kill -0 "$FS_PID" 2>/dev/null && is_mounted "$MNT"; then
+		st=$(timeout 10 cat "$MNT/.dspacefs-status" 2>/dev/null) ||
+			st="(not readable)"
+		echo "--- $MNT/.dspacefs-status:" >&2
+		printf '%s\n' "${st:-(empty)}" | head -n 40 >&2
+	fi
+	if [ -n "${FAKE_STDERR:-}" ] && [ -f "$FAKE_STDERR" ]; then
+		echo "--- fake server stderr ($FAKE_STDERR), last 20 lines:" >&2
+		tail -n 20 "$FAKE_STDERR" >&2
+	fi
+	if [ -n "${FAKE_LOG:-}" ] && [ -s "$FAKE_LOG" ]; then
+		n=$(wc -l <"$FAKE_LOG")
+		echo "--- requests ($FAKE_LOG), last 20 of $n (method path query status range bytes fault):" >&2
+		reqs_show $((n > 20 ? n - 19 : 1)) || true
+	fi
+	return 0
+}
+
+# test_teardown [--skip ERE]: in teardown, dump_on_failure, then unmounts the
+# test's own mount and stops the test's own server (never the shared ones)
+# and restores the shared ones' variables; fails when the daemon reported a
+# sanitizer error.
+test_teardown() {
+	local rc=0 shared_fs='' shared_fake='' state
+	dump_on_failure "$@"
+	state=$(mount_state_file)
+	if [ -f "$state" ]; then
+		IFS=: read -r shared_fs shared_fake < <(
+			# shellcheck disable=SC1090
+			. "$state"
+			echo "$FS_PID:$FAKE_PID"
+		)
+	fi
+	if [ -n "${FS_PID:-}" ] && [ "$FS_PID" != "$shared_fs" ]; then
+		unmount_fs || rc=1
+	fi
+	if [ -n "${FAKE_PID:-}" ] && [ "$FAKE_PID" != "$shared_fake" ]; then
+		fake_stop
+	fi
+	restore_mount
+	return $rc
 }

@@ -23,7 +23,7 @@ setup_file() {
 	INST=$(mktemp -d /tmp/dspacefs-install.XXXXXX)
 	chmod 755 "$INST"
 	export INST
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
@@ -31,15 +31,19 @@ teardown_file() {
 	for pid in $(pgrep -f -- "$INST/mnt" 2>/dev/null); do
 		kill -9 "$pid" 2>/dev/null || true
 	done
-	fake_stop
+	shared_teardown
 	rm -rf "$INST"
 }
 
 teardown() {
-	[ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
-	echo "--- $INST:" >&2
-	find "$INST" -maxdepth 3 >&2 || true
-	cat "$INST/ns.log" >&2 2>/dev/null || true
+	local rc=0
+	test_teardown || rc=$?
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "--- $INST:" >&2
+		find "$INST" -maxdepth 3 >&2 || true
+		cat "$INST/ns.log" >&2 2>/dev/null || true
+	fi
+	return $rc
 }
 
 # Installs into $1 with the make variables that follow.

@@ -3,18 +3,19 @@
 # identifiers.  Section numbers refer to /work/shared/dspace-rest-contract.md.
 
 load helpers
+load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 # servers started inside a test are stopped even when the test fails
 teardown() {
-	[ -z "${EXTRA_PID:-}" ] || fake_stop "$EXTRA_PID"
+	test_teardown
 }
 
 # uuid of the fixture object of TYPE called NAME
@@ -417,7 +418,6 @@ print(len(total), len(set(total)))' "$FAKE_API/discover/search/objects?scope=$co
 
 @test "§1.2 --dspace-version 9.1: version string, Instant lastModified (Z), 9.x links" {
 	fake_start --fixture small --dspace-version 9.1
-	EXTRA_PID=$FAKE_PID
 	api GET ""
 	[ "$(jbody 'd["dspaceVersion"]')" = "DSpace 9.1" ]
 	it=$(uuid_of item "Run 2023-02")
@@ -498,7 +498,6 @@ EOF
      {"title": "Hidden", "discoverable": false}]}]}]}
 EOF
 	fake_start --fixture "$BATS_TEST_TMPDIR/custom.json"
-	EXTRA_PID=$FAKE_PID
 	api GET /core/communities/search/top
 	[ "$(jbody '[c["name"] for c in d["_embedded"]["communities"]]')" = '["Top"]' ]
 	bs=$(fx "one('bitstream', name='hello.txt')['uuid']")
@@ -506,14 +505,12 @@ EOF
 	[ "$(cat "$FAKE_DIR/body")" = hello ]
 	[ "$(fx "[one('bitstream', name='blob.bin')['size'], one('bitstream', name='secret.txt')['restricted'], one('item', name='Hidden')['discoverable']]")" = '[1000, true, false]' ]
 	[ "$(fx "one('item', name='An item')['metadata']['dc.contributor.author'][1]['value']")" = "C, D" ]
-	fake_stop "$EXTRA_PID"
+	fake_stop
 	# the small fixture's dump reloads to the same objects
 	fake_start --fixture small
-	EXTRA_PID=$FAKE_PID
 	first=$(fx '[(o["type"], o["uuid"], o["name"], o.get("handle"), o["parent"], o.get("md5")) for o in objs]')
 	cp "$FAKE_STATE/fixture.json" "$BATS_TEST_TMPDIR/dump.json"
-	fake_stop "$EXTRA_PID"
+	fake_stop
 	fake_start --fixture "$BATS_TEST_TMPDIR/dump.json"
-	EXTRA_PID=$FAKE_PID
 	[ "$(fx '[(o["type"], o["uuid"], o["name"], o.get("handle"), o["parent"], o.get("md5")) for o in objs]')" = "$first" ]
 }

@@ -3,17 +3,18 @@
 # /work/shared/dspace-rest-contract.md.
 
 load helpers
+load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 teardown() {
-	[ -z "${EXTRA_PID:-}" ] || fake_stop "$EXTRA_PID"
+	test_teardown
 }
 
 # jwt_claims TOKEN: the decoded payload (JSON)
@@ -204,7 +205,6 @@ print(json.dumps({"header": json.loads(base64.urlsafe_b64decode(h + "=" * (-len(
 
 @test "§2.3 --jwt-lifetime: exp follows it and an expired token is anonymous" {
 	fake_start --fixture small --jwt-lifetime 1
-	EXTRA_PID=$FAKE_PID
 	fake_login admin@example.org admin
 	[ "$("$FAKE_PYTHON" -S -c 'import json,sys,time; print(json.loads(sys.argv[1])["claims"]["exp"] - time.time() <= 1)' "$(jwt_claims "$TOKEN")")" = True ]
 	sleep 2.1
@@ -218,7 +218,6 @@ print(json.dumps({"header": json.loads(base64.urlsafe_b64decode(h + "=" * (-len(
 
 @test "§2.3 a backend restart (control endpoint or SIGUSR2) invalidates every token" {
 	fake_start --fixture small
-	EXTRA_PID=$FAKE_PID
 	fake_login admin@example.org admin
 	fake_control POST /restart >/dev/null
 	api GET /authn/status -H "Authorization: Bearer $TOKEN"
@@ -234,7 +233,6 @@ print(json.dumps({"header": json.loads(base64.urlsafe_b64decode(h + "=" * (-len(
 
 @test "§3.2 deferred issuance (9.1 default): GETs never carry a token, the first POST fails 403 with one" {
 	fake_start --fixture small --dspace-version 9.1
-	EXTRA_PID=$FAKE_PID
 	api GET ""
 	[ "$(jbody 'd["dspaceVersion"]')" = "DSpace 9.1" ]
 	[ -z "$(hdr DSPACE-XSRF-TOKEN)" ]

@@ -3,13 +3,18 @@
 # to /work/shared/dspace-rest-contract.md.
 
 load helpers
+load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
+}
+
+teardown() {
+	test_teardown
 }
 
 bs_uuid() {

@@ -5,18 +5,21 @@
 # contract's list of what a faithful fake must do).
 
 load helpers
+load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 teardown() {
+	local rc=0
+	test_teardown || rc=$?
 	fake_control DELETE /faults >/dev/null 2>&1 || true
-	[ -z "${EXTRA_PID:-}" ] || fake_stop "$EXTRA_PID"
+	return $rc
 }
 
 bs_uuid() {
@@ -31,7 +34,6 @@ faults() {
 
 @test "§9.3 --fault status=503,count=2 (command line): the first two matching requests fail, then normal service" {
 	fake_start --fixture small --fault 'status=503,count=2,path=/core/communities' --fault 'status=429,retry-after=7,path=/authn/status'
-	EXTRA_PID=$FAKE_PID
 	api GET /core/communities/search/top
 	[ "$STATUS" = 503 ]
 	[ "$(jbody '[d["status"], d["error"]]')" = '[503, "Service Unavailable"]' ]
@@ -166,7 +168,6 @@ faults() {
 
 @test "§11 --latency-ms delays every API response (command line and runtime); the control endpoint is not delayed" {
 	fake_start --fixture small --latency-ms 300
-	EXTRA_PID=$FAKE_PID
 	t=$(curl -sS --max-time 10 -o /dev/null -w '%{time_total}' "$FAKE_API/core/communities/search/top")
 	awk -v t="$t" 'BEGIN { exit !(t >= 0.29) }'
 	t=$(curl -sS --max-time 10 -o /dev/null -w '%{time_total}' "http://127.0.0.1:$FAKE_PORT/fake-control/stats")
@@ -179,7 +180,6 @@ faults() {
 
 @test "§11.19 request log: one flushed JSON line per request with method, path, query, status, bytes, duration, headers and user; never the token" {
 	fake_start --fixture small
-	EXTRA_PID=$FAKE_PID
 	fake_login admin@example.org admin
 	bs=$(bs_uuid notes.txt)
 	api_as GET "/core/bitstreams/$bs/content?x=1" -H 'Range: bytes=0-4' -H 'If-None-Match: "zzz"'
@@ -203,7 +203,6 @@ GET /server/api/core/bitstreams/$bs/content x=1 206 5 bytes=0-4 True True \"zzz\
 
 @test "§5.4 §11.19 stats: request counts per route; the log shows connection reuse (keep-alive)" {
 	fake_start --fixture small
-	EXTRA_PID=$FAKE_PID
 	it=$(fx "one('item', name='Run 2023-02')['uuid']")
 	curl -sS --max-time 10 -o /dev/null "$FAKE_API/core/items/$it" -o /dev/null "$FAKE_API/core/items/$it" -o /dev/null "$FAKE_API/core/items/$it/bundles"
 	out=$(fake_control GET /stats)
@@ -213,7 +212,6 @@ GET /server/api/core/bitstreams/$bs/content x=1 206 5 bytes=0-4 True True \"zzz\
 
 @test "§11 clients that disconnect mid-transfer leave no traceback; SIGTERM stops a busy server within 2 s" {
 	fake_start --fixture small --fault 'stall=30,path=/content'
-	EXTRA_PID=$FAKE_PID
 	bs=$(bs_uuid run-0001.dat)
 	curl -sS --max-time 0.5 -o /dev/null "$FAKE_API/core/bitstreams/$bs/content" || true
 	curl -sS --max-time 20 -o /dev/null "$FAKE_API/core/bitstreams/$bs/content" 2>/dev/null &

@@ -7,31 +7,21 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	fresh_mount -o ro
-	ADMIN_MNT=$MNT ADMIN_PID=$FS_PID ADMIN_LOG=$FS_LOG ADMIN_CACHE=$FS_CACHE
-	export ADMIN_MNT ADMIN_PID ADMIN_LOG ADMIN_CACHE
+	shared_mount_setup --fixture small -- -o ro
 }
 
 teardown_file() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID FS_LOG=$ADMIN_LOG
+	restore_mount
+	ADMIN_CACHE=$FS_CACHE
 }
 
 # Tests that mount as somebody else unmount that mount here.
 teardown() {
-	if [ -n "${FS_PID:-}" ] && [ "$FS_PID" != "$ADMIN_PID" ]; then
-		unmount_fs
-	fi
-	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
-		return 0
-	fi
-	echo "--- daemon log ($FS_LOG):" >&2
-	tail -n 30 "$FS_LOG" >&2 || true
+	test_teardown
 }
 
 # tree_check WHO: walks $MNT and compares every directory with the children

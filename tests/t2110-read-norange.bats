@@ -6,26 +6,19 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small --no-range
-	fresh_mount -o ro
-	ADMIN_MNT=$MNT ADMIN_PID=$FS_PID ADMIN_LOG=$FS_LOG
-	export ADMIN_MNT ADMIN_PID ADMIN_LOG
+	shared_mount_setup --fixture small --no-range -- -o ro
 }
 
 teardown_file() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID FS_LOG=$ADMIN_LOG
+	restore_mount
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 dd_same() {

@@ -8,29 +8,19 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	fresh_mount -o ro
-	ADMIN_MNT=$MNT ADMIN_PID=$FS_PID ADMIN_LOG=$FS_LOG ADMIN_CACHE=$FS_CACHE
-	export ADMIN_MNT ADMIN_PID ADMIN_LOG ADMIN_CACHE
+	shared_mount_setup --fixture small -- -o ro
 }
 
 teardown_file() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
-	MNT=$ADMIN_MNT FS_PID=$ADMIN_PID FS_LOG=$ADMIN_LOG FS_CACHE=$ADMIN_CACHE
+	restore_mount
 }
 
 teardown() {
-	if [ -n "${FS_PID:-}" ] && [ "$FS_PID" != "$ADMIN_PID" ]; then
-		unmount_fs
-	fi
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 @test "a repeated ls -lR within the TTL makes no HTTP request" {

@@ -7,20 +7,18 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 teardown() {
+	local rc=0
+	test_teardown || rc=$?
 	fake_control DELETE /faults >/dev/null 2>&1 || true
-	unmount_fs
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 40 "$FS_LOG" >&2 || true
-	fi
+	return $rc
 }
 
 # faults_hits: how often the configured faults fired, summed.

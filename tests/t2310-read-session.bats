@@ -7,12 +7,7 @@ load helpers
 load mount
 
 teardown() {
-	unmount_fs
-	fake_stop
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 40 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 # files_expected: regular files under $MNT for admin (mapped items count twice).

@@ -11,13 +11,7 @@ setup() {
 }
 
 teardown() {
-	unmount_fs
-	fake_stop
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG, without the connection errors):" >&2
-		grep -v "Connection refused" "$FS_LOG" | tail -n 20 >&2 || true
-		echo "($(grep -c "Connection refused" "$FS_LOG") lines with 'Connection refused')" >&2
-	fi
+	test_teardown --skip "Connection refused"
 }
 
 @test "server down within the TTL: ls -lR and a cached file are served from the cache" {

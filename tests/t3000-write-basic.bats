@@ -8,15 +8,11 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	mount_fs 3>&-
-	save_mount
+	shared_mount_setup --fixture small --
 }
 
 teardown_file() {
-	restore_mount
-	unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
@@ -30,10 +26,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 # uploads MARK: POSTs to a bundle's bitstreams since MARK

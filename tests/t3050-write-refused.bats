@@ -7,24 +7,20 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 setup() {
-	MNT= FS_CACHE= FS_LOG= FS_PID=
+	restore_mount
 	T=$BATS_TEST_TMPDIR
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${FS_LOG:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
-	unmount_fs
+	test_teardown
 }
 
 # writes_since MARK: non-GET requests since MARK other than logins

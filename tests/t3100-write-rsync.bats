@@ -8,25 +8,21 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	mount_fs -o cache_ttl=1 3>&-
+	shared_mount_setup --fixture small -- -o cache_ttl=1
 }
 
 teardown_file() {
-	unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
+	restore_mount
 	PT="$MNT/Research Data/Physics/Physics Theses"
 	T=$BATS_TEST_TMPDIR
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 # mixed_tree DIR: a directory of assorted files with assorted times

@@ -10,15 +10,11 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	mount_fs 3>&-
-	save_mount
+	shared_mount_setup --fixture small --
 }
 
 teardown_file() {
-	restore_mount
-	unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
@@ -29,12 +25,8 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-		echo "--- .dspacefs-status:" >&2
-		timeout 10 cat "$MNT/.dspacefs-status" >&2 || true
-	fi
+	local rc=0
+	test_teardown || rc=$?
 	fake_control DELETE /faults >/dev/null 2>&1 || true
 	fake_control POST /config --data '{"upload_max": 536870912, "latency_ms": 0, "jwt_lifetime": 1800}' >/dev/null 2>&1 || true
 	# a test that killed or remounted the daemon leaves a working mount
@@ -43,6 +35,7 @@ teardown() {
 		mount_fs 3>&-
 		save_mount
 	fi
+	return $rc
 }
 
 # faults SPEC...: replace the server's active faults

@@ -6,20 +6,19 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small --csrf deferred --dspace-version 8.1
-	mount_fs 3>&-
+	shared_mount_setup --fixture small --csrf deferred --dspace-version 8.1 --
 }
 
 teardown_file() {
-	unmount_fs
-	fake_stop
+	shared_teardown
+}
+
+setup() {
+	restore_mount
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 @test "deferred CSRF (8.1): mkdir creates an item and cp uploads into it" {

@@ -8,15 +8,11 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
-	mount_fs 3>&-
-	save_mount
+	shared_mount_setup --fixture small --
 }
 
 teardown_file() {
-	restore_mount
-	unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
@@ -27,12 +23,7 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-		echo "--- requests:" >&2
-		reqs_show 1 2>&1 | tail -n 20 >&2 || true
-	fi
+	test_teardown
 }
 
 # posts MARK EXPR: upload POSTs since MARK for which EXPR holds

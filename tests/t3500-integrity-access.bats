@@ -18,15 +18,15 @@ PT="Research Data/Physics/Physics Theses"
 ITEM="On the Quantum Behaviour of Small Things"
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 setup() {
-	MNT= FS_CACHE= FS_LOG= FS_PID=
+	restore_mount
 	T=$BATS_TEST_TMPDIR
 	OPEN=$(mktemp -d /tmp/dspacefs-t3500.XXXXXX)
 	chmod 755 "$OPEN"
@@ -35,18 +35,16 @@ setup() {
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${FS_LOG:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
-	unmount_fs
+	local rc=0
+	test_teardown || rc=$?
 	if [ -n "${SILENT_PID:-}" ]; then
 		kill "$SILENT_PID" 2>/dev/null || true
 		wait "$SILENT_PID" 2>/dev/null || true
 	fi
-	if [ -n "${OPEN:-}" ] && ! is_mounted "$MNT"; then
+	if [ -n "${OPEN:-}" ] && ! is_mounted "$OPEN/mnt"; then
 		rm -rf "$OPEN"
 	fi
+	return $rc
 }
 
 # nobody CMD...: CMD as user nobody (no groups), bounded.

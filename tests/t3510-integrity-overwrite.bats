@@ -9,17 +9,13 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
 	# a short listing TTL (also the kernel's entry/attribute timeout), so
 	# that a change on the server is seen within seconds
-	mount_fs -o cache_ttl=2 3>&-
-	save_mount
+	shared_mount_setup --fixture small -- -o cache_ttl=2
 }
 
 teardown_file() {
-	restore_mount
-	unmount_fs
-	fake_stop
+	shared_teardown
 }
 
 setup() {
@@ -31,10 +27,7 @@ setup() {
 
 teardown() {
 	exec 5<&- || true
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 30 "$FS_LOG" >&2 || true
-	fi
+	test_teardown
 }
 
 # md5 FILE: the MD5 of FILE (read with a time limit).

@@ -1,0 +1,355 @@
+"""Writes: item and bundle creation, uploads, metadata PATCH, moves and
+deletes (contract §6)."""
+
+import json
+import os
+import re
+
+import fixtures
+
+from .common import (ApiError, DC_FIELDS, FORMAT_BY_ID, UUID_RE, bad_request, not_found,
+                     unprocessable)
+from .context import Part, Resp, json_resp
+from .multipart import parse_multipart
+from .repo import is_admin
+
+
+class Writes(Part):
+    """The endpoints that change the repository."""
+
+    def require_json(self, ctx, types=("json",)):
+        ct = (ctx.header("Content-Type") or "").lower()
+        if not any(t in ct for t in types):
+            raise ApiError(415, "Content-Type '%s' is not supported." % ct, kind="spring")
+
+    def check_metadata(self, md):
+        if not isinstance(md, dict):
+            raise unprocessable()
+        out = {}
+        for field, vals in md.items():
+            if not (field in DC_FIELDS or field.startswith("dcterms.")):
+                raise unprocessable()
+            if not isinstance(vals, list):
+                raise unprocessable()
+            out[field] = [self.value_obj(v, i) for i, v in enumerate(vals)]
+        return out
+
+    @staticmethod
+    def value_obj(v, place):
+        if not isinstance(v, dict):
+            raise unprocessable()
+        d = fixtures.mv(v.get("value"), place, v.get("language"))
+        d["authority"] = v.get("authority")
+        d["confidence"] = v.get("confidence", -1) if v.get("confidence") is not None else -1
+        return d
+
+    def create_item(self, ctx):
+        self.require_json(ctx)
+        if not is_admin(ctx.user):
+            raise ctx.deny()
+        body = ctx.json_body()
+        if not isinstance(body, dict):
+            raise unprocessable()
+        coll = self.repo.get(ctx.param("owningCollection") or "", "collection")
+        if coll is None:
+            raise bad_request()
+        if body.get("inArchive") is not True:
+            raise bad_request()       # "InArchive attribute should not be set to false"
+        md = self.check_metadata(body.get("metadata") or {})
+        item = self.repo.create_item(coll, md, bool(body.get("discoverable", False)))
+        return json_resp(self.hal.render(item, ctx), 201)
+
+    def create_bundle(self, ctx, uuid):
+        item = self.repo.get(uuid, "item")
+        if item is None:
+            raise not_found()
+        if not self.repo.can_write(item, ctx.user):
+            raise ctx.deny()
+        body = ctx.json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise unprocessable()
+        md = self.check_metadata(body.get("metadata") or {})
+        name = body["name"]
+        with self.repo.lock:
+            if any(self.repo.name(b) == name for b in self.repo.children(uuid, "bundles")):
+                raise bad_request()   # "The bundle name already exists in the item"
+            b = self.repo.create_bundle(item, name, md)
+        return json_resp(self.hal.render(b, ctx), 201)
+
+    def upload(self, ctx, uuid):
+        r = self.repo
+        h = ctx.h
+        bundle = r.get(uuid, "bundle")
+        ct = ctx.header("Content-Type") or ""
+        m = re.search(r'boundary=(?:"([^"]+)"|([^;\s]+))', ct, re.I)
+        if not ct.lower().startswith("multipart/form-data") or not m:
+            h.drain_body()
+            raise ApiError(400, "Request is invalid or incorrect")   # MultipartException
+        boundary = (m.group(1) or m.group(2)).encode("latin-1")
+        limit = self.cfg.upload_max
+        cl = h.headers.get("Content-Length")
+        if cl is not None and cl.isdigit() and int(cl) > limit:
+            h.drain_body()
+            raise ApiError(400, "Request is invalid or incorrect")   # MaxUploadSizeExceeded
+        allowed = bundle is not None and r.can_write(bundle, ctx.user)
+        parts = []
+        try:
+            overflow = parse_multipart(h.body_reader(), boundary, parts, r.tmp_dir if allowed else None,
+                                       limit)
+            if overflow:
+                raise ApiError(400, "Request is invalid or incorrect")
+            with r.lock:
+                return self.finish_upload(ctx, uuid, parts, allowed)
+        finally:
+            for p in parts:
+                if p.get("path"):
+                    try:
+                        os.unlink(p["path"])
+                    except OSError:
+                        pass
+
+    def finish_upload(self, ctx, uuid, parts, allowed):
+        """The checks and the bitstream creation after the body was read."""
+        r = self.repo
+        bundle = r.get(uuid, "bundle")
+        files = [p for p in parts if p["name"] == "file" and p["filename"] is not None]
+        if bundle is None:
+            raise not_found()
+        if not files:
+            raise ApiError(400, "Required part 'file' is not present.", kind="spring")
+        if not allowed:
+            raise ctx.deny()
+        if len(files) > 1:
+            raise unprocessable()
+        props = next((p for p in parts if p["name"] == "properties"), None)
+        name, md = files[0]["filename"], {}
+        if props is not None and props["data"].strip():
+            try:
+                pj = json.loads(props["data"].decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                raise unprocessable()
+            if not isinstance(pj, dict):
+                raise unprocessable()
+            md = self.check_metadata(pj.get("metadata") or {})
+            if isinstance(pj.get("name"), str) and pj["name"].strip():
+                name = pj["name"]
+        f = files[0]
+        bs = r.add_bitstream(bundle, name, f["path"], f["size"], f["md5"], md)
+        f["path"] = None
+        return json_resp(self.hal.render(bs, ctx), 201)
+
+    def writable(self, ctx, o):
+        """Permission for PATCH/DELETE: admin for items, communities, collections;
+        bundle/bitstream writers otherwise."""
+        if o["type"] in ("bundle", "bitstream"):
+            ok = self.repo.can_write(o, ctx.user)
+        else:
+            ok = is_admin(ctx.user)
+        if not ok:
+            raise ctx.deny()
+
+    def patch(self, ctx, model, uuid):
+        o = self.core.find_dso(ctx, model, uuid)
+        self.require_json(ctx)
+        self.writable(ctx, o)
+        ops = ctx.json_body()
+        if not isinstance(ops, list) or not all(isinstance(op, dict) and "op" in op and "path" in op
+                                                for op in ops):
+            raise bad_request()
+        r = self.repo
+        with r.lock:
+            md = {k: [dict(v) for v in vals] for k, vals in o["metadata"].items()}
+            flags = {}
+            order = None
+            for op in ops:
+                kind, path = op["op"], op["path"]
+                if kind not in ("add", "replace", "remove", "move", "copy", "test"):
+                    raise bad_request()
+                if path == "/metadata" or path.startswith("/metadata/"):
+                    self.patch_metadata(md, kind, path, op)
+                elif o["type"] == "item" and path in ("/withdrawn", "/discoverable") and kind == "replace":
+                    v = op.get("value")
+                    if isinstance(v, str) and v.lower() in ("true", "false"):
+                        v = v.lower() == "true"
+                    if not isinstance(v, bool):
+                        raise bad_request()
+                    flags[path[1:]] = v
+                elif o["type"] == "bundle" and kind == "move" and path.startswith("/_links/bitstreams/"):
+                    if order is None:
+                        order = list(r.kids.get(o["uuid"], {}).get("bitstreams", []))
+                    try:
+                        i = int(op.get("from", "").split("/")[3])
+                        j = int(path.split("/")[3])
+                        order.insert(j, order.pop(i))
+                    except (ValueError, IndexError):
+                        raise unprocessable()
+                else:
+                    raise unprocessable()
+            for fld in md:
+                if not (fld in DC_FIELDS or fld.startswith("dcterms.")):
+                    raise unprocessable()
+            o["metadata"] = {k: v for k, v in md.items() if v}
+            if "withdrawn" in flags:
+                o["withdrawn"] = flags["withdrawn"]
+                o["inArchive"] = not flags["withdrawn"]
+            if "discoverable" in flags:
+                o["discoverable"] = flags["discoverable"]
+            if order is not None:
+                r.kids[o["uuid"]]["bitstreams"] = order
+            r.changed(r.item_of(o))
+        return json_resp(self.hal.render(o, ctx))
+
+    def patch_metadata(self, md, kind, path, op):
+        """JSON Patch on /metadata (DSpaceObjectMetadataPatchUtils semantics)."""
+        parts = path.split("/")[2:]
+        value = op.get("value")
+        if not parts:
+            if kind in ("add", "replace"):
+                if not isinstance(value, dict):
+                    raise unprocessable()
+                md.clear()
+                md.update(self.check_metadata(value))
+                return
+            if kind == "remove":
+                md.clear()
+                return
+            raise unprocessable()
+        field = parts[0]
+        if not (field in DC_FIELDS or field.startswith("dcterms.")):
+            raise unprocessable()                 # "Metadata field does not exist"
+        vals = md.setdefault(field, [])
+        if len(parts) == 1:
+            if kind in ("add", "replace"):
+                if isinstance(value, dict):
+                    value = [value]
+                if not isinstance(value, list):
+                    raise unprocessable()
+                md[field] = [self.value_obj(v, i) for i, v in enumerate(value)]
+            elif kind == "remove":
+                if not vals:
+                    raise unprocessable()
+                md[field] = []
+            else:
+                raise unprocessable()
+            return
+        idx_s = parts[1]
+        if kind == "add" and idx_s == "-":
+            idx = len(vals)
+        else:
+            try:
+                idx = int(idx_s)
+            except ValueError:
+                raise bad_request()
+        if kind == "move":
+            src = op.get("from", "").split("/")
+            try:
+                i = int(src[3])
+            except (ValueError, IndexError):
+                raise bad_request()
+            if not (0 <= i < len(vals)) or not (0 <= idx < len(vals)):
+                raise unprocessable()
+            vals.insert(idx, vals.pop(i))
+        elif kind == "add":
+            if not (0 <= idx <= len(vals)):
+                raise unprocessable()
+            vals.insert(idx, self.value_obj(value, idx))
+        elif kind == "replace":
+            if not (0 <= idx < len(vals)):
+                raise unprocessable()
+            if len(parts) >= 3:
+                prop = parts[2]
+                if prop not in ("value", "language", "authority", "confidence"):
+                    raise unprocessable()
+                vals[idx][prop] = value
+            else:
+                vals[idx] = self.value_obj(value, idx)
+        elif kind == "remove":
+            if not (0 <= idx < len(vals)):
+                raise unprocessable()
+            vals.pop(idx)
+        else:
+            raise unprocessable()
+        for i, v in enumerate(vals):
+            v["place"] = i
+
+    def delete(self, ctx, model, uuid):
+        o = self.core.find_dso(ctx, model, uuid)
+        self.writable(ctx, o)
+        t = o["type"]
+        if t == "item":
+            self.repo.delete_item(o)
+        elif t == "bundle":
+            self.repo.delete_bundle(o)
+        elif t == "bitstream":
+            self.repo.delete_bitstream(o)
+        else:
+            raise ApiError(405, "Method is not allowed or supported")
+        return Resp(204)
+
+    def bulk_delete(self, ctx):
+        self.require_json(ctx)
+        if ctx.user is None:
+            raise ctx.deny()
+        ops = ctx.json_body()
+        if not isinstance(ops, list):
+            raise bad_request()
+        if len(ops) > 1000:
+            raise bad_request()
+        targets = []
+        for op in ops:
+            if not isinstance(op, dict) or op.get("op") != "remove" or \
+                    not str(op.get("path", "")).startswith("/bitstreams/"):
+                raise bad_request()
+            bs = self.repo.get(op["path"].split("/")[2], "bitstream")
+            if bs is None or bs["deleted"]:
+                raise unprocessable()         # RESTBitstreamNotFoundException
+            if not self.repo.can_write(bs, ctx.user):
+                raise ctx.deny()
+            targets.append(bs)
+        with self.repo.lock:
+            for bs in targets:
+                if not bs["deleted"]:
+                    self.repo.delete_bitstream(bs)
+        return Resp(204)
+
+    def uri_list(self, ctx):
+        self.require_json(ctx, ("text/uri-list",))
+        return [ln.strip() for ln in ctx.body().decode("utf-8", "replace").splitlines()
+                if ln.strip() and not ln.strip().startswith("#")]
+
+    def bitstream_bundle(self, ctx, uuid):
+        if ctx.method == "GET":
+            return self.core.dso_rel(ctx, "bitstreams", uuid, "bundle")
+        bs = self.core.find_dso(ctx, "bitstreams", uuid)
+        lines = self.uri_list(ctx)
+        if not self.repo.can_write(bs, ctx.user):
+            raise ctx.deny()
+        if len(lines) != 1:
+            raise unprocessable()
+        m = re.search(r"/core/bundles/(" + UUID_RE + r")/?$", lines[0])
+        target = self.repo.get(m.group(1), "bundle") if m else None
+        if target is None:
+            raise unprocessable()
+        if target["uuid"] == bs["parent"]:
+            raise bad_request()
+        if not self.repo.can_write(target, ctx.user):
+            raise ctx.deny()
+        self.repo.move_bitstream(bs, target)
+        return json_resp(self.hal.render(target, ctx))
+
+    def bitstream_format(self, ctx, uuid):
+        if ctx.method == "GET":
+            return self.core.dso_rel(ctx, "bitstreams", uuid, "format")
+        bs = self.core.find_dso(ctx, "bitstreams", uuid)
+        lines = self.uri_list(ctx)
+        if not self.repo.can_write(bs, ctx.user):
+            raise ctx.deny()
+        if len(lines) != 1:
+            raise bad_request()
+        m = re.search(r"/core/bitstreamformats/(\d+)/?$", lines[0])
+        if not m or int(m.group(1)) not in FORMAT_BY_ID:
+            raise bad_request()
+        with self.repo.lock:
+            bs["format"] = int(m.group(1))
+            self.repo.changed(self.repo.item_of(bs))
+        return json_resp(self.hal.render(bs, ctx))
