@@ -11,33 +11,25 @@ load helpers
 load mount
 
 setup_file() {
-	fake_start --fixture small
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
-	fake_stop
+	shared_teardown
 }
 
 setup() {
+	restore_mount
 	ITEM="Thesis With Empty Bundle"
 	DST_REL="Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
 	T=$BATS_TEST_TMPDIR
 	TMPFS=
-	MNT=
-	FS_CACHE=
-	FS_LOG=
 }
 
 teardown() {
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon log ($FS_LOG):" >&2
-		tail -n 40 "$FS_LOG" >&2 || true
-		echo "--- .dspacefs-status:" >&2
-		timeout 10 cat "$MNT/.dspacefs-status" >&2 || true
-	fi
+	test_teardown --skip 'disk is full'
 	fake_control DELETE /faults >/dev/null 2>&1 || true
 	fake_control POST /config --data '{"latency_ms": 0, "jwt_lifetime": 1800}' >/dev/null 2>&1 || true
-	unmount_fs
 	if [ -n "$TMPFS" ]; then
 		umount "$TMPFS" 2>/dev/null || umount -l "$TMPFS" 2>/dev/null || true
 	fi
