@@ -130,7 +130,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	memcpy(n->uuid, o->uuid, sizeof(n->uuid));
 	n->name = o->name;
 	n->handle = o->handle;
-	n->size = (o->type == DSO_BITSTREAM && o->size > 0) ? o->size : 0;
+	n->size = o->type != DSO_BITSTREAM ? 0 : o->size >= 0 ? o->size : -1;
 	n->mtime = o->mtime > 0 ? o->mtime : 0;
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
