@@ -546,7 +546,7 @@ static void maybe_verify(struct rfile *rf)
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
-	uint64_t ahead = 2 * rf->window, cap = content_cap(rf->r->cache) / 4;
+	uint64_t ahead = 2 * rf->window, cap = content_entry_cap(rf->ce) / 4;
 
 	if (ahead > cap)
 		ahead = cap;
@@ -560,7 +560,7 @@ static void *worker_main(void *arg)
 	struct rfile *rf = arg;
 	struct reader *r = rf->r;
 	time_t idle_since = mono_s();
-	uint64_t start, end, lim, got, cap = content_cap(r->cache) / 4;
+	uint64_t start, end, lim, got, cap;
 	int fails = 0, rc, slot, whole, fatal;
 	time_t fail_since = 0;
 	struct timespec ts;
@@ -602,7 +602,10 @@ static void *worker_main(void *arg)
 		if (rc == 0) {
 			fails = 0;
 			fail_since = 0;
-			if (rf->window < WIN_MAX && rf->window < cap)
+			cap = content_entry_cap(rf->ce) / 4;
+			if (rf->window > cap && cap >= WIN_MIN)
+				rf->window = cap;
+			else if (rf->window < WIN_MAX && rf->window < cap)
 				rf->window *= 2;
 			continue;
 		}
@@ -881,22 +884,32 @@ done:
 
 ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd)
 {
-	ssize_t n = read_prepare(f, size, off);
+	ssize_t n;
+	int tries = 0;
 
-	*fd = content_fd(f->rf->ce);
-	return n;
+	/* The descriptor that holds the bytes: the entry may move to memory
+	 * (disk full) between the wait and here; then wait again. */
+	do {
+		n = read_prepare(f, size, off);
+		*fd = n > 0 ? content_fd_present(f->rf->ce, (uint64_t)off,
+						 (uint64_t)n)
+			    : content_fd(f->rf->ce);
+	} while (*fd < 0 && ++tries < 4);
+	return *fd < 0 ? -EIO : n;
 }
 
 ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 {
-	ssize_t n = read_prepare(f, size, off), got;
+	ssize_t n, got;
 	size_t done = 0;
+	int fd;
 
+	n = reader_prepare(f, size, off, &fd);
 	if (n <= 0)
 		return n;
 	while (done < (size_t)n) {
-		got = pread(content_fd(f->rf->ce), buf + done, (size_t)n - done,
-			    off + (off_t)done);
+		got =
+		    pread(fd, buf + done, (size_t)n - done, off + (off_t)done);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
