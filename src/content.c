@@ -444,6 +444,8 @@ out:
 	return freed;
 }
 
+static void refresh_cap(struct content *c, int force);
+
 /* Brings usage under the cap: LRU closed entries first, then holes behind
  * the readers of open ones. Caller holds c->lock. */
 static void evict_locked(struct content *c)
@@ -451,6 +453,8 @@ static void evict_locked(struct content *c)
 	struct content_entry *e, *victim;
 	uint64_t freed;
 
+	if (c->usage > c->cap) /* is the room really gone? */
+		refresh_cap(c, 1);
 	while (c->usage > c->cap) {
 		victim = NULL;
 		for (e = c->head; e; e = e->next)
@@ -919,10 +923,11 @@ void content_close(struct content_entry **ep)
 	free(e->map);
 	e->map = NULL;
 	e->last_use = now_ns();
-	if (e->temp || e->mem)
+	if (e->temp || e->mem) {
 		remove_entry(c, e); /* a memory entry has nothing on disk */
-	else
+	} else {
 		evict_locked(c);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 

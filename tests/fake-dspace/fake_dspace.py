@@ -189,7 +189,30 @@ def http_date(epoch):
 
 
 def jdump(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # surrogateescape: a lone "\udcXX" (hostile bad-utf8) goes out as the raw byte XX
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogateescape")
+
+
+# ------------------------------------------------------------------ hostile objects
+# Damaged data a broken or proxied repository can send (issue 7's adversarial round, not
+# stock DSpace behaviour): set per object UUID with POST /fake-control/hostile {"<uuid>": KIND},
+# cleared with DELETE. Applied to every JSON view of the object (lists, discovery, GET).
+HOSTILE = {}
+HOSTILE_KINDS = ("nul", "bad-utf8", "size-negative", "size-missing", "size-huge")
+
+
+def apply_hostile(d, kind):
+    """Damages one rendered object in place."""
+    if kind == "nul":
+        d["name"] = d.get("name", "") + "\u0000x"
+    elif kind == "bad-utf8":
+        d["name"] = d.get("name", "") + "\udcff"      # raw 0xff byte on the wire (jdump)
+    elif kind == "size-negative":
+        d["sizeBytes"] = -1
+    elif kind == "size-missing":
+        d.pop("sizeBytes", None)
+    elif kind == "size-huge":
+        d["sizeBytes"] = 9223372036854775807
 
 
 def q_enc(s):
@@ -1193,6 +1216,8 @@ class App:
             d["checkSum"] = {"checkSumAlgorithm": "MD5", "value": o["md5"]}
             d["sequenceId"] = o["sequenceId"]
         d["type"] = t
+        if u in HOSTILE:
+            apply_hostile(d, HOSTILE[u])
         selfhref = "%s/core/%s/%s" % (ctx.api, PLURAL[t], u)
         links = {}
         emb = {}
@@ -3027,6 +3052,17 @@ class Handler(BaseHTTPRequestHandler):
                 elif method == "DELETE":
                     app.faults.clear()
                 out = {"faults": app.faults.describe()}
+            elif sub == "/hostile":
+                if method == "POST":
+                    req = json.loads(body.decode("utf-8") or "{}")
+                    for k, v in req.items():
+                        if v not in HOSTILE_KINDS:
+                            raise ValueError("unknown hostile kind %r (one of %s)"
+                                             % (v, ", ".join(HOSTILE_KINDS)))
+                        HOSTILE[k.lower()] = v
+                elif method == "DELETE":
+                    HOSTILE.clear()
+                out = {"hostile": dict(HOSTILE)}
             elif sub == "/restart" and method == "POST":
                 app.auth.restart()
                 out = {"restarted": True}
