@@ -836,6 +836,8 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 				     : (long)left);
 		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
+	if (ret == -ETIMEDOUT) /* a stalled transfer: the contract says EIO */
+		ret = -EIO;
 	if (ret < 0 && ret != -ECANCELED && !rf->fatal) {
 		rf->failed_err = (int)ret;
 		rf->failed_at = mono_s();

@@ -149,3 +149,24 @@ damaged_size() {
 	fake_control DELETE /faults >/dev/null
 	fs_alive
 }
+
+@test "a stream that stalls after its first bytes with -o timeout=5 fails with EIO within timeout + 2 s of the last data" {
+	fresh_mount -o ro,timeout=5
+	f=$(bs_path run-0001.dat)
+	stat "$f" >/dev/null
+	# The first /content request is served, every later one stalls.
+	fake_control POST /faults -d 'stall=60,path=/content,skip=1' >/dev/null
+	start=$(date +%s%N)
+	run timeout 60 dd if="$f" of=/dev/null bs=64k
+	ms=$((($(date +%s%N) - start) / 1000000))
+	echo "dd: status $status after $ms ms: ${output:0:300}"
+	[ "$status" -ne 0 ]
+	[ "$status" -ne 124 ]
+	[[ "$output" == *"Input/output error"* ]]
+	# data came before the stall: the bound counts from the last of it
+	[ "$(echo "$output" | grep 'records in' | cut -d+ -f1)" -gt 0 ]
+	[ "$ms" -le 7000 ]
+	[ "$ms" -ge 4500 ]
+	fake_control DELETE /faults >/dev/null
+	fs_alive
+}
