@@ -201,7 +201,8 @@ static int node_size(const struct fs_config *c, const struct tree_node *n,
 {
 	int64_t v = n->size;
 
-	if (v < 0 && (!c->reader || reader_size(c->reader, n->uuid, &v) < 0))
+	if ((v < 0 || v > MODEL_SIZE_MAX) &&
+	    (!c->reader || reader_size(c->reader, n->uuid, &v) < 0))
 		return -EIO;
 	*size = (off_t)(v > MODEL_SIZE_MAX ? MODEL_SIZE_MAX : v);
 	return 0;

@@ -1044,9 +1044,9 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	int rc = 0, known = md5 && strlen(md5) == 32;
 
 	*out = NULL;
-	if (!uuid || size > MODEL_SIZE_MAX)
+	if (!uuid)
 		return -EINVAL;
-	if (size < 0) {
+	if (size < 0 || size > MODEL_SIZE_MAX) {
 		rc = reader_size(r, uuid, &size);
 		if (rc < 0)
 			return rc;
