@@ -528,6 +528,8 @@ static int parse_children(const json_t *arr, const char *parent, int64_t mtime,
 		rc = parse_dso(e, parent, (int64_t)i, mtime, out);
 		if (rc)
 			return rc;
+		if (out->n == at)
+			continue; /* skipped as damaged */
 		if (out->v[at].type != want) {
 			log_warn("embedded %s under %s has type %s",
 				 dso_type_name(want), parent,

@@ -170,3 +170,23 @@ damaged_size() {
 	fake_control DELETE /faults >/dev/null
 	fs_alive
 }
+
+@test "sizeBytes missing and the server does not tell the size: stat and read fail with EIO, never an empty file; fine once it tells" {
+	u=$(fx "one('bitstream', name='notes.txt')['uuid']")
+	hostile "$u" size-missing
+	fresh_mount -o ro
+	f=$(bs_path notes.txt)
+	fake_control POST /faults -d 'status=404,path=/content' >/dev/null
+	run stat -c %s "$f"
+	echo "stat: $status $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	run timeout 30 cat "$f"
+	echo "cat: $status $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	fake_control DELETE /faults >/dev/null
+	[ "$(stat -c %s "$f")" -eq "$(stat -c %s "$FAKE_STATE/content/$u")" ]
+	timeout 30 cmp "$f" "$FAKE_STATE/content/$u"
+	fs_alive
+}

@@ -634,6 +634,34 @@ static void test_sizes(void)
 	is_int(size_of("1125899906842625"), -1, "above 1 PiB → unknown");
 }
 
+/* In a list page and among embedded children the damage stays with the
+ * one entry too: a bitstream of a bundle, a bundle of an item. */
+static void test_damaged_children(void)
+{
+	static const char lst[] =
+	    "{\"_embedded\":{\"bundles\":["
+	    "{\"uuid\":\"" B1 "\",\"type\":\"bundle\",\"name\":\"ORIGINAL\","
+	    "\"_embedded\":{\"bitstreams\":{\"_embedded\":{\"bitstreams\":["
+	    "{\"uuid\":\"" F1 "\",\"type\":\"bitstream\",\"name\":\"a\\u0000\","
+	    "\"sizeBytes\":1},"
+	    "{\"uuid\":\"" F2 "\",\"type\":\"bitstream\",\"name\":\"b\","
+	    "\"sizeBytes\":2}]},\"page\":{\"number\":0,\"totalElements\":2}}}},"
+	    "{\"uuid\":\"" B2 "\",\"type\":\"bundle\",\"name\":\"T\xff\"}"
+	    "]}}";
+	struct dso_list l = {0};
+	struct page_info p = {0};
+
+	is_int(page(lst, "bundles", &l, &p), 0, "list page with damage parses");
+	is_int(l.n, 2, "bundle + one bitstream");
+	if (l.n == 2) {
+		is_str(l.v[0].uuid, B1, "good bundle kept");
+		is_str(l.v[1].uuid, F2, "good bitstream kept");
+		is_str(l.v[1].parent, B1, "under its bundle");
+	}
+	dso_list_release(&l);
+	page_info_release(&p);
+}
+
 int main(void)
 {
 	log_init("test_model", 0, LL_ERROR);
@@ -649,5 +677,6 @@ int main(void)
 	test_types();
 	test_damaged_text();
 	test_sizes();
+	test_damaged_children();
 	return tap_done();
 }
