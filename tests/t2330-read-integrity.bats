@@ -43,27 +43,37 @@ small_tmpfs() {
 	fi
 }
 
-@test "cache disk full: uncached files read correctly, and the disk is used again once there is room" {
+# cached FILE: the content cache holds data of FILE on disk.
+cached() {
+	local u
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$1")
+	[ "$(stat -c %b "$FS_CACHE/content/$u"-???????????????????????????????? 2>/dev/null | head -1)" -gt 0 ]
+}
+
+@test "cache disk full: LRU entries are evicted, uncached files read correctly, and the disk is used again once there is room" {
 	small_tmpfs 12M
 	FS_CACHE=$TMPFS/cache MNT= FS_LOG= mount_fs -o ro,cache_max=1G
 	timeout 60 ls -lR "$MNT" >/dev/null
 	big=$(bs_path run-0001.dat)
 	mid=$(bs_path run-0002.dat)
 	small=$(bs_path thesis.pdf)
+	tiny=$(bs_path run-0001.dat.jpg)
+	timeout 60 cmp "$mid" "$(orig "$mid")"
+	cached "$mid"
 	# Another program fills the cache's filesystem.
 	dd if=/dev/zero of="$TMPFS/filler" bs=64k status=none 2>/dev/null || true
 	[ "$(df --output=avail -B1 "$TMPFS" | tail -1)" -lt 65536 ]
-	timeout 60 cmp "$mid" "$(orig "$mid")"
+	timeout 60 cmp "$big" "$(orig "$big")"
 	timeout 60 cmp "$small" "$(orig "$small")"
-	[ "$(timeout 60 md5sum <"$mid" | cut -d' ' -f1)" = "$(md5sum <"$(orig "$mid")" | cut -d' ' -f1)" ]
+	[ "$(timeout 60 md5sum <"$big" | cut -d' ' -f1)" = "$(md5sum <"$(orig "$big")" | cut -d' ' -f1)" ]
+	grep -q "disk full: evicting" "$FS_LOG"
+	! cached "$mid" || false
 	grep -q "served without caching on disk" "$FS_LOG"
 	grep -q "cache_max lowered" "$FS_LOG" # bounded by the 12M filesystem
 	# Room again: no remount, and the next file is cached on disk.
 	rm -f "$TMPFS/filler"
-	timeout 60 cmp "$big" "$(orig "$big")"
-	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$big")
-	ls -ls "$FS_CACHE/content/" | grep "$u" | grep -v '\.map'
-	[ "$(stat -c %b "$FS_CACHE/content/$u"-* | head -1)" -gt 1000 ]
+	timeout 60 cmp "$tiny" "$(orig "$tiny")"
+	cached "$tiny"
 	fs_alive
 }
 
