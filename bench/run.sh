@@ -3,7 +3,7 @@
 # reported as a ratio against a baseline measured in the same run. Not a
 # test: nothing here passes or fails on timing. Results: doc/benchmarks.md.
 #
-# usage: bench/run.sh [seq] [ls] [random] [write]   (default: all)
+# usage: bench/run.sh [seq] [ls] [random] [write] [rss]   (default: all)
 # environment:
 #   BENCH_STATE  server state + results (default /var/tmp/dspacefs-bench);
 #                keep it between runs: generating the bench fixture (1 GiB +
@@ -11,6 +11,7 @@
 #   DSPACEFS     the binary (default src/dspacefs next to this directory)
 #   REPEAT       repetitions per figure (default 3; medians are reported)
 #   RANDOM_LAT   latencies (ms) for the random-read benchmark (default "0 20")
+#   RSS_MIB      size of each of the 4 concurrent cp in the rss case (64)
 #
 # Every step that mounts unmounts again (fusermount3 -u, then -uz) and every
 # process started here is stopped by PID with bounded waits, also when a
@@ -413,10 +414,77 @@ bench_write() {
 	rm -rf "$cache" "$RUN/rsync-local" "$BENCH_STATE/state-write"
 }
 
+# ---- 6: daemon memory under 4 concurrent writers ----------------------------
+
+# rss_server_and_mount: a read-write mount (admin) of a fresh small fixture.
+rss_server_and_mount() {
+	local c
+	rm -rf "$BENCH_STATE/state-rss" "$RUN/port"
+	REQLOG=$RUN/requests-rss.log
+	python3 "$FAKE" --port 0 --port-file "$RUN/port" \
+		--state "$BENCH_STATE/state-rss" --fixture small \
+		--upload-max $((1 << 30)) --request-log "$REQLOG" \
+		>>"$RUN/server.log" 2>&1 &
+	SRV_PID=$!
+	for ((c = 0; c < 300; c++)); do
+		[ -s "$RUN/port" ] && break
+		sleep 0.1
+	done
+	PORT=$(cat "$RUN/port") || return 1
+	URL=http://127.0.0.1:$PORT/server
+	mkdir -p "$MNT"
+	DSPACEFS_PASSWORD=admin "$DSPACEFS" -f \
+		-o "user=admin@example.org,cache_dir=$RUN/cache.rss" \
+		"$URL" "$MNT" >>"$RUN/dspacefs.log" 2>&1 &
+	FS_PID=$!
+	for ((c = 0; c < 200; c++)); do
+		is_mounted "$MNT" && return 0
+		sleep 0.1
+	done
+	say "rss mount failed"
+	return 1
+}
+
+# bench_rss: peak RSS (VmHWM) of the daemon while 4 cp of RSS_MIB (64) MiB
+# each write into 4 new items at once, REPEAT rounds on one mount.
+bench_rss() {
+	local rep k coll mib=${RSS_MIB:-64} src=$BENCH_STATE/rss-src.bin
+	local pids t0 t1 fail
+	say "== daemon peak RSS under 4 concurrent cp of $mib MiB ($REPEAT rounds)"
+	[ "$(stat -c %s "$src" 2>/dev/null)" = $((mib << 20)) ] ||
+		head -c $((mib << 20)) /dev/urandom >"$src"
+	stop_server
+	rss_server_and_mount || { unmount_fs; stop_server; return 1; }
+	coll=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
+	record rss "after mount (idle)" VmHWM_MiB "$(hwm_mib)"
+	for ((rep = 1; rep <= REPEAT; rep++)); do
+		pids=() fail=0
+		t0=$(now)
+		for k in 1 2 3 4; do
+			mkdir "$coll/RSS $rep.$k" || return 1
+			cp "$src" "$coll/RSS $rep.$k/ORIGINAL/f.bin" &
+			pids+=($!)
+		done
+		for k in "${pids[@]}"; do
+			wait "$k" || fail=$((fail + 1))
+		done
+		t1=$(now)
+		record rss "4 x cp $mib MiB, round $rep" VmHWM_MiB "$(hwm_mib)"
+		record rss "4 x cp $mib MiB, round $rep" VmRSS_MiB \
+			"$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$FS_PID/status")"
+		record rss "4 x cp $mib MiB, round $rep" wall_s "$(elapsed "$t0" "$t1")"
+		record rss "4 x cp $mib MiB, round $rep" failed_cp "$fail"
+		say "  round $rep: VmHWM $(hwm_mib) MiB, $fail cp failed"
+	done
+	unmount_fs
+	stop_server
+	rm -rf "$RUN/cache.rss" "$BENCH_STATE/state-rss"
+}
+
 # ---- main ------------------------------------------------------------------
 
 main() {
-	local b benches=${*:-seq ls random write}
+	local b benches=${*:-seq ls random write rss}
 	mkdir -p "$RUN" || exit 1
 	: >"$RES"
 	[ -x "$DSPACEFS" ] || { say "no $DSPACEFS: build first (make -j2)"; exit 1; }
@@ -435,15 +503,19 @@ main() {
 	} >"$RUN/facts.txt"
 	cat "$RUN/facts.txt" >&2
 	say "results in $RUN"
-	start_server || exit 1
-	UUID=$($HELP uuid "$BENCH_STATE/state/fixture.json" "$BIG_NAME") || exit 1
-	CONTENT_URL=$URL/api/core/bitstreams/$UUID/content
+	# the bench fixture (1 GiB + 15,000 files) is not needed for rss alone
+	if [ "$benches" != rss ]; then
+		start_server || exit 1
+		UUID=$($HELP uuid "$BENCH_STATE/state/fixture.json" "$BIG_NAME") || exit 1
+		CONTENT_URL=$URL/api/core/bitstreams/$UUID/content
+	fi
 	for b in $benches; do
 		case $b in
 		seq) bench_seq ;;
 		ls) bench_ls ;;
 		random) bench_random ;;
 		write) bench_write ;;
+		rss) bench_rss ;;
 		*) say "unknown benchmark $b" ;;
 		esac
 	done

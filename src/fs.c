@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "fs.h"
+#include "inval.h"
 #include "log.h"
 #include "rest.h"
 
@@ -40,6 +41,8 @@ enum fh_kind {
 struct fs_file {
 	enum fh_kind kind;
 	struct reader_file *rf;
+	uint64_t ino; /* FH_READ: the inode, and the generation of its */
+	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
@@ -187,6 +190,70 @@ static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* What a request from another local user (-o allow_other) asks for. */
+enum fs_access {
+	FS_READ,   /* browse or read: allowed with -o others=read */
+	FS_CHANGE, /* any change: the mounting user only */
+	FS_OWNER   /* the status file: the mounting user only, even to read */
+};
+
+/* Logs a refused request: at most 10 lines a minute, then a count. */
+static void log_refusal(struct fs_config *c, uid_t uid, const char *op,
+			uint64_t dir, uint64_t ino, const char *name)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static time_t window;
+	static unsigned logged, dropped;
+	time_t now = time(NULL);
+	struct tree_node n;
+	char *path = NULL;
+	int say;
+
+	pthread_mutex_lock(&lock);
+	if (now - window >= 60) {
+		if (dropped)
+			log_warn("%u more requests from other users refused",
+				 dropped);
+		window = now;
+		logged = dropped = 0;
+	}
+	say = logged < 10;
+	logged += say;
+	dropped += !say;
+	pthread_mutex_unlock(&lock);
+	if (!say)
+		return;
+	if (name) {
+		path = mount_path(c, dir, name);
+	} else if (ino != TREE_ROOT_INO && get_node(c, ino, &n) == 0) {
+		path = mount_path(c, n.parent_ino, n.name);
+		tree_node_release(&n);
+	}
+	log_warn("refused %s of %s by uid %u: only uid %u may %s", op,
+		 path ? path : "/", (unsigned)uid, (unsigned)c->owner,
+		 c->others_read ? "change anything" : "use this mount");
+	free(path);
+}
+
+/* Refuses (replies EACCES) a request from a user other than the one who
+ * mounted: every change, and reads unless -o others=read. Returns 1 when
+ * it replied. Below this adapter every request is made with the mounting
+ * user's DSpace account, and only here is the caller's uid known: this
+ * check must stay in the FUSE adapter, at the top of every operation,
+ * however the code is reorganised. */
+static int refuse_other(fuse_req_t req, enum fs_access want, const char *op,
+			uint64_t dir, uint64_t ino, const char *name)
+{
+	struct fs_config *c = fs_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	if (uid == c->owner || (want == FS_READ && c->others_read))
+		return 0;
+	log_refusal(c, uid, op, dir, ino, name);
+	fuse_reply_err(req, EACCES);
+	return 1;
+}
+
 /* Whether changes may be attempted at all on this mount. */
 static int fs_writable(const struct fs_config *c)
 {
@@ -217,19 +284,20 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	int is_dir = n->type != DSO_BITSTREAM;
 	time_t t = n->mtime > 0 ? (time_t)n->mtime : c->mount_time;
+	mode_t keep = c->private_modes ? 0700 : 0777;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
 	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
 		/* the status file */
-		st->st_mode = S_IFREG | (fs_writable(c) ? 0644 : 0444);
+		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
-		st->st_mode = S_IFDIR | (fs_writable(c) ? 0755 : 0555);
+		st->st_mode = S_IFDIR | ((fs_writable(c) ? 0755 : 0555) & keep);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | (fs_writable(c) ? 0644 : 0444);
+		st->st_mode = S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
 		st->st_nlink = 1;
 		rc = node_size(c, n, &st->st_size);
 		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
@@ -267,7 +335,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	/* Attributes come from the tree cache; the kernel keeps them for
-	 * entry_ttl. Directory contents are re-read on every opendir. */
+	 * entry_ttl. Pages are not dropped on every size or time change
+	 * (auto_inval_data): inval.c tells the kernel when content really
+	 * changed, and opens keep the pages only of the same content.
+	 * Directory contents are re-read on every opendir. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	/* Larger write requests: fewer round trips while spooling uploads
 	 * (libfuse asks the kernel for max_pages to match). */
@@ -280,8 +351,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct fuse_entry_param e;
-	int rc = lookup_node(c, parent, name, &n);
+	int rc;
 
+	if (refuse_other(req, FS_READ, "lookup", parent, 0, name))
+		return;
+	/* From now on the kernel may cache entries of parent. */
+	inval_dir_seen(c->inval, parent);
+	rc = lookup_node(c, parent, name, &n);
 	if (rc) {
 		if (rc == -ENOENT) {
 			/* A negative entry: the kernel need not ask again soon.
@@ -322,13 +398,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs_config *c = fs_of(req);
 	struct tree_node n;
 	struct stat st;
-	int rc = get_node(c, ino, &n);
+	int rc;
 
 	(void)fi;
+	/* The root stays visible (df, file managers, automounters). */
+	if (ino != TREE_ROOT_INO &&
+	    refuse_other(req, FS_READ, "stat", 0, ino, NULL))
+		return;
+	rc = get_node(c, ino, &n);
 	if (rc) {
 		reply_err(req, rc);
 		return;
 	}
+	/* Content the kernel may hold pages of was replaced meanwhile. */
+	if (n.type == DSO_BITSTREAM && n.uuid[0])
+		inval_check(c->inval, n.ino, n.uuid, n.md5, n.size);
 	rc = node_to_stat(c, &n, &st);
 	tree_node_release(&n);
 	if (rc)
@@ -506,10 +590,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
-	struct dir_handle *d = calloc(1, sizeof(*d));
+	struct dir_handle *d;
 	struct tree_node self;
 	int rc;
 
+	if (refuse_other(req, FS_READ, "opendir", 0, ino, NULL))
+		return;
+	d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -519,6 +606,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
+	inval_dir_seen(c->inval, ino);
 	if (self.type == DSO_BITSTREAM)
 		rc = -ENOTDIR;
 	tree_node_release(&self);
@@ -549,10 +637,13 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 {
 	struct fs_config *c = fs_of(req);
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-	char *out = malloc(size);
+	char *out;
 	size_t used = 0;
 	off_t i;
 
+	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
+		return;
+	out = malloc(size);
 	if (!out) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -703,6 +794,9 @@ static int begin_overwrite(struct fs_config *c, const struct tree_node *n,
 	}
 	r = upload_create(c->upload, b.ino, b.uuid, n->name, path, n->ino,
 			  n->uuid, out);
+	/* Cut or emptied now: readers of the old version are stale. */
+	if (r == 0 && (trunc || limit >= 0))
+		inval_content(c->inval, n->ino);
 	if (r == 0 && !trunc) {
 		r = copy_in(c, n, *out, limit);
 		if (r == 0)
@@ -753,7 +847,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	struct upload_file *f = NULL;
 	struct fs_file *h;
 	struct tree_node n;
-	int r;
+	int direct = c->direct_io, r;
 
 	if (ino != TREE_ROOT_INO && ino == status_ino(c))
 		return open_status(c, fi);
@@ -783,6 +877,16 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		r = begin_overwrite(c, &n, trunc, -1, &h->uf);
 	else
 		r = reader_open(c->reader, n.uuid, n.md5, n.size, &h->rf);
+	if (r == 0 && h->rf) {
+		/* The kernel may keep its pages of this inode only when they
+		 * are of this very content (an overwrite keeps the inode). */
+		int how =
+		    inval_open(c->inval, ino, n.uuid, n.md5, n.size, &h->gen);
+
+		h->ino = ino;
+		fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
+		direct = c->direct_io || how == INVAL_DIRECT;
+	}
 	tree_node_release(&n);
 	if (r < 0)
 		goto fail;
@@ -791,11 +895,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		h->kind = FH_UPLOAD;
 		fi->direct_io = 1;
 	} else {
-		/* Content of a bitstream never changes in place (a new
-		 * upload is a new bitstream), so the kernel may keep its
-		 * pages. */
-		fi->keep_cache = !c->direct_io;
-		fi->direct_io = c->direct_io;
+		fi->direct_io = direct;
 	}
 	return 0;
 fail:
@@ -803,10 +903,24 @@ fail:
 	return r;
 }
 
+/* What opening ino with fi->flags asks for (see refuse_other). */
+static enum fs_access open_access(struct fs_config *c, uint64_t ino,
+				  const struct fuse_file_info *fi)
+{
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return FS_CHANGE;
+	return ino != TREE_ROOT_INO && ino == status_ino(c) ? FS_OWNER
+							    : FS_READ;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = do_open(fs_of(req), ino, fi);
+	int r;
 
+	if (refuse_other(req, open_access(fs_of(req), ino, fi), "open", 0, ino,
+			 NULL))
+		return;
+	r = do_open(fs_of(req), ino, fi);
 	if (r < 0)
 		reply_err(req, r);
 	else
@@ -823,7 +937,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 	int fd = -1;
 
-	(void)ino;
+	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
+			 0, ino, NULL))
+		return;
 	if (h->kind == FH_STATUS) {
 		size_t len = h->text.len;
 
@@ -851,9 +967,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(b);
 		return;
 	}
+	/* A handle on a replaced version never puts old bytes into the
+	 * page cache that readers of the new one share. */
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	n = reader_prepare(h->rf, size, off, &fd);
 	if (n < 0) {
 		reply_err(req, (int)n);
+		return;
+	}
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	if (n == 0) {
@@ -895,7 +1021,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_file *h = fh_of(fi);
 	ssize_t n;
 
-	(void)ino;
+	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
+		return;
 	if (h->kind == FH_STATUS) {
 		int r = status_commands(fs_of(req), buf, size);
 
@@ -942,8 +1069,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	struct fs_file *h = fh_of(fi);
 
 	(void)ino;
-	if (h->rf)
+	if (h->rf) {
 		reader_close(&h->rf);
+		inval_close(fs_of(req)->inval, h->ino, h->gen);
+	}
 	if (h->uf)
 		upload_unref(&h->uf);
 	buf_release(&h->text);
@@ -1046,6 +1175,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct tree_node n;
 	int rc;
 
+	if (refuse_other(req, FS_READ, "getxattr", 0, ino, NULL))
+		return;
 	/* We only have user.* attributes. For the other namespaces (SELinux
 	 * labels, POSIX ACLs) "not supported" is both true and cheap: ls -l
 	 * then stops asking for the rest of the file system, instead of two
@@ -1071,8 +1202,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs_config *c = fs_of(req);
 	struct buf names = BUF_INIT;
 	struct tree_node n;
-	int rc = tree_getattr(c->tree, ino, &n);
+	int rc;
 
+	if (refuse_other(req, FS_READ, "listxattr", 0, ino, NULL))
+		return;
+	rc = tree_getattr(c->tree, ino, &n);
 	if (!rc) {
 		rc = collect_xattrs(c, &n, NULL, NULL, &names);
 		tree_node_release(&n);
@@ -1096,6 +1230,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
+	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1161,6 +1297,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
+	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1236,6 +1374,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)rdev;
+	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1330,6 +1470,9 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 	int r;
 
+	if (refuse_other(req, FS_CHANGE, dir ? "rmdir" : "unlink", parent, 0,
+			 name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1457,6 +1600,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n, t;
 	int r, has_t;
 
+	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1611,6 +1756,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int r = 0;
 
+	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
+		return;
 	if (!fs_writable(c)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -1671,14 +1818,24 @@ out:
 		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
+/* No attribute can be set or removed (they come from the server). */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	(void)ino;
 	(void)name;
 	(void)value;
 	(void)size;
 	(void)flags;
+	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
+		return;
+	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)name;
+	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
+		return;
 	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
 }
 
@@ -1703,6 +1860,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
     .mkdir = op_mkdir,
     .mknod = op_mknod,
     .create = op_create,
@@ -1712,6 +1870,34 @@ static const struct fuse_lowlevel_ops fs_ops = {
 };
 
 /* The operation table for fuse_session_new. */
+/* inval's sink: one invalidation request to the kernel. Runs on inval's
+ * worker thread, never inside a request handler. */
+static int notify_kernel(void *arg, const struct inval_req *r)
+{
+	struct fuse_session *se = arg;
+
+	switch (r->kind) {
+	case INVAL_DATA:
+		return fuse_lowlevel_notify_inval_inode(se, r->ino, 0, 0);
+	case INVAL_ATTR:
+		return fuse_lowlevel_notify_inval_inode(se, r->ino, -1, 0);
+	case INVAL_ENTRY:
+		return fuse_lowlevel_notify_inval_entry(se, r->ino, r->name,
+							strlen(r->name));
+	}
+	return -EINVAL;
+}
+
+int fs_attach(struct fs_config *c, struct fuse_session *se)
+{
+	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
+}
+
+void fs_detach(struct fs_config *c)
+{
+	inval_stop(c->inval);
+}
+
 const struct fuse_lowlevel_ops *fs_operations(void)
 {
 	return &fs_ops;

@@ -5,10 +5,13 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <sys/types.h>
 
 #include "reader.h"
 #include "tree.h"
 #include "upload.h"
+
+struct inval;
 
 struct fs_config {
 	struct tree *tree;
@@ -19,10 +22,23 @@ struct fs_config {
 	double entry_ttl;      /* kernel dentry/attribute cache, seconds */
 	int direct_io;	       /* open files with direct_io */
 	time_t mount_time;     /* times for objects that have none */
+	struct inval *inval;   /* what the kernel caches; may be NULL */
+	uid_t owner;	       /* the mounting user: the only one who may
+				* change anything (or read, see below) */
+	int others_read;       /* -o others=read: other users (allow_other)
+				* may browse and read, never change */
+	int private_modes;     /* allow_other without others=read: show
+				* no group/other permission bits */
 };
 
 /* The operation table; userdata for fuse_session_new must be a
  * struct fs_config that outlives the session. */
 const struct fuse_lowlevel_ops *fs_operations(void);
+
+/* Starts telling the kernel (through se) what to forget when content,
+ * entries or listings change (inval.h). 0 or -errno. */
+int fs_attach(struct fs_config *c, struct fuse_session *se);
+/* Stops that before the session goes away. */
+void fs_detach(struct fs_config *c);
 
 #endif

@@ -23,7 +23,7 @@
 		t, offsetof(struct dspacefs_opts, p), v                        \
 	}
 
-enum { KEY_HELP, KEY_VERSION, KEY_PASSWORD, KEY_RO };
+enum { KEY_HELP, KEY_VERSION, KEY_PASSWORD, KEY_RO, KEY_ALLOW, KEY_OTHERS };
 
 static const struct fuse_opt opt_table[] = {
     OPT("user=%s", user, 0),
@@ -40,6 +40,9 @@ static const struct fuse_opt opt_table[] = {
     FUSE_OPT_KEY("cache_max=", FUSE_OPT_KEY_DISCARD),
     FUSE_OPT_KEY("password=", KEY_PASSWORD),
     FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("allow_other", KEY_ALLOW),
+    FUSE_OPT_KEY("allow_root", KEY_ALLOW),
+    FUSE_OPT_KEY("others=", KEY_OTHERS),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -80,6 +83,12 @@ void opts_usage(const char *progname)
 	    "redacted)\n"
 	    "    -o direct_io           bypass the kernel page cache (faster "
 	    "large reads)\n"
+	    "    -o others=none|read    with allow_other: what other local "
+	    "users may\n"
+	    "                           do (default none; read shows them "
+	    "whatever\n"
+	    "                           your account may read, never "
+	    "changes)\n"
 	    "\n"
 	    "The password is never accepted on the command line. It comes "
 	    "from\n"
@@ -95,10 +104,23 @@ void opts_usage(const char *progname)
 	    "    -d                     debug output (implies -f)\n"
 	    "    -s                     single-threaded\n"
 	    "    -o ro                  read-only mount\n"
-	    "    -o allow_other         allow access by other users\n"
+	    "    -o allow_other         let other users reach the mount (see "
+	    "others=)\n"
 	    "\n"
 	    "Unmount with: fusermount3 -u MOUNTPOINT\n",
 	    progname);
+}
+
+/* -o others=none|read: what other local users may do on an allow_other
+ * mount. */
+static int parse_others(struct dspacefs_opts *o, const char *v)
+{
+	if (strcmp(v, "none") == 0 || strcmp(v, "read") == 0) {
+		o->others_read = v[0] == 'r';
+		return 0;
+	}
+	fprintf(stderr, "dspacefs: invalid others=%s (none or read)\n", v);
+	return -1;
 }
 
 /* fuse_opt callback: positional arguments and the options that need code. */
@@ -135,6 +157,11 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_RO:
 		o->read_only = 1;
 		return 1;
+	case KEY_ALLOW:
+		o->allow_other = 1;
+		return 1;
+	case KEY_OTHERS:
+		return parse_others(o, arg + strlen("others="));
 	case KEY_HELP:
 		o->show_help = 1;
 		return 0;
@@ -261,6 +288,12 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	}
 	if (check_unknown(args))
 		return -1;
+	if (o->others_read && !o->allow_other) {
+		fprintf(stderr, "dspacefs: -o others=read needs -o allow_other "
+				"(other users cannot reach the mount without "
+				"it)\n");
+		return -1;
+	}
 	if (o->cache_ttl < 0 || o->connections < 1 || o->connections > 64 ||
 	    o->timeout < 1) {
 		fprintf(stderr, "dspacefs: cache_ttl must be >= 0, connections "

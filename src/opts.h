@@ -27,6 +27,9 @@ struct dspacefs_opts {
 	int timeout;	 /* -o timeout= seconds a stalled transfer waits (30) */
 	int direct_io;	 /* -o direct_io: bypass the kernel page cache */
 	int read_only;	 /* -o ro (seen, and passed on to FUSE) */
+	int allow_other; /* -o allow_other or allow_root (passed on) */
+	int others_read; /* -o others=read: other users may read (not the
+			  * default, others=none) */
 	int show_help;
 	int show_version;
 	int bad_password_opt; /* -o password=... was given (refused) */

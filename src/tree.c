@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "inval.h"
 #include "log.h"
 #include "names.h"
 #include "rest.h"
@@ -42,6 +43,7 @@ struct tree {
 	pthread_cond_t cond;
 	struct inflight *inflight;
 	struct stale *stale;
+	struct inval *inval; /* told what changed; may be NULL */
 };
 
 /* Names that desktops and shells probe in every directory; unless a real
@@ -90,6 +92,7 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 	}
 	t->s = s;
 	t->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
+	t->inval = cfg->inval;
 	r = cache_open(cfg->cache_dir, &t->c, err, errlen);
 	if (r < 0) {
 		free(t);
@@ -387,6 +390,111 @@ out:
 	return r;
 }
 
+/* A directory's entries before a listing is stored, to tell the kernel
+ * what changed once it is. */
+struct snap {
+	uint64_t dir;
+	struct cache_object *v;
+	size_t n;
+};
+
+/* Snapshots the entries of dir and of every directory listed complete in
+ * l (the groups store_listing replaces) that the kernel may cache. */
+static int snaps_take(struct tree *t, uint64_t dir, const struct dso_list *l,
+		      struct snap **out, size_t *n)
+{
+	struct snap *s = calloc(l->n + 1, sizeof(*s));
+	size_t k = 0;
+
+	*out = s;
+	*n = 0;
+	if (!s)
+		return -ENOMEM;
+	if (inval_dir_known(t->inval, dir))
+		s[k++].dir = dir;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct dso *d = &l->v[i];
+
+		if (is_dir_type(d->type) && d->children_complete &&
+		    d->uuid[0] &&
+		    cache_find_ino(t->c, d->uuid, &s[k].dir) == 0 &&
+		    inval_dir_known(t->inval, s[k].dir))
+			k++;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (cache_children(t->c, s[i].dir, &s[i].v, &s[i].n) < 0)
+			s[i].n = 0;
+	*n = k;
+	return 0;
+}
+
+/* Entries as inval sees them (pointing into v). */
+static struct inval_child *as_children(const struct cache_object *v, size_t n)
+{
+	struct inval_child *c = calloc(n ? n : 1, sizeof(*c));
+
+	for (size_t i = 0; c && i < n; i++) {
+		c[i].ino = v[i].ino;
+		c[i].name = v[i].name ? v[i].name : "";
+		c[i].uuid = v[i].uuid;
+		c[i].md5 = v[i].md5;
+		c[i].size = v[i].size;
+		c[i].mtime = v[i].mtime;
+		c[i].is_dir = is_dir_type(v[i].type);
+	}
+	return c;
+}
+
+/* Compares each snapshot with the entries stored now, tells inval, and
+ * frees the snapshots. */
+static void snaps_diff(struct tree *t, struct snap *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct cache_object *v = NULL;
+		size_t k = 0;
+		struct inval_child *a, *b;
+
+		if (cache_children(t->c, s[i].dir, &v, &k) == 0) {
+			a = as_children(s[i].v, s[i].n);
+			b = as_children(v, k);
+			if (a && b)
+				inval_listing_diff(t->inval, s[i].dir, a,
+						   s[i].n, b, k);
+			else
+				inval_listing(t->inval, s[i].dir);
+			free(a);
+			free(b);
+			cache_objects_release(v, k);
+		}
+		cache_objects_release(s[i].v, s[i].n);
+	}
+	free(s);
+}
+
+/* Stores a fetched listing; when someone listens, tells inval what it
+ * changed. */
+static int store_and_tell(struct tree *t, const struct cache_object *dir,
+			  struct dso_list *l)
+{
+	struct snap *s = NULL;
+	size_t n = 0;
+	int r;
+
+	if (t->inval && snaps_take(t, dir->ino, l, &s, &n) < 0)
+		inval_listing(t->inval, dir->ino);
+	r = store_listing(t, dir, l, (int64_t)time(NULL));
+	if (r == 0) {
+		snaps_diff(t, s, n);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		cache_objects_release(s[i].v, s[i].n);
+	free(s);
+	return r;
+}
+
 /* Fetches dir's children from the server and stores them; serves the old
  * listing when the server cannot be reached. */
 static int refresh(struct tree *t, const struct cache_object *dir)
@@ -410,7 +518,7 @@ static int refresh(struct tree *t, const struct cache_object *dir)
 		goto out;
 	}
 	stale_clear(t, dir->ino);
-	r = store_listing(t, dir, &l, (int64_t)time(NULL));
+	r = store_and_tell(t, dir, &l);
 out:
 	dso_list_release(&l);
 	return r;
@@ -653,11 +761,48 @@ static struct dso inherit(struct tree *t, uint64_t dir, const struct dso *d)
 	return x;
 }
 
+/* The inode the safe form of raw name has in dir now, or 0. */
+static uint64_t ino_named(struct tree *t, uint64_t dir, const char *raw)
+{
+	char *name = names_make_safe(raw);
+	struct cache_object o;
+	uint64_t ino = 0;
+
+	if (name && cache_lookup(t->c, dir, name, &o) == 0) {
+		ino = o.ino;
+		cache_object_release(&o);
+	}
+	free(name);
+	return ino;
+}
+
+/* Tells inval that the entry for raw name in dir is now inode ino where
+ * it was inode was: another inode replaced that version. Nothing when the
+ * name is new (the kernel made the entry itself: unhashing it would show
+ * a directory someone entered as deleted). */
+static void tell_entry(struct tree *t, uint64_t dir, const char *raw,
+		       uint64_t was, uint64_t ino)
+{
+	char *name;
+
+	if (!t->inval || !was || was == ino)
+		return;
+	name = names_make_safe(raw);
+	if (name)
+		inval_entry(t->inval, dir, name);
+	else
+		inval_listing(t->inval, dir);
+	free(name);
+	inval_content(t->inval, was);
+}
+
 int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 	     uint64_t ino, struct tree_node *out)
 {
 	struct cache_txn *txn = NULL;
 	struct dso x = inherit(t, dir_ino, d);
+	uint64_t was = t->inval ? ino_named(t, dir_ino, d->name) : 0;
+	uint64_t rekeyed = ino;
 	int r;
 
 	r = cache_begin(t->c, &txn);
@@ -672,6 +817,12 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	if (r == 0) {
+		/* New content under ino (an upload landing on it). */
+		inval_content(t->inval, rekeyed);
+		tell_entry(t, dir_ino, d->name, was, ino);
+		inval_listing(t->inval, dir_ino);
+	}
 	if (r == 0 && out)
 		r = tree_getattr(t, ino, out);
 	return r;
@@ -688,6 +839,9 @@ int tree_remove(struct tree *t, uint64_t dir_ino, const char *name)
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	/* The kernel removed the entry itself; its listing changed. */
+	if (r == 0)
+		inval_listing(t->inval, dir_ino);
 	return r;
 }
 
@@ -697,6 +851,7 @@ int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
 	struct cache_txn *txn = NULL;
 	struct dso x = inherit(t, new_dir, d);
 	uint64_t ino = 0;
+	uint64_t was = t->inval ? ino_named(t, new_dir, d->name) : 0;
 	int r = cache_begin(t->c, &txn);
 
 	if (r < 0)
@@ -709,6 +864,14 @@ int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	if (r == 0 && t->inval) {
+		/* The kernel moved the entry itself; a rename over a file
+		 * replaces that file's version (its readers are stale). */
+		if (was != ino)
+			inval_content(t->inval, was);
+		inval_listing(t->inval, old_dir);
+		inval_listing(t->inval, new_dir);
+	}
 	return r;
 }
 

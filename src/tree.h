@@ -19,6 +19,8 @@
 #include "model.h"
 #include "session.h"
 
+struct inval;
+
 #define TREE_ROOT_INO 1
 
 struct tree;
@@ -27,6 +29,9 @@ struct tree_config {
 	/* created 0700 if missing; the database is 0600 */
 	const char *cache_dir;
 	int cache_ttl; /* seconds a listing is trusted; 0 → 60 */
+	/* told about every change the kernel may have cached (listings
+	 * refreshed, our own writes); may be NULL. Borrowed. */
+	struct inval *inval;
 };
 
 /* A snapshot of one node: the caller owns it (tree_node_release). */

@@ -3,8 +3,62 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#define FUSE_USE_VERSION 312
+#include <fuse_opt.h>
+
 #include "opts.h"
 #include "tap.h"
+
+/* Parses "dspacefs -o OPTS http://h/server /mnt" (OPTS NULL: none) into o;
+ * returns opts_parse's result. */
+static int parse(const char *opts, struct dspacefs_opts *o)
+{
+	char *argv[] = {"dspacefs",	   "-o",   (char *)opts,
+			"http://h/server", "/mnt", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(5, argv);
+	int r;
+
+	if (!opts) {
+		argv[1] = argv[3];
+		argv[2] = argv[4];
+		args.argc = 3;
+	}
+	r = opts_parse(&args, o);
+	fuse_opt_free_args(&args);
+	return r;
+}
+
+/* The -o allow_other / others= combinations. */
+static void check_others(void)
+{
+	struct dspacefs_opts o;
+
+	is_int(parse(NULL, &o), 0, "no options");
+	ok(!o.allow_other && !o.others_read, "others may do nothing");
+	opts_release(&o);
+	is_int(parse("allow_other", &o), 0, "allow_other");
+	ok(o.allow_other && !o.others_read,
+	   "allow_other alone: others may not read");
+	opts_release(&o);
+	is_int(parse("allow_root", &o), 0, "allow_root");
+	ok(o.allow_other && !o.others_read, "allow_root counts as other");
+	opts_release(&o);
+	is_int(parse("allow_other,others=read", &o), 0,
+	       "allow_other,others=read");
+	ok(o.allow_other && o.others_read, "others=read: others may read");
+	opts_release(&o);
+	is_int(parse("others=none,allow_other", &o), 0, "others=none");
+	ok(o.allow_other && !o.others_read, "others=none: they may not");
+	opts_release(&o);
+	is_int(parse("others=read", &o), -1,
+	       "others=read without allow_other refused");
+	opts_release(&o);
+	is_int(parse("allow_other,others=write", &o), -1,
+	       "others=write refused");
+	opts_release(&o);
+	is_int(parse("allow_other,others=", &o), -1, "empty others= refused");
+	opts_release(&o);
+}
 
 /* Normalises url and compares with want (NULL: must be refused). */
 static void check_url(const char *url, const char *want)
@@ -42,6 +96,8 @@ int main(void)
 	check_url("https:///server", NULL);
 	check_url("https://repo.example.org/server?x=1", NULL);
 	check_url("https://repo.example.org/ser ver", NULL);
+
+	check_others();
 
 	is_int(opts_parse_size("512"), 512, "plain bytes");
 	is_int(opts_parse_size("64K"), 65536, "K suffix");

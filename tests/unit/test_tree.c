@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "inval.h"
 #include "log.h"
 #include "model.h"
 #include "rest.h"
@@ -15,6 +16,7 @@
 #include "tap.h"
 
 static int calls, fail_with, delay_ms, n_items = 3, item2_incomplete = 1;
+static int md5_variant; /* item 1's a.pdf has another MD5 */
 static pthread_mutex_t cl = PTHREAD_MUTEX_INITIALIZER;
 
 #define COMM "c0000000-0000-4000-8000-000000000001"
@@ -78,6 +80,8 @@ static void add_item(struct dso_list *l, int i, const char *parent, int pos,
 		d = push(l, DSO_BITSTREAM, f, b, j ? "b/c.txt" : "a.pdf", j);
 		d->size = 1000 + j;
 		memcpy(d->md5, "0123456789abcdef0123456789abcdef", 33);
+		if (md5_variant && i == 1 && j == 0)
+			d->md5[0] = 'f';
 		d->mime = strdup("application/pdf");
 	}
 	item_uuid(b, i, 4, 0);
@@ -146,6 +150,111 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 
 static struct tree *t;
 static uint64_t g_coll;
+
+static char sunk[2048];
+
+/* inval's sink: records "D5 ", "A5 " or "E1/name ". */
+static int sink(void *arg, const struct inval_req *r)
+{
+	size_t len = strlen(sunk);
+
+	(void)arg;
+	if (r->kind == INVAL_ENTRY)
+		snprintf(sunk + len, sizeof(sunk) - len, "E%llu/%s ",
+			 (unsigned long long)r->ino, r->name);
+	else
+		snprintf(sunk + len, sizeof(sunk) - len, "%c%llu ",
+			 r->kind == INVAL_DATA ? 'D' : 'A',
+			 (unsigned long long)r->ino);
+	return 0;
+}
+
+/* Whether the requests delivered so far include want; forgets them. */
+static int sunk_has(struct inval *inv, const char *want)
+{
+	int has;
+
+	inval_drain(inv);
+	has = want ? strstr(sunk, want) != NULL : sunk[0] == '\0';
+	if (!has)
+		printf("# delivered: %s\n", sunk);
+	sunk[0] = '\0';
+	return has;
+}
+
+/* A refreshed listing tells inval what changed, also in embedded
+ * listings: a file's new MD5 (its reader turns stale), a vanished item. */
+static void test_refresh_inval(void)
+{
+	char tmpl[] = "/tmp/tt_tree3.XXXXXX", err[256], want[64];
+	struct tree_config cfg = {0};
+	struct inval *inv = inval_new();
+	struct tree_node *v, nd;
+	size_t n;
+	uint64_t coll, orig, a, gen;
+
+	fail_with = 0;
+	n_items = 3;
+	mkdtemp(tmpl);
+	cfg.cache_dir = tmpl;
+	cfg.cache_ttl = 60;
+	cfg.inval = inv;
+	inval_start(inv, sink, NULL);
+	t = tree_new(NULL, &cfg, err, sizeof(err));
+	/* fs.c marks the directories the kernel asks about */
+	inval_dir_seen(inv, TREE_ROOT_INO);
+	tree_list(t, TREE_ROOT_INO, &v, &n);
+	inval_dir_seen(inv, v[0].ino);
+	tree_lookup(t, v[0].ino, "Coll", &nd);
+	tree_nodes_release(v, n);
+	coll = nd.ino;
+	tree_node_release(&nd);
+	inval_dir_seen(inv, coll);
+	tree_lookup(t, coll, "Same title [101]", &nd);
+	orig = nd.ino;
+	tree_node_release(&nd);
+	inval_dir_seen(inv, orig);
+	tree_lookup(t, orig, "ORIGINAL", &nd);
+	orig = nd.ino;
+	tree_node_release(&nd);
+	inval_dir_seen(inv, orig);
+	tree_lookup(t, orig, "a.pdf", &nd);
+	a = nd.ino;
+	inval_open(inv, a, nd.uuid, nd.md5, nd.size, &gen);
+	tree_node_release(&nd);
+	ok(sunk_has(inv, "D1 "), "first listings: new entries told");
+
+	tree_invalidate(t, coll);
+	tree_list(t, coll, &v, &n);
+	tree_nodes_release(v, n);
+	ok(sunk_has(inv, NULL), "an unchanged refresh tells nothing");
+
+	md5_variant = 1;
+	tree_invalidate(t, coll);
+	tree_list(t, coll, &v, &n);
+	tree_nodes_release(v, n);
+	snprintf(want, sizeof(want), "D%llu D%llu ", (unsigned long long)a,
+		 (unsigned long long)orig);
+	ok(sunk_has(inv, want), "an embedded file's new MD5: its pages");
+	ok(!inval_current(inv, a, gen), "its reader is stale");
+
+	/* a directory the kernel never asked about is not compared */
+	md5_variant = 0;
+	tree_lookup(t, coll, "Same title [102]", &nd);
+	ok(!inval_dir_known(inv, nd.ino), "item 2 was never seen");
+	tree_node_release(&nd);
+
+	n_items = 2;
+	tree_invalidate(t, coll);
+	tree_list(t, coll, &v, &n);
+	tree_nodes_release(v, n);
+	snprintf(want, sizeof(want), "E%llu/Other ", (unsigned long long)coll);
+	ok(sunk_has(inv, want), "a vanished item: its entry");
+	inval_close(inv, a, gen);
+	tree_free(&t);
+	inval_free(&inv);
+	md5_variant = 0;
+}
 
 static void *lister(void *arg)
 {
@@ -371,5 +480,6 @@ int main(int argc, char **argv)
 	is_int(tree_list(t, TREE_ROOT_INO, &v, &n), -ECONNREFUSED,
 	       "never cached → error");
 	tree_free(&t);
+	test_refresh_inval();
 	return tap_done();
 }

@@ -1,0 +1,154 @@
+#!/usr/bin/env bats
+# Installation: what `make install` puts where (also under DESTDIR, as a
+# package build does), and a "user" /etc/fstab entry mounted by an ordinary
+# user through mount(8) itself, with dspacefs installed outside the PATH that
+# mount(8) gives its helpers. mount(8) runs in a private mount namespace with
+# its own /etc/fstab and /usr/sbin, so the host's are never touched.
+
+load helpers
+load mount
+
+TEST_USER=dspacefs-test
+
+# Needs root (unshare, overlay, useradd); fails under CI=true otherwise.
+require_root() {
+	if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+		[ "${CI:-}" = true ] && { echo "these tests need root" >&2; return 1; }
+		skip "needs root"
+	fi
+}
+
+setup_file() {
+	# A directory every user can traverse (bats' own is private).
+	INST=$(mktemp -d /tmp/dspacefs-install.XXXXXX)
+	chmod 755 "$INST"
+	export INST
+	fake_start --fixture small
+}
+
+teardown_file() {
+	local pid
+	for pid in $(pgrep -f -- "$INST/mnt" 2>/dev/null); do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	fake_stop
+	rm -rf "$INST"
+}
+
+teardown() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
+	echo "--- $INST:" >&2
+	find "$INST" -maxdepth 3 >&2 || true
+	cat "$INST/ns.log" >&2 2>/dev/null || true
+}
+
+# Installs into $1 with the make variables that follow.
+install_into() {
+	local dest=$1
+	shift
+	make -s -C "$top_builddir" install DESTDIR="$dest" "$@" >"$INST/install.log" 2>&1 ||
+		{ cat "$INST/install.log" >&2; return 1; }
+}
+
+@test "make install DESTDIR=...: binary, mount helper, user unit, man page, examples" {
+	install_into "$INST/destdir"
+	local d=$INST/destdir bindir
+	bindir=$(sed -n 's/^bindir = //p' "$top_builddir/Makefile")
+	bindir=${bindir//\$\{exec_prefix\}/$(sed -n 's/^exec_prefix = //p' "$top_builddir/Makefile")}
+	bindir=${bindir//\$\{prefix\}/$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")}
+	[ -x "$d$bindir/dspacefs" ]
+	[ -x "$d/sbin/mount.fuse.dspacefs" ]
+	# the helper names the installed binary's directory, not DESTDIR's
+	grep -qx "PATH=\"$bindir:/usr/sbin:/usr/bin:/sbin:/bin\"" "$d/sbin/mount.fuse.dspacefs"
+	! grep -q "$d" "$d/sbin/mount.fuse.dspacefs" || false
+	local unit
+	unit=$(find "$d" -name 'dspacefs@.service')
+	[ -n "$unit" ]
+	grep -qx "ExecStart=$bindir/dspacefs -f %i %h/DSpace/%i" "$unit"
+	[ -n "$(find "$d" -path '*/man1/dspacefs.1')" ]
+	[ -n "$(find "$d" -path '*/examples/fstab.example')" ]
+	# make uninstall removes what install added
+	make -s -C "$top_builddir" uninstall DESTDIR="$d" >/dev/null
+	[ -z "$(find "$d" -type f)" ]
+}
+
+@test "the systemd user unit is valid for systemd-analyze" {
+	if ! command -v systemd-analyze >/dev/null; then
+		[ "${CI:-}" = true ] && { echo "systemd-analyze missing" >&2; return 1; }
+		skip "systemd-analyze is not installed"
+	fi
+	install_into "$INST/verify" prefix="$INST/vprefix" mounthelperdir="$INST/vhelper"
+	local unit
+	unit=$(find "$INST/verify" -name 'dspacefs@.service')
+	cp "$unit" "$INST/dspacefs@demo.service"
+	# verify checks the syntax and that ExecStart names an executable
+	sed -i "s|$INST/vprefix/bin/dspacefs|$INST/verify$INST/vprefix/bin/dspacefs|" \
+		"$INST/dspacefs@demo.service"
+	run systemd-analyze verify --man=no "$INST/dspacefs@demo.service"
+	echo "$output"
+	[ "$status" = 0 ]
+	[ -z "$output" ]
+}
+
+# mount_as_user FSTAB_OPTIONS: in a private mount namespace whose /etc/fstab
+# holds one "user" entry for $INST/mnt and whose /usr/sbin has the installed
+# helper (when $INST/helper exists), mounts as $TEST_USER with mount(8), lists
+# the root and unmounts. Output in $INST/ns.log.
+mount_as_user() {
+	cat >"$INST/fstab" <<-EOF
+		$FAKE_URL $INST/mnt fuse.dspacefs $1 0 0
+	EOF
+	unshare -m --propagation private bash -c '
+		set -u
+		mount --bind "$0/fstab" /etc/fstab
+		# /dev/fuse as a Debian workstation has it (0666), in here only
+		mknod -m 666 "$0/fuse-dev" c 10 229 && mount --bind "$0/fuse-dev" /dev/fuse
+		if [ -d "$0/helper" ]; then
+			mkdir -p "$0/ovl/upper" "$0/ovl/work"
+			cp "$0/helper/mount.fuse.dspacefs" "$0/ovl/upper/"
+			mount -t overlay overlay -o "lowerdir=/usr/sbin,upperdir=$0/ovl/upper,workdir=$0/ovl/work" /usr/sbin
+		fi
+		runuser -u "$1" -- mount "$0/mnt" || exit 3
+		runuser -u "$1" -- ls "$0/mnt" >"$0/listing"
+		rc=$?
+		runuser -u "$1" -- fusermount3 -u "$0/mnt"
+		exit $rc
+	' "$INST" "$TEST_USER" >"$INST/ns.log" 2>&1
+}
+
+# prepare_user_mount: installs under $INST/prefix (helper in $INST/helper),
+# creates the test user, a mount point and cache it owns, and the listing
+# root sees on an anonymous mount of the same server ($INST/expected).
+prepare_user_mount() {
+	require_root
+	require_fuse
+	id "$TEST_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$TEST_USER"
+	install_into / prefix="$INST/prefix" mounthelperdir="$INST/helper"
+	mkdir -p "$INST/mnt" "$INST/cache"
+	chown "$TEST_USER" "$INST/mnt" "$INST/cache"
+	chmod 700 "$INST/cache"
+	fresh_mount -o anonymous
+	ls "$MNT" >"$INST/expected"
+	unmount_fs
+	[ -s "$INST/expected" ]
+}
+
+@test "a user fstab entry mounts through mount(8) as that user, binary outside mount's PATH" {
+	prepare_user_mount
+	case ":$PATH:" in *":$INST/prefix/bin:"*) false ;; esac
+	run mount_as_user "noauto,user,anonymous,cache_dir=$INST/cache"
+	cat "$INST/ns.log"
+	[ "$status" = 0 ]
+	diff -u "$INST/expected" "$INST/listing"
+	# the daemon ran as the user: its cache belongs to the user
+	[ -z "$(find "$INST/cache" ! -user "$TEST_USER")" ]
+}
+
+@test "without the helper the same entry fails (dspacefs is not in mount's PATH)" {
+	prepare_user_mount
+	rm -rf "$INST/helper"
+	run mount_as_user "noauto,user,anonymous,cache_dir=$INST/cache"
+	cat "$INST/ns.log"
+	[ "$status" = 3 ]
+	grep -q "dspacefs: not found" "$INST/ns.log"
+}
