@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +28,10 @@
 #define PERSIST_EVERY 2 /* seconds between periodic map writes */
 #define KEY_LEN 69	/* 36 (uuid) + '-' + 32 (md5) */
 #define KEYBUF 80
-#define NAMEBUF 128 /* a key plus ".map.tmp" */
+#define NAMEBUF 128	    /* a key plus ".map.tmp" */
+#define MEM_CAP (16u << 20) /* memory an entry in memory mode may hold */
+#define CAP_CHECK_EVERY 2   /* seconds between free-space checks */
+#define FREE_MARGIN_MAX (256ull << 20) /* see refresh_cap */
 
 struct content_entry {
 	struct content *c;
@@ -52,12 +57,19 @@ struct content_entry {
 	int dirty;
 	int persisting;
 	time_t persisted_at;
+	/* Memory mode: the disk was full, so the data lives in a memfd (fd)
+	 * from then on; the disk file stays open (oldfd, untouched) for reads
+	 * that found their bytes there, and is removed at the last close. */
+	int mem;
+	int oldfd;
 };
 
 struct content {
 	char *dir;
 	int dirfd;
-	uint64_t cap;
+	uint64_t cap; /* in force: max, less when the disk has less room */
+	uint64_t max; /* cache_max */
+	time_t cap_checked;
 	pthread_mutex_t lock;
 	struct content_entry
 	    *head; /* indexed entries (open or not) and temps */
@@ -260,7 +272,7 @@ static int persist_map(struct content_entry *e)
 	if (e->temp)
 		return 0;
 	pthread_mutex_lock(&e->lock);
-	if (e->persisting || !e->map) {
+	if (e->persisting || !e->map || e->mem) {
 		pthread_mutex_unlock(&e->lock);
 		return 0;
 	}
@@ -307,9 +319,13 @@ static int persist_map(struct content_entry *e)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (rc)
+	if (rc) {
+		/* An older map may list blocks punched since: without a map
+		 * the next mount starts this file afresh, never trusts it. */
+		unlinkat(c->dirfd, name, 0);
 		log_warn("content: cannot write block map %s: %s", name,
 			 strerror(-rc));
+	}
 	free(copy);
 	pthread_mutex_lock(&e->lock);
 	e->persisting = 0;
@@ -428,6 +444,8 @@ out:
 	return freed;
 }
 
+static void refresh_cap(struct content *c, int force);
+
 /* Brings usage under the cap: LRU closed entries first, then holes behind
  * the readers of open ones. Caller holds c->lock. */
 static void evict_locked(struct content *c)
@@ -435,6 +453,8 @@ static void evict_locked(struct content *c)
 	struct content_entry *e, *victim;
 	uint64_t freed;
 
+	if (c->usage > c->cap) /* is the room really gone? */
+		refresh_cap(c, 1);
 	while (c->usage > c->cap) {
 		victim = NULL;
 		for (e = c->head; e; e = e->next)
@@ -458,6 +478,122 @@ static void evict_locked(struct content *c)
 	}
 }
 
+/* Bounds the cap by the room on the cache's filesystem: never plan to use
+ * more than what we hold plus the free space less a margin (5% of the
+ * filesystem, at most 256 MiB), so that the cache does not fill the disk
+ * for everybody else. Checked at most every CAP_CHECK_EVERY seconds (or
+ * at once with force). c->lock held. */
+static void refresh_cap(struct content *c, int force)
+{
+	struct statvfs v;
+	uint64_t avail, margin, cap;
+	time_t now = time(NULL);
+
+	if (!force && now - c->cap_checked < CAP_CHECK_EVERY)
+		return;
+	c->cap_checked = now;
+	if (fstatvfs(c->dirfd, &v) < 0)
+		return;
+	avail = (uint64_t)v.f_bavail * v.f_frsize;
+	margin = (uint64_t)v.f_blocks * v.f_frsize / 20;
+	if (margin > FREE_MARGIN_MAX)
+		margin = FREE_MARGIN_MAX;
+	cap = c->usage + (avail > margin ? avail - margin : 0);
+	if (cap > c->max)
+		cap = c->max;
+	if (cap < c->cap && c->cap == c->max)
+		log_info("content: the cache filesystem has room for %llu "
+			 "MiB only; cache_max lowered from %llu MiB",
+			 (unsigned long long)(cap >> 20),
+			 (unsigned long long)(c->max >> 20));
+	c->cap = cap;
+}
+
+/* Removes the least recently used closed entry to make room on a full
+ * disk. 1 when one was removed. */
+static int evict_one(struct content *c)
+{
+	struct content_entry *e, *victim = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (e = c->head; e; e = e->next)
+		if (!e->refs && !e->temp &&
+		    (!victim || e->last_use < victim->last_use))
+			victim = e;
+	if (victim) {
+		log_info("content: disk full: evicting %s", victim->key);
+		remove_entry(c, victim);
+	}
+	refresh_cap(c, 1);
+	pthread_mutex_unlock(&c->lock);
+	return victim != NULL;
+}
+
+/* Moves an entry whose disk file cannot grow into memory (if it still
+ * writes to fd): blocks already on disk are forgotten, the disk file
+ * stays open but unused. 0 or -errno. */
+static int to_memory(struct content_entry *e, int fd)
+{
+	int mfd, rc = 0;
+	char name[NAMEBUF];
+
+	pthread_mutex_lock(&e->lock);
+	if (e->fd != fd)
+		goto out; /* another writer switched it already */
+	if (e->mem) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	mfd = memfd_create("dspacefs-content", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, e->size) < 0) {
+		rc = -errno;
+		if (mfd >= 0)
+			close(mfd);
+		goto out;
+	}
+	log_warn("content: no space left for %s in %s: this file is served "
+		 "without caching on disk",
+		 e->key, e->c->dir);
+	if (!e->temp) {
+		snprintf(name, sizeof(name), "%s.map", e->key);
+		unlinkat(e->c->dirfd, name, 0);
+	}
+	e->oldfd = e->fd;
+	e->fd = mfd;
+	e->mem = 1;
+	memset(e->map, 0, map_bytes(e->nblocks));
+	e->npresent = 0;
+	e->low_hint = 0;
+	e->verified = 0;
+out:
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+/* Memory mode: releases blocks outside the window around the last read
+ * once the entry holds more than MEM_CAP. e->lock held. */
+static void mem_trim(struct content_entry *e)
+{
+	uint64_t lo, hi, b;
+
+	if (!e->mem || e->npresent * (uint64_t)CONTENT_BLOCK <= MEM_CAP)
+		return;
+	lo = e->read_pos > MEM_CAP / 4 ? (e->read_pos - MEM_CAP / 4) : 0;
+	hi = e->read_pos + MEM_CAP / 2;
+	lo /= CONTENT_BLOCK;
+	hi /= CONTENT_BLOCK;
+	for (b = 0; b < e->nblocks; b++) {
+		if ((b >= lo && b < hi) || !bit_get(e->map, b))
+			continue;
+		bit_clear(e->map, b);
+		e->npresent--;
+		if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(b * CONTENT_BLOCK), CONTENT_BLOCK) < 0)
+			log_debug("content: punch hole: %s", strerror(errno));
+	}
+	e->low_hint = 0;
+}
+
 /* Allocates an entry struct and links it into the index. c->lock held. */
 static struct content_entry *entry_new(struct content *c, const char *key,
 				       const char *md5, int64_t size)
@@ -471,6 +607,7 @@ static struct content_entry *entry_new(struct content *c, const char *key,
 	snprintf(e->md5, sizeof(e->md5), "%s", md5 ? md5 : "");
 	e->size = size;
 	e->fd = -1;
+	e->oldfd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	e->next = c->head;
 	if (c->head)
@@ -546,7 +683,7 @@ struct content *content_new(const char *cache_dir, uint64_t cache_max,
 		return NULL;
 	}
 	c->dirfd = -1;
-	c->cap = cache_max ? cache_max : (1ull << 30);
+	c->cap = c->max = cache_max ? cache_max : (1ull << 30);
 	pthread_mutex_init(&c->lock, NULL);
 	n = strlen(cache_dir);
 	c->dir = malloc(n + sizeof("/content"));
@@ -578,6 +715,7 @@ struct content *content_new(const char *cache_dir, uint64_t cache_max,
 			 strerror(errno));
 	scan_dir(c);
 	pthread_mutex_lock(&c->lock);
+	refresh_cap(c, 1);
 	evict_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	return c;
@@ -604,6 +742,8 @@ void content_free(struct content **cp)
 			persist_map(e);
 			if (e->fd >= 0)
 				close(e->fd);
+			if (e->oldfd >= 0)
+				close(e->oldfd);
 		}
 		pthread_mutex_destroy(&e->lock);
 		free(e->map);
@@ -644,6 +784,15 @@ static int entry_load(struct content *c, struct content_entry *e)
 		fd = openat(c->dirfd, e->key, O_RDWR | O_CREAT | O_CLOEXEC,
 			    0600);
 	}
+	if (fd < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+		/* No room for even a new file: memory mode from the start. */
+		fd = memfd_create("dspacefs-content", MFD_CLOEXEC);
+		e->mem = fd >= 0;
+		if (e->mem)
+			log_warn("content: no space left in %s: %s is served "
+				 "without caching on disk",
+				 c->dir, e->key);
+	}
 	if (fd < 0) {
 		rc = -errno;
 		log_error("content: cannot open %s/%s: %s", c->dir, e->key,
@@ -651,6 +800,8 @@ static int entry_load(struct content *c, struct content_entry *e)
 		goto out;
 	}
 	e->fd = fd;
+	if (e->mem)
+		goto sized;
 	if (!e->temp && !load_map(e)) {
 		/* Data without a trustworthy map: start afresh. */
 		if (ftruncate(fd, 0) < 0) {
@@ -659,13 +810,14 @@ static int entry_load(struct content *c, struct content_entry *e)
 		}
 		e->dirty = 1;
 	}
+	c->usage = c->usage > e->alloc ? c->usage - e->alloc : 0;
+	e->alloc = file_alloc(fd);
+	c->usage += e->alloc;
+sized:
 	if (ftruncate(fd, e->size) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	c->usage = c->usage > e->alloc ? c->usage - e->alloc : 0;
-	e->alloc = file_alloc(fd);
-	c->usage += e->alloc;
 	e->persisted_at = time(NULL);
 out:
 	if (rc) {
@@ -757,20 +909,25 @@ void content_close(struct content_entry **ep)
 	}
 	if (!e->temp)
 		persist_map(e);
-	if (e->fd >= 0) {
+	if (e->oldfd >= 0)
+		close(e->oldfd);
+	e->oldfd = -1;
+	if (e->fd >= 0 && !e->mem) {
 		c->usage = c->usage > e->alloc ? c->usage - e->alloc : 0;
 		e->alloc = file_alloc(e->fd);
 		c->usage += e->alloc;
-		close(e->fd);
 	}
+	if (e->fd >= 0)
+		close(e->fd);
 	e->fd = -1;
 	free(e->map);
 	e->map = NULL;
 	e->last_use = now_ns();
-	if (e->temp)
-		remove_entry(c, e);
-	else
+	if (e->temp || e->mem) {
+		remove_entry(c, e); /* a memory entry has nothing on disk */
+	} else {
 		evict_locked(c);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -784,34 +941,38 @@ int64_t content_size(const struct content_entry *e)
 	return e->size;
 }
 
-/* Writes data and marks the blocks it completes. */
-int content_write(struct content_entry *e, uint64_t off, const void *data,
-		  size_t len)
+/* pwrite of all len bytes at off. 0 or -errno. */
+static int write_all(int fd, uint64_t off, const char *p, size_t len)
 {
-	struct content *c = e->c;
-	const char *p = data;
-	uint64_t end, b, bend, added = 0;
 	size_t done = 0;
-	int persist = 0;
 	ssize_t n;
 
-	if (off > (uint64_t)e->size || len > (uint64_t)e->size - off)
-		return -EINVAL;
 	while (done < len) {
-		n = pwrite(e->fd, p + done, len - done, (off_t)(off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("content: write %s: %s", e->key,
-				  strerror(errno));
+		n = pwrite(fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
 			return -errno;
-		}
 		done += (size_t)n;
 	}
-	end = off + len;
+	return 0;
+}
+
+/* Marks the blocks [off, off+len) completes as present, if the entry
+ * still writes to fd. Returns the bytes added, or -EAGAIN when fd was
+ * replaced meanwhile (memory mode). */
+static int64_t mark_written(struct content_entry *e, int fd, uint64_t off,
+			    size_t len, int *persist)
+{
+	uint64_t end = off + len, b, bend, added = 0;
+
 	b = (off + CONTENT_BLOCK - 1) / CONTENT_BLOCK;
 	bend = end == (uint64_t)e->size ? e->nblocks : end / CONTENT_BLOCK;
 	pthread_mutex_lock(&e->lock);
+	if (e->fd != fd) {
+		pthread_mutex_unlock(&e->lock);
+		return -EAGAIN;
+	}
 	for (; b < bend; b++) {
 		if (!bit_get(e->map, b)) {
 			bit_set(e->map, b);
@@ -823,23 +984,90 @@ int content_write(struct content_entry *e, uint64_t off, const void *data,
 		e->low_hint = off / CONTENT_BLOCK;
 	if (added) {
 		e->dirty = 1;
-		if (!e->temp && !e->persisting &&
+		if (!e->temp && !e->persisting && !e->mem &&
 		    (e->npresent == e->nblocks ||
 		     time(NULL) - e->persisted_at >= PERSIST_EVERY))
-			persist = 1;
+			*persist = 1;
 	}
+	mem_trim(e);
 	pthread_mutex_unlock(&e->lock);
+	return (int64_t)added;
+}
+
+/* Writes data and marks the blocks it completes. A full disk (ENOSPC,
+ * EDQUOT) evicts the least recently used closed entries one by one and
+ * retries; with nothing left to evict the entry goes to memory mode. */
+int content_write(struct content_entry *e, uint64_t off, const void *data,
+		  size_t len)
+{
+	struct content *c = e->c;
+	int persist = 0, fd, rc, mem;
+	int64_t added;
+
+	if (off > (uint64_t)e->size || len > (uint64_t)e->size - off)
+		return -EINVAL;
+	for (;;) {
+		pthread_mutex_lock(&e->lock);
+		fd = e->fd;
+		mem = e->mem;
+		pthread_mutex_unlock(&e->lock);
+		rc = write_all(fd, off, data, len);
+		if (rc == -ENOSPC || rc == -EDQUOT) {
+			if (!mem && evict_one(c))
+				continue;
+			rc = to_memory(e, fd);
+			if (rc == 0)
+				continue;
+		}
+		if (rc < 0) {
+			log_error("content: write %s: %s", e->key,
+				  strerror(-rc));
+			return rc;
+		}
+		added = mark_written(e, fd, off, len, &persist);
+		if (added != -EAGAIN)
+			break;
+	}
 	if (persist)
 		persist_map(e);
-	if (added) {
+	if (added > 0 && !mem) {
 		pthread_mutex_lock(&c->lock);
-		e->alloc += added;
-		c->usage += added;
+		e->alloc += (uint64_t)added;
+		c->usage += (uint64_t)added;
+		refresh_cap(c, 0);
 		if (c->usage > c->cap)
 			evict_locked(c);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return 0;
+}
+
+int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len)
+{
+	int fd;
+
+	if (len == 0)
+		return e->fd;
+	pthread_mutex_lock(&e->lock);
+	fd = e->fd;
+	pthread_mutex_unlock(&e->lock);
+	if (content_present(e, off, len) != len)
+		return -1;
+	pthread_mutex_lock(&e->lock);
+	if (e->fd != fd)
+		fd = -1;
+	pthread_mutex_unlock(&e->lock);
+	return fd;
+}
+
+uint64_t content_entry_cap(struct content_entry *e)
+{
+	int mem;
+
+	pthread_mutex_lock(&e->lock);
+	mem = e->mem;
+	pthread_mutex_unlock(&e->lock);
+	return mem ? MEM_CAP : content_cap(e->c);
 }
 
 /* Contiguous present bytes from off, at most len. */
@@ -929,7 +1157,7 @@ int content_verify_md5_stoppable(struct content_entry *e, const int *stop)
 	uint64_t off = 0;
 	char *buf = NULL;
 	ssize_t n;
-	int rc = 0;
+	int rc = 0, fd;
 
 	if (!e->md5[0])
 		return 1;
@@ -942,6 +1170,7 @@ int content_verify_md5_stoppable(struct content_entry *e, const int *stop)
 		pthread_mutex_unlock(&e->lock);
 		return -EAGAIN;
 	}
+	fd = e->fd;
 	pthread_mutex_unlock(&e->lock);
 	buf = malloc(chunk);
 	if (!buf)
@@ -952,7 +1181,7 @@ int content_verify_md5_stoppable(struct content_entry *e, const int *stop)
 			rc = -ECANCELED;
 			goto out;
 		}
-		n = pread(e->fd, buf, chunk, (off_t)off);
+		n = pread(fd, buf, chunk, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -963,6 +1192,13 @@ int content_verify_md5_stoppable(struct content_entry *e, const int *stop)
 		off += (uint64_t)n;
 	}
 	content_md5_final(&m, hex);
+	pthread_mutex_lock(&e->lock);
+	n = e->fd != fd || e->npresent != e->nblocks;
+	pthread_mutex_unlock(&e->lock);
+	if (n) { /* moved to memory or punched meanwhile: not a verdict */
+		rc = -EAGAIN;
+		goto out;
+	}
 	if (strcasecmp(hex, e->md5)) {
 		log_error("content: MD5 mismatch for %s: cached copy has %s",
 			  e->key, hex);

@@ -18,6 +18,17 @@
  * last read position are released with FALLOC_FL_PUNCH_HOLE (and marked
  * missing again), so a large sequential read works with a small cap.
  *
+ * The cap in force is cache_max, lowered to what the cache holds plus the
+ * free space of its filesystem less a margin (5% of the filesystem, at
+ * most 256 MiB), checked every few seconds. A write that finds the disk
+ * full anyway (ENOSPC, EDQUOT: another program filled it) evicts least
+ * recently used closed entries and retries; when nothing is left to evict
+ * the entry moves to memory mode: its data lives in an anonymous memory
+ * file (memfd) of at most MEM_CAP bytes around the reader, nothing of it
+ * is kept on disk, and it is forgotten at its last close. Later opens try
+ * the disk again, so reads keep working while the disk is full and use it
+ * again once there is room, without a remount.
+ *
  * Thread safe: one mutex per entry plus one for the index. Data I/O
  * (pwrite, MD5 reads) is done without holding either. */
 #ifndef DSPACEFS_CONTENT_H
@@ -58,6 +69,12 @@ int64_t content_size(const struct content_entry *e);
  * present; may evict to respect the cap. 0 or -errno. */
 int content_write(struct content_entry *e, uint64_t off, const void *data,
 		  size_t len);
+/* The descriptor to read [off, off+len) from, when all of it is present
+ * in it; -1 when not (e.g. the entry just moved to memory: ask again). */
+int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len);
+/* The cap that applies to this entry: the cache's, or MEM_CAP (16 MiB)
+ * in memory mode (readers should not run further ahead than a quarter). */
+uint64_t content_entry_cap(struct content_entry *e);
 /* How many bytes from off on (at most len) are present contiguously. */
 uint64_t content_present(struct content_entry *e, uint64_t off, uint64_t len);
 /* The start of the first missing block at or after the block holding off

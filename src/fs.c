@@ -260,10 +260,28 @@ static int fs_writable(const struct fs_config *c)
 	return !c->read_only && !c->anonymous;
 }
 
-/* Fills a struct stat from a tree node. */
-static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
-			 struct stat *st)
+/* The size a bitstream node shows: its JSON size, or the one asked from
+ * the server when that was unknown (reader_size), never above
+ * MODEL_SIZE_MAX. 0 or -EIO when nobody knows it. */
+static int node_size(const struct fs_config *c, const struct tree_node *n,
+		     off_t *size)
 {
+	int64_t v = n->size;
+
+	if ((v < 0 || v > MODEL_SIZE_MAX) &&
+	    (!c->reader || reader_size(c->reader, n->uuid, &v) < 0))
+		return -EIO;
+	*size = (off_t)(v > MODEL_SIZE_MAX ? MODEL_SIZE_MAX : v);
+	return 0;
+}
+
+/* Fills a struct stat from a tree node. -EIO (with st_size 0) when the
+ * size of a bitstream cannot be known: never an empty file that is not. */
+static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
+			struct stat *st)
+{
+	int rc = 0;
+
 	int is_dir = n->type != DSO_BITSTREAM;
 	time_t t = n->mtime > 0 ? (time_t)n->mtime : c->mount_time;
 	mode_t keep = c->private_modes ? 0700 : 0777;
@@ -281,8 +299,8 @@ static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
 	} else {
 		st->st_mode = S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
 		st->st_nlink = 1;
-		st->st_size = n->size > 0 ? n->size : 0;
-		st->st_blocks = (st->st_size + 511) / 512;
+		rc = node_size(c, n, &st->st_size);
+		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
 	}
 	st->st_blksize = FS_BLKSIZE;
 	st->st_uid = getuid();
@@ -291,6 +309,7 @@ static void node_to_stat(const struct fs_config *c, const struct tree_node *n,
 	if (n->mtime > 0)
 		st->st_atim.tv_nsec = st->st_mtim.tv_nsec =
 		    st->st_ctim.tv_nsec = (long)n->mtime_ns;
+	return rc;
 }
 
 /* Builds the reply for lookup-like calls. */
@@ -302,7 +321,9 @@ static void node_to_entry(const struct fs_config *c, const struct tree_node *n,
 	e->generation = 1;
 	e->attr_timeout = c->entry_ttl;
 	e->entry_timeout = c->entry_ttl;
-	node_to_stat(c, n, &e->attr);
+	/* An unknown size is not cached: the next stat asks (and fails). */
+	if (node_to_stat(c, n, &e->attr) < 0)
+		e->attr_timeout = 0;
 }
 
 /* Asks the kernel for splice and async reads when it can do them. */
@@ -394,9 +415,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	/* Content the kernel may hold pages of was replaced meanwhile. */
 	if (n.type == DSO_BITSTREAM && n.uuid[0])
 		inval_check(c->inval, n.ino, n.uuid, n.md5, n.size);
-	node_to_stat(c, &n, &st);
+	rc = node_to_stat(c, &n, &st);
 	tree_node_release(&n);
-	fuse_reply_attr(req, &st, c->entry_ttl);
+	if (rc)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
 /* Adds the files being written in dir to its snapshot; one shadows a
@@ -706,7 +730,7 @@ static int copy_in(struct fs_config *c, const struct tree_node *n,
 	off_t off = 0;
 	int r;
 
-	if (n->size <= 0 || limit == 0)
+	if (n->size == 0 || limit == 0) /* < 0: unknown, reader_open asks */
 		return 0;
 	r = reader_open(c->reader, n->uuid, n->md5, n->size, &rf);
 	if (r < 0)

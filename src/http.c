@@ -73,6 +73,9 @@ struct xfer {
 	int overflow;  /* the collected body hit its cap */
 	int nomem;
 	uint64_t streamed; /* bytes passed to on_body */
+	int64_t *last_ms;  /* when a byte last moved (req->stall_ms) */
+	curl_off_t moved;  /* bytes moved so far in this attempt */
+	int stalled;	   /* req->stall_ms passed without a byte */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -590,6 +593,27 @@ static size_t write_cb(char *p, size_t sz, size_t nm, void *userp)
 	return n;
 }
 
+/* CURLOPT_XFERINFOFUNCTION of a request with stall_ms: stops the transfer
+ * once no byte moved for that long (counted across attempts). */
+static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = userp;
+	int64_t now = mono_ms();
+
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow + ulnow > x->moved) {
+		x->moved = dlnow + ulnow;
+		*x->last_ms = now;
+	}
+	if (now - *x->last_ms > x->req->stall_ms) {
+		x->stalled = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Options every request needs; reapplied after curl_easy_reset(). */
 static void set_fixed_options(struct http *h, CURL *c, struct xfer *x)
 {
@@ -730,7 +754,7 @@ static void response_clear(struct http_response *resp)
  * *crc receives curl's code. */
 static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 			struct http_response *resp, int may_retry,
-			CURLcode *crc, uint64_t *streamed)
+			CURLcode *crc, uint64_t *streamed, int64_t *last_ms)
 {
 	struct xfer x;
 	struct curl_slist *hdrs = NULL;
@@ -742,6 +766,7 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 	x.req = req;
 	x.resp = resp;
 	x.may_retry = may_retry;
+	x.last_ms = last_ms;
 	buf_init(&x.body, req->max_body ? req->max_body : DEFAULT_MAX_BODY);
 	response_clear(resp);
 	*crc = CURLE_OK;
@@ -753,6 +778,11 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 		goto out;
 	if (req->timeout > 0)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout);
+	if (req->stall_ms > 0) {
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 
 	*crc = curl_easy_perform(c);
 	*streamed = x.streamed;
@@ -760,7 +790,11 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
 		snprintf(resp->errmsg, sizeof(resp->errmsg), "%s",
 			 x.errbuf[0] ? x.errbuf : curl_easy_strerror(*crc));
-		if (x.aborted) {
+		if (x.stalled) {
+			snprintf(resp->errmsg, sizeof(resp->errmsg),
+				 "no data for %ld ms", req->stall_ms);
+			rc = -ETIMEDOUT; /* crc ABORTED_BY_CALLBACK: no retry */
+		} else if (x.aborted) {
 			rc = -ECANCELED;
 		} else if (x.nomem) {
 			rc = -ENOMEM;
@@ -798,6 +832,7 @@ int http_perform(struct http *h, const struct http_request *req,
 {
 	int max = req->idempotent ? h->max_retries : 0;
 	uint64_t streamed = 0;
+	int64_t last_ms = mono_ms();
 	CURLcode crc;
 	CURL *c;
 	int rc;
@@ -815,7 +850,7 @@ int http_perform(struct http *h, const struct http_request *req,
 
 		resp->attempts++;
 		rc = perform_once(h, c, req, resp, resp->attempts <= max, &crc,
-				  &streamed);
+				  &streamed, &last_ms);
 		if (resp->attempts > max || streamed > 0)
 			break;
 		wait_ms = http_backoff_ms(resp->attempts);
@@ -831,7 +866,9 @@ int http_perform(struct http *h, const struct http_request *req,
 			   rc != -ENOMEM && curl_retryable(crc)) {
 			again = 1;
 		}
-		if (!again)
+		/* A stall bound covers the retries too. */
+		if (!again || (req->stall_ms > 0 &&
+			       mono_ms() + wait_ms - last_ms > req->stall_ms))
 			break;
 		log_debug("%s %s: %s; retry %d in %ld ms",
 			  req->method ? req->method : "GET", req->url,

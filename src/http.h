@@ -76,6 +76,10 @@ struct http_request {
 	size_t max_body; /* cap for a collected body; 0 → 64 MiB */
 	long timeout;	 /* whole-request limit in seconds; 0 → none
 			  * (stalls are still caught by stall_timeout) */
+	/* > 0: once no byte moved for this many ms (from the start of the
+	 * call, across retries) the request fails with ETIMEDOUT at once and
+	 * is not retried (the caller owns the time budget, e.g. a read) */
+	long stall_ms;
 };
 
 struct http_header {

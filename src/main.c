@@ -275,10 +275,9 @@ int main(int argc, char *argv[])
 	tree = tree_new(session, &tc, err, sizeof(err));
 	rc_cfg.cache_dir = o.cache_dir;
 	rc_cfg.cache_max = o.cache_max;
-	/* A stalled or unreachable server fails reads after about two stall
-	 * timeouts, so that a blocked reader (or an unmount waiting for it)
-	 * gets an answer in bounded time. */
-	rc_cfg.retry_budget = 2 * o.timeout;
+	/* The read contract (reader.h, dspacefs(1)): a read that sees no
+	 * data for -o timeout seconds fails with EIO. */
+	rc_cfg.retry_budget = o.timeout;
 	reader = tree ? reader_new(session, &rc_cfg, err, sizeof(err)) : NULL;
 	if (!tree || !reader) {
 		log_error("%s", err);

@@ -148,17 +148,88 @@ static json_t *jobj(const json_t *o, const char *key)
 	return json_is_object(v) ? v : NULL;
 }
 
-/* Parses JSON text; NULL (with a log line) when it is not an object. */
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* A copy of json in which each byte that is not valid UTF-8 is replaced
+ * by the escape BAD_ESC (a JSON string escape of a noncharacter), so that
+ * one damaged string spoils only the entry that holds it; NULL when the
+ * text is valid (or on ENOMEM: then the text is parsed as it is). */
+#define BAD_ESC "\\uffff"
+#define BAD_UTF8 "\xef\xbf\xbf" /* U+FFFF as the parser decodes it */
+static char *utf8_mend(const char *json, size_t len, size_t *outlen)
+{
+	const unsigned char *p = (const unsigned char *)json;
+	size_t i = 0, bad = 0, k, o = 0;
+	char *out;
+
+	for (i = 0; i < len; i += k ? k : 1)
+		if (!(k = utf8_seq(p + i, len - i)))
+			bad++;
+	if (!bad || bad > (SIZE_MAX - len) / 6)
+		return NULL;
+	out = malloc(len + bad * 5 + 1);
+	if (!out)
+		return NULL;
+	for (i = 0; i < len; i += k ? k : 1) {
+		k = utf8_seq(p + i, len - i);
+		if (k) {
+			memcpy(out + o, p + i, k);
+			o += k;
+		} else {
+			memcpy(out + o, BAD_ESC, 6);
+			o += 6;
+		}
+	}
+	out[o] = 0;
+	*outlen = o;
+	return out;
+}
+
+/* Parses JSON text; NULL (with a log line) when it is not an object.
+ * NUL characters and invalid UTF-8 inside strings are let through here
+ * (marked, see utf8_mend) and rejected per entry by damaged(). */
 static json_t *load_object(const char *json, size_t len, const char *what)
 {
 	json_error_t err;
 	json_t *root;
+	char *mended;
+	size_t mlen = 0;
 
 	if (!json) {
 		log_warn("%s: empty response", what);
 		return NULL;
 	}
-	root = json_loadb(json, len, 0, &err);
+	mended = utf8_mend(json, len, &mlen);
+	root = mended ? json_loadb(mended, mlen, JSON_ALLOW_NUL, &err)
+		      : json_loadb(json, len, JSON_ALLOW_NUL, &err);
+	free(mended);
 	if (!root) {
 		log_warn("%s: malformed JSON at line %d column %d: %s", what,
 			 err.line, err.column, err.text);
@@ -457,6 +528,8 @@ static int parse_children(const json_t *arr, const char *parent, int64_t mtime,
 		rc = parse_dso(e, parent, (int64_t)i, mtime, out);
 		if (rc)
 			return rc;
+		if (out->n == at)
+			continue; /* skipped as damaged */
 		if (out->v[at].type != want) {
 			log_warn("embedded %s under %s has type %s",
 				 dso_type_name(want), parent,
@@ -496,8 +569,13 @@ static int parse_fields(const json_t *o, struct dso *d, int64_t inherit_mtime)
 		return -ENOMEM;
 	sz = json_object_get(o, "sizeBytes");
 	if (d->type == DSO_BITSTREAM && json_is_integer(sz) &&
-	    json_integer_value(sz) >= 0)
+	    json_integer_value(sz) >= 0 &&
+	    json_integer_value(sz) <= MODEL_SIZE_MAX)
 		d->size = json_integer_value(sz);
+	else if (d->type == DSO_BITSTREAM)
+		log_info("bitstream %s: sizeBytes missing or out of range; "
+			 "size unknown (asked from the server on first use)",
+			 d->uuid);
 	if (d->type == DSO_BITSTREAM)
 		parse_checksum(jobj(o, "checkSum"), d);
 	d->mtime = inherit_mtime;
@@ -513,7 +591,56 @@ static int parse_fields(const json_t *o, struct dso *d, int64_t inherit_mtime)
 	return parse_metadata(json_object_get(o, "metadata"), d);
 }
 
-/* Appends the object o and then its embedded descendants. */
+/* Whether a string holds a NUL or a byte that was not valid UTF-8. */
+static int bad_text(const char *s, size_t len)
+{
+	return strlen(s) != len || strstr(s, BAD_UTF8) != NULL;
+}
+
+/* Whether v (an object's own members, not what it embeds or links when
+ * top is set) holds a damaged string or key. depth bounds the walk. */
+static int damaged(const json_t *v, int top, int depth)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (depth > 32)
+		return 0;
+	if (json_is_string(v))
+		return bad_text(json_string_value(v), json_string_length(v));
+	if (json_is_array(v)) {
+		json_array_foreach(v, i,
+				   m) if (damaged(m, 0, depth + 1)) return 1;
+		return 0;
+	}
+	if (!json_is_object(v))
+		return 0;
+	json_object_foreach((json_t *)v, key, m)
+	{
+		if (top &&
+		    (!strcmp(key, "_embedded") || !strcmp(key, "_links")))
+			continue;
+		if (strstr(key, BAD_UTF8) || damaged(m, 0, depth + 1))
+			return 1;
+	}
+	return 0;
+}
+
+/* Logs an entry skipped because of damaged text, by UUID when it has one. */
+static void log_damaged(const json_t *o)
+{
+	const char *u = jstr(o, "uuid"), *t = jstr(o, "type");
+
+	if (!u || bad_text(u, strlen(u)) || !model_uuid_valid(u))
+		u = "(no valid uuid)";
+	log_warn("%s %s skipped: its JSON holds a NUL character or invalid "
+		 "UTF-8",
+		 t && model_uuid_valid(u) ? t : "object", u);
+}
+
+/* Appends the object o and then its embedded descendants. An object
+ * whose own text is damaged is skipped (logged; nothing appended). */
 static int parse_dso(const json_t *o, const char *parent, int64_t pos,
 		     int64_t inherit_mtime, struct dso_list *out)
 {
@@ -530,6 +657,10 @@ static int parse_dso(const json_t *o, const char *parent, int64_t pos,
 	if (!json_is_object(o)) {
 		log_warn("list entry is not a JSON object");
 		return -EPROTO;
+	}
+	if (damaged(o, 1, 0)) {
+		log_damaged(o);
+		return 0;
 	}
 	at = out->n;
 	d = dso_list_push(out);
@@ -707,11 +838,14 @@ int model_parse_object(const char *json, size_t len, const char *parent_uuid,
 		       struct dso_list *out)
 {
 	json_t *root = load_object(json, len, "object");
+	size_t start = out->n;
 	int rc;
 
 	if (!root)
 		return -EPROTO;
 	rc = parse_dso(root, parent_uuid, 0, 0, out);
+	if (rc == 0 && out->n == start)
+		rc = -EPROTO; /* skipped as damaged: nothing usable */
 	json_decref(root);
 	return rc;
 }

@@ -20,6 +20,9 @@ enum dso_type {
 };
 
 #define UUID_LEN 36
+/* The largest file size we believe (1 PiB): larger sizeBytes are unknown,
+ * and no size above it ever becomes st_size. */
+#define MODEL_SIZE_MAX (INT64_C(1) << 50)
 
 /* One metadata field; repeated values joined by '\n' in "place" order. */
 struct meta_field {
@@ -34,7 +37,8 @@ struct dso {
 		    1]; /* parent's uuid when known from context, else "" */
 	char *name; /* the server's name, raw (not yet made safe); never NULL */
 	char *handle;  /* "10673/20", or NULL */
-	int64_t size;  /* bitstreams: sizeBytes; -1 when unknown */
+	int64_t size;  /* bitstreams: sizeBytes; -1 when unknown (missing,
+			* negative or above MODEL_SIZE_MAX) */
 	char md5[33];  /* bitstreams: checkSum.value when MD5, else "" */
 	char *mime;    /* bitstreams: format MIME type when known, else NULL */
 	int64_t mtime; /* items: lastModified as Unix seconds; 0 when unknown
@@ -76,10 +80,12 @@ struct dso *dso_list_push(struct dso_list *l);
 const char *dso_meta(const struct dso *d, const char *key);
 
 /* The parsers return 0, -EPROTO for malformed or unexpected JSON (with a
- * log line naming what was wrong), or -ENOMEM. They append to out, and each
- * appended object is followed by its embedded descendants (bundles after
- * their item, bitstreams after their bundle) with parent set; the parent of
- * the top-level objects is parent_uuid (may be "" or NULL).
+ * log line naming what was wrong), or -ENOMEM. An object whose own strings
+ * hold a NUL character (\u0000) or bytes that are not UTF-8 is skipped
+ * with a log line naming its UUID: the rest of the page is kept. They append to
+ * out, and each appended object is followed by its embedded descendants
+ * (bundles after their item, bitstreams after their bundle) with parent set;
+ * the parent of the top-level objects is parent_uuid (may be "" or NULL).
  * Missing "_embedded" in a list page means an empty page. */
 
 /* A list page: _embedded.<rel>[] (rel: "communities", "subcommunities",

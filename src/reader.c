@@ -26,6 +26,7 @@
 #include "content.h"
 #include "http.h"
 #include "log.h"
+#include "model.h"
 #include "reader.h"
 #include "rest.h"
 #include "session.h"
@@ -94,8 +95,17 @@ struct reader_file {
 	unsigned nreads;
 };
 
+/* A size learned from the server for a bitstream whose JSON had none. */
+struct known_size {
+	char uuid[40];
+	int64_t size;
+};
+#define KNOWN_SIZES 64
+
 struct reader {
 	struct session *s;
+	struct known_size sizes[KNOWN_SIZES]; /* under lock */
+	unsigned sizes_next;
 	struct content *cache;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
@@ -149,6 +159,14 @@ static time_t mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- in-flight ranges (rf->lock held) ---------------------------------- */
@@ -379,7 +397,8 @@ static int fetch_result(struct fetch *f, int rc,
  * Returns 0, -errno, FETCH_WHOLE_NEEDED or FETCH_EOF. slot is the inflight
  * slot registered by the caller (or -1). */
 static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
-		       int worker, int slot, uint64_t *got, int *fatal)
+		       int worker, int slot, long stall_ms, uint64_t *got,
+		       int *fatal)
 {
 	struct reader *r = rf->r;
 	struct http_request req;
@@ -429,6 +448,7 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	req.url = rf->url;
 	req.headers = hdrs;
 	req.idempotent = 1;
+	req.stall_ms = stall_ms;
 	req.on_headers = fetch_headers;
 	req.on_body = fetch_body;
 	req.ctx = &f;
@@ -526,7 +546,7 @@ static void maybe_verify(struct rfile *rf)
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
-	uint64_t ahead = 2 * rf->window, cap = content_cap(rf->r->cache) / 4;
+	uint64_t ahead = 2 * rf->window, cap = content_entry_cap(rf->ce) / 4;
 
 	if (ahead > cap)
 		ahead = cap;
@@ -540,7 +560,7 @@ static void *worker_main(void *arg)
 	struct rfile *rf = arg;
 	struct reader *r = rf->r;
 	time_t idle_since = mono_s();
-	uint64_t start, end, lim, got, cap = content_cap(r->cache) / 4;
+	uint64_t start, end, lim, got, cap;
 	int fails = 0, rc, slot, whole, fatal;
 	time_t fail_since = 0;
 	struct timespec ts;
@@ -574,14 +594,18 @@ static void *worker_main(void *arg)
 		}
 		slot = inflight_add(rf, start, whole ? rf->size : end);
 		pthread_mutex_unlock(&rf->lock);
-		rc = fetch_range(rf, start, end, 1, slot, &got, &fatal);
+		rc = fetch_range(rf, start, end, 1, slot, r->budget * 1000L,
+				 &got, &fatal);
 		pthread_mutex_lock(&rf->lock);
 		inflight_del(rf, slot);
 		idle_since = mono_s();
 		if (rc == 0) {
 			fails = 0;
 			fail_since = 0;
-			if (rf->window < WIN_MAX && rf->window < cap)
+			cap = content_entry_cap(rf->ce) / 4;
+			if (rf->window > cap && cap >= WIN_MIN)
+				rf->window = cap;
+			else if (rf->window < WIN_MAX && rf->window < cap)
 				rf->window *= 2;
 			continue;
 		}
@@ -666,6 +690,16 @@ static void worker_stop(struct rfile *rf)
 /* ---- reads ------------------------------------------------------------------
  */
 
+/* The outcome of a read that saw no data for the whole budget: EIO (the
+ * contract in reader.h). rf->lock held. */
+static ssize_t no_data(struct rfile *rf, uint64_t off)
+{
+	log_warn("bitstream %s: no data for %d s at offset %llu; the read "
+		 "fails",
+		 rf->uuid, rf->r->budget, (unsigned long long)off);
+	return -EIO;
+}
+
 /* Makes [off, off+size) (clamped) present in the cache; returns the byte
  * count, 0 at EOF, or -errno. */
 static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
@@ -675,9 +709,8 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 	uint64_t o = (uint64_t)off, lim, want, have, miss, mend, got;
 	uint64_t seen_progress;
 	unsigned gen;
-	time_t waited_since;
+	int64_t since, left, budget = r->budget * 1000L;
 	int seq, tries = 0, rc, slot, fatal, verify = 0;
-	time_t fail_since = 0;
 	ssize_t ret;
 	struct timespec ts;
 
@@ -703,9 +736,9 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 	}
 	gen = rf->err_gen;
 	seen_progress = rf->progress;
-	waited_since = mono_s();
+	since = mono_ms(); /* when this read last saw data arrive */
 	if (rf->failed_err && rf->failed_progress == rf->progress &&
-	    waited_since - rf->failed_at < r->budget &&
+	    mono_s() - rf->failed_at < r->budget &&
 	    content_present(rf->ce, o, size) == 0) {
 		ret = rf->failed_err;
 		goto done;
@@ -737,12 +770,11 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		miss = content_missing_from(rf->ce, o + have);
 		if (rf->progress != seen_progress) {
 			seen_progress = rf->progress;
-			waited_since = mono_s();
-		} else if (mono_s() - waited_since > r->budget) {
-			log_warn(
-			    "bitstream %s: no data for %d s at offset %llu",
-			    rf->uuid, r->budget, (unsigned long long)miss);
-			ret = -ETIMEDOUT;
+			since = mono_ms();
+		}
+		left = budget - (mono_ms() - since);
+		if (left <= 0) {
+			ret = no_data(rf, miss);
 			break;
 		}
 		/* The worker streams from the block of seq_pos on; a block
@@ -754,7 +786,7 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		    (seq &&
 		     miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
 		     worker_ensure(rf) == 0)) {
-			ts = deadline_ms(1000);
+			ts = deadline_ms(left < 1000 ? (long)left : 1000);
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 			continue;
 		}
@@ -770,7 +802,8 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		mend = inflight_next(rf, miss, mend);
 		slot = inflight_add(rf, miss, mend);
 		pthread_mutex_unlock(&rf->lock);
-		rc = fetch_range(rf, miss, mend, 0, slot, &got, &fatal);
+		rc = fetch_range(rf, miss, mend, 0, slot, (long)left, &got,
+				 &fatal);
 		pthread_mutex_lock(&rf->lock);
 		inflight_del(rf, slot);
 		pthread_cond_broadcast(&rf->cond);
@@ -784,22 +817,27 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		}
 		if (content_missing_from(rf->ce, miss) > miss) {
 			tries = 0; /* progress: resume at once */
-			fail_since = 0;
 			continue;
 		}
-		if (!fail_since)
-			fail_since = mono_s();
-		if (++tries > RETRY_MAX || server_unreachable(rc) ||
-		    mono_s() - fail_since >= r->budget) {
+		left = budget - (mono_ms() - since);
+		if (left <= 0) {
+			ret = no_data(rf, miss);
+			break;
+		}
+		if (++tries > RETRY_MAX || server_unreachable(rc)) {
 			log_warn("bitstream %s: reading at %llu failed: %s",
 				 rf->uuid, (unsigned long long)miss,
 				 strerror(-rc));
 			ret = rc;
 			break;
 		}
-		ts = deadline_ms(100L << (tries < 5 ? tries : 5));
+		ts = deadline_ms(100L << (tries < 5 ? tries : 5) < left
+				     ? 100L << (tries < 5 ? tries : 5)
+				     : (long)left);
 		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
+	if (ret == -ETIMEDOUT) /* a stalled transfer: the contract says EIO */
+		ret = -EIO;
 	if (ret < 0 && ret != -ECANCELED && !rf->fatal) {
 		rf->failed_err = (int)ret;
 		rf->failed_at = mono_s();
@@ -848,22 +886,32 @@ done:
 
 ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd)
 {
-	ssize_t n = read_prepare(f, size, off);
+	ssize_t n;
+	int tries = 0;
 
-	*fd = content_fd(f->rf->ce);
-	return n;
+	/* The descriptor that holds the bytes: the entry may move to memory
+	 * (disk full) between the wait and here; then wait again. */
+	do {
+		n = read_prepare(f, size, off);
+		*fd = n > 0 ? content_fd_present(f->rf->ce, (uint64_t)off,
+						 (uint64_t)n)
+			    : content_fd(f->rf->ce);
+	} while (*fd < 0 && ++tries < 4);
+	return *fd < 0 ? -EIO : n;
 }
 
 ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 {
-	ssize_t n = read_prepare(f, size, off), got;
+	ssize_t n, got;
 	size_t done = 0;
+	int fd;
 
+	n = reader_prepare(f, size, off, &fd);
 	if (n <= 0)
 		return n;
 	while (done < (size_t)n) {
-		got = pread(content_fd(f->rf->ce), buf + done, (size_t)n - done,
-			    off + (off_t)done);
+		got =
+		    pread(fd, buf + done, (size_t)n - done, off + (off_t)done);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -871,6 +919,108 @@ ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 		done += (size_t)got;
 	}
 	return n;
+}
+
+/* ---- sizes the JSON did not give ------------------------------------------
+ */
+
+/* on_headers of the size probe: the total from a 206's Content-Range, or
+ * Content-Length when a 200 ignored the Range (then the body is refused). */
+static int probe_headers(const struct http_response *resp, void *ctx)
+{
+	int64_t *size = ctx;
+	uint64_t a, b, total;
+	const char *v;
+	char *end;
+
+	if (resp->status == 206) {
+		v = http_response_header(resp, "Content-Range");
+		if (v && parse_content_range(v, &a, &b, &total) == 0 &&
+		    total <= MODEL_SIZE_MAX)
+			*size = (int64_t)total;
+		return 0;
+	}
+	if (resp->status == 200) {
+		v = http_response_header(resp, "Content-Length");
+		if (v && *v >= '0' && *v <= '9') {
+			errno = 0;
+			total = strtoull(v, &end, 10);
+			if (!*end && !errno && total <= MODEL_SIZE_MAX)
+				*size = (int64_t)total;
+		}
+	}
+	return 1;
+}
+
+/* Asks the server for the size of a bitstream: GET with Range: bytes=0-0
+ * (contract §5.4: unlike HEAD it is not counted as a download and works
+ * on every DSpace 7 release); a 416 means an empty file. */
+static int64_t probe_size(struct reader *r, const char *uuid)
+{
+	struct http_request req;
+	struct http_response resp;
+	struct curl_slist *hdrs;
+	int64_t size = -1;
+	char *url = rest_content_url(r->s, uuid);
+	int rc;
+
+	hdrs = curl_slist_append(NULL, "Range: bytes=0-0");
+	if (!url || !hdrs)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = url;
+	req.headers = hdrs;
+	req.idempotent = 1;
+	req.on_headers = probe_headers;
+	req.ctx = &size;
+	req.max_body = 4096;
+	req.stall_ms = r->budget * 1000L;
+	rc = session_request(r->s, &req, &resp);
+	if (resp.status == 416) {
+		const char *v = http_response_header(&resp, "Content-Range");
+
+		if (v && !strcmp(v, "bytes */0"))
+			size = 0;
+	}
+	if (size < 0)
+		log_warn("bitstream %s: its size is unknown and the server did "
+			 "not tell it (status %ld%s%s)",
+			 uuid, resp.status, rc < 0 ? ", " : "",
+			 rc < 0 ? strerror(-rc) : "");
+	http_response_release(&resp);
+out:
+	curl_slist_free_all(hdrs);
+	free(url);
+	return size;
+}
+
+int reader_size(struct reader *r, const char *uuid, int64_t *size)
+{
+	unsigned i;
+	int64_t got;
+
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < KNOWN_SIZES; i++)
+		if (!strcmp(r->sizes[i].uuid, uuid)) {
+			*size = r->sizes[i].size;
+			pthread_mutex_unlock(&r->lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&r->lock);
+	got = probe_size(r, uuid);
+	if (got < 0)
+		return -EIO;
+	pthread_mutex_lock(&r->lock);
+	i = r->sizes_next++ % KNOWN_SIZES;
+	snprintf(r->sizes[i].uuid, sizeof(r->sizes[i].uuid), "%s", uuid);
+	r->sizes[i].size = got;
+	pthread_mutex_unlock(&r->lock);
+	log_info("bitstream %s: size %lld (from the server; its JSON had "
+		 "none)",
+		 uuid, (long long)got);
+	*size = got;
+	return 0;
 }
 
 /* ---- open / close ----------------------------------------------------------
@@ -894,8 +1044,13 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	int rc = 0, known = md5 && strlen(md5) == 32;
 
 	*out = NULL;
-	if (size < 0 || !uuid)
+	if (!uuid)
 		return -EINVAL;
+	if (size < 0 || size > MODEL_SIZE_MAX) {
+		rc = reader_size(r, uuid, &size);
+		if (rc < 0)
+			return rc;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;

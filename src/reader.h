@@ -26,8 +26,9 @@ struct reader_file;
 struct reader_config {
 	const char *cache_dir; /* content lives in cache_dir/content (0700) */
 	uint64_t cache_max;    /* bytes; LRU eviction above it; 0 → 1 GiB */
-	int retry_budget;      /* seconds a read keeps retrying without any
-				* progress before it fails; 0 → 60 */
+	int retry_budget;      /* seconds a read waits (and retries) without
+				* any data arriving before it fails with EIO;
+				* 0 → 60 */
 };
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,
@@ -36,12 +37,18 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 void reader_free(struct reader **r);
 
 /* Opens a bitstream for reading. md5 may be "" when unknown (then nothing
- * is verified and nothing is cached across opens). 0 or -errno. */
+ * is verified and nothing is cached across opens). size < 0 means unknown
+ * (see reader_size). 0 or -errno. */
 int reader_open(struct reader *r, const char *uuid, const char *md5,
 		int64_t size, struct reader_file **out);
 
 /* Reads up to size bytes at off into buf; returns the count (0 at EOF) or
- * -errno (EACCES when the server refuses, EIO, ETIMEDOUT, ENOTCONN ...). */
+ * -errno (EACCES when the server refuses, EIO, ENOTCONN ...). The time
+ * contract: a read during which no data arrives for retry_budget seconds
+ * fails with EIO within about a second after that (HTTP transfers of the
+ * read stop at the same moment: http stall_ms); every byte that arrives
+ * restarts the clock. Reads of the same range right after such a failure
+ * fail at once until data arrives again or the budget has passed. */
 ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off);
 
 /* Zero-copy variant: waits until [off, off+size) (clamped to the file size)
@@ -51,5 +58,11 @@ ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off);
 ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd);
 
 void reader_close(struct reader_file **f);
+
+/* The size of a bitstream whose JSON gave none (sizeBytes missing,
+ * negative or absurd), asked from the server once per mount (a ranged GET
+ * of its first byte) and remembered for the last few bitstreams. 0, or
+ * -EIO when the server does not tell it. */
+int reader_size(struct reader *r, const char *uuid, int64_t *size);
 
 #endif

@@ -133,7 +133,11 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	memcpy(n->uuid, o->uuid, sizeof(n->uuid));
 	n->name = o->name;
 	n->handle = o->handle;
-	n->size = (o->type == DSO_BITSTREAM && o->size > 0) ? o->size : 0;
+	/* -1: unknown (also a size an older cache kept that is not
+	 * believable); fs.c asks the server for it */
+	n->size = o->type != DSO_BITSTREAM		      ? 0
+		  : o->size >= 0 && o->size <= MODEL_SIZE_MAX ? o->size
+							      : -1;
 	n->mtime = o->mtime > 0 ? o->mtime : 0;
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));

@@ -42,7 +42,7 @@ struct tree_node {
 	char uuid[UUID_LEN + 1]; /* "" for the root */
 	char *name;	  /* safe name in its directory ("" for the root) */
 	char *handle;	  /* or NULL */
-	int64_t size;	  /* bitstreams; 0 for directories */
+	int64_t size;	  /* bitstreams (-1: unknown); 0 for directories */
 	int64_t mtime;	  /* Unix seconds; items' lastModified, inherited
 			   * by bundles and bitstreams; 0 unknown */
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */

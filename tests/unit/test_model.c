@@ -1,6 +1,7 @@
 /* Unit tests for model.c: HAL JSON documents shaped like the contract's
  * examples (and broken variations) → structs. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -537,6 +538,130 @@ static void test_types(void)
 	is_int(dso_type_from_name(NULL), DSO_NONE, "NULL");
 }
 
+/* A discovery page of three items, the middle one's title is x. */
+static int disco3(const char *x, struct dso_list *l)
+{
+	char j[2048];
+	struct page_info p = {0};
+	int rc;
+
+	snprintf(
+	    j, sizeof(j),
+	    "{\"_embedded\":{\"searchResult\":{\"_embedded\":{\"objects\":["
+	    "{\"_embedded\":{\"indexableObject\":{\"uuid\":\"" U1 "\","
+	    "\"type\":\"item\",\"name\":\"one\"}}},"
+	    "{\"_embedded\":{\"indexableObject\":{\"uuid\":\"" U2 "\","
+	    "\"type\":\"item\",\"name\":\"two\",\"metadata\":{\"dc.title\":"
+	    "[{\"value\":\"%s\"}]}}}},"
+	    "{\"_embedded\":{\"indexableObject\":{\"uuid\":\"" U3 "\","
+	    "\"type\":\"item\",\"name\":\"three\"}}}]},"
+	    "\"page\":{\"number\":0,\"totalElements\":3}}}}",
+	    x);
+	rc = model_parse_discovery(j, strlen(j), COL, l, &p);
+	page_info_release(&p);
+	return rc;
+}
+
+/* NUL and invalid UTF-8 spoil one entry, not the page. */
+static void test_damaged_text(void)
+{
+	static const char *const bad[] = {
+	    "a\\u0000b",
+	    "a\xff"
+	    "b",
+	    "a\xc3(b",
+	    "a\xed\xa0\x80"
+	    "b",	      /* UTF-16 surrogate */
+	    "a\xe0\x80\xafz", /* overlong */
+	};
+	struct dso_list l = {0};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(disco3(bad[i], &l), 0, "damaged entry: page parses");
+		is_int(l.n, 2, "damaged entry skipped, two left");
+		if (l.n == 2) {
+			is_str(l.v[0].uuid, U1, "first kept");
+			is_str(l.v[1].uuid, U3, "third kept");
+		}
+		dso_list_release(&l);
+	}
+	is_int(disco3("caf\xc3\xa9 \xf0\x9f\x98\x80", &l), 0, "valid UTF-8");
+	is_int(l.n, 3, "valid UTF-8 keeps all three");
+	if (l.n == 3)
+		is_str(dso_meta(&l.v[1], "dc.title"),
+		       "caf\xc3\xa9 \xf0\x9f\x98\x80", "UTF-8 title intact");
+	dso_list_release(&l);
+	is_int(J(model_parse_object,
+		 "{\"uuid\":\"" U1
+		 "\",\"type\":\"item\",\"name\":\"a\\u0000\"}",
+		 NULL, &l),
+	       -EPROTO, "a damaged single object is unusable");
+	is_int(l.n, 0, "nothing appended");
+	dso_list_release(&l);
+}
+
+/* The bitstream size that sizeBytes v (JSON text) gives. */
+static int64_t size_of(const char *v)
+{
+	char j[512];
+	struct dso_list l = {0};
+	int64_t size = -2;
+
+	snprintf(j, sizeof(j),
+		 "{\"uuid\":\"" F1 "\",\"type\":\"bitstream\",\"name\":\"f\""
+		 "%s%s}",
+		 v ? ",\"sizeBytes\":" : "", v ? v : "");
+	if (model_parse_object(j, strlen(j), NULL, &l) == 0 && l.n == 1)
+		size = l.v[0].size;
+	dso_list_release(&l);
+	return size;
+}
+
+/* Negative, missing, huge and non-integer sizes are unknown (-1). */
+static void test_sizes(void)
+{
+	is_int(size_of("12"), 12, "plain size");
+	is_int(size_of("0"), 0, "zero size");
+	is_int(size_of(NULL), -1, "missing → unknown");
+	is_int(size_of("-1"), -1, "-1 → unknown");
+	is_int(size_of("-5000"), -1, "negative → unknown");
+	is_int(size_of("null"), -1, "null → unknown");
+	is_int(size_of("\"12\""), -1, "string → unknown");
+	is_int(size_of("1.5"), -1, "real → unknown");
+	is_int(size_of("9223372036854775807"), -1, "INT64_MAX → unknown");
+	is_int(size_of("1125899906842624"), MODEL_SIZE_MAX, "1 PiB kept");
+	is_int(size_of("1125899906842625"), -1, "above 1 PiB → unknown");
+}
+
+/* In a list page and among embedded children the damage stays with the
+ * one entry too: a bitstream of a bundle, a bundle of an item. */
+static void test_damaged_children(void)
+{
+	static const char lst[] =
+	    "{\"_embedded\":{\"bundles\":["
+	    "{\"uuid\":\"" B1 "\",\"type\":\"bundle\",\"name\":\"ORIGINAL\","
+	    "\"_embedded\":{\"bitstreams\":{\"_embedded\":{\"bitstreams\":["
+	    "{\"uuid\":\"" F1 "\",\"type\":\"bitstream\",\"name\":\"a\\u0000\","
+	    "\"sizeBytes\":1},"
+	    "{\"uuid\":\"" F2 "\",\"type\":\"bitstream\",\"name\":\"b\","
+	    "\"sizeBytes\":2}]},\"page\":{\"number\":0,\"totalElements\":2}}}},"
+	    "{\"uuid\":\"" B2 "\",\"type\":\"bundle\",\"name\":\"T\xff\"}"
+	    "]}}";
+	struct dso_list l = {0};
+	struct page_info p = {0};
+
+	is_int(page(lst, "bundles", &l, &p), 0, "list page with damage parses");
+	is_int(l.n, 2, "bundle + one bitstream");
+	if (l.n == 2) {
+		is_str(l.v[0].uuid, B1, "good bundle kept");
+		is_str(l.v[1].uuid, F2, "good bitstream kept");
+		is_str(l.v[1].parent, B1, "under its bundle");
+	}
+	dso_list_release(&l);
+	page_info_release(&p);
+}
+
 int main(void)
 {
 	log_init("test_model", 0, LL_ERROR);
@@ -550,5 +675,8 @@ int main(void)
 	test_small_documents();
 	test_builders();
 	test_types();
+	test_damaged_text();
+	test_sizes();
+	test_damaged_children();
 	return tap_done();
 }

@@ -157,7 +157,8 @@ def http_date(epoch):
 
 
 def jdump(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # surrogateescape: a lone "\udcXX" (hostile bad-utf8) goes out as the raw byte XX
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogateescape")
 
 
 def q_enc(s):

@@ -9,7 +9,7 @@ import urllib.parse
 
 from .common import ApiError
 from .context import Part, Resp
-from .faults import parse_fault_payload
+from .faults import HOSTILE, HOSTILE_KINDS, parse_fault_payload
 
 CONFIG_KEYS = {"latency_ms": int, "no_range": bool, "csrf": str, "jwt_lifetime": int,
                "jwt_skew": int, "discovery_cap": int, "upload_max": int}
@@ -19,7 +19,8 @@ class Control(Part):
     """GET/POST/DELETE /fake-control/<name>: one method per endpoint (see ENDPOINTS)."""
 
     ENDPOINTS = {"/faults": "faults", "/restart": "restart", "/stats": "stats",
-                 "/config": "config", "/state": "state"}
+                 "/config": "config", "/state": "state",
+                 "/hostile": "hostile"}
 
     def handle(self, handler, sub, query):
         """Answer one control request (sub: the path below /fake-control) with a Resp."""
@@ -53,6 +54,18 @@ class Control(Part):
         elif method == "DELETE":
             faults.clear()
         return {"faults": faults.describe()}
+
+    def hostile(self, method, params, body):
+        if method == "POST":
+            req = json.loads(body.decode("utf-8") or "{}")
+            for k, v in req.items():
+                if v not in HOSTILE_KINDS:
+                    raise ValueError("unknown hostile kind %r (one of %s)"
+                                     % (v, ", ".join(HOSTILE_KINDS)))
+                HOSTILE[k.lower()] = v
+        elif method == "DELETE":
+            HOSTILE.clear()
+        return {"hostile": dict(HOSTILE)}
 
     def restart(self, method, params, body):
         if method != "POST":

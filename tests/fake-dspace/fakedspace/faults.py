@@ -156,3 +156,25 @@ def corrupt_checksum(body):
         d["checkSum"]["value"] = hashlib.md5(("wrong:" + v).encode()).hexdigest()
         return jdump(d)
     return body
+
+
+# ------------------------------------------------------------------ hostile objects
+# Damaged data a broken or proxied repository can send (issue 7's adversarial round, not
+# stock DSpace behaviour): set per object UUID with POST /fake-control/hostile {"<uuid>": KIND},
+# cleared with DELETE. Applied to every JSON view of the object (lists, discovery, GET).
+HOSTILE = {}
+HOSTILE_KINDS = ("nul", "bad-utf8", "size-negative", "size-missing", "size-huge")
+
+
+def apply_hostile(d, kind):
+    """Damages one rendered object in place."""
+    if kind == "nul":
+        d["name"] = d.get("name", "") + "\u0000x"
+    elif kind == "bad-utf8":
+        d["name"] = d.get("name", "") + "\udcff"      # raw 0xff byte on the wire (jdump)
+    elif kind == "size-negative":
+        d["sizeBytes"] = -1
+    elif kind == "size-missing":
+        d.pop("sizeBytes", None)
+    elif kind == "size-huge":
+        d["sizeBytes"] = 9223372036854775807

@@ -8,6 +8,7 @@ import fixtures
 from .common import (EMBED_MAX_LEVELS, FORMAT_BY_ID, HIDDEN_FIELDS, SUPPORT_LEVEL, iso_to_ms,
                      java_date)
 from .context import PLURAL, Part, embedded_page, json_resp, with_params
+from .faults import HOSTILE, apply_hostile
 from .repo import Denied, is_admin
 
 
@@ -59,6 +60,8 @@ class Hal(Part):
             d["checkSum"] = {"checkSumAlgorithm": "MD5", "value": o["md5"]}
             d["sequenceId"] = o["sequenceId"]
         d["type"] = t
+        if u in HOSTILE:
+            apply_hostile(d, HOSTILE[u])
         selfhref = "%s/core/%s/%s" % (ctx.api, PLURAL[t], u)
         links = {}
         emb = {}
