@@ -1211,14 +1211,45 @@ int cache_upload_add(struct cache *c, struct cache_upload *u)
 	r = prep(k,
 		 "INSERT INTO uploads (state, ino, bundle_ino, bundle_uuid,"
 		 " replaces, name, path, spool, size, error, mtime, mtime_ns,"
-		 " has_times) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-		 " ?11, ?12, ?13)",
+		 " has_times, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		 " ?10, ?11, ?12, ?13, ?14)",
 		 &s);
 	if (r == 0) {
 		bind_upload(s, u);
+		if (u->id > 0)
+			sqlite3_bind_int64(s, 14, u->id);
+		else
+			sqlite3_bind_null(s, 14);
 		r = finish(k, s, "journalling an upload");
 		if (r == 0)
 			u->id = sqlite3_last_insert_rowid(k->db);
+	}
+	give_back(c, k);
+	return r;
+}
+
+int cache_upload_next_id(struct cache *c, int64_t *id)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k);
+
+	if (r < 0)
+		return r;
+	/* AUTOINCREMENT keeps the largest id ever used in sqlite_sequence
+	 * (also for explicit ids), so a number is never handed out twice. */
+	r = prep(k,
+		 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence"
+		 " WHERE name = 'uploads'), 0),"
+		 " COALESCE((SELECT MAX(id) FROM uploads), 0)) + 1",
+		 &s);
+	if (r == 0) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			*id = sqlite3_column_int64(s, 0);
+		else
+			r = sql_err(k->db, sqlite3_errcode(k->db),
+				    "reading the upload journal");
+		sqlite3_finalize(s);
 	}
 	give_back(c, k);
 	return r;

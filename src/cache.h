@@ -140,8 +140,9 @@ int cache_set_times(struct cache *c, const char *uuid, const char *md5,
 		    int64_t mtime, int64_t mtime_ns);
 
 /* One row of the upload journal: a file written through the mount that is
- * not (yet) on the server. state: "writing", "uploading", "failed",
- * "interrupted". Strings malloc'd (cache_upload_release). */
+ * not (yet) on the server. state: one of upload.c's states ("writing",
+ * "uploading", "failed", "incomplete", "cancelled"; "interrupted" in rows
+ * of older versions). Strings malloc'd (cache_upload_release). */
 struct cache_upload {
 	int64_t id;
 	char state[16];
@@ -158,8 +159,11 @@ struct cache_upload {
 	int has_times;
 };
 
-/* Adds u to the journal and sets u->id. */
+/* Adds u to the journal in one statement (all or nothing): with the id
+ * u->id when > 0 (an error when taken), else a new one set in u->id. */
 int cache_upload_add(struct cache *c, struct cache_upload *u);
+/* An id no journal row has ever had (for a row added with it later). */
+int cache_upload_next_id(struct cache *c, int64_t *id);
 /* Rewrites the row u->id from u. */
 int cache_upload_update(struct cache *c, const struct cache_upload *u);
 int cache_upload_del(struct cache *c, int64_t id);

@@ -329,7 +329,9 @@ static void node_to_entry(const struct fs_config *c, const struct tree_node *n,
 /* Asks the kernel for splice and async reads when it can do them. */
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	/* The status file's inode now, while the cache can be written:
+	 * it must open also when the disk is full. */
+	status_ino(userdata);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)

@@ -400,15 +400,27 @@ static void csrf_ensure(struct session *s)
 		csrf_fetch(s);
 }
 
+/* Whether req can be sent a second time: a body part streamed from a read
+ * callback cannot (a second attempt would send an empty or partial body;
+ * the caller falls back to a replayable upload instead). */
+static int replayable(const struct http_request *req)
+{
+	for (size_t i = 0; req->parts && i < req->nparts; i++)
+		if (req->parts[i].read)
+			return 0;
+	return 1;
+}
+
 /* A request with the CSRF dance: ensures a token for modifying requests
- * and retries once on a CSRF 403. hold_401 as for attempt(). */
+ * and retries once on a CSRF 403 (unless it cannot be replayed). hold_401
+ * as for attempt(). */
 static int send_csrf(struct session *s, const struct http_request *req,
 		     const char *bearer, int hold_401,
 		     struct http_response *resp)
 {
 	int modifying = is_modifying(req->method);
 	char *sent = NULL;
-	int rc, retried = 0;
+	int rc, retried = !replayable(req);
 
 	for (;;) {
 		if (modifying)
@@ -665,6 +677,12 @@ int session_request(struct session *s, const struct http_request *req,
 		rc = send_csrf(s, req, bearer, bearer && !relogged, resp);
 		if (rc < 0 || resp->status != 401 || !bearer || relogged)
 			break;
+		if (!replayable(req)) {
+			/* Log in again for the requests that follow; this
+			 * one fails (EACCES) and is not sent twice. */
+			reauth(s, gen, 1);
+			break;
+		}
 		/* A logged-in session treated as anonymous: token revoked
 		 * (e.g. a server restart). Log in again, retry once. */
 		relogged = 1;

@@ -43,8 +43,10 @@ int session_start(struct session *s, char *err, size_t errlen);
 /* Performs req through the session: adds Accept, Authorization and (for
  * non-GET/HEAD) the CSRF header and cookie, refreshes the JWT when it is
  * near expiry, retries once on a CSRF 403 and once after re-login on a 401
- * of a logged-in session. Same return convention as http_perform(); resp is
- * the final attempt's response. req->headers are sent in addition. */
+ * of a logged-in session; a request with a part streamed from a read
+ * callback is never sent twice (after a 401 it logs in again for the next
+ * requests and returns the 401). Same return convention as http_perform(); resp
+ * is the final attempt's response. req->headers are sent in addition. */
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp);
 

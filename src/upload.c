@@ -27,6 +27,13 @@
  * upload then happens from the spool at flush). */
 #define STREAM_IDLE_MS 20000
 
+/* The states of design.md, as journalled and shown in the status file. */
+#define ST_WRITING "writing"	   /* open for writing; spool filling */
+#define ST_UPLOADING "uploading"   /* closed; the POST is (or was) on */
+#define ST_FAILED "failed"	   /* refused or checked wrong; retry */
+#define ST_INCOMPLETE "incomplete" /* never closed or a write failed */
+#define ST_CANCELLED "cancelled"   /* aborted by the user */
+
 /* An upload streamed while the file is being written (new files written
  * from offset 0 in order). Lives until the file is freed. */
 struct stream {
@@ -68,10 +75,27 @@ struct upload_file {
 	int uploaded_once;     /* under u->lock: the inode was re-keyed */
 	struct cache_upload j; /* journal row (id 0 when none); u->lock */
 	int fd;		       /* the spool file */
+	int werr;	       /* u->lock: errno of the first failed write */
 	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
 	struct upload_file *next;
+};
+
+/* A journal row that is done but could not be removed yet (a full disk):
+ * hidden, removed (then its spool file) as soon as the journal can be
+ * written. */
+struct gone {
+	int64_t id;
+	char *spool; /* "" when the file's release removes it */
+	struct gone *next;
+};
+
+/* Why a write failed, for a row the journal could not update then. */
+struct note {
+	int64_t id;
+	char *why;
+	struct note *next;
 };
 
 struct upload {
@@ -82,10 +106,17 @@ struct upload {
 	pthread_mutex_t lock;
 	struct upload_file *files;
 	unsigned seq;
-	int streams; /* lock: streaming uploads running */
+	int streams;	     /* lock: streaming uploads running */
+	int64_t next_id;     /* lock: the id of the next journal row */
+	pthread_mutex_t cmd; /* serialises commands and the start-up check */
+	pthread_t check;     /* the start-up check of "uploading" rows */
+	struct gone *gone;   /* lock */
+	struct note *notes;  /* lock */
+	int checking;	     /* it was started (joined at free) */
 };
 
 static void stream_free(struct stream *s);
+static void gone_flush(struct upload *u);
 
 /* Marks s given up with reason why (m held); wakes its reader. */
 static void stream_break_locked(struct stream *s, const char *why)
@@ -123,8 +154,15 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += STREAM_IDLE_MS / 1000;
 	pthread_mutex_lock(&s->m);
-	if (s->ends)
-		stream_break_locked(s, "a retry cannot replay the stream");
+	if (s->ends) {
+		/* A second attempt (session.c should not make one): never
+		 * send a body that is not the file's, not even an empty
+		 * one. The result cannot count as the file's upload. */
+		s->broken = 1;
+		snprintf(s->reason, sizeof(s->reason),
+			 "a retry cannot replay the stream");
+		pthread_cond_broadcast(&s->cv);
+	}
 	while (!s->broken && s->sent >= s->avail && !s->eof) {
 		if (pthread_cond_timedwait(&s->cv, &s->m, &dl) == ETIMEDOUT &&
 		    s->sent >= s->avail && !s->eof)
@@ -320,12 +358,67 @@ static int set_str(char **dst, const char *src)
 	return 0;
 }
 
+/* Brings row j, left by an earlier run, to a state that tells the truth:
+ * its data gone → dropped; never closed → incomplete; uploading stays
+ * for the start-up check. 1 when it is kept. */
+static int recover_row(struct upload *u, struct cache_upload *j)
+{
+	struct stat st;
+
+	if (!j->spool[0] || lstat(j->spool, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_warn("upload %" PRId64 " of %s: its data (%s) is gone; "
+			 "dropping its journal row",
+			 j->id, j->path, j->spool[0] ? j->spool : "no file");
+		cache_upload_del(u->c, j->id);
+		return 0;
+	}
+	j->size = st.st_size;
+	if (!strcmp(j->state, ST_WRITING) || !strcmp(j->state, "interrupted")) {
+		snprintf(j->state, sizeof(j->state), ST_INCOMPLETE);
+		set_str(&j->error, "the file was still open for writing when "
+				   "dspacefs stopped: its content may be "
+				   "incomplete (only \"retry ID\" sends it)");
+	} else if (!strcmp(j->state, ST_UPLOADING)) {
+		set_str(&j->error, "dspacefs stopped during the upload; "
+				   "checking the server");
+	}
+	cache_upload_update(u->c, j);
+	log_warn("pending upload %" PRId64 " (%s) of %s, %" PRId64
+		 " bytes, kept in %s: %s; see MOUNT/%s",
+		 j->id, j->state, j->path, j->size, j->spool, j->error,
+		 TREE_STATUS_NAME);
+	return 1;
+}
+
+static void *check_main(void *arg);
+
+/* Reads the journal an earlier run left behind (never retried on its
+ * own: the user decides) and starts the check of its uploading rows. */
+static void recover(struct upload *u)
+{
+	struct cache_upload *v = NULL;
+	size_t n = 0;
+	int uploading = 0;
+
+	if (cache_upload_list(u->c, &v, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (recover_row(u, &v[i]) &&
+			    !strcmp(v[i].state, ST_UPLOADING))
+				uploading = 1;
+		cache_uploads_release(v, n);
+	}
+	if (cache_upload_next_id(u->c, &u->next_id) < 0)
+		u->next_id = (int64_t)time(NULL);
+	if (uploading && u->s &&
+	    pthread_create(&u->check, NULL, check_main, u) == 0)
+		u->checking = 1;
+}
+
 struct upload *upload_new(struct session *s, struct tree *t,
 			  const char *cache_dir, char *err, size_t errlen)
 {
 	struct upload *u = calloc(1, sizeof(*u));
-	struct cache_upload *v = NULL;
-	size_t n = 0, len;
+	size_t len;
 
 	if (!u)
 		goto nomem;
@@ -346,35 +439,9 @@ struct upload *upload_new(struct session *s, struct tree *t,
 		return NULL;
 	}
 	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->cmd, NULL);
 	u->seq = (unsigned)time(NULL);
-
-	/* What an earlier run left behind is listed, never retried on its
-	 * own: the user decides. */
-	if (cache_upload_list(u->c, &v, &n) == 0) {
-		for (size_t i = 0; i < n; i++) {
-			struct stat st;
-
-			if (!strcmp(v[i].state, "writing") ||
-			    !strcmp(v[i].state, "uploading")) {
-				snprintf(v[i].state, sizeof(v[i].state),
-					 "interrupted");
-				if (!v[i].error[0])
-					set_str(&v[i].error,
-						"dspacefs stopped before the "
-						"upload finished");
-				if (stat(v[i].spool, &st) == 0)
-					v[i].size = st.st_size;
-				cache_upload_update(u->c, &v[i]);
-			}
-			log_warn(
-			    "pending upload %" PRId64 " (%s) of %s, %" PRId64
-			    " bytes, kept in %s: %s; retry with: echo "
-			    "\"retry %" PRId64 "\" > MOUNT/%s",
-			    v[i].id, v[i].state, v[i].path, v[i].size,
-			    v[i].spool, v[i].error, v[i].id, TREE_STATUS_NAME);
-		}
-		cache_uploads_release(v, n);
-	}
+	recover(u);
 	return u;
 nomem:
 	snprintf(err, errlen, "out of memory");
@@ -388,6 +455,8 @@ void upload_free(struct upload **up)
 
 	if (!u)
 		return;
+	if (u->checking)
+		pthread_join(u->check, NULL);
 	while (u->files) {
 		struct upload_file *f = u->files;
 
@@ -399,27 +468,79 @@ void upload_free(struct upload **up)
 		pthread_mutex_destroy(&f->io);
 		free(f);
 	}
+	gone_flush(u);
+	while (u->notes) {
+		struct note *x = u->notes;
+
+		u->notes = x->next;
+		free(x->why);
+		free(x);
+	}
+	while (u->gone) {
+		struct gone *g = u->gone;
+
+		u->gone = g->next;
+		free(g->spool);
+		free(g);
+	}
 	pthread_mutex_destroy(&u->lock);
+	pthread_mutex_destroy(&u->cmd);
 	free(u->spool_dir);
 	free(u);
 	*up = NULL;
 }
 
-/* Starts a journal row for f in state writing, with a new spool file. */
-static int journal_start(struct upload *u, struct upload_file *f)
+/* Creates f's spool file, then (one statement) its journal row in state
+ * writing: a failure leaves either nothing or a row whose data exists. A
+ * new inode is allocated unless ino is given. */
+static int journal_start(struct upload *u, struct upload_file *f, uint64_t ino)
 {
-	char path[4096];
-	int r;
+	char path[4096], key[64];
+	int64_t id = 0;
+	int r = 0;
 
-	snprintf(f->j.state, sizeof(f->j.state), "writing");
-	r = cache_upload_add(u->c, &f->j);
-	if (r < 0)
-		return r;
-	snprintf(path, sizeof(path), "%s/upload-%" PRId64, u->spool_dir,
-		 f->j.id);
+	for (int tries = 0; f->fd < 0; tries++) {
+		pthread_mutex_lock(&u->lock);
+		id = u->next_id++;
+		pthread_mutex_unlock(&u->lock);
+		snprintf(path, sizeof(path), "%s/upload-%" PRId64, u->spool_dir,
+			 id);
+		f->fd = open(path,
+			     O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			     0600);
+		if (f->fd < 0 && (errno != EEXIST || tries > 100)) {
+			r = -errno;
+			log_error("cannot create spool file %s: %s", path,
+				  strerror(errno));
+			return r;
+		}
+	}
 	r = set_str(&f->j.spool, path);
-	if (r == 0)
-		r = cache_upload_update(u->c, &f->j);
+	if (r == 0 && !ino) {
+		snprintf(key, sizeof(key), "local:%" PRId64 ":%u", id,
+			 __atomic_add_fetch(&u->seq, 1, __ATOMIC_RELAXED));
+		r = cache_alloc_ino(u->c, key, &ino);
+	}
+	if (r == 0) {
+		f->j.ino = ino;
+		f->j.id = id;
+		snprintf(f->j.state, sizeof(f->j.state), ST_WRITING);
+		/* Row and list entry at once: a "writing" row nobody in the
+		 * list owns is one whose writer is gone. */
+		pthread_mutex_lock(&u->lock);
+		r = cache_upload_add(u->c, &f->j);
+		if (r == 0) {
+			f->next = u->files;
+			u->files = f;
+		}
+		pthread_mutex_unlock(&u->lock);
+	}
+	if (r < 0) {
+		f->j.id = 0;
+		close(f->fd);
+		f->fd = -1;
+		unlink(path);
+	}
 	return r;
 }
 
@@ -429,7 +550,6 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 		  const char *replaces_uuid, struct upload_file **out)
 {
 	struct upload_file *f = calloc(1, sizeof(*f));
-	char key[64];
 	int r = -ENOMEM;
 
 	*out = NULL;
@@ -448,36 +568,11 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	if (set_str(&f->j.name, name) || set_str(&f->j.path, mount_path) ||
 	    set_str(&f->j.spool, "") || set_str(&f->j.error, ""))
 		goto fail;
-	r = journal_start(u, f);
+	r = journal_start(u, f, ino);
 	if (r < 0)
 		goto fail;
-	if (!ino) {
-		snprintf(key, sizeof(key), "local:%" PRId64 ":%u", f->j.id,
-			 __atomic_add_fetch(&u->seq, 1, __ATOMIC_RELAXED));
-		r = cache_alloc_ino(u->c, key, &ino);
-		if (r < 0)
-			goto fail_journal;
-	}
-	f->j.ino = ino;
-	r = cache_upload_update(u->c, &f->j);
-	if (r < 0)
-		goto fail_journal;
-	f->fd = open(f->j.spool,
-		     O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (f->fd < 0) {
-		r = -errno;
-		log_error("cannot create spool file %s: %s", f->j.spool,
-			  strerror(errno));
-		goto fail_journal;
-	}
-	pthread_mutex_lock(&u->lock);
-	f->next = u->files;
-	u->files = f;
-	pthread_mutex_unlock(&u->lock);
 	*out = f;
 	return 0;
-fail_journal:
-	cache_upload_del(u->c, f->j.id);
 fail:
 	cache_upload_release(&f->j);
 	pthread_mutex_destroy(&f->io);
@@ -590,6 +685,80 @@ void upload_ref(struct upload_file *f)
 	pthread_mutex_unlock(&f->u->lock);
 }
 
+/* Queues row id (spool: its data, or "") for removal when the journal
+ * can be written again. */
+static void gone_add(struct upload *u, int64_t id, const char *spool)
+{
+	struct gone *g = calloc(1, sizeof(*g));
+
+	if (g)
+		g->spool = strdup(spool);
+	if (!g || !g->spool) {
+		free(g);
+		return; /* after a restart the row is settled by recover() */
+	}
+	g->id = id;
+	pthread_mutex_lock(&u->lock);
+	g->next = u->gone;
+	u->gone = g;
+	pthread_mutex_unlock(&u->lock);
+	log_warn("upload %" PRId64 " is done, but the journal cannot be "
+		 "written: its row goes when it can",
+		 id);
+}
+
+/* Whether row id is done and only waits to be removed (u->lock held). */
+static int gone_has(struct upload *u, int64_t id)
+{
+	for (struct gone *g = u->gone; g; g = g->next)
+		if (g->id == id)
+			return 1;
+	return 0;
+}
+
+/* Removes the queued rows the journal now accepts. */
+static void gone_flush(struct upload *u)
+{
+	struct gone *l, *g, *keep = NULL;
+
+	pthread_mutex_lock(&u->lock);
+	l = u->gone;
+	u->gone = NULL;
+	pthread_mutex_unlock(&u->lock);
+	while ((g = l)) {
+		l = g->next;
+		if (cache_upload_del(u->c, g->id) < 0) {
+			g->next = keep;
+			keep = g;
+			continue;
+		}
+		if (g->spool[0] && unlink(g->spool) < 0 && errno != ENOENT)
+			log_warn("cannot remove %s: %s", g->spool,
+				 strerror(errno));
+		free(g->spool);
+		free(g);
+	}
+	pthread_mutex_lock(&u->lock);
+	while ((g = keep)) {
+		keep = g->next;
+		g->next = u->gone;
+		u->gone = g;
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Removes journal row id (0: none) of an upload that is done (or dropped
+ * by the user) and its spool file. A row the journal cannot remove now
+ * (a full disk) is hidden and removed later; its data goes at once, as
+ * nothing needs it: after a restart recover() drops a row without data. */
+static void row_done(struct upload *u, int64_t id, const char *spool)
+{
+	if (id && cache_upload_del(u->c, id) < 0)
+		gone_add(u, id, "");
+	if (spool[0] && unlink(spool) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s: %s", spool, strerror(errno));
+}
+
 /* Frees a file nobody refers to any more (unlinked from the list). */
 static void file_free(struct upload_file *f)
 {
@@ -631,12 +800,11 @@ void upload_unref(struct upload_file **fp)
 		}
 	}
 	pthread_mutex_unlock(&u->lock);
-	if (f->st == F_WRITING && !f->dirty && f->j.id) {
-		/* Opened for writing, nothing changed: the server's copy
-		 * stands. */
-		cache_upload_del(u->c, f->j.id);
-		unlink(f->j.spool);
-	} else if (f->st == F_CLEAN || f->st == F_DISCARDED) {
+	if ((f->st == F_WRITING && !f->dirty) || f->st == F_DISCARDED) {
+		/* Opened for writing, nothing changed (the server's copy
+		 * stands), or unlinked before the upload. */
+		row_done(u, f->j.id, f->j.spool);
+	} else if (f->st == F_CLEAN) {
 		unlink(f->j.spool);
 	}
 	/* F_FAILED: the spool and its journal row stay for a retry. */
@@ -676,6 +844,11 @@ static void touch(struct upload_file *f)
 	int restart = 0;
 
 	pthread_mutex_lock(&u->lock);
+	if (f->werr) {
+		/* A handle that saw a failed write stays incomplete. */
+		pthread_mutex_unlock(&u->lock);
+		return;
+	}
 	if (f->st == F_CLEAN) {
 		restart = 1;
 		f->st = F_WRITING;
@@ -685,10 +858,81 @@ static void touch(struct upload_file *f)
 	f->dirty = 1;
 	if (restart) {
 		/* The uploaded bitstream becomes the one to replace. */
-		snprintf(f->j.state, sizeof(f->j.state), "writing");
-		cache_upload_add(u->c, &f->j);
+		snprintf(f->j.state, sizeof(f->j.state), ST_WRITING);
+		f->j.id = u->next_id++;
+		if (cache_upload_add(u->c, &f->j) < 0)
+			f->j.id = 0;
 	}
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Keeps why for row id until the journal can record it (u->lock held). */
+static void note_add(struct upload *u, int64_t id, const char *why)
+{
+	struct note *x = calloc(1, sizeof(*x));
+
+	if (x)
+		x->why = strdup(why);
+	if (!x || !x->why) {
+		free(x);
+		return;
+	}
+	x->id = id;
+	x->next = u->notes;
+	u->notes = x;
+}
+
+/* Takes the note of row id (u->lock held): its reason, or NULL. */
+static char *note_take(struct upload *u, int64_t id)
+{
+	for (struct note **p = &u->notes; *p; p = &(*p)->next) {
+		if ((*p)->id == id) {
+			struct note *x = *p;
+			char *why = x->why;
+
+			*p = x->next;
+			free(x);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+/* A write (or truncation) of f failed with errno e: f is never uploaded
+ * unless the user names it (incomplete), its stream is aborted. */
+static void write_failed(struct upload_file *f, int e)
+{
+	struct upload *u = f->u;
+	char why[160];
+	struct stat st;
+	int first, r = 0;
+
+	stream_break(f, "a write to the spool failed");
+	snprintf(why, sizeof(why),
+		 "a write failed (%s): the content is incomplete; kept, sent "
+		 "only by \"retry ID\"",
+		 strerror(e));
+	pthread_mutex_lock(&u->lock);
+	first = !f->werr;
+	if (first) {
+		f->werr = e;
+		f->st = F_FAILED;
+		f->dirty = 0;
+		snprintf(f->j.state, sizeof(f->j.state), ST_INCOMPLETE);
+		set_str(&f->j.error, why);
+		if (fstat(f->fd, &st) == 0)
+			f->j.size = st.st_size;
+		if (f->j.id)
+			r = cache_upload_update(u->c, &f->j);
+		if (r < 0)
+			note_add(u, f->j.id, why);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (first)
+		log_error("%s: %s%s", f->j.path, why,
+			  r < 0 ? " (the journal could not record it: it will "
+				  "say incomplete after a restart)"
+				: "");
 }
 
 ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
@@ -714,6 +958,7 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 				stream_wrote(f, 0);
 			log_error("writing spool file %s: %s", f->j.spool,
 				  strerror(e));
+			write_failed(f, e);
 			return -e;
 		}
 		done += (size_t)n;
@@ -750,6 +995,8 @@ int upload_truncate(struct upload_file *f, int64_t size)
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&f->io);
+	if (r < 0)
+		write_failed(f, -r);
 	return r;
 }
 
@@ -854,20 +1101,25 @@ static int md5_fd(int fd, char hex[33], int64_t *size)
 }
 
 /* Whether bundle already holds a bitstream called name with content md5
- * (an earlier attempt that landed although its answer was lost). */
+ * other than the one it replaces (an earlier attempt that landed although
+ * its answer was lost): 1 (appended to out), 0, or -errno when the bundle
+ * cannot be listed. */
 static int already_there(struct upload *u, const char *bundle, const char *name,
-			 const char *md5, struct dso_list *out)
+			 const char *md5, const char *replaces,
+			 struct dso_list *out)
 {
 	struct dso_list l = {0};
-	int found = 0;
+	int found = 0, r;
 
-	if (rest_list_children(u->s, DSO_BUNDLE, bundle, &l) < 0)
-		return 0;
+	r = rest_list_children(u->s, DSO_BUNDLE, bundle, &l);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < l.n && !found; i++) {
 		struct dso *d = &l.v[i];
 
 		if (d->type == DSO_BITSTREAM && !strcmp(d->name, name) &&
-		    !strcasecmp(d->md5, md5)) {
+		    !strcasecmp(d->md5, md5) &&
+		    (!replaces || strcmp(d->uuid, replaces))) {
 			struct dso *x = dso_list_push(out);
 
 			if (x) {
@@ -885,8 +1137,8 @@ static int already_there(struct upload *u, const char *bundle, const char *name,
 
 /* POSTs the spool with retries; appends the new bitstream to out. */
 static int post(struct upload *u, const char *bundle, const char *name,
-		const char *spool, const char *md5, struct dso_list *out,
-		char *why, size_t whylen)
+		const char *spool, const char *md5, const char *replaces,
+		struct dso_list *out, char *why, size_t whylen)
 {
 	int r = -EIO;
 
@@ -898,7 +1150,8 @@ static int post(struct upload *u, const char *bundle, const char *name,
 			ts.tv_sec = ms / 1000;
 			ts.tv_nsec = (ms % 1000) * 1000000L;
 			nanosleep(&ts, NULL);
-			if (already_there(u, bundle, name, md5, out)) {
+			if (already_there(u, bundle, name, md5, replaces,
+					  out) == 1) {
 				log_info(
 				    "upload of \"%s\": the earlier attempt "
 				    "arrived after all",
@@ -939,7 +1192,8 @@ static int post(struct upload *u, const char *bundle, const char *name,
 /* Waits for f's streamed upload and takes its result: 0 when it landed
  * the whole spool of size bytes (the bitstream appended to l), else
  * -EAGAIN: upload from the spool. */
-static int stream_claim(struct upload_file *f, int64_t size, struct dso_list *l)
+static int stream_claim(struct upload_file *f, int64_t size,
+			const char *replaces, struct dso_list *l)
 {
 	struct stream *s = f->stream;
 	int whole, r = -EAGAIN;
@@ -976,7 +1230,8 @@ static int stream_claim(struct upload_file *f, int64_t size, struct dso_list *l)
 			 whole ? s->hex : "(incomplete)");
 		rest_delete(f->u->s, DSO_BITSTREAM, d->uuid);
 	} else if (s->rc < 0 && whole &&
-		   already_there(f->u, s->bundle, s->name, s->hex, l)) {
+		   already_there(f->u, s->bundle, s->name, s->hex, replaces,
+				 l) == 1) {
 		/* The answer was lost, not the upload. */
 		log_info("streamed upload of \"%s\" arrived after all",
 			 s->name);
@@ -992,40 +1247,14 @@ static int stream_claim(struct upload_file *f, int64_t size, struct dso_list *l)
 	return r;
 }
 
-/* Uploads journal row j from spool fd (unless landed holds the bitstream
- * a streamed upload of all size bytes created); on success deletes what
- * it replaces, stores the new bitstream under j->ino and keeps the
- * times. */
-static int do_upload(struct upload *u, struct cache_upload *j, int fd,
-		     struct dso_list *landed, int64_t lsize, struct dso *result)
+/* What follows the arrival of row j's bitstream (l->v[0], size bytes):
+ * the version it replaces deleted, the inode re-keyed, the times kept;
+ * the bitstream moved to result when wanted. */
+static void arrived(struct upload *u, struct cache_upload *j,
+		    struct dso_list *l, int64_t size, struct dso *result)
 {
-	struct dso_list l = {0};
-	char md5[33], why[200] = "";
-	int64_t size = 0;
 	int r;
 
-	if (landed && landed->n) {
-		l = *landed;
-		memset(landed, 0, sizeof(*landed));
-		size = lsize;
-		j->size = size;
-		goto landed;
-	}
-	r = md5_fd(fd, md5, &size);
-	if (r < 0) {
-		snprintf(why, sizeof(why), "reading the spool: %s",
-			 strerror(-r));
-		goto fail;
-	}
-	j->size = size;
-	snprintf(j->state, sizeof(j->state), "uploading");
-	set_str(&j->error, "");
-	cache_upload_update(u->c, j);
-	r = post(u, j->bundle_uuid, j->name, j->spool, md5, &l, why,
-		 sizeof(why));
-	if (r < 0)
-		goto fail;
-landed:
 	if (j->replaces[0]) {
 		int d = rest_delete(u->s, DSO_BITSTREAM, j->replaces);
 
@@ -1035,88 +1264,164 @@ landed:
 				 j->path, strerror(-d));
 		j->replaces[0] = '\0';
 	}
-	r = tree_add(u->t, j->bundle_ino, &l.v[0], j->ino, NULL);
+	r = tree_add(u->t, j->bundle_ino, &l->v[0], j->ino, NULL);
 	if (r < 0)
 		tree_invalidate(u->t, j->bundle_ino);
 	if (j->has_times)
-		cache_set_times(u->c, l.v[0].uuid, l.v[0].md5, j->mtime,
+		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
 	log_info("uploaded %s (%" PRId64 " bytes)", j->path, size);
 	if (result) {
-		*result = l.v[0];
-		memset(&l.v[0], 0, sizeof(l.v[0]));
+		*result = l->v[0];
+		memset(&l->v[0], 0, sizeof(l->v[0]));
 	}
-	dso_list_release(&l);
-	return 0;
-fail:
-	dso_list_release(&l);
-	snprintf(j->state, sizeof(j->state), "failed");
-	set_str(&j->error, why[0] ? why : strerror(-r));
+}
+
+/* Records row j as failed with reason why (or the error r). */
+static void row_failed(struct upload *u, struct cache_upload *j, int r,
+		       const char *why)
+{
+	snprintf(j->state, sizeof(j->state), ST_FAILED);
+	set_str(&j->error, why && why[0] ? why : strerror(-r));
 	cache_upload_update(u->c, j);
 	log_error("upload of %s failed: %s; the data is kept in %s (see "
 		  "%s)",
 		  j->path, j->error, j->spool, TREE_STATUS_NAME);
+}
+
+/* Uploads journal row j from spool fd (unless landed holds the bitstream
+ * a streamed upload of all size bytes created). With check, a bitstream
+ * of the same name and MD5 already in the bundle (an earlier attempt
+ * whose answer was lost) counts as this upload, and nothing is sent when
+ * that cannot be checked. On success see arrived(). */
+static int do_upload(struct upload *u, struct cache_upload *j, int fd,
+		     struct dso_list *landed, int64_t lsize, int check,
+		     struct dso *result)
+{
+	struct dso_list l = {0};
+	char md5[33], why[200] = "";
+	int64_t size = lsize;
+	int r;
+
+	if (landed && landed->n) {
+		l = *landed;
+		memset(landed, 0, sizeof(*landed));
+		goto done;
+	}
+	r = md5_fd(fd, md5, &size);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "reading the spool: %s",
+			 strerror(-r));
+		goto fail;
+	}
+	j->size = size;
+	snprintf(j->state, sizeof(j->state), ST_UPLOADING);
+	set_str(&j->error, "");
+	cache_upload_update(u->c, j);
+	r = check ? already_there(u, j->bundle_uuid, j->name, md5, j->replaces,
+				  &l)
+		  : 0;
+	if (r == 1) {
+		log_info("upload of %s: an earlier attempt arrived; not sent "
+			 "again",
+			 j->path);
+		goto done;
+	}
+	if (r < 0) {
+		snprintf(why, sizeof(why),
+			 "cannot check whether an earlier attempt arrived "
+			 "(%s); nothing sent",
+			 strerror(-r));
+		goto fail;
+	}
+	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces, &l,
+		 why, sizeof(why));
+	if (r < 0)
+		goto fail;
+done:
+	j->size = size;
+	arrived(u, j, &l, size, result);
+	dso_list_release(&l);
+	return 0;
+fail:
+	dso_list_release(&l);
+	row_failed(u, j, r, why);
 	return r;
 }
 
-int upload_commit(struct upload_file *f)
+/* A private copy of f's journal row for an upload (u->lock held). */
+static int row_copy(const struct upload_file *f, struct cache_upload *j)
+{
+	*j = f->j;
+	j->name = strdup(f->j.name);
+	j->path = strdup(f->j.path);
+	j->spool = strdup(f->j.spool);
+	j->error = strdup("");
+	return j->name && j->path && j->spool && j->error ? 0 : -ENOMEM;
+}
+
+/* Takes the result r of f's upload of row j (the new bitstream d). */
+static void commit_done(struct upload_file *f, struct cache_upload *j,
+			const struct dso *d, int r)
 {
 	struct upload *u = f->u;
-	struct cache_upload j = {0};
-	struct dso d;
-	int r, go;
 
-	pthread_mutex_lock(&f->io);
-	pthread_mutex_lock(&u->lock);
-	go = f->st == F_WRITING && f->dirty;
-	r = f->st == F_FAILED ? -EIO : 0;
-	if (go) {
-		f->dirty = 0;
-		j = f->j;
-		j.name = strdup(f->j.name);
-		j.path = strdup(f->j.path);
-		j.spool = strdup(f->j.spool);
-		j.error = strdup("");
-	}
-	pthread_mutex_unlock(&u->lock);
-	if (!go)
-		goto out;
-	if (!j.name || !j.path || !j.spool || !j.error) {
-		r = -ENOMEM;
-		goto out_j;
-	}
-	memset(&d, 0, sizeof(d));
-	{
-		struct dso_list landed = {0};
-		struct stat st;
-		int64_t size = fstat(f->fd, &st) == 0 ? st.st_size : -1;
-
-		stream_claim(f, size, &landed);
-		r = do_upload(u, &j, f->fd, &landed, size, &d);
-		dso_list_release(&landed);
-	}
+	/* Journal row done; further writes replace what landed. */
+	if (r == 0 && j->id && cache_upload_del(u->c, j->id) < 0)
+		gone_add(u, j->id, "");
 	pthread_mutex_lock(&u->lock);
 	if (r == 0) {
-		/* Journal row done; further writes replace what landed. */
-		cache_upload_del(u->c, j.id);
 		f->j.id = 0;
-		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s", d.uuid);
-		f->j.size = j.size;
-		snprintf(f->j.state, sizeof(f->j.state), "writing");
+		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s", d->uuid);
+		f->j.size = j->size;
+		snprintf(f->j.state, sizeof(f->j.state), ST_WRITING);
 		if (!f->dirty)
 			f->st = F_CLEAN;
 		f->uploaded_once = 1;
 	} else {
 		f->st = F_FAILED;
 		f->dirty = 0;
-		snprintf(f->j.state, sizeof(f->j.state), "%s", j.state);
-		set_str(&f->j.error, j.error);
+		snprintf(f->j.state, sizeof(f->j.state), "%s", j->state);
+		set_str(&f->j.error, j->error);
 	}
 	pthread_mutex_unlock(&u->lock);
+}
+
+int upload_commit(struct upload_file *f)
+{
+	struct upload *u = f->u;
+	struct cache_upload j = {0};
+	struct dso_list landed = {0};
+	struct dso d = {0};
+	struct stat st;
+	int64_t size;
+	int r, go;
+
+	pthread_mutex_lock(&f->io);
+	pthread_mutex_lock(&u->lock);
+	go = f->st == F_WRITING && f->dirty && !f->werr;
+	r = f->werr ? -f->werr : f->st == F_FAILED ? -EIO : 0;
+	if (go) {
+		f->dirty = 0;
+		snprintf(f->j.state, sizeof(f->j.state), ST_UPLOADING);
+		r = row_copy(f, &j);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (!go || r < 0)
+		goto out;
+	/* Closed: from now on a crash leaves an upload to check, not a
+	 * file that may be incomplete. */
+	size = fstat(f->fd, &st) == 0 ? st.st_size : -1;
+	j.size = size;
+	snprintf(j.state, sizeof(j.state), ST_UPLOADING);
+	cache_upload_update(u->c, &j);
+	stream_claim(f, size, j.replaces, &landed);
+	r = do_upload(u, &j, f->fd, &landed, size, 0, &d);
+	dso_list_release(&landed);
+	commit_done(f, &j, &d, r);
 	dso_release(&d);
-out_j:
-	cache_upload_release(&j);
 out:
+	cache_upload_release(&j);
 	pthread_mutex_unlock(&f->io);
 	return r;
 }
@@ -1129,52 +1434,119 @@ void upload_discard(struct upload_file *f)
 	pthread_mutex_lock(&u->lock);
 	f->st = F_DISCARDED;
 	f->dirty = 0;
-	if (f->j.id)
-		cache_upload_del(u->c, f->j.id);
-	f->j.id = 0;
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Row j as this run knows it: an open file that owns it lends its state,
+ * error and the bytes its stream sent (*sent); a "writing" row nobody owns
+ * is a writer that failed and went. 1 when an open file owns it, 2 when
+ * that file was unlinked (not listed), else 0. */
+static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
+{
+	struct upload_file *f;
+	struct stat st;
+	int open = 0;
+
+	if (sent)
+		*sent = 0;
+	pthread_mutex_lock(&u->lock);
+	for (f = u->files; f && f->j.id != j->id; f = f->next)
+		;
+	if (gone_has(u, j->id) || (f && f->st == F_DISCARDED)) {
+		open = 2;
+	} else if (f) {
+		open = 1;
+		snprintf(j->state, sizeof(j->state), "%s", f->j.state);
+		set_str(&j->error, f->j.error);
+		if (f->fd >= 0 && fstat(f->fd, &st) == 0)
+			j->size = st.st_size;
+		if (f->stream && sent) {
+			pthread_mutex_lock(&f->stream->m);
+			*sent = f->stream->sent;
+			pthread_mutex_unlock(&f->stream->m);
+		}
+	} else if (!strcmp(j->state, ST_WRITING)) {
+		/* Record the truth now, if the journal takes it. */
+		char *why = note_take(u, j->id);
+
+		if (stat(j->spool, &st) == 0)
+			j->size = st.st_size;
+		snprintf(j->state, sizeof(j->state), ST_INCOMPLETE);
+		if (why || !j->error[0])
+			set_str(&j->error,
+				why ? why
+				    : "closed after a failed write: the "
+				      "content is incomplete; kept, sent only "
+				      "by \"retry ID\"");
+		if (why && cache_upload_update(u->c, j) < 0)
+			note_add(u, j->id, why);
+		free(why);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return open;
+}
+
+/* Appends text to out with tabs and line breaks made spaces. */
+static int add_field(struct buf *out, const char *text)
+{
+	int r = 0;
+
+	for (const char *p = text; r == 0 && *p; p++)
+		r = buf_addf(out, "%c", *p == '\t' || *p == '\n' ? ' ' : *p);
+	return r;
 }
 
 int upload_status_text(struct upload *u, struct buf *out)
 {
 	struct cache_upload *v = NULL;
+	int64_t sent;
 	size_t n = 0;
-	int r = cache_upload_list(u->c, &v, &n);
+	int r;
 
+	gone_flush(u);
+	r = cache_upload_list(u->c, &v, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		if (!strcmp(v[i].state, "writing"))
-			continue; /* still being written: not pending yet */
-		r = buf_addf(out, "%" PRId64 "\t%s\t%s\t%" PRId64 "\t%s\t%s\n",
-			     v[i].id, v[i].state, v[i].path, v[i].size,
-			     v[i].spool, v[i].error);
+		if (row_view(u, &v[i], &sent) == 2)
+			continue;
+		r = buf_addf(out, "%" PRId64 "\tupload\t%s\t", v[i].id,
+			     v[i].state);
+		if (r == 0)
+			r = add_field(out, v[i].path);
+		if (r == 0)
+			r = buf_addf(out, "\t%" PRId64 "\t%" PRId64 "\t",
+				     v[i].size, sent);
+		if (r == 0)
+			r = add_field(out, v[i].error);
+		if (r == 0)
+			r = buf_addf(out, "\n");
 	}
 	cache_uploads_release(v, n);
 	return r;
 }
 
-/* Whether a file open in this run owns journal row id. */
-static int row_in_use(struct upload *u, int64_t id)
+/* The MD5 and size of row j's spool. */
+static int md5_spool(const struct cache_upload *j, char md5[33], int64_t *size)
 {
-	int used = 0;
+	int fd = open(j->spool, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r;
 
-	pthread_mutex_lock(&u->lock);
-	for (struct upload_file *f = u->files; f; f = f->next)
-		if (f->j.id == id && f->st != F_DISCARDED)
-			used = 1;
-	pthread_mutex_unlock(&u->lock);
-	return used;
+	if (fd < 0) {
+		r = -errno;
+		log_error("upload %" PRId64 ": cannot open %s: %s", j->id,
+			  j->spool, strerror(errno));
+		return r;
+	}
+	r = md5_fd(fd, md5, size);
+	close(fd);
+	return r;
 }
 
-/* Retries one journal row from its spool file. */
+/* Sends row j again from its spool, unless an earlier attempt arrived. */
 static int retry_row(struct upload *u, struct cache_upload *j)
 {
 	int fd, r;
 
-	if (row_in_use(u, j->id)) {
-		log_warn("upload %" PRId64 " is still open; close it to retry",
-			 j->id);
-		return -EBUSY;
-	}
+	if (!u->s)
+		return -ENOTCONN;
 	fd = open(j->spool, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
@@ -1182,62 +1554,212 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 			  j->spool, strerror(errno));
 		return r;
 	}
-	r = do_upload(u, j, fd, NULL, 0, NULL);
+	r = do_upload(u, j, fd, NULL, 0, 1, NULL);
 	close(fd);
-	if (r == 0) {
-		cache_upload_del(u->c, j->id);
-		unlink(j->spool);
-	}
+	if (r == 0)
+		row_done(u, j->id, j->spool);
 	return r;
+}
+
+/* Cancels row j: what an earlier attempt left on the server is removed
+ * (-errno, nothing changed, when that cannot be checked); the data stays
+ * until "forget ID". */
+static int cancel_row(struct upload *u, struct cache_upload *j)
+{
+	struct dso_list l = {0};
+	char md5[33];
+	int64_t size;
+	int r = 0;
+
+	if (!strcmp(j->state, ST_CANCELLED))
+		return 0;
+	if (!strcmp(j->state, ST_UPLOADING) || !strcmp(j->state, ST_FAILED)) {
+		r = u->s ? md5_spool(j, md5, &size) : -ENOTCONN;
+		if (r == 0)
+			r = already_there(u, j->bundle_uuid, j->name, md5,
+					  j->replaces, &l);
+		if (r == 1)
+			r = rest_delete(u->s, DSO_BITSTREAM, l.v[0].uuid);
+		dso_list_release(&l);
+		if (r < 0) {
+			log_error("upload %" PRId64 " of %s: not cancelled: "
+				  "cannot remove what reached the server: %s",
+				  j->id, j->path, strerror(-r));
+			return r;
+		}
+	}
+	snprintf(j->state, sizeof(j->state), ST_CANCELLED);
+	set_str(&j->error, "cancelled: nothing of it is on the server; "
+			   "the data stays until \"forget ID\"");
+	r = cache_upload_update(u->c, j);
+	log_info("cancelled upload %" PRId64 " of %s", j->id, j->path);
+	return r;
+}
+
+/* Runs command cmd on row j (named: given by its id). */
+static int command_row(struct upload *u, int cmd, struct cache_upload *j,
+		       int named)
+{
+	if (row_view(u, j, NULL)) {
+		if (!named)
+			return 0;
+		log_warn("upload %" PRId64 " is still open; close it first",
+			 j->id);
+		return -EBUSY;
+	}
+	switch (cmd) {
+	case UPLOAD_CMD_FORGET:
+		/* Also when the journal cannot be written: the spool may be
+		 * what filled the disk. */
+		row_done(u, j->id, j->spool);
+		log_info("forgot upload %" PRId64 " of %s", j->id, j->path);
+		return 0;
+	case UPLOAD_CMD_CANCEL:
+		return cancel_row(u, j);
+	default:
+		break;
+	}
+	if (!strcmp(j->state, ST_INCOMPLETE) ||
+	    !strcmp(j->state, ST_CANCELLED)) {
+		if (!named) {
+			log_info("upload %" PRId64 " of %s is %s: not sent "
+				 "(\"retry %" PRId64 "\" sends it)",
+				 j->id, j->path, j->state, j->id);
+			return 0;
+		}
+		log_warn("upload %" PRId64 " of %s (%s): sending it as asked; "
+			 "its content may be incomplete",
+			 j->id, j->path, j->state);
+	}
+	return retry_row(u, j);
+}
+
+int upload_parse_command(const char *line, int *cmd, int64_t *id)
+{
+	static const char *const names[] = {
+	    [UPLOAD_CMD_RETRY] = "retry",
+	    [UPLOAD_CMD_FORGET] = "forget",
+	    [UPLOAD_CMD_CANCEL] = "cancel",
+	    [UPLOAD_CMD_REFRESH] = "refresh",
+	};
+	const char *p = line, *w;
+	size_t len, digits = 0;
+	int64_t v = 0;
+
+	*cmd = -1;
+	*id = 0;
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if (!*p)
+		return 1;
+	for (w = p; *p && *p != ' ' && *p != '\t' && *p != '\r'; p++)
+		;
+	len = (size_t)(p - w);
+	for (int i = 0; i < 4; i++)
+		if (strlen(names[i]) == len && !strncmp(w, names[i], len))
+			*cmd = i;
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (INT64_MAX - 9) / 10)
+			return -EINVAL;
+		v = v * 10 + (*p - '0');
+		digits++;
+	}
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if (*cmd < 0 || *p || (digits && v == 0))
+		return -EINVAL;
+	*id = v;
+	if (v ? *cmd == UPLOAD_CMD_REFRESH
+	      : *cmd == UPLOAD_CMD_FORGET || *cmd == UPLOAD_CMD_CANCEL)
+		return -EINVAL;
+	return 0;
 }
 
 int upload_command(struct upload *u, const char *line)
 {
 	struct cache_upload *v = NULL;
-	char cmd[16] = "";
-	long long id = -1;
+	int64_t id;
 	size_t n = 0;
-	int r, k, found = 0;
+	int r, cmd, found = 0;
 
-	k = sscanf(line, "%15s %lld", cmd, &id);
-	if (k < 1)
-		return 0; /* an empty line */
-	if (strcmp(cmd, "retry") && strcmp(cmd, "forget"))
-		return -EINVAL;
-	if (!strcmp(cmd, "forget") && k < 2)
-		return -EINVAL;
+	r = upload_parse_command(line, &cmd, &id);
+	if (r)
+		return r < 0 ? r : 0;
+	if (cmd == UPLOAD_CMD_REFRESH) {
+		log_info("%s: \"refresh\" is reserved; nothing to refresh yet",
+			 TREE_STATUS_NAME);
+		return 0;
+	}
+	pthread_mutex_lock(&u->cmd);
+	gone_flush(u);
 	r = cache_upload_list(u->c, &v, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; r >= 0 && i < n; i++) {
 		int x;
 
-		if (k == 2 && v[i].id != id)
-			continue;
-		if (!strcmp(v[i].state, "writing") ||
-		    (!strcmp(v[i].state, "uploading") &&
-		     row_in_use(u, v[i].id)))
+		if (id && v[i].id != id)
 			continue;
 		found = 1;
-		if (!strcmp(cmd, "forget")) {
-			if (row_in_use(u, v[i].id)) {
-				r = -EBUSY;
-				continue;
-			}
-			x = cache_upload_del(u->c, v[i].id);
-			if (x == 0 && unlink(v[i].spool) < 0 && errno != ENOENT)
-				log_warn("cannot remove %s: %s", v[i].spool,
-					 strerror(errno));
-			log_info("forgot upload %" PRId64 " of %s", v[i].id,
-				 v[i].path);
-		} else {
-			x = retry_row(u, &v[i]);
-		}
+		x = command_row(u, cmd, &v[i], id != 0);
 		if (x < 0 && r == 0)
 			r = x;
 	}
+	pthread_mutex_unlock(&u->cmd);
 	cache_uploads_release(v, n);
-	if (!found && k == 2)
+	if (r == 0 && !found && id)
 		return -ENOENT;
 	return r;
+}
+
+/* Settles an "uploading" row an earlier run left: arrived (same name and
+ * MD5 in its bundle) → done; not there → failed (retry sends it); the
+ * server cannot be asked → stays, and retry checks first. */
+static void check_row(struct upload *u, struct cache_upload *j)
+{
+	struct dso_list l = {0};
+	char md5[33], why[160];
+	int64_t size;
+	int r = md5_spool(j, md5, &size);
+
+	if (r == 0)
+		r = already_there(u, j->bundle_uuid, j->name, md5, j->replaces,
+				  &l);
+	if (r == 1) {
+		log_info("upload %" PRId64 " of %s had arrived before dspacefs "
+			 "stopped",
+			 j->id, j->path);
+		arrived(u, j, &l, size, NULL);
+		row_done(u, j->id, j->spool);
+	} else if (r == 0) {
+		row_failed(u, j, 0,
+			   "dspacefs stopped during the upload and it did not "
+			   "reach the server (\"retry\" sends it)");
+	} else {
+		snprintf(why, sizeof(why),
+			 "dspacefs stopped during the upload; the server "
+			 "could not be checked (%s): \"retry\" checks first",
+			 strerror(-r));
+		set_str(&j->error, why);
+		cache_upload_update(u->c, j);
+	}
+	dso_list_release(&l);
+}
+
+/* The start-up check of the rows an earlier run left "uploading". */
+static void *check_main(void *arg)
+{
+	struct upload *u = arg;
+	struct cache_upload *v = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&u->cmd);
+	if (cache_upload_list(u->c, &v, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(v[i].state, ST_UPLOADING) &&
+			    !row_view(u, &v[i], NULL))
+				check_row(u, &v[i]);
+	pthread_mutex_unlock(&u->cmd);
+	cache_uploads_release(v, n);
+	return NULL;
 }

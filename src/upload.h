@@ -1,12 +1,30 @@
 /* upload: files written through the mount. Each is written to a private
- * spool file (cache_dir/spool, 0700; files 0600), journalled in the cache
- * database from creation on, and uploaded as one multipart POST streamed
- * from the spool when it is flushed. The server's checkSum must equal the
- * MD5 computed here. Transient failures are retried a few times with
- * backoff, after checking that an earlier attempt did not land after all
- * (the POST is not idempotent). A failed upload keeps its spool file and
- * journal row: it is listed by upload_status_text and can be retried or
- * forgotten (upload_command); nothing is dropped silently.
+ * spool file (cache_dir/spool/upload-ID, 0700; files 0600), journalled in
+ * the cache database from creation on (the spool file first, then its row
+ * in one statement: a failure leaves nothing or a row whose data exists),
+ * and uploaded as one multipart POST streamed from the spool when it is
+ * flushed. The server's checkSum must equal the MD5 computed here.
+ * Transient failures are retried a few times with backoff, after checking
+ * that an earlier attempt did not land after all (the POST is not
+ * idempotent). A failed upload keeps its spool file and journal row: it is
+ * listed by upload_status_text and can be retried, cancelled or forgotten
+ * (upload_command); nothing is dropped silently.
+ *
+ * The states (design.md), journalled and shown as they are:
+ *   writing    open for writing, the spool filling
+ *   uploading  closed, the POST under way (or cut short by a crash)
+ *   (done)     the row is removed, the inode keyed to the new bitstream
+ *   failed     refused, or the checksum differed; data kept; "retry"
+ *   incomplete never closed (a crash), a write failed (e.g. ENOSPC), or
+ *              the writer died on a signal; data kept; never sent by a
+ *              plain "retry", only when named ("retry ID")
+ *   cancelled  "cancel ID": nothing of it left on the server; data kept
+ *              until "forget ID"
+ * At start-up "writing" rows become incomplete and "uploading" rows are
+ * checked against the server in the background (same name + MD5 in the
+ * bundle = done; absent = failed). Every retry checks that way first.
+ * A file whose write failed is never uploaded at flush: flush and release
+ * fail with that errno, a streamed POST is aborted.
  *
  * While a file is being written it is visible through upload_find* with
  * its current size; after the upload its inode is re-keyed to the new
@@ -35,8 +53,9 @@ struct upload_info {
 };
 
 /* Opens the spool directory and reads the journal: rows an earlier run
- * left behind are marked interrupted and logged (never retried
- * automatically). NULL on failure with a reason in err. */
+ * left behind are settled as above and logged (never sent again
+ * automatically); rows whose spool file is gone are dropped. NULL on
+ * failure with a reason in err. */
 struct upload *upload_new(struct session *s, struct tree *t,
 			  const char *cache_dir, char *err, size_t errlen);
 /* No file may be open. */
@@ -99,11 +118,24 @@ int upload_commit(struct upload_file *f);
 /* Drops the file (unlinked before upload): no upload, spool removed. */
 void upload_discard(struct upload_file *f);
 
-/* The pending uploads, one line each:
- * id TAB state TAB path TAB size TAB spool TAB last error. */
+/* The journalled uploads, one line each (tabs and line breaks in a field
+ * become spaces): id TAB "upload" TAB state TAB path TAB size TAB bytes
+ * sent (by a streamed POST under way; else 0) TAB detail (last error). */
 int upload_status_text(struct upload *u, struct buf *out);
-/* "retry", "retry ID" or "forget ID". 0 or -errno (EINVAL for an unknown
- * command, ENOENT for an unknown id, the upload's error). */
+
+enum upload_cmd {
+	UPLOAD_CMD_RETRY,   /* "retry" (failed, uploading) or "retry ID" */
+	UPLOAD_CMD_FORGET,  /* "forget ID": row and data dropped */
+	UPLOAD_CMD_CANCEL,  /* "cancel ID" */
+	UPLOAD_CMD_REFRESH, /* "refresh": reserved, a logged no-op */
+};
+/* Parses one command line: 0 (*cmd, *id: 0 when none), 1 for a blank
+ * line, -EINVAL for anything else (an unknown word, a missing, zero or
+ * extra argument). */
+int upload_parse_command(const char *line, int *cmd, int64_t *id);
+/* Runs one command line. 0 or -errno (EINVAL for an unknown command,
+ * ENOENT for an unknown id, EBUSY for a file still open, the upload's
+ * error). */
 int upload_command(struct upload *u, const char *line);
 
 #endif

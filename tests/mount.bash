@@ -202,7 +202,7 @@ wait_until() {
 	"$@"
 }
 
-# pending_line SUFFIX: the line of MOUNT/.dspacefs-status whose path (third
+# pending_line SUFFIX: the line of MOUNT/.dspacefs-status whose path (fourth
 # tab-separated field) ends with SUFFIX; fails when there is none.
 pending_line() {
 	local all
@@ -211,19 +211,26 @@ pending_line() {
 		return 1
 	}
 	printf '%s\n' "$all" | awk -F'\t' -v s="$1" '
-		length($3) >= length(s) && substr($3, length($3) - length(s) + 1) == s { print; n++ }
+		length($4) >= length(s) && substr($4, length($4) - length(s) + 1) == s { print; n++ }
 		END { exit n ? 0 : 1 }' && return 0
 	echo "no line for *$1 in .dspacefs-status:" >&2
 	printf '%s\n' "$all" >&2
 	return 1
 }
 
-# pending_field SUFFIX N: field N (1 id, 2 state, 3 path, 4 size, 5 spool,
-# 6 last error) of the .dspacefs-status line for SUFFIX.
+# pending_field SUFFIX N: field N (1 id, 2 kind, 3 state, 4 path, 5 size,
+# 6 bytes sent, 7 detail) of the .dspacefs-status line for SUFFIX.
 pending_field() {
 	local line
 	line=$(pending_line "$1") || return 1
 	printf '%s\n' "$line" | head -n 1 | awk -F'\t' -v n="$2" '{ print $n }'
+}
+
+# pending_spool SUFFIX: the spool file holding the data of that upload.
+pending_spool() {
+	local id
+	id=$(pending_field "$1" 1) || return 1
+	echo "$FS_CACHE/spool/upload-$id"
 }
 
 # no_pending SUFFIX: .dspacefs-status is readable and has no line for SUFFIX.
@@ -231,7 +238,7 @@ no_pending() {
 	local all
 	all=$(timeout 10 cat "$MNT/.dspacefs-status") || return 1
 	! printf '%s\n' "$all" | awk -F'\t' -v s="$1" '
-		length($3) >= length(s) && substr($3, length($3) - length(s) + 1) == s { n++ }
+		length($4) >= length(s) && substr($4, length($4) - length(s) + 1) == s { n++ }
 		END { exit n ? 0 : 1 }'
 }
 
