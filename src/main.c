@@ -16,14 +16,14 @@
 
 #include <curl/curl.h>
 
-#include "fs.h"
-#include "http.h"
-#include "inval.h"
-#include "log.h"
-#include "opts.h"
-#include "reader.h"
-#include "session.h"
-#include "tree.h"
+#include "mount/fs.h"
+#include "net/http.h"
+#include "core/inval.h"
+#include "util/log.h"
+#include "mount/opts.h"
+#include "core/reader.h"
+#include "dspace/session.h"
+#include "core/tree.h"
 
 /* What the modules keep in the cache directory (see cache.c, content.c,
  * upload.c): each must be ours and no symbolic link, or a chmod, open or

@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "buf.h"
+#include "util/buf.h"
 #include "tap.h"
 
 int main(void)

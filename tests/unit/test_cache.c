@@ -8,8 +8,8 @@
 
 #include <sqlite3.h>
 
-#include "cache.h"
-#include "log.h"
+#include "core/cache.h"
+#include "util/log.h"
 #include "tap.h"
 
 /* Fills a dso for storing (strings borrowed from literals). */

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "content.h"
-#include "log.h"
+#include "core/content.h"
+#include "util/log.h"
 #include "tap.h"
 
 #define B CONTENT_BLOCK

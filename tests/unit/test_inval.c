@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inval.h"
+#include "core/inval.h"
 #include "tap.h"
 
 #define U1 "11111111-1111-4111-8111-111111111111"

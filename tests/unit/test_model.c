@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "model.h"
+#include "util/log.h"
+#include "dspace/model.h"
 #include "tap.h"
 
 #define U1 "1911e8a4-6939-490c-b58b-a5d70f8d91fb"

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
+#include "core/names.h"
 #include "tap.h"
 
 /* Checks names_make_safe(raw) against want. */

@@ -6,7 +6,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_opt.h>
 
-#include "opts.h"
+#include "mount/opts.h"
 #include "tap.h"
 
 /* Parses "dspacefs -o OPTS http://h/server /mnt" (OPTS NULL: none) into o;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "session.h"
+#include "net/http.h"
+#include "dspace/session.h"
 #include "tap.h"
 
 /* base64url without padding of n bytes of in, into out (big enough). */

@@ -8,11 +8,11 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "inval.h"
-#include "log.h"
-#include "model.h"
-#include "rest.h"
-#include "tree.h"
+#include "core/inval.h"
+#include "util/log.h"
+#include "dspace/model.h"
+#include "dspace/rest.h"
+#include "core/tree.h"
 #include "tap.h"
 
 static int calls, fail_with, delay_ms, n_items = 3, item2_incomplete = 1;

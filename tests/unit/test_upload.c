@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "cache.h"
-#include "log.h"
-#include "tree.h"
-#include "upload.h"
+#include "util/buf.h"
+#include "core/cache.h"
+#include "util/log.h"
+#include "core/tree.h"
+#include "core/upload.h"
 #include "tap.h"
 
 #define BUNDLE "b0000000-0000-4000-8000-000000000001"

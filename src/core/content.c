@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 
-#include "content.h"
-#include "log.h"
+#include "core/content.h"
+#include "util/log.h"
 
 #define MAP_MAGIC "DSFSMAP1"
 #define MAP_HDR 24 /* magic 8, size 8, block 4, flags 4 */

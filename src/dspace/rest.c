@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "log.h"
-#include "rest.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "dspace/rest.h"
 
 /* Far more pages than any real listing has; a server that keeps sending
  * "next" beyond this is broken. */

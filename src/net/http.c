@@ -12,9 +12,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "buf.h"
-#include "http.h"
-#include "log.h"
+#include "util/buf.h"
+#include "net/http.h"
+#include "util/log.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"

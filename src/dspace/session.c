@@ -11,10 +11,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "buf.h"
-#include "log.h"
-#include "model.h"
-#include "session.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "dspace/model.h"
+#include "dspace/session.h"
 
 #define DEFAULT_REFRESH_MARGIN 60
 #define OPAQUE_REFRESH_INTERVAL 600 /* tokens we cannot decode (JWE) */

@@ -9,8 +9,8 @@
 #ifndef DSPACEFS_REST_H
 #define DSPACEFS_REST_H
 
-#include "model.h"
-#include "session.h"
+#include "dspace/model.h"
+#include "dspace/session.h"
 
 /* Lists the direct children of a directory-like object, plus any embedded
  * descendants that arrived with them (see model.h for the order):

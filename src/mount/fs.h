@@ -7,9 +7,9 @@
 #include <fuse_lowlevel.h>
 #include <sys/types.h>
 
-#include "reader.h"
-#include "tree.h"
-#include "upload.h"
+#include "core/reader.h"
+#include "core/tree.h"
+#include "core/upload.h"
 
 struct inval;
 

@@ -11,8 +11,8 @@
 
 #include <sqlite3.h>
 
-#include "cache.h"
-#include "log.h"
+#include "core/cache.h"
+#include "util/log.h"
 
 #define BUSY_TIMEOUT_MS 10000
 

@@ -36,9 +36,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "buf.h"
-#include "session.h"
-#include "tree.h"
+#include "util/buf.h"
+#include "dspace/session.h"
+#include "core/tree.h"
 
 struct upload;
 struct upload_file;

@@ -15,7 +15,7 @@
 #define DSPACEFS_SESSION_H
 
 #include <stdint.h>
-#include "http.h"
+#include "net/http.h"
 
 struct session;
 

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "session.h"
+#include "dspace/session.h"
 
 struct reader;
 struct reader_file;

@@ -23,13 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "content.h"
-#include "http.h"
-#include "log.h"
-#include "model.h"
-#include "reader.h"
-#include "rest.h"
-#include "session.h"
+#include "core/content.h"
+#include "net/http.h"
+#include "util/log.h"
+#include "dspace/model.h"
+#include "core/reader.h"
+#include "dspace/rest.h"
+#include "dspace/session.h"
 
 #define WIN_MIN (256u * 1024)	    /* first window of a stream */
 #define WIN_MAX (64u * 1024 * 1024) /* largest window */

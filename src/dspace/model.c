@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "log.h"
-#include "model.h"
+#include "util/log.h"
+#include "dspace/model.h"
 
 /* What a list of embedded children looked like. */
 struct emb_page {

@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "model.h"
-#include "session.h"
+#include "dspace/model.h"
+#include "dspace/session.h"
 
 struct inval;
 

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
-#include "inval.h"
-#include "log.h"
-#include "names.h"
-#include "rest.h"
-#include "tree.h"
+#include "core/cache.h"
+#include "core/inval.h"
+#include "util/log.h"
+#include "core/names.h"
+#include "dspace/rest.h"
+#include "core/tree.h"
 
 #define DEFAULT_TTL 60
 #define STALE_RETRY 10 /* seconds between attempts while unreachable */

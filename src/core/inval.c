@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inval.h"
-#include "log.h"
+#include "core/inval.h"
+#include "util/log.h"
 
 /* Requests waiting for the worker; past this many, new ones are dropped
  * (with a warning once): the kernel's own timeouts still apply. */

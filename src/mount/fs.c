@@ -11,12 +11,12 @@
 
 #include <pthread.h>
 
-#include "buf.h"
-#include "cache.h"
-#include "fs.h"
-#include "inval.h"
-#include "log.h"
-#include "rest.h"
+#include "util/buf.h"
+#include "core/cache.h"
+#include "mount/fs.h"
+#include "core/inval.h"
+#include "util/log.h"
+#include "dspace/rest.h"
 
 /* Reported as st_blksize: tools such as cat and cp size their buffers
  * from it, and larger requests are what make FUSE reads fast. */

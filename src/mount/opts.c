@@ -15,8 +15,8 @@
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
 
-#include "buf.h"
-#include "opts.h"
+#include "util/buf.h"
+#include "mount/opts.h"
 
 #define OPT(t, p, v)                                                           \
 	{                                                                      \

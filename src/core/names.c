@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "names.h"
+#include "core/names.h"
 
 #define EXT_MAX 10    /* letters/digits after the dot of a kept extension */
 #define MAX_ROUNDS 64 /* bound on disambiguation rounds */

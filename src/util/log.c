@@ -7,7 +7,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "log.h"
+#include "util/log.h"
 
 static struct {
 	enum log_level level;

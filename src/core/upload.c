@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "content.h"
-#include "log.h"
-#include "rest.h"
-#include "upload.h"
+#include "core/cache.h"
+#include "core/content.h"
+#include "util/log.h"
+#include "dspace/rest.h"
+#include "core/upload.h"
 
 #define MAX_ATTEMPTS 4
 #define MD5_CHUNK (256 * 1024)
