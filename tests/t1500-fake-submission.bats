@@ -408,7 +408,7 @@ complete() {
 	b=$(fx "[b['uuid'] for b in kids(one('item', name='Run 2023-02')['uuid'], 'bundle') if b['name'] == 'ORIGINAL'][0]")
 	printf 'p' >"$BATS_TEST_TMPDIR/p.txt"
 	api_as POST "/core/bundles/$b/bitstreams" -F "file=@$BATS_TEST_TMPDIR/p.txt" \
-		-F 'properties={"name":"renamed.txt"};application/json'
+		--form-string 'properties={"name":"renamed.txt"};application/json'
 	[ "$STATUS" = 201 ]
 	[ "$(jbody 'd["name"]')" = renamed.txt ]
 	api_as POST "/core/bundles/$b/bitstreams" -F "file=@$BATS_TEST_TMPDIR/p.txt" -F 'properties=not json'
@@ -422,6 +422,18 @@ complete() {
 		--data '[{"op":"add","path":"/metadata/dc.description/-","value":{"value":"plain body"}}]'
 	[ "$STATUS" = 200 ]
 	[ "$(jbody 'd["metadata"]["dc.description"][-1]["value"]')" = "plain body" ]
+	# an upload too: the bytes stored are the bytes sent
+	b=$(fx "[b['uuid'] for b in kids(one('item', name='Run 2023-02')['uuid'], 'bundle') if b['name'] == 'ORIGINAL'][0]")
+	printf 'not gzip\n' >"$BATS_TEST_TMPDIR/ce.txt"
+	api_as POST "/core/bundles/$b/bitstreams" -H 'Content-Encoding: gzip' -F "file=@$BATS_TEST_TMPDIR/ce.txt"
+	[ "$STATUS" = 201 ]
+	[ "$(jbody 'd["checkSum"]["value"]')" = "$(md5sum <"$BATS_TEST_TMPDIR/ce.txt" | cut -d' ' -f1)" ]
+	# and a submission upload
+	fake_login user@example.org user
+	ws_create "Edge Cases"
+	api_as POST "/submission/workspaceitems/$(jbody 'd["id"]')" -H 'Content-Encoding: gzip' -F "file=@$BATS_TEST_TMPDIR/ce.txt"
+	[ "$STATUS" = 201 ]
+	[ "$(jbody 'd["sections"]["upload"]["files"][0]["sizeBytes"]')" = 9 ]
 }
 
 @test "§13 SW/repository/patch/operation/DSpaceObjectMetadataPatchUtils getIndexFromPath: an empty place is no place" {

@@ -10,6 +10,7 @@ UploadStep,LicenseStep,CollectionStep}.java, API/validation/{Metadata,Upload,
 License}Validator.java, dspace/config/item-submission.xml and
 submission-forms.xml."""
 
+import hashlib
 import re
 
 import fixtures
@@ -426,9 +427,7 @@ class Submission(Part):
             for n in names:
                 md.pop(n, None)
             return
-        if parts[0] not in names:
-            raise ApiError(422, "Unprocessable or invalid entity")
-        if parts[0] not in DC_FIELDS:
+        if parts[0] not in names or parts[0] not in DC_FIELDS:
             raise unprocessable()
         if kind not in ("add", "replace", "remove", "move"):
             raise unprocessable()
@@ -474,7 +473,6 @@ class Submission(Part):
         data = self.license_text(coll).encode("utf-8")
         with open(path, "wb") as f:
             f.write(data)
-        import hashlib
         bs = r.add_bitstream(b, "license.txt", path, len(data), hashlib.md5(data).hexdigest(), {})
         bs["format"] = 2
         return {"bitstream": bs["uuid"], "date": fixtures.iso_millis(now_ms())[:19] + "Z"}
