@@ -61,6 +61,10 @@ complete() {
 	[ "$(jbody 'sorted(d["_links"])')" = '["collection", "item", "self", "submissionDefinition", "submitter", "supervisionOrders"]' ]
 	[ "$(jbody 'list(d["sections"])')" = '["collection", "traditionalpageone", "traditionalpagetwo", "upload", "license"]' ]
 	[ "$(jbody 'd["sections"]["collection"]')" = "$(coll 'Physics Theses')" ]
+	# 7.6 embeds the four @JsonIgnore fields of AInprogressSubmissionRest
+	[ "$(jbody 'sorted(d["_embedded"])')" = '["collection", "item", "submissionDefinition", "submitter"]' ]
+	[ "$(jbody 'd["_embedded"]["collection"]["id"]')" = "$(coll 'Physics Theses')" ]
+	[ "$(jbody 'd["_embedded"]["submitter"]["email"]')" = user@example.org ]
 	# 7.6: dc.type is not required yet (submission-forms.xml @7_x)
 	[ "$(jbody 'd["errors"]')" = '[{"message": "error.validation.required", "paths": ["/sections/traditionalpageone/dc.title", "/sections/traditionalpageone/dc.date.issued"]}, {"message": "error.validation.filerequired", "paths": ["/sections/upload"]}, {"message": "error.validation.license.required", "paths": ["/sections/license"]}]' ]
 	[ "$(jbody 'd["sections"]["license"]')" = '{"url": null, "acceptanceDate": null, "granted": false}' ]
@@ -325,6 +329,10 @@ complete() {
 	[ "$(jbody '[f["selectableMetadata"][0]["metadata"] for r in d["rows"] for f in r["fields"] if f["mandatory"]]')" = '["dc.title", "dc.date.issued", "dc.type"]' ]
 	api_as GET /submission/workspaceitems/1
 	[ "$(jbody 'd["errors"][0]["paths"]')" = '["/sections/traditionalpageone/dc.date.issued", "/sections/traditionalpageone/dc.type"]' ]
+	# from 8.0 the links are @LinkRest: embedded only on request
+	[ "$(jbody '"_embedded" in d')" = false ]
+	api_as GET "/submission/workspaceitems/1?embed=collection"
+	[ "$(jbody 'list(d["_embedded"])')" = '["collection"]' ]
 }
 
 @test "§13 DSpace 10: root reports 10.0; SW/BitstreamReplaceController: off -> 400 after the body, on -> 201 new UUID keeping metadata" {

@@ -233,15 +233,29 @@ class Submission(Part):
         d = {"id": sub["id"], "lastModified": java_date(iso_to_ms(item["lastModified"]), ctx.version),
              "sections": self.section_data(item, ctx), "errors": self.errors(item, ctx),
              "type": "workflowitem" if wf else "workspaceitem"}
+        # 7.x: collection, item, submissionDefinition and submitter are
+        # @JsonIgnore fields of AInprogressSubmissionRest, always embedded
+        # (WorkspaceItemRestRepositoryIT @dspace-7.6 reads $._embedded.collection
+        # without embed=); from 8.0 they are @LinkRest: embedded on request
         emb = {}
-        for rel in ("item", "collection"):
-            if ctx.proj.active and ctx.proj.allow(0, (), rel):
-                emb[rel] = self.hal.render(item if rel == "item" else self.repo.obj[item["parent"]],
-                                           ctx, 1, (rel,))
+        always = major(ctx.version) < 8
+        for rel in ("collection", "item", "submissionDefinition", "submitter"):
+            if always or (ctx.proj.active and ctx.proj.allow(0, (), rel)):
+                emb[rel] = self.embedded(item, rel, ctx)
         if emb:
             d["_embedded"] = emb
         d["_links"] = links
         return d
+
+    def embedded(self, item, rel, ctx):
+        if rel == "item":
+            return self.hal.render(item, ctx, 1, (rel,))
+        if rel == "collection":
+            return self.hal.render(self.repo.obj[item["parent"]], ctx, 1, (rel,))
+        if rel == "submissionDefinition":
+            return self.definition(ctx, "traditional")
+        u = self.repo.by_email.get(item["submission"]["submitter"].lower())
+        return self.app.authn.eperson_res(u, ctx) if u else None
 
     def rel(self, ctx, state, id, rel):
         """/submission/workspaceitems/{id}/{rel} and the workflow twin."""
