@@ -3,10 +3,8 @@
 
 import math
 
-import fixtures
-
-from .common import (EMBED_MAX_LEVELS, major, FORMAT_BY_ID, HIDDEN_FIELDS, SUPPORT_LEVEL, iso_to_ms,
-                     java_date)
+from .common import (EMBED_MAX_LEVELS, FORMAT_BY_ID, HIDDEN_FIELDS, SUPPORT_LEVEL, iso_to_ms,
+                     java_date, major)
 from .context import PLURAL, Part, embedded_page, json_resp, with_params
 from .repo import Denied, is_admin
 
