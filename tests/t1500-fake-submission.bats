@@ -456,4 +456,9 @@ complete() {
 		--data '[{"op":"add","path":"/metadata/dc.description.abstract/","value":{"value":"second"}}]'
 	[ "$STATUS" = 200 ]
 	[ "$(jbody '[(v["value"], v["place"]) for v in d["metadata"]["dc.description.abstract"]]')" = '[["second", 0], ["first", 1]]' ]
+	# an array without place: only its first value, also at 0; a numeric place is 0 as well
+	api_as PATCH "/core/items/$it" -H 'Content-Type: application/json' \
+		--data '[{"op":"add","path":"/metadata/dc.description.abstract","value":[{"value":"a"},{"value":"b"}]},{"op":"add","path":"/metadata/dc.description.abstract/2","value":{"value":"c"}},{"op":"add","path":"/metadata/dc.description.abstract/-","value":{"value":"last"}}]'
+	[ "$STATUS" = 200 ]
+	[ "$(jbody '[v["value"] for v in d["metadata"]["dc.description.abstract"]]')" = '["c", "a", "second", "first", "last"]' ]
 }

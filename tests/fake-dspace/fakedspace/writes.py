@@ -314,6 +314,10 @@ class Writes(Part):
         idx_s = parts[1]
         if kind == "add" and idx_s == "-":
             idx = len(vals)
+        elif kind == "add" and not section:
+            idx = 0                       # DSpaceObjectMetadataAddOperation.add: any place but "-" is 0
+            if isinstance(value, list):
+                value = value[0] if value else None
         else:
             try:
                 idx = int(idx_s)
