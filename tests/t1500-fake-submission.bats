@@ -461,4 +461,17 @@ complete() {
 		--data '[{"op":"add","path":"/metadata/dc.description.abstract","value":[{"value":"a"},{"value":"b"}]},{"op":"add","path":"/metadata/dc.description.abstract/2","value":{"value":"c"}},{"op":"add","path":"/metadata/dc.description.abstract/-","value":{"value":"last"}}]'
 	[ "$STATUS" = 200 ]
 	[ "$(jbody '[v["value"] for v in d["metadata"]["dc.description.abstract"]]')" = '["c", "a", "second", "first", "last"]' ]
+	# replace without place (DSpaceObjectMetadataReplaceOperation.replaceMetadataFieldMetadata):
+	# the field is cleared and gets the first value; a whole list takes remove + add "/-" each
+	api_as PATCH "/core/items/$it" -H 'Content-Type: application/json' \
+		--data '[{"op":"replace","path":"/metadata/dc.description.abstract","value":[{"value":"x"},{"value":"y"}]}]'
+	[ "$(jbody '[v["value"] for v in d["metadata"]["dc.description.abstract"]]')" = '["x"]' ]
+	api_as PATCH "/core/items/$it" -H 'Content-Type: application/json' \
+		--data '[{"op":"remove","path":"/metadata/dc.description.abstract"},{"op":"add","path":"/metadata/dc.description.abstract/-","value":{"value":"p"}},{"op":"add","path":"/metadata/dc.description.abstract/-","value":{"value":"q"}}]'
+	[ "$(jbody '[v["value"] for v in d["metadata"]["dc.description.abstract"]]')" = '["p", "q"]' ]
+	# removing a field that has no values is no error (clearMetadata)
+	api_as PATCH "/core/items/$it" -H 'Content-Type: application/json' \
+		--data '[{"op":"remove","path":"/metadata/dc.subject.other"},{"op":"add","path":"/metadata/dc.subject.other/-","value":{"value":"s"}}]'
+	[ "$STATUS" = 200 ]
+	[ "$(jbody 'd["metadata"]["dc.subject.other"][0]["value"]')" = s ]
 }

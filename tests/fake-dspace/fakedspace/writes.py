@@ -303,9 +303,15 @@ class Writes(Part):
                     value = [value]
                 if not isinstance(value, list):
                     raise unprocessable()
+                if not section:
+                    # DSpaceObjectMetadataReplaceOperation.replaceMetadataFieldMetadata
+                    # (and add on an empty field): clear, then the first value only
+                    value = value[:1]
                 md[field] = [self.value_obj(v, i) for i, v in enumerate(value)]
             elif kind == "remove":
-                if not vals:
+                # DSpaceObjectMetadataRemoveOperation.remove: clearMetadata, also
+                # when the field is empty; a form field without values -> 422
+                if not vals and section:
                     raise unprocessable()
                 md[field] = []
             else:
