@@ -178,7 +178,10 @@ fx() {
 import json, sys
 doc = json.load(open(sys.argv[1], encoding="utf-8"))
 allobjs = doc["objects"]
-objs = [o for o in allobjs if not o.get("deleted")]
+# in-progress submissions (items with "submission") are not in the archive:
+# left out of objs (so of find/one/kids), listed in drafts
+objs = [o for o in allobjs if not o.get("deleted") and not o.get("submission")]
+drafts = [o for o in allobjs if o.get("submission")]
 def find(type=None, **kw):
     return [o for o in objs if (type is None or o["type"] == type)
             and all(o.get(k) == v for k, v in kw.items())]

@@ -294,6 +294,30 @@ class Builder:
         self.seq[u] = 0
         return u
 
+    def draft(self, title, parent, submitter, ws_id, metadata=None):
+        """An in-progress submission (workspace item) started in the web UI:
+        an item that is not in the archive, has no handle yet, and records its
+        workspace item id and submitter (SW/model/WorkspaceItemRest.java)."""
+        u = self._uuid("item")
+        t = self._time()
+        md = {"dc.title": title}
+        md.update(metadata or {})
+        o = {"type": "item", "uuid": u, "handle": None, "parent": parent,
+             "mappedCollections": [], "metadata": expand_metadata(md), "inArchive": False,
+             "discoverable": True, "withdrawn": False, "restricted": False,
+             "lastModified": iso_millis(t),
+             "submission": {"id": ws_id, "state": "workspace", "submitter": submitter,
+                            "license": None}}
+        self.objects.append(o)
+        self.seq[u] = 0
+        return u
+
+    def set(self, uuid, **kw):
+        """Set fields of an object already built (workflow, license, submitters)."""
+        for o in self.objects:
+            if o["uuid"] == uuid:
+                o.update(kw)
+
     def bundle(self, item, name):
         o = {"type": "bundle", "uuid": self._uuid("bundle"), "parent": item,
              "metadata": expand_metadata({"dc.title": name}), "primaryBitstream": None}
@@ -331,6 +355,8 @@ def rnd(seed, size):
     return {"random": seed, "size": size}
 
 
+COLLECTION_LICENSE = ("Physics Theses deposit licence\n\nBy depositing you grant the "
+                      "university the non-exclusive right to distribute your thesis.\n")
 LICENSE_TEXT = ("NOTE: PLACE YOUR OWN LICENSE HERE\nThis sample license is provided for "
                 "informational purposes only.\n\nNON-EXCLUSIVE DISTRIBUTION LICENSE\n")
 
@@ -442,6 +468,12 @@ def build_small():
             o["mappedCollections"] = [hidden]
     b.collection("Empty Collection", awkward)
     b.community("Empty Community")
+    # deposits (issue 9): Physics Theses has a workflow and its own licence,
+    # Edge Cases publishes at once; the user has one draft from the web UI
+    b.set(theses, workflow=True, license=COLLECTION_LICENSE)
+    b.set(edge, workflow=False)
+    b.draft("Draft Started In The Web UI", theses, "user@example.org", 1,
+            {"dc.contributor.author": ["User, Uma"]})
     return b.fixture()
 
 
@@ -506,6 +538,12 @@ def build_demo():
     thesis(hist_theses, "Trade and Textiles in the Hanseatic League", ["Becker, Johanna"], 2020,
            "Account books from Lübeck reveal the cloth trade of the 15th century.",
            ["medieval history", "trade"])
+    # deposits (issue 9): the user may submit to Physics Theses (workflow,
+    # own licence) and Datasets (no workflow), not to Chemistry or History
+    b.set(phys_theses, workflow=True, license=COLLECTION_LICENSE)
+    b.set(phys_data, submitters=["user@example.org"], workflow=False)
+    b.draft("Draft Started In The Web UI", phys_theses, "user@example.org", 1,
+            {"dc.contributor.author": ["User, Uma"]})
     return b.fixture()
 
 

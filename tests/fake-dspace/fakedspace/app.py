@@ -15,6 +15,7 @@ from .control import Control
 from .core import Core
 from .discovery import Discovery
 from .hal import Hal
+from .submission import Submission
 from .writes import Writes
 
 
@@ -36,6 +37,9 @@ class App:
         self.content = Content(self)
         self.writes = Writes(self)
         self.control = Control(self)
+        self.submission = Submission(self)
+        S = self.submission
+        N = r"(?P<id>[^/]+)"
         U = "(?P<uuid>" + UUID_RE + ")"
         R = [
             (("GET",), r"/?", self.core.root),
@@ -58,6 +62,7 @@ class App:
             (("GET",), r"/core/bitstreams/search/byItemHandle", self.core.by_item_handle),
             (("GET", "POST", "PUT", "PATCH", "DELETE"), r"/core/bundles/?", self.core.bundles_root),
             (("GET", "HEAD"), r"/core/bitstreams/" + U + r"/content", self.content.content),
+            (("PUT",), r"/core/bitstreams/" + U + r"/content", self.writes.replace_content),
             (("GET", "PUT"), r"/core/bitstreams/" + U + r"/format", self.writes.bitstream_format),
             (("GET", "PUT"), r"/core/bitstreams/" + U + r"/bundle", self.writes.bitstream_bundle),
             (("POST",), r"/core/items/" + U + r"/bundles", self.writes.create_bundle),
@@ -78,6 +83,25 @@ class App:
             (("GET",), r"/pid/find", self.core.pid_find),
             (("GET",), r"/dso/find", self.core.dso_find),
             (("GET",), r"/eperson/epersons/" + U, self.authn.eperson),
+            (("GET", "POST"), r"/submission/workspaceitems/?", S.workspaceitems),
+            (("GET",), r"/submission/workspaceitems/search", S.ws_search),
+            (("GET",), r"/submission/workspaceitems/search/(?P<name>findBySubmitter|item)", S.ws_search),
+            (("GET", "POST", "PATCH", "DELETE"), r"/submission/workspaceitems/" + N, S.workspaceitem),
+            (("GET",), r"/submission/workspaceitems/" + N + r"/(?P<rel>[A-Za-z]+)",
+             lambda ctx, id, rel: S.rel(ctx, "workspace", id, rel)),
+            (("GET", "POST"), r"/workflow/workflowitems/?", S.workflowitems),
+            (("GET",), r"/workflow/workflowitems/search", S.wf_search),
+            (("GET",), r"/workflow/workflowitems/search/(?P<name>findBySubmitter|item)", S.wf_search),
+            (("GET",), r"/workflow/workflowitems/" + N, S.workflowitem),
+            (("GET",), r"/workflow/workflowitems/" + N + r"/(?P<rel>[A-Za-z]+)",
+             lambda ctx, id, rel: S.rel(ctx, "workflow", id, rel)),
+            (("GET",), r"/config/submissiondefinitions/?", S.definitions),
+            (("GET",), r"/config/submissiondefinitions/search/findByCollection",
+             S.definition_by_collection),
+            (("GET",), r"/config/submissiondefinitions/(?P<name>[^/]+)", S.definitions),
+            (("GET",), r"/config/submissiondefinitions/(?P<name>[^/]+)/(?P<rel>[A-Za-z]+)",
+             S.definitions),
+            (("GET",), r"/config/submissionforms/(?P<name>[^/]+)", S.form),
         ]
         self.routes = [(m, re.compile(p + r"\Z"), fn,
                         re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", p).replace("/?", "") or "/")
@@ -98,7 +122,7 @@ class App:
                 raise ApiError(400, "Request is invalid or incorrect")
         if emb or "full" in projs:
             ctx.proj = Projection(emb, ctx.params_all("embed.size", split=True), "full" in projs)
-        if fn == self.writes.upload:      # streams the body first, then takes the lock itself
+        if getattr(fn, "streams", False):  # streams the body first, then takes the lock itself
             return fn(ctx, **kw)
         with self.repo.lock:              # a consistent view; content is sent after release
             return fn(ctx, **kw)

@@ -32,7 +32,13 @@ SYNC_DUMP_MAX = 5000            # objects; bigger states dump fixture.json in th
 HIDDEN_FIELDS = ("dc.description.provenance",)   # metadata.hide.* (admins only)
 DEFAULT_ORIGINS = ("http://localhost:4000",)     # rest.cors.allowed-origins = ${dspace.ui.url}
 
-VERSIONS = {"7.6": "DSpace 7.6", "8.1": "DSpace 8.1", "9.1": "DSpace 9.1"}
+VERSIONS = {"7.6": "DSpace 7.6", "8.1": "DSpace 8.1", "9.1": "DSpace 9.1", "10.0": "DSpace 10.0"}
+
+
+def major(version):
+    """The major number of a --dspace-version value (\"10.0\" -> 10)."""
+    return int(version.split(".")[0])
+
 
 # Registry rows from dspace/config/registries/bitstream-formats.xml (ids follow
 # the load order of that file): id, short description, MIME type, support
@@ -147,7 +153,7 @@ def java_date(ms, version):
     """Item lastModified as Jackson writes it: java.util.Date on 7.x/8.x,
     java.time.Instant on 9.x (SW/model/ItemRest.java)."""
     s = fixtures.iso_millis(ms)
-    if version.startswith("9"):
+    if major(version) >= 9:
         return s
     return s[:-1] + "+00:00"
 

@@ -2,14 +2,18 @@
 conditional requests and ranges (contract §5)."""
 
 import email.utils
+import hashlib
 import os
 import re
 import time
 import uuid as uuidlib
 
+import fixtures
+
 from .common import (ApiError, BANNED_INLINE, FORMAT_BY_ID, INLINE_FORMATS, INLINE_THRESHOLD,
-                     ascii_fallback, http_date, java_urlencode)
+                     ascii_fallback, http_date, java_urlencode, major)
 from .context import Part, Resp
+from .repo import is_admin
 
 
 class Content(Part):
@@ -34,6 +38,9 @@ class Content(Part):
         md5 = o["md5"]
         fmt = FORMAT_BY_ID[o["format"]]
         mime = fmt[2].split(";")[0].strip()
+        if self.cfg.cover_pages and mime == "application/pdf" and not is_admin(ctx.user):
+            path, md5 = self.cover_document(o)
+            length = os.path.getsize(path)
         name = r.name(o)
         if name is None:
             name = uuid + ("." + fmt[5][0] if fmt[5] else "")
@@ -82,6 +89,36 @@ class Content(Part):
         headers[0] = ("Content-Type", "multipart/byteranges; boundary=" + boundary)
         return Resp(206, headers=headers,
                     ranges=(path, ranges, boundary, mime + ";charset=UTF-8", length))
+
+    def cover_document(self, o):
+        """citation-page.enable_globally: non-admins get PDFs with a cover page
+        (API/disseminate/CitationDocumentServiceImpl.java
+        isCitationEnabledForBitstream: not for admins, only PDFs). The served
+        length is the generated document's; the ETag is the stored MD5 on
+        7.x/8.x (SW/BitstreamRestController.java retrieve: withChecksum(
+        bit.getChecksum())) and md5("coverpage:" + MD5) from 9.0
+        (SW/utils/BitstreamResource.java etag). Here the document is the cover
+        page followed by the stored bytes, generated once per content and
+        kept, so that ranges of it fit together (DSpace regenerates it per
+        request: clients must not combine ranges of separate responses)."""
+        r = self.repo
+        path = os.path.join(r.tmp_dir, "cover-%s-%s.pdf" % (o["uuid"], o["md5"]))
+        if not os.path.exists(path):
+            item = r.item_of(o)
+            cover = fixtures.tiny_pdf("Cover page: %s (%s)" % (r.name(item) or "", r.name(o) or ""))
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as out, open(os.path.join(r.content_dir, o["uuid"]), "rb") as src:
+                out.write(cover)
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+            os.replace(tmp, path)
+        etag = o["md5"]
+        if major(self.cfg.dspace_version) >= 9:
+            etag = hashlib.md5(("coverpage:" + o["md5"]).encode()).hexdigest()
+        return path, etag
 
     @staticmethod
     def etag_matches(header, md5):

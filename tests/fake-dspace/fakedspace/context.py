@@ -210,6 +210,13 @@ def sort_key_text(s):
     return (s or "").casefold()
 
 
+def streams(fn):
+    """Mark a handler that reads a (large) body itself before taking the
+    repository lock (App.handle runs the others under the lock)."""
+    fn.streams = True
+    return fn
+
+
 class Part:
     """One concern of the App; it reaches the shared state and the other parts through the app."""
 

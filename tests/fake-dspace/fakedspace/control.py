@@ -12,7 +12,8 @@ from .context import Part, Resp
 from .faults import HOSTILE, HOSTILE_KINDS, parse_fault_payload
 
 CONFIG_KEYS = {"latency_ms": int, "no_range": bool, "csrf": str, "jwt_lifetime": int,
-               "jwt_skew": int, "discovery_cap": int, "upload_max": int}
+               "jwt_skew": int, "discovery_cap": int, "upload_max": int,
+               "replace_bitstream": bool, "cover_pages": bool}
 
 
 class Control(Part):

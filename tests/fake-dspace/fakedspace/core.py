@@ -65,12 +65,20 @@ class Core(Part):
     def collection_search_methods(self, ctx):
         return self.search_methods(ctx, "collections", ["findSubmitAuthorized", "findAdminAuthorized"])
 
+    @staticmethod
+    def may_submit(user, coll):
+        """ADD on the collection: admins, and members of its submitters group."""
+        return is_admin(user) or bool(user and user["email"] in coll.get("submitters", []))
+
+    def submit_collections_of(self, user):
+        return [c for c in self.all_of("collection") if self.may_submit(user, c)]
+
     def submit_collections(self, ctx):
+        """search/findSubmitAuthorized (CollectionRestRepository
+        findSubmitAuthorized: collectionService.findCollectionsWithSubmit, paged)."""
         if ctx.user is None:
             raise ctx.deny()
-        colls = [c for c in self.all_of("collection")
-                 if is_admin(ctx.user) or ctx.user["email"] in c.get("submitters", [])]
-        return self.hal.paged(ctx, "collections", colls)
+        return self.hal.paged(ctx, "collections", self.submit_collections_of(ctx.user))
 
     # -------------------------------------------------------------- generic DSO endpoints
     def find_dso(self, ctx, model, uuid, write=False):
@@ -114,7 +122,9 @@ class Core(Part):
             return self.writes.create_item(ctx)
         if not is_admin(ctx.user):
             raise ctx.deny()
-        items = [o for o in self.all_of("item")]
+        # in-progress submissions are not listed (ItemServiceImpl.findAll asks
+        # the DAO for archived items; the fake keeps listing withdrawn ones)
+        items = [o for o in self.all_of("item") if not o.get("submission")]
         return self.hal.paged(ctx, "items", items, "/core/items/search")
 
     def bundles_root(self, ctx):

@@ -3,10 +3,8 @@
 
 import math
 
-import fixtures
-
 from .common import (EMBED_MAX_LEVELS, FORMAT_BY_ID, HIDDEN_FIELDS, SUPPORT_LEVEL, iso_to_ms,
-                     java_date)
+                     java_date, major)
 from .context import PLURAL, Part, embedded_page, json_resp, with_params
 from .faults import HOSTILE, apply_hostile
 from .repo import Denied, is_admin
@@ -16,7 +14,7 @@ class Hal(Part):
     """Renders objects, links, embeds and pages as DSpace's HAL converters do."""
 
     def links_for(self, t):
-        nine = self.cfg.dspace_version.startswith("9")
+        nine = major(self.cfg.dspace_version) >= 9
         if t == "community":
             return ("collections", "logo", "subcommunities", "parentCommunity", "adminGroup")
         if t == "collection":
@@ -131,9 +129,7 @@ class Hal(Part):
             if rel == "parentCommunity":
                 return "one", r.get(o["parent"])
             if rel == "license":
-                return "res", {"custom": False, "text": fixtures.LICENSE_TEXT, "type": "license",
-                               "_links": {"self": {"href": "%s/core/collections/%s/license"
-                                                   % (ctx.api, o["uuid"])}}}
+                return "res", self.app.submission.collection_license(ctx, o)
             return "many", [x for x in r.children(o["uuid"], "mappedItems") if r.can_read(x, user)]
         if not r.can_read_metadata(o, user):
             raise Denied()

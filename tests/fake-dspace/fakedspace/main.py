@@ -34,6 +34,10 @@ def parse_args(argv):
     p.add_argument("--request-log", help="append one JSON line per API request")
     p.add_argument("--dspace-version", choices=sorted(VERSIONS), default="7.6")
     p.add_argument("--upload-max", type=int, default=536870912, help="multipart size limit, bytes")
+    p.add_argument("--replace-bitstream", action="store_true",
+                   help="replace-bitstream.enabled = true (10.0: PUT .../bitstreams/{uuid}/content)")
+    p.add_argument("--cover-pages", action="store_true",
+                   help="citation-page.enable_globally = true: PDFs get a cover page")
     p.add_argument("--discovery-cap", type=int, default=100, help="rest.search.max.results")
     p.add_argument("--allow-origin", action="append", default=[],
                    help="CORS origin to allow besides http://localhost:4000 (repeatable)")

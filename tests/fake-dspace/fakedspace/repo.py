@@ -58,6 +58,8 @@ class Repo:
         self.dump_lock = threading.Lock()
         self.dumped_gen = -1
         self.dump_wanted = threading.Event()
+        self.submissions = {}             # ("workspace"|"workflow", id) -> item uuid
+        self.sub_max = {"workspace": 0, "workflow": 0}
         for o in fx["objects"]:
             self._load(dict(o))
         self.write_dump()
@@ -93,6 +95,10 @@ class Repo:
             o.setdefault("restricted", False)
             o.setdefault("lastModified", fixtures.iso_millis(now_ms()))
             o["_seq"] = 0
+            sub = o.get("submission")
+            if sub:
+                self.submissions[(sub["state"], sub["id"])] = u
+                self.sub_max[sub["state"]] = max(self.sub_max[sub["state"]], sub["id"])
             self._kids(parent, "items").append(u)
             for m in o["mappedCollections"]:
                 self._kids(m, "mappedItems").append(u)
@@ -169,6 +175,8 @@ class Repo:
         if t in ("community", "collection"):
             return True
         if t == "item":
+            if o.get("submission"):
+                return self.is_submitter(o, user)
             return is_admin(user) or not (o["restricted"] or o["withdrawn"])
         if t == "bundle":
             return self.can_read(self.obj[o["parent"]], user)
@@ -177,6 +185,20 @@ class Repo:
                 return False
             return is_admin(user) or (not o["restricted"] and self.can_read(self.obj[o["parent"]], user))
         return False
+
+    @staticmethod
+    def is_submitter(item, user):
+        """Submitter (or admin) of an in-progress submission. The submitter
+        has READ/WRITE/ADD/REMOVE/DELETE on a workspace item's item
+        (dspace-api WorkspaceItemServiceImpl.create) and keeps READ only in
+        the workflow (XmlWorkflowServiceImpl.start: removeUserItemPolicies,
+        then grantSubmitterReadPolicies)."""
+        return is_admin(user) or bool(user and user["email"] == item["submission"]["submitter"])
+
+    def submission(self, state, ws_id):
+        """The item of workspace/workflow item ws_id, or None."""
+        u = self.submissions.get((state, ws_id))
+        return self.obj.get(u) if u else None
 
     def can_read_metadata(self, o, user):
         """METADATA_READ: a bitstream's metadata (and so its place in listings) is
@@ -195,12 +217,17 @@ class Repo:
         if not user:
             return False
         item = self.item_of(o)
+        sub = item.get("submission")
+        if sub:
+            return sub["state"] == "workspace" and self.is_submitter(item, user)
         coll = self.obj[item["parent"]]
         return (user["email"] in coll.get("submitters", []) and self.can_read(o, user))
 
     def discoverable(self, o, user, admin_view=False):
         if o["type"] != "item":
             return True
+        if o.get("submission"):
+            return False                  # in-progress: not indexed as an Item
         if not self.can_read(o, user):
             return False
         if admin_view:
@@ -282,6 +309,10 @@ class Repo:
             self.write_dump()
 
     # -- mutations (callers hold no lock; each takes it)
+    def tmp_path(self):
+        """A fresh file name in the temp directory (same file system as content)."""
+        return os.path.join(self.tmp_dir, "gen-" + self._new_uuid())
+
     def _new_uuid(self):
         return str(uuidlib.uuid4())
 
@@ -334,6 +365,38 @@ class Repo:
             self.changed(self.item_of(bundle))
             return self.obj[u]
 
+    def replace_bitstream(self, old, tmp_path, size, md5, filename, replace_name):
+        """BitstreamServiceImpl.replace (10.0): a new bitstream at the old one's
+        place in its bundle, with its metadata (BitstreamLinkingService
+        .replaceMetadata adds dspace.bitstream.isReplacementOf), format
+        guessed from the new name, the old one deleted."""
+        with self.lock:
+            u = self._new_uuid()
+            os.replace(tmp_path, os.path.join(self.content_dir, u))
+            oldname = self.name(old) or ""
+            name = filename
+            if not replace_name:
+                o_ext = oldname.rsplit(".", 1)[1] if "." in oldname else ""
+                n_ext = filename.rsplit(".", 1)[1] if "." in filename else ""
+                name = oldname if o_ext == n_ext else (
+                    (oldname.rsplit(".", 1)[0] if "." in oldname else oldname) + "." + n_ext)
+            md = {k: [dict(v) for v in vals] for k, vals in old["metadata"].items()}
+            md["dc.title"] = [fixtures.mv(name)]
+            md["dspace.bitstream.isReplacementOf"] = [fixtures.mv(old["uuid"])]
+            b = self.obj[old["parent"]]
+            o = {"type": "bitstream", "uuid": u, "parent": b["uuid"], "metadata": md,
+                 "restricted": old["restricted"], "deleted": False, "size": size, "md5": md5,
+                 "format": guess_format(name), "content": {"file": os.path.join(self.content_dir, u)}}
+            self._load(o)
+            lst = self.kids[b["uuid"]]["bitstreams"]
+            lst.remove(u)
+            lst.insert(lst.index(old["uuid"]), u)
+            if b.get("primaryBitstream") == old["uuid"]:
+                b["primaryBitstream"] = u
+            self.delete_bitstream(old, record=False)
+            self.changed(self.item_of(b))
+            return self.obj[u]
+
     def _unlink_bitstream(self, bs):
         b = self.obj[bs["parent"]]
         self.kids[b["uuid"]]["bitstreams"].remove(bs["uuid"])
@@ -368,6 +431,9 @@ class Repo:
                 self.kids[m]["mappedItems"].remove(item["uuid"])
             if item.get("handle"):
                 self.handles.pop(item["handle"], None)
+            sub = item.get("submission")
+            if sub:
+                self.submissions.pop((sub["state"], sub["id"]), None)
             del self.obj[item["uuid"]]
             self.changed()
 

@@ -7,11 +7,32 @@ import re
 
 import fixtures
 
-from .common import (ApiError, DC_FIELDS, FORMAT_BY_ID, UUID_RE, bad_request, not_found,
+from .common import (ApiError, DC_FIELDS, FORMAT_BY_ID, UUID_RE, bad_request, major, not_found,
                      unprocessable)
-from .context import Part, Resp, json_resp
+from .context import Part, Resp, json_resp, streams
 from .multipart import parse_multipart
 from .repo import is_admin
+
+
+def java_split(path):
+    """Java's String.split("/"): trailing empty strings are removed."""
+    parts = path.split("/")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def jackson_read(data):
+    """ObjectMapper.readValue(String, Class): the first JSON value; content
+    after it is ignored (FAIL_ON_TRAILING_TOKENS is off by default), so
+    '{"name":"x"};application/json' is accepted (contract §13;
+    SW/repository/BitstreamRestRepository.java uploadBitstreamToBundle).
+    Anything unreadable -> 422."""
+    try:
+        text = data.decode("utf-8").lstrip(" \t\r\n")
+        return json.JSONDecoder().raw_decode(text)[0]
+    except (ValueError, UnicodeDecodeError):
+        raise unprocessable()
 
 
 class Writes(Part):
@@ -76,10 +97,20 @@ class Writes(Part):
             b = self.repo.create_bundle(item, name, md)
         return json_resp(self.hal.render(b, ctx), 201)
 
+    @streams
     def upload(self, ctx, uuid):
         r = self.repo
-        h = ctx.h
         bundle = r.get(uuid, "bundle")
+        allowed = bundle is not None and r.can_write(bundle, ctx.user)
+        return self.multipart(ctx, allowed, lambda parts: self.finish_upload(ctx, uuid, parts, allowed))
+
+    def multipart(self, ctx, allowed, finish):
+        """Stream a multipart body (file parts to temp files only when
+        `allowed`), then call finish(parts) under the repository lock; temp
+        files finish() did not take are removed. Spring parses the whole
+        body before the controller (and its permission checks) runs."""
+        r = self.repo
+        h = ctx.h
         ct = ctx.header("Content-Type") or ""
         m = re.search(r'boundary=(?:"([^"]+)"|([^;\s]+))', ct, re.I)
         if not ct.lower().startswith("multipart/form-data") or not m:
@@ -91,7 +122,6 @@ class Writes(Part):
         if cl is not None and cl.isdigit() and int(cl) > limit:
             h.drain_body()
             raise ApiError(400, "Request is invalid or incorrect")   # MaxUploadSizeExceeded
-        allowed = bundle is not None and r.can_write(bundle, ctx.user)
         parts = []
         try:
             overflow = parse_multipart(h.body_reader(), boundary, parts, r.tmp_dir if allowed else None,
@@ -99,7 +129,7 @@ class Writes(Part):
             if overflow:
                 raise ApiError(400, "Request is invalid or incorrect")
             with r.lock:
-                return self.finish_upload(ctx, uuid, parts, allowed)
+                return finish(parts)
         finally:
             for p in parts:
                 if p.get("path"):
@@ -124,10 +154,7 @@ class Writes(Part):
         props = next((p for p in parts if p["name"] == "properties"), None)
         name, md = files[0]["filename"], {}
         if props is not None and props["data"].strip():
-            try:
-                pj = json.loads(props["data"].decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                raise unprocessable()
+            pj = jackson_read(props["data"])
             if not isinstance(pj, dict):
                 raise unprocessable()
             md = self.check_metadata(pj.get("metadata") or {})
@@ -137,6 +164,44 @@ class Writes(Part):
         bs = r.add_bitstream(bundle, name, f["path"], f["size"], f["md5"], md)
         f["path"] = None
         return json_resp(self.hal.render(bs, ctx), 201)
+
+    @streams
+    def replace_content(self, ctx, uuid):
+        """DSpace 10: PUT /core/bitstreams/{uuid}/content, multipart "file"
+        (SW/BitstreamReplaceController.java replaceBitstream): 201 with a new
+        bitstream that takes the old one's place and metadata
+        (API/content/BitstreamServiceImpl.java replace). Before 10.0 there
+        is no such handler (405). With replace-bitstream.enabled = false
+        (the default) replace() throws IllegalStateException -> 400
+        "Request is invalid or incorrect", after the body was read."""
+        if major(self.cfg.dspace_version) < 10:
+            ctx.h.drain_body()
+            raise ApiError(405, "Request method 'PUT' is not supported", kind="spring")
+        r = self.repo
+        bs = r.get(uuid, "bitstream")
+        allowed = bs is not None and not bs["deleted"] and r.can_write(bs, ctx.user)
+        return self.multipart(ctx, allowed, lambda parts: self.finish_replace(ctx, uuid, parts,
+                                                                              allowed))
+
+    def finish_replace(self, ctx, uuid, parts, allowed):
+        r = self.repo
+        bs = r.get(uuid, "bitstream")
+        files = [p for p in parts if p["name"] == "file" and p["filename"] is not None]
+        if not files:
+            raise ApiError(400, "Required part 'file' is not present.", kind="spring")
+        if not allowed:
+            if bs is None or bs["deleted"]:
+                raise not_found()
+            raise ctx.deny()
+        if not self.cfg.replace_bitstream:
+            raise ApiError(400, "Request is invalid or incorrect")
+        replace_name = (next((p["data"].decode("utf-8", "replace") for p in parts
+                              if p["name"] == "replaceName"), None) or ctx.param("replaceName")
+                        or "true").strip().lower() != "false"
+        f = files[0]
+        new = r.replace_bitstream(bs, f["path"], f["size"], f["md5"], f["filename"], replace_name)
+        f["path"] = None
+        return json_resp(self.hal.render(new, ctx), 201)
 
     def writable(self, ctx, o):
         """Permission for PATCH/DELETE: admin for items, communities, collections;
@@ -199,9 +264,14 @@ class Writes(Part):
             r.changed(r.item_of(o))
         return json_resp(self.hal.render(o, ctx))
 
-    def patch_metadata(self, md, kind, path, op):
-        """JSON Patch on /metadata (DSpaceObjectMetadataPatchUtils semantics)."""
-        parts = path.split("/")[2:]
+    def patch_metadata(self, md, kind, path, op, section=False):
+        """JSON Patch on /metadata (DSpaceObjectMetadataPatchUtils semantics).
+        The path is split like Java's String.split("/"), which drops trailing
+        empty parts: "/metadata/dc.description.abstract/" has no place
+        (DSpaceObjectMetadataPatchUtils.getIndexFromPath). section: a
+        submission form's field (SW/submit/factory/impl/ItemMetadataValue*
+        PatchOperation: an array on a field without place replaces it)."""
+        parts = java_split(path)[2:]
         value = op.get("value")
         if not parts:
             if kind in ("add", "replace"):
@@ -218,15 +288,30 @@ class Writes(Part):
         if not (field in DC_FIELDS or field.startswith("dcterms.")):
             raise unprocessable()                 # "Metadata field does not exist"
         vals = md.setdefault(field, [])
+        if len(parts) == 1 and kind == "add" and vals and not section:
+            # DSpaceObjectMetadataAddOperation.add: no place -> index 0 and
+            # only the first value of an array (extractMetadataValueFromOperation);
+            # addAndShiftRightMetadata inserts it before the existing values
+            first = value[0] if isinstance(value, list) and value else value
+            vals.insert(0, self.value_obj(first, 0))
+            for i, v in enumerate(vals):
+                v["place"] = i
+            return
         if len(parts) == 1:
             if kind in ("add", "replace"):
                 if isinstance(value, dict):
                     value = [value]
                 if not isinstance(value, list):
                     raise unprocessable()
+                if not section:
+                    # DSpaceObjectMetadataReplaceOperation.replaceMetadataFieldMetadata
+                    # (and add on an empty field): clear, then the first value only
+                    value = value[:1]
                 md[field] = [self.value_obj(v, i) for i, v in enumerate(value)]
             elif kind == "remove":
-                if not vals:
+                # DSpaceObjectMetadataRemoveOperation.remove: clearMetadata, also
+                # when the field is empty; a form field without values -> 422
+                if not vals and section:
                     raise unprocessable()
                 md[field] = []
             else:
@@ -235,6 +320,10 @@ class Writes(Part):
         idx_s = parts[1]
         if kind == "add" and idx_s == "-":
             idx = len(vals)
+        elif kind == "add" and not section:
+            idx = 0                       # DSpaceObjectMetadataAddOperation.add: any place but "-" is 0
+            if isinstance(value, list):
+                value = value[0] if value else None
         else:
             try:
                 idx = int(idx_s)
