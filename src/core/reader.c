@@ -25,6 +25,7 @@
 
 #include "core/content.h"
 #include "net/http.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/model.h"
 #include "core/reader.h"
@@ -499,13 +500,6 @@ static int note_failure(struct rfile *rf, uint64_t start, int rc, int fatal)
 	return 0;
 }
 
-/* Whether retrying soon is pointless: nothing answers at that address
- * (http.c has already retried the connection with backoff). */
-static int server_unreachable(int rc)
-{
-	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
-}
-
 /* ---- MD5 check -------------------------------------------------------------
  */
 
@@ -624,7 +618,7 @@ static void *worker_main(void *arg)
 				 "(%s); resuming",
 				 rf->uuid, (unsigned long long)got,
 				 strerror(-rc));
-		if (fails > RETRY_MAX || server_unreachable(rc) ||
+		if (fails > RETRY_MAX || err_is_unreachable(rc) ||
 		    (fail_since && mono_s() - fail_since >= r->budget)) {
 			log_warn(
 			    "bitstream %s: giving up after %d failures: %s",
@@ -824,7 +818,7 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 			ret = no_data(rf, miss);
 			break;
 		}
-		if (++tries > RETRY_MAX || server_unreachable(rc)) {
+		if (++tries > RETRY_MAX || err_is_unreachable(rc)) {
 			log_warn("bitstream %s: reading at %llu failed: %s",
 				 rf->uuid, (unsigned long long)miss,
 				 strerror(-rc));

@@ -14,6 +14,7 @@
 
 #include "core/cache.h"
 #include "core/content.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/rest.h"
 #include "core/upload.h"
@@ -335,15 +336,6 @@ static void stream_free(struct stream *s)
 	pthread_cond_destroy(&s->cv);
 	free(s->name);
 	free(s);
-}
-
-/* Whether err is worth another attempt: 5xx, timeouts, dropped
- * connections. */
-static int transient(int err)
-{
-	return err == -EAGAIN || err == -ETIMEDOUT || err == -ECONNRESET ||
-	       err == -ENOTCONN || err == -ECONNREFUSED || err == -EPIPE ||
-	       err == -EIO || err == -EHOSTUNREACH;
 }
 
 /* Replaces a malloc'd string field. 0 or -ENOMEM. */
@@ -1181,7 +1173,7 @@ static int post(struct upload *u, const char *bundle, const char *name,
 			return 0;
 		}
 		snprintf(why, whylen, "%s", strerror(-r));
-		if (!transient(r))
+		if (!err_is_unavailable(r))
 			break;
 		log_warn("upload of \"%s\" failed (%s); attempt %d of %d", name,
 			 strerror(-r), attempt + 1, MAX_ATTEMPTS);

@@ -14,6 +14,7 @@
 
 #include "util/buf.h"
 #include "net/http.h"
+#include "util/errors.h"
 #include "util/log.h"
 
 #ifndef PACKAGE_VERSION
@@ -340,8 +341,7 @@ static int server_down(struct http *h)
 /* Records the outcome of a request for server_down(). */
 static void note_outcome(struct http *h, int rc, const char *url)
 {
-	int unreachable =
-	    rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
+	int unreachable = err_is_unreachable(rc);
 	int was_down;
 
 	if (rc < 0 && !unreachable)
