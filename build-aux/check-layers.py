@@ -6,7 +6,8 @@ usage: check-layers.py [SRCDIR]     (default: src next to this script's parent)
 Exits 1 and names every broken rule:
   - which files may include a library's headers (curl, jansson, sqlite3, fuse);
   - which files may spell DSpace API paths;
-  - which headers each layer may include (the adapter calls only the core);
+  - which headers each layer may include (the adapter calls only the core;
+    the core reaches the backend only through dspace/dspace.h);
   - no function longer than MAX_FUNC_LINES (tables are not functions).
 Rules are data (the tables below), so a new module is one line here.
 """
@@ -48,6 +49,12 @@ MAY_INCLUDE = {
     "core": ["dspace"],
     "mount": ["core"],
     "main": ["mount", "core", "dspace", "net"],
+}
+# (layer, included layer) -> the only headers of that layer it may include:
+# the core sees the backend through its one header (a second backend sits
+# next to dspace/ behind a header of its own).
+ONLY_HEADERS = {
+    ("core", "dspace"): ["dspace/dspace.h"],
 }
 # Core headers the adapter may not reach through (the server and the SQL
 # cache are the core's business, not the adapter's).
@@ -91,6 +98,11 @@ def check_includes(rel, lines, errors):
             errors.append(f"{rel}:{no}: {layer} includes {name} "
                           f"({target}); {layer} may include "
                           f"{', '.join(MAY_INCLUDE[layer]) or 'util only'}")
+        only = ONLY_HEADERS.get((layer, target))
+        if only is not None and name not in only:
+            errors.append(f"{rel}:{no}: {layer} includes {name}; from "
+                          f"{target} it may include only "
+                          f"{', '.join(only)}")
         if layer == "mount" and name in MOUNT_FORBIDDEN:
             errors.append(f"{rel}:{no}: the adapter includes {name}")
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,7 +13,7 @@
 #include "util/errors.h"
 #include "util/log.h"
 #include "core/names.h"
-#include "dspace/rest.h"
+#include "dspace/dspace.h"
 #include "core/tree.h"
 
 #define DEFAULT_TTL 60

@@ -16,7 +16,7 @@
 #include "core/content.h"
 #include "util/errors.h"
 #include "util/log.h"
-#include "dspace/rest.h"
+#include "dspace/dspace.h"
 #include "core/upload.h"
 
 #define MAX_ATTEMPTS 4
@@ -46,7 +46,7 @@ struct stream {
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int64_t avail;		/* m: bytes written in order from 0 */
-	int64_t sent;		/* m: bytes handed to curl */
+	int64_t sent;		/* m: bytes handed to the upload */
 	int writing;		/* m: a write at avail is in progress */
 	int eof;		/* m: flushed, no more data */
 	int broken;		/* m: give up (why in reason) */
@@ -142,8 +142,8 @@ static void stream_break(struct upload_file *f, const char *why)
 	pthread_mutex_unlock(&s->m);
 }
 
-/* curl's read callback: the spool's bytes as the writer provides them;
- * waits for the writer, up to STREAM_IDLE_MS of silence. */
+/* The upload's read callback (dspace.h): the spool's bytes as the writer
+ * provides them; waits for the writer, up to STREAM_IDLE_MS of silence. */
 static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct stream *s = ctx;
@@ -171,7 +171,7 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 	}
 	if (s->broken) {
 		pthread_mutex_unlock(&s->m);
-		return CURL_READFUNC_ABORT;
+		return REST_READ_ABORT;
 	}
 	if (s->sent >= s->avail) {
 		s->body_sent = 1;
@@ -189,7 +189,7 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 	if (n <= 0) {
 		stream_break_locked(s, "cannot read the spool");
 		pthread_mutex_unlock(&s->m);
-		return CURL_READFUNC_ABORT;
+		return REST_READ_ABORT;
 	}
 	s->sent += n;
 	pthread_mutex_unlock(&s->m);
