@@ -1,5 +1,5 @@
 /* dspacefs: mount a DSpace repository. Start-up order matters:
- * curl_global_init → parse options → credentials → log in (so a wrong
+ * http_global_init → parse options → credentials → log in (so a wrong
  * password or a dead server fails here, before anything is mounted) →
  * FUSE session → signals → mount → daemonize → open caches and start
  * threads (SQLite and threads must not cross fork) → loop → clean up. */
@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "mount/fs.h"
 #include "net/http.h"
@@ -124,6 +122,19 @@ static void limit_malloc(void)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
+/* The backend's API root for the URL the user gave (checked by opts), or
+ * NULL with a reason in err. */
+static char *api_root(const char *url, char *err, size_t errlen)
+{
+	char *norm = opts_normalize_url(url, err, errlen);
+	char *root = norm ? dspace_api_root(norm) : NULL;
+
+	if (norm && !root)
+		snprintf(err, errlen, "out of memory");
+	free(norm);
+	return root;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -145,7 +156,7 @@ int main(int argc, char *argv[])
 	int ret = 1;
 
 	limit_malloc();
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {
+	if (http_global_init() < 0) {
 		fprintf(stderr, "dspacefs: cannot initialise libcurl\n");
 		return 1;
 	}
@@ -159,7 +170,7 @@ int main(int argc, char *argv[])
 	}
 	if (o.show_version) {
 		printf("dspacefs %s\nFUSE library version %s\n%s\n",
-		       PACKAGE_VERSION, fuse_pkgversion(), curl_version());
+		       PACKAGE_VERSION, fuse_pkgversion(), http_version());
 		ret = 0;
 		goto out;
 	}
@@ -185,7 +196,7 @@ int main(int argc, char *argv[])
 	if (fopts.debug)
 		log_debug("debugging: the process stays dumpable (core dumps "
 			  "may hold the password or the session token)");
-	o.api_url = opts_normalize_url(o.url, err, sizeof(err));
+	o.api_url = api_root(o.url, err, sizeof(err));
 	if (!o.api_url) {
 		fprintf(stderr, "dspacefs: %s\n", err);
 		goto out;
@@ -335,6 +346,6 @@ out:
 	free(fopts.mountpoint);
 	fuse_opt_free_args(&args);
 	opts_release(&o);
-	curl_global_cleanup();
+	http_global_cleanup();
 	return ret;
 }

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "dspace/model.h"
+#include "dspace/dspace.h"
 
 #define CACHE_ROOT_INO 1
 #define CACHE_SCHEMA_VERSION 2

@@ -24,12 +24,10 @@
 #include <unistd.h>
 
 #include "core/content.h"
-#include "net/http.h"
+#include "util/errors.h"
 #include "util/log.h"
-#include "dspace/model.h"
+#include "dspace/dspace.h"
 #include "core/reader.h"
-#include "dspace/rest.h"
-#include "dspace/session.h"
 
 #define WIN_MIN (256u * 1024)	    /* first window of a stream */
 #define WIN_MAX (64u * 1024 * 1024) /* largest window */
@@ -60,7 +58,6 @@ struct rfile {
 	char uuid[40];
 	char md5[33];
 	uint64_t size;
-	char *url;
 	struct content_entry *ce;
 	/* under lock */
 	pthread_mutex_t lock;
@@ -128,7 +125,6 @@ struct fetch {
 	int allow_whole; /* a 200 may be used (worker) */
 	int ranged;	 /* a Range header was sent */
 	int got_headers;
-	int discard;	  /* non-2xx body: ignore */
 	int err;	  /* decided in a callback */
 	uint64_t written; /* body bytes that reached the cache */
 };
@@ -240,29 +236,6 @@ static int fetch_flush(struct fetch *f)
 	return rc;
 }
 
-/* Parses "bytes a-b/total". 0 or -1. */
-static int parse_content_range(const char *v, uint64_t *a, uint64_t *b,
-			       uint64_t *total)
-{
-	char *end;
-
-	if (!v || strncasecmp(v, "bytes", 5))
-		return -1;
-	v += 5;
-	while (*v == ' ')
-		v++;
-	if (*v < '0' || *v > '9')
-		return -1;
-	*a = strtoull(v, &end, 10);
-	if (*end != '-' || end[1] < '0' || end[1] > '9')
-		return -1;
-	*b = strtoull(end + 1, &end, 10);
-	if (*end != '/' || end[1] < '0' || end[1] > '9')
-		return -1;
-	*total = strtoull(end + 1, &end, 10);
-	return *end ? -1 : 0;
-}
-
 /* Remembers, once for the whole mount, that Range is ignored. */
 static void note_no_range(struct reader *r)
 {
@@ -271,57 +244,49 @@ static void note_no_range(struct reader *r)
 			 "files will be read as whole streams from offset 0");
 }
 
-/* on_headers: accepts only a 206 that matches the request (or a 200 that
- * can be used as the whole file); other statuses are judged afterwards. */
-static int fetch_headers(const struct http_response *resp, void *ctx)
+/* on_head: accepts only a range that matches the request (or the whole
+ * file when it can be used); other answers are judged afterwards. */
+static int fetch_head(const struct rest_content_head *h, void *ctx)
 {
 	struct fetch *f = ctx;
 	struct rfile *rf = f->rf;
-	uint64_t a, b, total;
-	const char *cr;
 
 	f->got_headers = 1;
-	f->discard = 0;
 	f->buflen = 0;
 	f->next = f->bufoff = f->start;
-	if (resp->status == 206 && f->ranged) {
-		cr = http_response_header(resp, "Content-Range");
-		if (parse_content_range(cr, &a, &b, &total) < 0 ||
-		    a != f->start || b != f->end - 1) {
+	if (!h->whole) {
+		if (!h->range_ok || h->first != f->start ||
+		    h->last != f->end - 1) {
 			log_error(
 			    "bitstream %s: unexpected Content-Range \"%s\" "
 			    "for bytes %llu-%llu",
-			    rf->uuid, cr ? cr : "",
+			    rf->uuid, h->content_range,
 			    (unsigned long long)f->start,
 			    (unsigned long long)f->end - 1);
 			f->err = -EIO;
 			return 1;
 		}
-		if (total != rf->size) {
+		if (h->total != rf->size) {
 			log_error(
 			    "bitstream %s changed on the server: %llu bytes "
 			    "instead of %llu",
-			    rf->uuid, (unsigned long long)total,
+			    rf->uuid, (unsigned long long)h->total,
 			    (unsigned long long)rf->size);
 			f->err = -EIO;
 			return 1;
 		}
 		return 0;
 	}
-	if (resp->status == 200) {
-		if (f->ranged)
-			note_no_range(rf->r);
-		if (!f->allow_whole && f->ranged) {
-			f->err = FETCH_WHOLE_NEEDED;
-			return 1;
-		}
-		/* The whole file from 0; bytes before start are present. */
-		f->next = 0;
-		f->bufoff = f->start;
-		f->end = rf->size;
-		return 0;
+	if (f->ranged)
+		note_no_range(rf->r);
+	if (!f->allow_whole && f->ranged) {
+		f->err = FETCH_WHOLE_NEEDED;
+		return 1;
 	}
-	f->discard = 1; /* an error body: judged by status afterwards */
+	/* The whole file from 0; bytes before start are present. */
+	f->next = 0;
+	f->bufoff = f->start;
+	f->end = rf->size;
 	return 0;
 }
 
@@ -334,8 +299,6 @@ static int fetch_body(const char *data, size_t len, void *ctx)
 
 	if (is_closing(rf->r) || __atomic_load_n(&rf->stop, __ATOMIC_ACQUIRE))
 		return 1;
-	if (f->discard)
-		return 0;
 	if (f->next + len > f->end) {
 		log_error("bitstream %s: server sent more bytes than asked",
 			  rf->uuid);
@@ -367,108 +330,86 @@ static int fetch_body(const char *data, size_t len, void *ctx)
 /* Maps a finished transfer to 0 or -errno; *fatal says whether retrying
  * is pointless (refused, gone, inconsistent with what we know). */
 static int fetch_result(struct fetch *f, int rc,
-			const struct http_response *resp, int *fatal)
+			const struct rest_content_result *res, int *fatal)
 {
-	long st = resp->status;
-
 	*fatal = 0;
 	if (f->err) {
 		*fatal = f->err != FETCH_WHOLE_NEEDED;
 		return f->err;
 	}
-	if (rc < 0)
-		return rc; /* transport: resumable */
-	if (st == 416)
+	if (rc == -ERANGE)
 		return FETCH_EOF;
-	if (st >= 500 || st == 429 || st == 408)
-		return -EAGAIN;
-	if (st >= 300 || st < 200 || f->discard) {
-		rc = http_status_errno(st);
-		*fatal = 1;
-		return rc ? -rc : -EIO;
+	if (rc < 0) {
+		*fatal = res->final; /* else transport or busy: resumable */
+		return rc;
 	}
 	if (!f->got_headers || f->next < f->end)
 		return -ECONNRESET; /* short body without a transport error */
 	return 0;
 }
 
-/* Fetches [start, end) of rf into the cache (one attempt; http.c retries
- * before the first byte). *got is set to the bytes that reached the cache.
- * Returns 0, -errno, FETCH_WHOLE_NEEDED or FETCH_EOF. slot is the inflight
- * slot registered by the caller (or -1). */
+/* Prepares f for [start, end) of rf: 0 or -ENOMEM. */
+static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
+		      uint64_t end, int worker, int slot)
+{
+	int whole = __atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE);
+
+	memset(f, 0, sizeof(*f));
+	f->rf = rf;
+	f->start = start;
+	f->end = end;
+	f->slot = slot;
+	f->allow_whole = worker;
+	f->ranged = !(whole && worker);
+	f->bufcap =
+	    end - start < FLUSH_SIZE ? (size_t)(end - start) : FLUSH_SIZE;
+	if (!f->ranged) {
+		f->bufcap = FLUSH_SIZE;
+		f->end = rf->size;
+	}
+	f->buf = malloc(f->bufcap ? f->bufcap : 1);
+	return f->buf ? 0 : -ENOMEM;
+}
+
+/* Fetches [start, end) of rf into the cache (one attempt; the backend
+ * retries before the first byte). *got is set to the bytes that reached
+ * the cache. Returns 0, -errno, FETCH_WHOLE_NEEDED or FETCH_EOF. slot is
+ * the inflight slot registered by the caller (or -1). */
 static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 		       int worker, int slot, long stall_ms, uint64_t *got,
 		       int *fatal)
 {
-	struct reader *r = rf->r;
-	struct http_request req;
-	struct http_response resp;
-	struct curl_slist *hdrs = NULL;
+	struct rest_content_req req = {0};
+	struct rest_content_result res;
 	struct fetch f;
-	char range[80];
-	int rc, whole = __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE);
+	int rc;
 
-	memset(&f, 0, sizeof(f));
-	memset(&req, 0, sizeof(req));
-	memset(&resp, 0, sizeof(resp));
 	*got = 0;
 	*fatal = 0;
-	f.rf = rf;
-	f.start = start;
-	f.end = end;
-	f.slot = slot;
-	f.allow_whole = worker;
-	f.bufcap =
-	    end - start < FLUSH_SIZE ? (size_t)(end - start) : FLUSH_SIZE;
-	if (whole && worker)
-		f.bufcap = FLUSH_SIZE;
-	f.buf = malloc(f.bufcap ? f.bufcap : 1);
-	if (!f.buf)
+	if (fetch_init(&f, rf, start, end, worker, slot) < 0)
 		return -ENOMEM;
-	/* Always at least one header: session.c treats an empty extra
-	 * header list of an anonymous GET as ENOMEM. */
-	hdrs = curl_slist_append(NULL, "Accept: */*");
-	if (!hdrs) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (!(whole && worker)) {
-		f.ranged = 1;
-		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
-			 (unsigned long long)start,
-			 (unsigned long long)end - 1);
-		if (!curl_slist_append(hdrs, range)) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	} else {
-		f.end = rf->size;
-	}
-	req.method = "GET";
-	req.url = rf->url;
-	req.headers = hdrs;
-	req.idempotent = 1;
+	req.uuid = rf->uuid;
+	req.start = start;
+	req.end = end;
+	req.ranged = f.ranged;
 	req.stall_ms = stall_ms;
-	req.on_headers = fetch_headers;
+	req.on_head = fetch_head;
 	req.on_body = fetch_body;
 	req.ctx = &f;
 	log_debug("bitstream %s: GET bytes %llu-%llu%s", rf->uuid,
 		  (unsigned long long)start, (unsigned long long)end - 1,
 		  f.ranged ? "" : " (whole file, no Range)");
-	rc = session_request(r->s, &req, &resp);
+	rc = rest_content_get(rf->r->s, &req, &res);
 	if (fetch_flush(&f) < 0 && !f.err)
 		f.err = -EIO;
-	rc = fetch_result(&f, rc, &resp, fatal);
+	rc = fetch_result(&f, rc, &res, fatal);
 	if (rc && rc != -ECANCELED && rc != FETCH_WHOLE_NEEDED)
 		log_debug("bitstream %s: bytes %llu-%llu: %s (status %ld, %s)",
 			  rf->uuid, (unsigned long long)start,
 			  (unsigned long long)end - 1,
-			  rc == FETCH_EOF ? "416" : strerror(-rc), resp.status,
-			  resp.errmsg);
+			  rc == FETCH_EOF ? "416" : strerror(-rc), res.status,
+			  res.errmsg);
 	*got = f.written;
-out:
-	http_response_release(&resp);
-	curl_slist_free_all(hdrs);
 	free(f.buf);
 	return rc;
 }
@@ -497,13 +438,6 @@ static int note_failure(struct rfile *rf, uint64_t start, int rc, int fatal)
 		return 1;
 	}
 	return 0;
-}
-
-/* Whether retrying soon is pointless: nothing answers at that address
- * (http.c has already retried the connection with backoff). */
-static int server_unreachable(int rc)
-{
-	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
 }
 
 /* ---- MD5 check -------------------------------------------------------------
@@ -553,6 +487,81 @@ static uint64_t ahead_limit(const struct rfile *rf)
 	return ahead < WIN_MIN ? WIN_MIN : ahead;
 }
 
+/* Chooses the worker's next window [*start, *end) (rf->lock held): 1 to
+ * fetch it, 0 to wait for demand, -1 when nothing is left to fetch. */
+static int worker_next(struct rfile *rf, int whole, uint64_t *start,
+		       uint64_t *end)
+{
+	uint64_t lim = rf->eof_at < rf->size ? rf->eof_at : rf->size, p;
+
+	*start = content_missing_from(rf->ce, whole ? 0 : rf->seq_pos);
+	if (*start >= lim)
+		return -1;
+	if (!whole && (*start >= rf->demand + ahead_limit(rf) ||
+		       inflight_has(rf, *start)))
+		return 0;
+	*end = *start + rf->window;
+	if (*end > lim)
+		*end = lim;
+	if (!whole) {
+		p = content_present_from(rf->ce, *start);
+		if (p < *end)
+			*end = p;
+		*end = inflight_next(rf, *start, *end);
+	}
+	return 1;
+}
+
+/* Doubles the window after a good fetch, within a quarter of the cache. */
+static void window_grow(struct rfile *rf)
+{
+	uint64_t cap = content_entry_cap(rf->ce) / 4;
+
+	if (rf->window > cap && cap >= WIN_MIN)
+		rf->window = cap;
+	else if (rf->window < WIN_MAX && rf->window < cap)
+		rf->window *= 2;
+}
+
+/* Failures in a row of one worker. */
+struct wfails {
+	int n;	      /* without progress */
+	time_t since; /* the first of them, 0 if none */
+};
+
+/* Judges a failed fetch of the worker (rf->lock held): -1 to stop, 0 to
+ * go on at once (progress was made), else the ms to wait first. */
+static long worker_failed(struct rfile *rf, uint64_t start, int rc, int fatal,
+			  uint64_t got, struct wfails *w)
+{
+	struct reader *r = rf->r;
+
+	if (rc == -ECANCELED && (rf->stop || is_closing(r)))
+		return -1;
+	if (note_failure(rf, start, rc, fatal))
+		return -1;
+	/* Progress = new complete blocks, not merely bytes received (a
+	 * stream that keeps breaking inside one block makes none). */
+	got = content_missing_from(rf->ce, start) > start ? got : 0;
+	w->n = got ? 0 : w->n + 1;
+	w->since = got ? 0 : w->since ? w->since : mono_s();
+	if (got)
+		log_info("bitstream %s: stream broke after %llu bytes (%s); "
+			 "resuming",
+			 rf->uuid, (unsigned long long)got, strerror(-rc));
+	if (w->n > RETRY_MAX || err_is_unreachable(rc) ||
+	    (w->since && mono_s() - w->since >= r->budget)) {
+		log_warn("bitstream %s: giving up after %d failures: %s",
+			 rf->uuid, w->n, strerror(-rc));
+		rf->err = rc;
+		rf->err_gen++;
+		pthread_cond_broadcast(&rf->cond);
+		return -1;
+	}
+	rf->window = WIN_MIN;
+	return w->n ? 100L << (w->n < 5 ? w->n : 5) : 0;
+}
+
 /* Streams windows after the latest sequential read until the file is
  * complete, nobody needs more, or the reader stops. */
 static void *worker_main(void *arg)
@@ -560,38 +569,28 @@ static void *worker_main(void *arg)
 	struct rfile *rf = arg;
 	struct reader *r = rf->r;
 	time_t idle_since = mono_s();
-	uint64_t start, end, lim, got, cap;
-	int fails = 0, rc, slot, whole, fatal;
-	time_t fail_since = 0;
+	uint64_t start, end, got;
+	struct wfails fails = {0, 0};
+	int rc, slot, whole, fatal;
 	struct timespec ts;
+	long wait;
 
 	pthread_mutex_lock(&rf->lock);
 	rf->window = WIN_MIN;
 	while (!rf->stop && !is_closing(r) && !rf->fatal) {
+		/* Pick the next window, or wait for demand (not forever). */
 		whole = __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE);
-		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
-		start = content_missing_from(rf->ce, whole ? 0 : rf->seq_pos);
-		if (start >= lim)
+		rc = worker_next(rf, whole, &start, &end);
+		if (rc < 0)
 			break;
-		if (!whole && (start >= rf->demand + ahead_limit(rf) ||
-			       inflight_has(rf, start))) {
+		if (rc == 0) {
 			if (mono_s() - idle_since > WORKER_IDLE)
 				break;
 			ts = deadline_ms(500);
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 			continue;
 		}
-		idle_since = mono_s();
-		end = start + rf->window;
-		if (end > lim)
-			end = lim;
-		if (!whole) {
-			uint64_t p = content_present_from(rf->ce, start);
-
-			if (p < end)
-				end = p;
-			end = inflight_next(rf, start, end);
-		}
+		/* Fetch it without the lock. */
 		slot = inflight_add(rf, start, whole ? rf->size : end);
 		pthread_mutex_unlock(&rf->lock);
 		rc = fetch_range(rf, start, end, 1, slot, r->budget * 1000L,
@@ -600,45 +599,19 @@ static void *worker_main(void *arg)
 		inflight_del(rf, slot);
 		idle_since = mono_s();
 		if (rc == 0) {
-			fails = 0;
-			fail_since = 0;
-			cap = content_entry_cap(rf->ce) / 4;
-			if (rf->window > cap && cap >= WIN_MIN)
-				rf->window = cap;
-			else if (rf->window < WIN_MAX && rf->window < cap)
-				rf->window *= 2;
+			fails.n = 0;
+			fails.since = 0;
+			window_grow(rf);
 			continue;
 		}
-		if (rc == -ECANCELED && (rf->stop || is_closing(r)))
+		/* Resume, back off or give up. */
+		wait = worker_failed(rf, start, rc, fatal, got, &fails);
+		if (wait < 0)
 			break;
-		if (note_failure(rf, start, rc, fatal))
-			break;
-		/* Progress = new complete blocks, not merely bytes received
-		 * (a stream that keeps breaking inside one block makes none).
-		 */
-		got = content_missing_from(rf->ce, start) > start ? got : 0;
-		fails = got ? 0 : fails + 1;
-		fail_since = got ? 0 : fail_since ? fail_since : mono_s();
-		if (got)
-			log_info("bitstream %s: stream broke after %llu bytes "
-				 "(%s); resuming",
-				 rf->uuid, (unsigned long long)got,
-				 strerror(-rc));
-		if (fails > RETRY_MAX || server_unreachable(rc) ||
-		    (fail_since && mono_s() - fail_since >= r->budget)) {
-			log_warn(
-			    "bitstream %s: giving up after %d failures: %s",
-			    rf->uuid, fails, strerror(-rc));
-			rf->err = rc;
-			rf->err_gen++;
-			pthread_cond_broadcast(&rf->cond);
-			break;
+		if (wait > 0) {
+			ts = deadline_ms(wait);
+			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 		}
-		rf->window = WIN_MIN;
-		if (!fails) /* resume at once after progress */
-			continue;
-		ts = deadline_ms(100L << (fails < 5 ? fails : 5));
-		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
 	pthread_mutex_unlock(&rf->lock);
 	if (!rf->stop && !is_closing(r))
@@ -700,141 +673,177 @@ static ssize_t no_data(struct rfile *rf, uint64_t off)
 	return -EIO;
 }
 
-/* Makes [off, off+size) (clamped) present in the cache; returns the byte
- * count, 0 at EOF, or -errno. */
-static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
+/* One read waiting for its bytes. */
+struct rwait {
+	uint64_t o;    /* offset */
+	size_t size;   /* bytes asked */
+	uint64_t lim;  /* end of the file as known now */
+	uint64_t want; /* bytes to serve: size clamped to lim */
+	int seq;       /* part of a sequential run */
+	unsigned gen;  /* rf->err_gen at the start */
+	uint64_t seen_progress;
+	int64_t since; /* when this read last saw data arrive (ms) */
+	int64_t left;  /* ms of its budget left */
+	int tries;     /* fetches of its own without progress */
+};
+
+/* Counts a call in progress (reader_free waits for it). 0 or -EIO. */
+static int call_begin(struct reader *r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->closing)
+		rc = -EIO;
+	else
+		r->active++;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* Ends a call counted by call_begin. */
+static void call_end(struct reader *r)
+{
+	pthread_mutex_lock(&r->lock);
+	if (--r->active == 0)
+		pthread_cond_broadcast(&r->idle);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Starts a read: tells the worker about a sequential one. rf->lock held. */
+static void read_start(struct reader_file *h, struct rwait *w)
 {
 	struct rfile *rf = h->rf;
-	struct reader *r = rf->r;
-	uint64_t o = (uint64_t)off, lim, want, have, miss, mend, got;
-	uint64_t seen_progress;
-	unsigned gen;
-	int64_t since, left, budget = r->budget * 1000L;
-	int seq, tries = 0, rc, slot, fatal, verify = 0;
-	ssize_t ret;
-	struct timespec ts;
 
-	if (off < 0)
-		return -EINVAL;
-	if (o >= rf->size || !size)
-		return 0;
-	pthread_mutex_lock(&r->lock);
-	if (r->closing) {
-		pthread_mutex_unlock(&r->lock);
-		return -EIO;
-	}
-	r->active++;
-	pthread_mutex_unlock(&r->lock);
-
-	pthread_mutex_lock(&rf->lock);
-	seq = h->nreads && o + SEQ_SLACK >= h->last_end &&
-	      o <= h->last_end + SEQ_SLACK;
-	if (seq) {
-		rf->seq_pos = o;
-		rf->demand = o + size;
+	w->seq = h->nreads && w->o + SEQ_SLACK >= h->last_end &&
+		 w->o <= h->last_end + SEQ_SLACK;
+	if (w->seq) {
+		rf->seq_pos = w->o;
+		rf->demand = w->o + w->size;
 		pthread_cond_broadcast(&rf->cond);
 	}
-	gen = rf->err_gen;
-	seen_progress = rf->progress;
-	since = mono_ms(); /* when this read last saw data arrive */
-	if (rf->failed_err && rf->failed_progress == rf->progress &&
-	    mono_s() - rf->failed_at < r->budget &&
-	    content_present(rf->ce, o, size) == 0) {
-		ret = rf->failed_err;
-		goto done;
+	w->gen = rf->err_gen;
+	w->seen_progress = rf->progress;
+	w->since = mono_ms();
+}
+
+/* Whether the read is decided (rf->lock held): 1 with *ret set (bytes,
+ * 0 at EOF, -errno), else 0 with w->lim, w->want, w->left and *miss (the
+ * first missing byte) set. */
+static int read_decided(struct rfile *rf, struct rwait *w, uint64_t *miss,
+			ssize_t *ret)
+{
+	uint64_t have;
+
+	if (rf->fatal)
+		return *ret = rf->fatal, 1;
+	if (is_closing(rf->r) || rf->stop)
+		return *ret = -EIO, 1;
+	w->lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
+	if (w->o >= w->lim)
+		return *ret = 0, 1;
+	w->want = w->lim - w->o < w->size ? w->lim - w->o : w->size;
+	have = content_present(rf->ce, w->o, w->want);
+	if (have == w->want)
+		return *ret = (ssize_t)w->want, 1;
+	if (rf->err_gen != w->gen)
+		return *ret = rf->err, 1;
+	*miss = content_missing_from(rf->ce, w->o + have);
+	if (rf->progress != w->seen_progress) {
+		w->seen_progress = rf->progress;
+		w->since = mono_ms();
 	}
+	w->left = rf->r->budget * 1000L - (mono_ms() - w->since);
+	if (w->left <= 0)
+		return *ret = no_data(rf, *miss), 1;
+	return 0;
+}
+
+/* Whether byte miss comes from elsewhere (a fetch in flight, or the
+ * worker, started here if needed). rf->lock held. The worker streams from
+ * the block of seq_pos on; a block below it (a concurrent later read
+ * moved seq_pos past this one) is fetched by the read itself, or it would
+ * stall. */
+static int read_by_others(struct rfile *rf, const struct rwait *w,
+			  uint64_t miss)
+{
+	return inflight_has(rf, miss) ||
+	       (__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE) &&
+		worker_ensure(rf) == 0) ||
+	       (w->seq && miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
+		worker_ensure(rf) == 0);
+}
+
+/* A random read fetches a small window at miss itself (rf->lock held,
+ * dropped during the transfer). 1 to look again, 0 when the read is
+ * decided with *ret. */
+static int read_fetch(struct rfile *rf, struct rwait *w, uint64_t miss,
+		      ssize_t *ret)
+{
+	uint64_t mend = miss + RANDOM_WIN, got;
+	int rc, slot, fatal;
+	struct timespec ts;
+	long wait;
+
+	/* The window: at least to the read's end (whole blocks), within
+	 * the file, the missing run and the fetches in flight. */
+	if (mend < w->o + w->want)
+		mend = (w->o + w->want + CONTENT_BLOCK - 1) / CONTENT_BLOCK *
+		       CONTENT_BLOCK;
+	if (mend > w->lim)
+		mend = w->lim;
+	if (content_present_from(rf->ce, miss) < mend)
+		mend = content_present_from(rf->ce, miss);
+	mend = inflight_next(rf, miss, mend);
+	slot = inflight_add(rf, miss, mend);
+	pthread_mutex_unlock(&rf->lock);
+	rc = fetch_range(rf, miss, mend, 0, slot, (long)w->left, &got, &fatal);
+	pthread_mutex_lock(&rf->lock);
+	inflight_del(rf, slot);
+	pthread_cond_broadcast(&rf->cond);
+	/* Judge the outcome: done, progress, fatal, or back off. */
+	if (rc == 0 || rc == FETCH_WHOLE_NEEDED)
+		return 1;
+	if (note_failure(rf, miss, rc, fatal))
+		return 1; /* fatal/EOF is picked up by read_decided */
+	if (rc == -ECANCELED)
+		return *ret = -EIO, 0;
+	if (content_missing_from(rf->ce, miss) > miss) {
+		w->tries = 0; /* progress: resume at once */
+		return 1;
+	}
+	w->left = rf->r->budget * 1000L - (mono_ms() - w->since);
+	if (w->left <= 0)
+		return *ret = no_data(rf, miss), 0;
+	if (++w->tries > RETRY_MAX || err_is_unreachable(rc)) {
+		log_warn("bitstream %s: reading at %llu failed: %s", rf->uuid,
+			 (unsigned long long)miss, strerror(-rc));
+		return *ret = rc, 0;
+	}
+	wait = 100L << (w->tries < 5 ? w->tries : 5);
+	ts = deadline_ms(wait < w->left ? wait : (long)w->left);
+	pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
+	return 1;
+}
+
+/* Waits until the read is decided, fetching what nobody else does
+ * (rf->lock held). Bytes, 0 at EOF, or -errno. */
+static ssize_t read_wait(struct rfile *rf, struct rwait *w)
+{
+	struct timespec ts;
+	uint64_t miss;
+	ssize_t ret;
+
 	for (;;) {
-		if (rf->fatal) {
-			ret = rf->fatal;
+		if (read_decided(rf, w, &miss, &ret))
 			break;
-		}
-		if (is_closing(r) || rf->stop) {
-			ret = -EIO;
-			break;
-		}
-		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
-		if (o >= lim) {
-			ret = 0;
-			break;
-		}
-		want = lim - o < size ? lim - o : size;
-		have = content_present(rf->ce, o, want);
-		if (have == want) {
-			ret = (ssize_t)want;
-			break;
-		}
-		if (rf->err_gen != gen) {
-			ret = rf->err;
-			break;
-		}
-		miss = content_missing_from(rf->ce, o + have);
-		if (rf->progress != seen_progress) {
-			seen_progress = rf->progress;
-			since = mono_ms();
-		}
-		left = budget - (mono_ms() - since);
-		if (left <= 0) {
-			ret = no_data(rf, miss);
-			break;
-		}
-		/* The worker streams from the block of seq_pos on; a block
-		 * below it (a concurrent later read moved seq_pos past this
-		 * one) is fetched here, or this read would stall. */
-		if (inflight_has(rf, miss) ||
-		    (__atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE) &&
-		     worker_ensure(rf) == 0) ||
-		    (seq &&
-		     miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
-		     worker_ensure(rf) == 0)) {
-			ts = deadline_ms(left < 1000 ? (long)left : 1000);
+		if (read_by_others(rf, w, miss)) {
+			ts = deadline_ms(w->left < 1000 ? (long)w->left : 1000);
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 			continue;
 		}
-		/* A random read: fetch a small window here. */
-		mend = miss + RANDOM_WIN;
-		if (mend < o + want)
-			mend = (o + want + CONTENT_BLOCK - 1) / CONTENT_BLOCK *
-			       CONTENT_BLOCK;
-		if (mend > lim)
-			mend = lim;
-		if (content_present_from(rf->ce, miss) < mend)
-			mend = content_present_from(rf->ce, miss);
-		mend = inflight_next(rf, miss, mend);
-		slot = inflight_add(rf, miss, mend);
-		pthread_mutex_unlock(&rf->lock);
-		rc = fetch_range(rf, miss, mend, 0, slot, (long)left, &got,
-				 &fatal);
-		pthread_mutex_lock(&rf->lock);
-		inflight_del(rf, slot);
-		pthread_cond_broadcast(&rf->cond);
-		if (rc == 0 || rc == FETCH_WHOLE_NEEDED)
-			continue;
-		if (note_failure(rf, miss, rc, fatal))
-			continue; /* fatal/EOF is picked up at the top */
-		if (rc == -ECANCELED) {
-			ret = -EIO;
+		if (!read_fetch(rf, w, miss, &ret))
 			break;
-		}
-		if (content_missing_from(rf->ce, miss) > miss) {
-			tries = 0; /* progress: resume at once */
-			continue;
-		}
-		left = budget - (mono_ms() - since);
-		if (left <= 0) {
-			ret = no_data(rf, miss);
-			break;
-		}
-		if (++tries > RETRY_MAX || server_unreachable(rc)) {
-			log_warn("bitstream %s: reading at %llu failed: %s",
-				 rf->uuid, (unsigned long long)miss,
-				 strerror(-rc));
-			ret = rc;
-			break;
-		}
-		ts = deadline_ms(100L << (tries < 5 ? tries : 5) < left
-				     ? 100L << (tries < 5 ? tries : 5)
-				     : (long)left);
-		pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 	}
 	if (ret == -ETIMEDOUT) /* a stalled transfer: the contract says EIO */
 		ret = -EIO;
@@ -843,15 +852,26 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 		rf->failed_at = mono_s();
 		rf->failed_progress = rf->progress;
 	}
-done:
+	return ret;
+}
+
+/* Ends a read (rf->lock held, released here): keeps a sequential
+ * reader's stream running ahead, checks a complete file's MD5. Returns
+ * ret, or the error the check found. */
+static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
+			   ssize_t ret)
+{
+	struct rfile *rf = h->rf;
+	uint64_t miss, lim;
+	int verify;
+
 	if (ret >= 0) {
-		h->last_end = o + (uint64_t)ret;
+		h->last_end = w->o + (uint64_t)ret;
 		h->nreads++;
 	}
-	/* Keep a sequential reader's stream running ahead of it. */
-	if (ret > 0 && seq && !rf->worker_running && !rf->fatal &&
-	    !__atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE)) {
-		miss = content_missing_from(rf->ce, o);
+	if (ret > 0 && w->seq && !rf->worker_running && !rf->fatal &&
+	    !__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE)) {
+		miss = content_missing_from(rf->ce, w->o);
 		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
 			worker_ensure(rf);
@@ -867,7 +887,7 @@ done:
 	}
 	pthread_mutex_unlock(&rf->lock);
 	if (ret > 0)
-		content_note_read(rf->ce, o, (uint64_t)ret);
+		content_note_read(rf->ce, w->o, (uint64_t)ret);
 	if (verify) {
 		/* The file may have just become complete: check it before
 		 * serving from it (once; fast when already verified). */
@@ -877,10 +897,36 @@ done:
 			ret = rf->fatal;
 		pthread_mutex_unlock(&rf->lock);
 	}
-	pthread_mutex_lock(&r->lock);
-	if (--r->active == 0)
-		pthread_cond_broadcast(&r->idle);
-	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* Makes [off, off+size) (clamped) present in the cache; returns the byte
+ * count, 0 at EOF, or -errno. */
+static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
+{
+	struct rfile *rf = h->rf;
+	struct rwait w = {0};
+	ssize_t ret;
+
+	if (off < 0)
+		return -EINVAL;
+	w.o = (uint64_t)off;
+	w.size = size;
+	if (w.o >= rf->size || !size)
+		return 0;
+	if (call_begin(rf->r) < 0)
+		return -EIO;
+	pthread_mutex_lock(&rf->lock);
+	read_start(h, &w);
+	/* Right after a read gave up here, fail at once (see rfile). */
+	if (rf->failed_err && rf->failed_progress == rf->progress &&
+	    mono_s() - rf->failed_at < rf->r->budget &&
+	    content_present(rf->ce, w.o, size) == 0)
+		ret = rf->failed_err;
+	else
+		ret = read_wait(rf, &w);
+	ret = read_finish(h, &w, ret);
+	call_end(rf->r);
 	return ret;
 }
 
@@ -924,77 +970,6 @@ ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 /* ---- sizes the JSON did not give ------------------------------------------
  */
 
-/* on_headers of the size probe: the total from a 206's Content-Range, or
- * Content-Length when a 200 ignored the Range (then the body is refused). */
-static int probe_headers(const struct http_response *resp, void *ctx)
-{
-	int64_t *size = ctx;
-	uint64_t a, b, total;
-	const char *v;
-	char *end;
-
-	if (resp->status == 206) {
-		v = http_response_header(resp, "Content-Range");
-		if (v && parse_content_range(v, &a, &b, &total) == 0 &&
-		    total <= MODEL_SIZE_MAX)
-			*size = (int64_t)total;
-		return 0;
-	}
-	if (resp->status == 200) {
-		v = http_response_header(resp, "Content-Length");
-		if (v && *v >= '0' && *v <= '9') {
-			errno = 0;
-			total = strtoull(v, &end, 10);
-			if (!*end && !errno && total <= MODEL_SIZE_MAX)
-				*size = (int64_t)total;
-		}
-	}
-	return 1;
-}
-
-/* Asks the server for the size of a bitstream: GET with Range: bytes=0-0
- * (contract §5.4: unlike HEAD it is not counted as a download and works
- * on every DSpace 7 release); a 416 means an empty file. */
-static int64_t probe_size(struct reader *r, const char *uuid)
-{
-	struct http_request req;
-	struct http_response resp;
-	struct curl_slist *hdrs;
-	int64_t size = -1;
-	char *url = rest_content_url(r->s, uuid);
-	int rc;
-
-	hdrs = curl_slist_append(NULL, "Range: bytes=0-0");
-	if (!url || !hdrs)
-		goto out;
-	memset(&req, 0, sizeof(req));
-	req.method = "GET";
-	req.url = url;
-	req.headers = hdrs;
-	req.idempotent = 1;
-	req.on_headers = probe_headers;
-	req.ctx = &size;
-	req.max_body = 4096;
-	req.stall_ms = r->budget * 1000L;
-	rc = session_request(r->s, &req, &resp);
-	if (resp.status == 416) {
-		const char *v = http_response_header(&resp, "Content-Range");
-
-		if (v && !strcmp(v, "bytes */0"))
-			size = 0;
-	}
-	if (size < 0)
-		log_warn("bitstream %s: its size is unknown and the server did "
-			 "not tell it (status %ld%s%s)",
-			 uuid, resp.status, rc < 0 ? ", " : "",
-			 rc < 0 ? strerror(-rc) : "");
-	http_response_release(&resp);
-out:
-	curl_slist_free_all(hdrs);
-	free(url);
-	return size;
-}
-
 int reader_size(struct reader *r, const char *uuid, int64_t *size)
 {
 	unsigned i;
@@ -1008,8 +983,7 @@ int reader_size(struct reader *r, const char *uuid, int64_t *size)
 			return 0;
 		}
 	pthread_mutex_unlock(&r->lock);
-	got = probe_size(r, uuid);
-	if (got < 0)
+	if (rest_content_size(r->s, uuid, r->budget * 1000L, &got) < 0)
 		return -EIO;
 	pthread_mutex_lock(&r->lock);
 	i = r->sizes_next++ % KNOWN_SIZES;
@@ -1030,7 +1004,6 @@ int reader_size(struct reader *r, const char *uuid, int64_t *size)
 static void rfile_free(struct rfile *rf)
 {
 	content_close(&rf->ce);
-	free(rf->url);
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
 	free(rf);
@@ -1083,9 +1056,7 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	rf->window = WIN_MIN;
 	pthread_mutex_init(&rf->lock, NULL);
 	pthread_cond_init(&rf->cond, NULL);
-	rf->url = rest_content_url(r->s, uuid);
-	rc = rf->url ? content_open(r->cache, uuid, rf->md5, size, &rf->ce)
-		     : -EINVAL;
+	rc = content_open(r->cache, uuid, rf->md5, size, &rf->ce);
 	if (rc) {
 		rfile_free(rf);
 		rf = NULL;
@@ -1180,7 +1151,8 @@ void reader_free(struct reader **rp)
 		pthread_mutex_unlock(&rf->lock);
 	}
 	/* Reads in progress notice `closing` at their next wake-up; transfers
-	 * at their next callback (bounded by the http stall timeout). */
+	 * at their next callback (bounded by the stall timeout of the
+	 * transfer). */
 	while (r->active) {
 		ts = deadline_ms(200);
 		pthread_cond_timedwait(&r->idle, &r->lock, &ts);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "dspace/session.h"
+#include "dspace/dspace.h"
 
 struct reader;
 struct reader_file;
@@ -46,9 +46,9 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
  * -errno (EACCES when the server refuses, EIO, ENOTCONN ...). The time
  * contract: a read during which no data arrives for retry_budget seconds
  * fails with EIO within about a second after that (HTTP transfers of the
- * read stop at the same moment: http stall_ms); every byte that arrives
- * restarts the clock. Reads of the same range right after such a failure
- * fail at once until data arrives again or the budget has passed. */
+ * read stop at the same moment: rest_content_req.stall_ms); every byte that
+ * arrives restarts the clock. Reads of the same range right after such a
+ * failure fail at once until data arrives again or the budget has passed. */
 ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off);
 
 /* Zero-copy variant: waits until [off, off+size) (clamped to the file size)

@@ -3,15 +3,17 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/cache.h"
 #include "core/inval.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "core/names.h"
-#include "dspace/rest.h"
+#include "dspace/dspace.h"
 #include "core/tree.h"
 
 #define DEFAULT_TTL 60
@@ -64,14 +66,6 @@ static int is_probe_name(const char *name)
 		if (fnmatch(probe_names[i], name, FNM_PERIOD) == 0)
 			return 1;
 	return 0;
-}
-
-/* Whether a refresh error means "cannot reach the server now". */
-static int is_unreachable(int err)
-{
-	return err == -ECONNREFUSED || err == -ENOTCONN || err == -ETIMEDOUT ||
-	       err == -EHOSTUNREACH || err == -EAGAIN || err == -EIO ||
-	       err == -ENETUNREACH || err == -ECONNRESET;
 }
 
 /* Whether the object type is shown as a directory. */
@@ -505,7 +499,7 @@ static int refresh(struct tree *t, const struct cache_object *dir)
 
 	r = rest_list_children(t->s, dir->type, dir->uuid, &l);
 	if (r < 0) {
-		if (is_unreachable(r) &&
+		if (err_is_unavailable(r) &&
 		    cache_listed_at(t->c, dir->ino, &when) == 0) {
 			if (stale_mark(t, dir->ino))
 				log_warn(

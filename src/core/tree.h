@@ -16,8 +16,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "dspace/model.h"
-#include "dspace/session.h"
+#include "dspace/dspace.h"
 
 struct inval;
 

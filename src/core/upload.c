@@ -14,8 +14,9 @@
 
 #include "core/cache.h"
 #include "core/content.h"
+#include "util/errors.h"
 #include "util/log.h"
-#include "dspace/rest.h"
+#include "dspace/dspace.h"
 #include "core/upload.h"
 
 #define MAX_ATTEMPTS 4
@@ -45,7 +46,7 @@ struct stream {
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	int64_t avail;		/* m: bytes written in order from 0 */
-	int64_t sent;		/* m: bytes handed to curl */
+	int64_t sent;		/* m: bytes handed to the upload */
 	int writing;		/* m: a write at avail is in progress */
 	int eof;		/* m: flushed, no more data */
 	int broken;		/* m: give up (why in reason) */
@@ -141,8 +142,8 @@ static void stream_break(struct upload_file *f, const char *why)
 	pthread_mutex_unlock(&s->m);
 }
 
-/* curl's read callback: the spool's bytes as the writer provides them;
- * waits for the writer, up to STREAM_IDLE_MS of silence. */
+/* The upload's read callback (dspace.h): the spool's bytes as the writer
+ * provides them; waits for the writer, up to STREAM_IDLE_MS of silence. */
 static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 {
 	struct stream *s = ctx;
@@ -170,7 +171,7 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 	}
 	if (s->broken) {
 		pthread_mutex_unlock(&s->m);
-		return CURL_READFUNC_ABORT;
+		return REST_READ_ABORT;
 	}
 	if (s->sent >= s->avail) {
 		s->body_sent = 1;
@@ -188,7 +189,7 @@ static size_t stream_read(char *buf, size_t size, size_t nitems, void *ctx)
 	if (n <= 0) {
 		stream_break_locked(s, "cannot read the spool");
 		pthread_mutex_unlock(&s->m);
-		return CURL_READFUNC_ABORT;
+		return REST_READ_ABORT;
 	}
 	s->sent += n;
 	pthread_mutex_unlock(&s->m);
@@ -335,15 +336,6 @@ static void stream_free(struct stream *s)
 	pthread_cond_destroy(&s->cv);
 	free(s->name);
 	free(s);
-}
-
-/* Whether err is worth another attempt: 5xx, timeouts, dropped
- * connections. */
-static int transient(int err)
-{
-	return err == -EAGAIN || err == -ETIMEDOUT || err == -ECONNRESET ||
-	       err == -ENOTCONN || err == -ECONNREFUSED || err == -EPIPE ||
-	       err == -EIO || err == -EHOSTUNREACH;
 }
 
 /* Replaces a malloc'd string field. 0 or -ENOMEM. */
@@ -1181,7 +1173,7 @@ static int post(struct upload *u, const char *bundle, const char *name,
 			return 0;
 		}
 		snprintf(why, whylen, "%s", strerror(-r));
-		if (!transient(r))
+		if (!err_is_unavailable(r))
 			break;
 		log_warn("upload of \"%s\" failed (%s); attempt %d of %d", name,
 			 strerror(-r), attempt + 1, MAX_ATTEMPTS);

@@ -37,7 +37,7 @@
 #include <sys/types.h>
 
 #include "util/buf.h"
-#include "dspace/session.h"
+#include "dspace/dspace.h"
 #include "core/tree.h"
 
 struct upload;

@@ -366,6 +366,22 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 	return rc;
 }
 
+char *dspace_api_root(const char *url)
+{
+	struct buf b = BUF_INIT;
+	size_t len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	if (buf_add(&b, url, len) < 0 ||
+	    (!(len >= 4 && strncmp(url + len - 4, "/api", 4) == 0) &&
+	     buf_adds(&b, "/api") < 0)) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
 /* The content URL of a bitstream. */
 char *rest_content_url(struct session *s, const char *uuid)
 {
@@ -385,7 +401,7 @@ static int write_call(struct session *s, const char *method, char *url,
 {
 	struct http_response resp = {0};
 	struct http_request req = {0};
-	struct curl_slist *hdr = NULL;
+	struct http_headers hdr = {0};
 	char line[128];
 	size_t start = out ? out->n : 0;
 	int rc;
@@ -394,15 +410,14 @@ static int write_call(struct session *s, const char *method, char *url,
 		return -ENOMEM;
 	if (ctype) {
 		snprintf(line, sizeof(line), "Content-Type: %s", ctype);
-		hdr = curl_slist_append(NULL, line);
-		if (!hdr) {
+		if (http_headers_add(&hdr, line) < 0) {
 			rc = -ENOMEM;
 			goto out;
 		}
 	}
 	req.method = method;
 	req.url = url;
-	req.headers = hdr;
+	req.headers = &hdr;
 	req.body = body;
 	req.body_len = body ? strlen(body) : 0;
 	req.parts = parts;
@@ -432,7 +447,7 @@ static int write_call(struct session *s, const char *method, char *url,
 			dso_release(&out->v[--out->n]);
 out:
 	http_response_release(&resp);
-	curl_slist_free_all(hdr);
+	http_headers_release(&hdr);
 	free(url);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -196,70 +197,46 @@ static int is_modifying(const char *m)
 	       strcmp(m, "OPTIONS") != 0 && strcmp(m, "TRACE") != 0;
 }
 
-/* Does the caller already send header name? */
-static int has_header(const struct curl_slist *l, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (; l; l = l->next)
-		if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
-			return 1;
-	return 0;
-}
-
-/* Is url a bitstream content URL (binary: no JSON Accept)? */
-static int is_content_url(const char *url)
-{
-	size_t n = strcspn(url, "?#");
-
-	return n >= 8 && strncmp(url + n - 8, "/content", 8) == 0;
-}
-
-/* Builds the header list for one attempt: ours, then the caller's. */
+/* Builds the header list for one attempt: ours, then the caller's. A
+ * binary request (bitstream content) gets no JSON Accept header. */
 static int build_headers(const struct http_request *req, const char *bearer,
-			 const char *csrf, struct curl_slist **out)
+			 const char *csrf, struct http_headers *out)
 {
-	struct curl_slist *l = NULL, *n;
-	const struct curl_slist *it;
+	const struct http_headers *in = req->headers;
 	struct buf b = BUF_INIT;
+	size_t i;
 
-	if (!has_header(req->headers, "Accept") && !is_content_url(req->url))
-		if (!(l = curl_slist_append(l, "Accept: application/json")))
-			goto fail;
-	if (bearer && !has_header(req->headers, "Authorization")) {
+	if (!http_headers_has(in, "Accept") && !req->binary &&
+	    http_headers_add(out, "Accept: application/json") < 0)
+		goto fail;
+	if (bearer && !http_headers_has(in, "Authorization")) {
 		if (buf_addf(&b, "Authorization: Bearer %s", bearer) < 0 ||
-		    !(n = curl_slist_append(l, b.data)))
+		    http_headers_add(out, b.data) < 0)
 			goto fail;
-		l = n;
 		buf_reset(&b);
 	}
 	if (csrf && is_modifying(req->method)) {
 		if (buf_addf(&b, "X-XSRF-TOKEN: %s", csrf) < 0 ||
-		    !(n = curl_slist_append(l, b.data)))
+		    http_headers_add(out, b.data) < 0)
 			goto fail;
-		l = n;
 		buf_reset(&b);
 		if (buf_addf(&b, "Cookie: " CSRF_COOKIE "=%s", csrf) < 0 ||
-		    !(n = curl_slist_append(l, b.data)))
+		    http_headers_add(out, b.data) < 0)
 			goto fail;
-		l = n;
 	}
-	for (it = req->headers; it; it = it->next) {
+	for (i = 0; in && i < in->n; i++) {
 		/* DSpace refuses untrusted origins; a non-browser sends none.
 		 */
-		if (strncasecmp(it->data, "Origin:", 7) == 0)
+		if (strncasecmp(in->lines[i], "Origin:", 7) == 0)
 			continue;
-		if (!(n = curl_slist_append(l, it->data)))
+		if (http_headers_add(out, in->lines[i]) < 0)
 			goto fail;
-		l = n;
 	}
 	buf_release(&b);
-	*out = l; /* may be NULL: no headers at all is fine */
-	return 0;
+	return 0; /* may be empty: no headers at all is fine */
 fail:
 	buf_release(&b);
-	curl_slist_free_all(l);
-	*out = NULL;
+	http_headers_release(out);
 	return -ENOMEM;
 }
 
@@ -317,7 +294,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		   struct http_response *resp, char **sent)
 {
 	struct http_request r = *req;
-	struct curl_slist *hdrs = NULL;
+	struct http_headers hdrs = {0};
 	struct hold h = {0};
 	char *csrf = NULL;
 	int rc;
@@ -330,7 +307,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		memset(resp, 0, sizeof(*resp));
 		return -ENOMEM;
 	}
-	r.headers = hdrs;
+	r.headers = &hdrs;
 	h.req = req;
 	h.hold_401 = hold_401;
 	h.hold_403 = hold_403;
@@ -350,7 +327,7 @@ static int attempt(struct session *s, const struct http_request *req,
 		}
 	}
 	buf_release(&h.body);
-	curl_slist_free_all(hdrs);
+	http_headers_release(&hdrs);
 	if (rc == 0)
 		csrf_update(s, resp);
 	*sent = csrf;
@@ -500,7 +477,7 @@ static int login(struct session *s, char *err, size_t errlen)
 {
 	struct http_request req = {0};
 	struct http_response resp;
-	struct curl_slist *hdrs = NULL;
+	struct http_headers hdrs = {0};
 	struct buf url = BUF_INIT, body = BUF_INIT;
 	char dummy[8];
 	int rc;
@@ -514,18 +491,18 @@ static int login(struct session *s, char *err, size_t errlen)
 	    buf_add_urlencoded(&body, s->user) < 0 ||
 	    buf_adds(&body, "&password=") < 0 ||
 	    buf_add_urlencoded(&body, s->password) < 0 ||
-	    !(hdrs = curl_slist_append(NULL,
-				       "Content-Type: "
-				       "application/x-www-form-urlencoded"))) {
+	    http_headers_add(&hdrs, "Content-Type: "
+				    "application/x-www-form-urlencoded") < 0) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto wipe;
 	}
 	req.method = "POST";
 	req.url = url.data;
-	req.headers = hdrs;
+	req.headers = &hdrs;
 	req.body = body.data;
 	req.body_len = body.len;
+	req.redact_body = 1; /* the password */
 	req.max_body = 1 << 20;
 	rc = send_csrf(s, &req, NULL, 0, &resp);
 	if (rc < 0) {
@@ -565,7 +542,7 @@ wipe:
 		explicit_bzero(body.data, body.alloc);
 	buf_release(&body);
 	buf_release(&url);
-	curl_slist_free_all(hdrs);
+	http_headers_release(&hdrs);
 	return rc;
 }
 
@@ -582,6 +559,7 @@ static int refresh(struct session *s, const char *bearer)
 	req.method = "POST";
 	req.url = url.data;
 	req.max_body = 1 << 20;
+	req.redact_body = 1; /* a login request */
 	rc = send_csrf(s, &req, bearer, 0, &resp);
 	if (rc == 0) {
 		if (resp.status == 200)

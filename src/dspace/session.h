@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include "net/http.h"
+#include "dspace/dspace.h"
 
 struct session;
 
@@ -50,11 +51,7 @@ int session_start(struct session *s, char *err, size_t errlen);
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp);
 
-/* Borrowed strings, valid for the life of the session. */
-const char *session_api_url(const struct session *s);
-/* "DSpace 7.6", or "" before session_start() */
-const char *session_dspace_version(const struct session *s);
-int session_is_anonymous(const struct session *s);
+/* session_api_url, session_dspace_version, session_is_anonymous: dspace.h */
 
 void session_free(struct session **s);
 

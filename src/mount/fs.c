@@ -15,6 +15,7 @@
 #include "core/cache.h"
 #include "mount/fs.h"
 #include "core/inval.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/rest.h"
 
@@ -60,17 +61,11 @@ static struct fs_config *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Sends an error reply. Failures to reach the server (connection refused,
- * host or network unreachable, reset) become EIO: the errno a read, stat or
- * readdir caller expects (the modules below log the real cause). */
+/* Sends an error reply: failures to reach or talk to the server become
+ * EIO (util/errors.h, err_for_user). */
 static void reply_err(fuse_req_t req, int negerr)
 {
-	int e = negerr < 0 ? -negerr : negerr;
-
-	if (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
-	    e == ECONNRESET || e == ENOTCONN || e == EPROTO)
-		e = EIO;
-	fuse_reply_err(req, e);
+	fuse_reply_err(req, err_for_user(negerr));
 }
 
 /* The status file's inode (0 when none could be allocated). */

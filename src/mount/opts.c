@@ -326,7 +326,8 @@ void opts_release(struct dspacefs_opts *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Normalises the server URL to the API root ending in "/api". */
+/* Checks the server URL and drops its trailing slashes (the backend turns
+ * it into its API root: dspace_api_root). */
 char *opts_normalize_url(const char *url, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT;
@@ -364,8 +365,6 @@ char *opts_normalize_url(const char *url, char *err, size_t errlen)
 	while (len > 0 && host[len - 1] == '/')
 		len--;
 	buf_add(&b, host, len);
-	if (!(b.len >= 4 && strcmp(b.data + b.len - 4, "/api") == 0))
-		buf_adds(&b, "/api");
 	return buf_detach(&b, NULL);
 fail:
 	buf_release(&b);

@@ -11,7 +11,7 @@ struct fuse_args;
 
 struct dspacefs_opts {
 	char *url;     /* as given on the command line */
-	char *api_url; /* normalised: scheme://host[:port]/path/api */
+	char *api_url; /* the backend's API root, from url (main.c) */
 	char *user;    /* -o user= (or from ~/.netrc); NULL → anonymous */
 	char *password_file; /* -o password_file= */
 	int anonymous;	     /* -o anonymous */
@@ -42,9 +42,11 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o);
 void opts_usage(const char *progname);
 void opts_release(struct dspacefs_opts *o);
 
-/* Turns "https://host/server", ".../server/api" or either with a trailing
- * slash into ".../server/api". Returns a malloc'd string, or NULL with a
- * reason in err (not http/https, no host, query or fragment present). */
+/* Checks a server URL and returns it with a lower-case scheme and without
+ * trailing slashes ("HTTP://h/server/" → "http://h/server"), malloc'd; or
+ * NULL with a reason in err (not http/https, no host, query or fragment
+ * present). The backend's API root is made from it by main
+ * (dspace_api_root). */
 char *opts_normalize_url(const char *url, char *err, size_t errlen);
 
 /* Parses "512", "64K", "10M", "2G", "1T" (binary units). -1 if invalid. */

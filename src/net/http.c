@@ -12,8 +12,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include <curl/curl.h>
+
 #include "util/buf.h"
 #include "net/http.h"
+#include "util/errors.h"
 #include "util/log.h"
 
 #ifndef PACKAGE_VERSION
@@ -229,9 +232,65 @@ int http_status_errno(long status)
 	return status >= 400 ? EIO : 0;
 }
 
-int http_curl_errno(CURLcode rc, long os_errno)
+_Static_assert(HTTP_READ_ABORT == CURL_READFUNC_ABORT,
+	       "HTTP_READ_ABORT is curl's read abort code");
+
+int http_global_init(void)
 {
-	switch (rc) {
+	return curl_global_init(CURL_GLOBAL_ALL) == CURLE_OK ? 0 : -EIO;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+const char *http_version(void)
+{
+	return curl_version();
+}
+
+int http_headers_add(struct http_headers *h, const char *line)
+{
+	char **v, *copy = strdup(line);
+
+	if (!copy)
+		return -ENOMEM;
+	v = realloc(h->lines, (h->n + 1) * sizeof(*v));
+	if (!v) {
+		free(copy);
+		return -ENOMEM;
+	}
+	v[h->n++] = copy;
+	h->lines = v;
+	return 0;
+}
+
+int http_headers_has(const struct http_headers *h, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; h && i < h->n; i++)
+		if (strncasecmp(h->lines[i], name, n) == 0 &&
+		    h->lines[i][n] == ':')
+			return 1;
+	return 0;
+}
+
+void http_headers_release(struct http_headers *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		free(h->lines[i]);
+	free(h->lines);
+	h->lines = NULL;
+	h->n = 0;
+}
+
+int http_curl_errno(int rc, long os_errno)
+{
+	switch ((CURLcode)rc) {
 	case CURLE_OK:
 		return 0;
 	case CURLE_OPERATION_TIMEDOUT:
@@ -340,8 +399,7 @@ static int server_down(struct http *h)
 /* Records the outcome of a request for server_down(). */
 static void note_outcome(struct http *h, int rc, const char *url)
 {
-	int unreachable =
-	    rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
+	int unreachable = err_is_unreachable(rc);
 	int was_down;
 
 	if (rc < 0 && !unreachable)
@@ -459,8 +517,8 @@ static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size,
 		break;
 	case CURLINFO_DATA_OUT:
 		/* Login bodies carry the password: never show them. */
-		if (strstr(x->req->url, "/authn/login") ||
-		    size > TRACE_BODY_MAX || !printable(data, size))
+		if (x->req->redact_body || size > TRACE_BODY_MAX ||
+		    !printable(data, size))
 			log_trace("> [%zu bytes of request body]", size);
 		else
 			log_trace("> %.*s", (int)size, data);
@@ -696,13 +754,13 @@ nomem:
 static int set_request(CURL *c, const struct http_request *req,
 		       struct curl_slist **hdrs, curl_mime **mime)
 {
-	const struct curl_slist *it;
 	const char *m = req->method ? req->method : "GET";
 	struct curl_slist *n;
+	size_t i;
 	int rc;
 
-	for (it = req->headers; it; it = it->next) {
-		n = curl_slist_append(*hdrs, it->data);
+	for (i = 0; req->headers && i < req->headers->n; i++) {
+		n = curl_slist_append(*hdrs, req->headers->lines[i]);
 		if (!n)
 			return -ENOMEM;
 		*hdrs = n;

@@ -5,16 +5,36 @@
  * call borrows one easy handle (connections are reused per handle) and waits
  * for a free one when all are busy. A curl share handle is used for DNS and
  * TLS session data only (never cookies: the session module owns the CSRF
- * cookie and sends it explicitly). curl_global_init() must have run before
- * http_new(). Proxy environment variables are honoured (curl's default). */
+ * cookie and sends it explicitly). http_global_init() must have run before
+ * http_new(). Proxy environment variables are honoured (curl's default).
+ * This header exposes no curl type: only http.c includes curl. */
 #ifndef DSPACEFS_HTTP_H
 #define DSPACEFS_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <curl/curl.h>
 
 struct http;
+
+/* Once per process, before any other thread runs: 0 or -EIO. */
+int http_global_init(void);
+void http_global_cleanup(void);
+/* The HTTP library's version string, e.g. "libcurl/8.5.0 OpenSSL/3.0". */
+const char *http_version(void);
+
+/* Extra request header lines ("Name: value"), owned by the list. */
+struct http_headers {
+	char **lines;
+	size_t n;
+};
+/* Appends a copy of line. 0 or -ENOMEM. */
+int http_headers_add(struct http_headers *h, const char *line);
+/* Whether a line for header name (case-insensitive) is in h (may be NULL). */
+int http_headers_has(const struct http_headers *h, const char *name);
+void http_headers_release(struct http_headers *h);
+
+/* What a part's read callback returns to abort the request. */
+#define HTTP_READ_ABORT ((size_t)0x10000000)
 
 struct http_config {
 	int connections;    /* size of the handle pool; 0 → 4 */
@@ -37,8 +57,8 @@ struct http_part {
 	size_t len;
 	/* stream the value from this file (not read into memory) */
 	const char *filepath;
-	/* or stream it from read (CURLOPT_READFUNCTION semantics: bytes,
-	 * 0 at the end, CURL_READFUNC_ABORT), length unknown: the request
+	/* or stream it from read (bytes copied, 0 at the end,
+	 * HTTP_READ_ABORT to fail), length unknown: the request
 	 * is sent chunked. read_end(read_ctx), if set, is called when an
 	 * attempt is over; a later attempt (a session retry) reads again,
 	 * so a stream that cannot replay must refuse it. */
@@ -62,8 +82,8 @@ struct http_request {
 	/* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" */
 	const char *method;
 	const char *url; /* absolute */
-	/* extra request headers, caller-owned */
-	const struct curl_slist *headers;
+	/* extra request headers, caller-owned (NULL: none) */
+	const struct http_headers *headers;
 	const char *body; /* request body (body_len bytes), or NULL */
 	size_t body_len;
 	const struct http_part *parts; /* multipart/form-data body, or NULL */
@@ -80,6 +100,10 @@ struct http_request {
 	 * call, across retries) the request fails with ETIMEDOUT at once and
 	 * is not retried (the caller owns the time budget, e.g. a read) */
 	long stall_ms;
+	/* the body carries a secret (a password): never traced */
+	int redact_body;
+	/* the answer is not JSON: the session adds no JSON Accept header */
+	int binary;
 };
 
 struct http_header {
@@ -128,9 +152,9 @@ int http_status_errno(long status);
 
 /* --- exposed for unit tests (pure functions) --- */
 
-/* -errno for a failed transfer (0 for CURLE_OK); os_errno is
- * CURLINFO_OS_ERRNO, used to tell unreachable hosts from refusals. */
-int http_curl_errno(CURLcode rc, long os_errno);
+/* -errno for a failed transfer (rc a CURLcode, 0 for CURLE_OK); os_errno
+ * is CURLINFO_OS_ERRNO, used to tell unreachable hosts from refusals. */
+int http_curl_errno(int rc, long os_errno);
 /* 1 for the statuses worth retrying (429, 502, 503, 504). */
 int http_status_retryable(long status);
 /* Milliseconds to wait before retry number attempt (1, 2, ...):

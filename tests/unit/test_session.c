@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "net/http.h"
 #include "dspace/session.h"
 #include "tap.h"

@@ -1,0 +1,161 @@
+/* dspace: the one header the core includes for the DSpace backend.
+ *
+ * Everything that knows DSpace (its REST paths, JSON, session and CSRF
+ * rules, how content is ranged) sits behind these declarations: the object
+ * model (model.h) and the calls the core makes. A second backend (e.g.
+ * Islandora) would sit next to dspace/ with a header like this one. No
+ * HTTP or curl type appears here: the core knows neither.
+ *
+ * All calls go through the shared session (struct session, made by main
+ * with session.h), return 0 or -errno (classes in util/errors.h), log the
+ * URL and the server's message on failure, and append to caller-owned
+ * lists. Paging follows the server's "next" links until the end, with the
+ * largest page sizes the server honours (1000 on ordinary lists, 100 on
+ * discovery, whose cap silently skips objects when a larger size is asked:
+ * DS#8723). */
+#ifndef DSPACEFS_DSPACE_H
+#define DSPACEFS_DSPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dspace/model.h"
+
+struct session;
+
+/* The REST API root for a server URL the user gave (caller frees; NULL on
+ * ENOMEM): trailing '/' removed and "/api" appended unless already there,
+ * e.g. "https://host/server" → "https://host/server/api". */
+char *dspace_api_root(const char *url);
+
+/* --- reads --- */
+
+/* Lists the direct children of a directory-like object, plus any embedded
+ * descendants that arrived with them (see model.h for the order):
+ *   DSO_NONE (root)  → top-level communities
+ *   DSO_COMMUNITY    → sub-communities, then collections
+ *   DSO_COLLECTION   → items (discovery, scope=collection, dsoType=ITEM),
+ *                      asking for each item's bundles and bitstreams to be
+ *                      embedded; children_complete says whether they came
+ *   DSO_ITEM         → bundles, with their bitstreams embedded
+ *   DSO_BUNDLE       → bitstreams
+ * Entries the server leaves out (restricted) are simply absent. */
+int rest_list_children(struct session *s, enum dso_type parent_type,
+		       const char *parent_uuid, struct dso_list *out);
+
+/* Fetches one object (and, for items, its bundles and bitstreams). */
+int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
+		    struct dso_list *out);
+
+/* --- write path (§6 of the contract). Each returns 0 or -errno after a
+ * log line naming the URL, status and the server's message; the objects the
+ * server returns are appended to out (which may be NULL where allowed). --- */
+
+/* POST items?owningCollection=: an archived, discoverable item titled
+ * title (admin only). Appends the new item. */
+int rest_create_item(struct session *s, const char *collection_uuid,
+		     const char *title, struct dso_list *out);
+
+/* POST items/{u}/bundles. A bundle of that name already existing is a 400
+ * (→ -EIO): look it up. Appends the new bundle. */
+int rest_create_bundle(struct session *s, const char *item_uuid,
+		       const char *name, struct dso_list *out);
+
+/* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
+ * with properties {"name": name}. Appends the new bitstream, whose md5 the
+ * caller must compare with its own. -EFBIG when the server answers 400:
+ * DSpace's answer to a body over its multipart size limit (the message
+ * does not say so; our body is otherwise well formed). */
+int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
+			  const char *name, const char *path,
+			  struct dso_list *out);
+/* The same with the file's content from read/read_end/ctx, sent chunked
+ * as it comes; one attempt only. read returns the bytes it copied into
+ * buf (at most size * nitems), 0 at the end, REST_READ_ABORT to fail the
+ * upload; read_end(ctx), if set, is called when the attempt is over. */
+int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
+				 const char *name,
+				 size_t (*read)(char *, size_t, size_t, void *),
+				 void (*read_end)(void *), void *ctx,
+				 struct dso_list *out);
+
+/* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
+ * Appends the updated object when out is not NULL. */
+int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
+		  const char *name, struct dso_list *out);
+
+/* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
+ * another bundle. Already there → 400 (-EIO). */
+int rest_move_bitstream(struct session *s, const char *bitstream_uuid,
+			const char *bundle_uuid);
+
+/* DELETE a bitstream, bundle (with its bitstreams) or item (with
+ * everything in it). Unknown/already deleted → -ENOENT. Communities and
+ * collections are refused with -EINVAL. */
+int rest_delete(struct session *s, enum dso_type type, const char *uuid);
+
+/* --- bitstream content (contract §5.4) --- */
+
+/* What the server answers to a content request, told once per attempt
+ * before the first body byte. */
+struct rest_content_head {
+	int whole;	/* the server ignored Range: the body is the whole
+			 * file from offset 0 */
+	int range_ok;	/* (ranged) a well-formed Content-Range came */
+	uint64_t first; /* (ranged) first byte of the body */
+	uint64_t last;	/* (ranged) last byte of the body */
+	uint64_t total; /* (ranged) size of the file */
+	const char *content_range; /* as received, "" if none (logs) */
+};
+
+/* Return 0 to go on, non-zero to abort (the call returns -ECANCELED). */
+typedef int (*rest_content_head_fn)(const struct rest_content_head *h,
+				    void *ctx);
+typedef int (*rest_content_body_fn)(const char *data, size_t len, void *ctx);
+
+struct rest_content_req {
+	const char *uuid;    /* of the bitstream */
+	uint64_t start, end; /* bytes [start, end) */
+	int ranged;	     /* 0: ask for the whole file */
+	long stall_ms;	     /* > 0: fail with ETIMEDOUT once no byte moved
+			      * for this long (not retried) */
+	rest_content_head_fn on_head; /* 206 (when ranged) or 200 only */
+	rest_content_body_fn on_body; /* the body of an accepted answer */
+	void *ctx;
+};
+
+struct rest_content_result {
+	int final;	  /* the server will answer the same again
+			   * (refused, gone, nonsense): do not retry */
+	long status;	  /* the server's status for log lines, 0: none */
+	char errmsg[256]; /* the transport's message, or "" */
+};
+
+/* GETs bytes of a bitstream (transient failures before the first byte are
+ * retried underneath). Returns 0 when an accepted answer arrived (whether
+ * all its bytes came is the caller's to check), -ERANGE when no byte
+ * exists at start (416), -EAGAIN for a busy or failing server (5xx, 429,
+ * 408), -ECANCELED when a callback aborted, another -errno for the
+ * server's refusal (res->final set) or a failed transfer. */
+int rest_content_get(struct session *s, const struct rest_content_req *req,
+		     struct rest_content_result *res);
+
+/* The size of a bitstream whose JSON gave none: a GET of its first byte
+ * (contract §5.4: unlike HEAD it is not counted as a download and works
+ * on every DSpace 7 release); a 416 means an empty file. 0, or -EIO after
+ * a log line when the server does not tell it. */
+int rest_content_size(struct session *s, const char *uuid, long stall_ms,
+		      int64_t *size);
+
+/* What an upload's read callback returns to fail the upload. */
+#define REST_READ_ABORT ((size_t)0x10000000)
+
+/* --- the session, as the core sees it --- */
+
+/* Borrowed strings, valid for the life of the session. */
+const char *session_api_url(const struct session *s);
+/* "DSpace 7.6", or "" before session_start() */
+const char *session_dspace_version(const struct session *s);
+int session_is_anonymous(const struct session *s);
+
+#endif
