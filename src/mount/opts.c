@@ -330,14 +330,14 @@ void opts_release(struct dspacefs_opts *o)
 char *opts_normalize_url(const char *url, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT;
-	const char *host, *p;
+	const char *scheme, *host, *p;
 	size_t len;
 
 	if (strncasecmp(url, "https://", 8) == 0) {
-		buf_adds(&b, "https://");
+		scheme = "https://";
 		host = url + 8;
 	} else if (strncasecmp(url, "http://", 7) == 0) {
-		buf_adds(&b, "http://");
+		scheme = "http://";
 		host = url + 7;
 	} else {
 		snprintf(err, errlen,
@@ -363,10 +363,14 @@ char *opts_normalize_url(const char *url, char *err, size_t errlen)
 	len = strlen(host);
 	while (len > 0 && host[len - 1] == '/')
 		len--;
-	buf_add(&b, host, len);
-	if (!(b.len >= 4 && strcmp(b.data + b.len - 4, "/api") == 0))
-		buf_adds(&b, "/api");
+	if (buf_adds(&b, scheme) || buf_add(&b, host, len))
+		goto nomem;
+	if (!(b.len >= 4 && strcmp(b.data + b.len - 4, "/api") == 0) &&
+	    buf_adds(&b, "/api"))
+		goto nomem;
 	return buf_detach(&b, NULL);
+nomem:
+	snprintf(err, errlen, "out of memory");
 fail:
 	buf_release(&b);
 	return NULL;
@@ -416,15 +420,18 @@ int64_t opts_parse_size(const char *s)
 }
 
 /* Appends s with every character outside [A-Za-z0-9.-] as '_'. */
-static void add_dir_safe(struct buf *b, const char *s)
+static int add_dir_safe(struct buf *b, const char *s)
 {
-	for (; *s; s++) {
+	int rc = 0;
+
+	for (; *s && !rc; s++) {
 		char c = *s;
 
 		if (!(isalnum((unsigned char)c) || c == '.' || c == '-'))
 			c = '_';
-		buf_add(b, &c, 1);
+		rc = buf_add(b, &c, 1);
 	}
+	return rc;
 }
 
 /* Per server and per user, so that what one identity may see never leaks
@@ -435,15 +442,18 @@ char *opts_default_cache_dir(const char *api_url, const char *user)
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
 	const char *rest = strstr(api_url, "://");
+	int rc;
 
 	if (xdg && *xdg == '/')
-		buf_addf(&b, "%s/dspacefs/", xdg);
+		rc = buf_addf(&b, "%s/dspacefs/", xdg);
 	else
-		buf_addf(&b, "%s/.cache/dspacefs/",
-			 home && *home ? home : "/tmp");
-	add_dir_safe(&b, rest ? rest + 3 : api_url);
-	buf_adds(&b, "@");
-	add_dir_safe(&b, user ? user : "anonymous");
+		rc = buf_addf(&b, "%s/.cache/dspacefs/",
+			      home && *home ? home : "/tmp");
+	if (rc || add_dir_safe(&b, rest ? rest + 3 : api_url) ||
+	    buf_adds(&b, "@") || add_dir_safe(&b, user ? user : "anonymous")) {
+		buf_release(&b);
+		return NULL;
+	}
 	return buf_detach(&b, NULL);
 }
 
@@ -652,9 +662,12 @@ int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 	if (home) {
 		struct buf b = BUF_INIT;
 
-		buf_addf(&b, "%s/.netrc", home);
-		netrc_path = buf_detach(&b, NULL);
-		if (opts_netrc_lookup(netrc_path, host, &netrc_login,
+		netrc_path = buf_addf(&b, "%s/.netrc", home) == 0
+				 ? buf_detach(&b, NULL)
+				 : NULL;
+		buf_release(&b);
+		if (netrc_path &&
+		    opts_netrc_lookup(netrc_path, host, &netrc_login,
 				      &netrc_pass) == 0 &&
 		    !o->user && netrc_login)
 			o->user = strdup(netrc_login);
