@@ -172,51 +172,89 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+/* The -o options handed on to FUSE; a trailing '=' takes a value. */
+static const char *const fuse_known[] = {"allow_other",
+					 "allow_root",
+					 "auto_unmount",
+					 "default_permissions",
+					 "ro",
+					 "rw",
+					 "fsname=",
+					 "subtype=",
+					 "max_read=",
+					 "max_idle_threads=",
+					 "clone_fd",
+					 "noatime",
+					 "nodev",
+					 "nosuid",
+					 "noexec",
+					 "exec",
+					 "suid",
+					 "dev",
+					 "atime",
+					 "async",
+					 "sync",
+					 "dirsync",
+					 "large_read",
+					 "blkdev",
+					 "blksize=",
+					 "kernel_cache",
+					 "auto_cache",
+					 "umask=",
+					 "uid=",
+					 "gid=",
+					 "entry_timeout=",
+					 "attr_timeout=",
+					 "nonempty",
+					 "debug",
+					 "max_threads=",
+					 NULL};
+
+/* Is tok one of fuse_known (name, or name=value)? */
+static int is_fuse_opt(const char *tok)
+{
+	int k;
+
+	for (k = 0; fuse_known[k]; k++) {
+		size_t n = strlen(fuse_known[k]);
+
+		if (fuse_known[k][n - 1] == '='
+			? strncmp(tok, fuse_known[k], n) == 0
+			: strcmp(tok, fuse_known[k]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Checks every option of a comma-separated -o list; names the first bad. */
+static int check_opt_list(const char *list)
+{
+	char *copy, *tok, *save = NULL;
+	int rc = 0;
+
+	copy = strdup(list);
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!is_fuse_opt(tok)) {
+			fprintf(stderr,
+				"dspacefs: unknown option -o %s (see --help)\n",
+				tok);
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 /* Rejects options FUSE would not understand, naming them. */
 static int check_unknown(struct fuse_args *args)
 {
-	static const char *const known[] = {"allow_other",
-					    "allow_root",
-					    "auto_unmount",
-					    "default_permissions",
-					    "ro",
-					    "rw",
-					    "fsname=",
-					    "subtype=",
-					    "max_read=",
-					    "max_idle_threads=",
-					    "clone_fd",
-					    "noatime",
-					    "nodev",
-					    "nosuid",
-					    "noexec",
-					    "exec",
-					    "suid",
-					    "dev",
-					    "atime",
-					    "async",
-					    "sync",
-					    "dirsync",
-					    "large_read",
-					    "blkdev",
-					    "blksize=",
-					    "kernel_cache",
-					    "auto_cache",
-					    "umask=",
-					    "uid=",
-					    "gid=",
-					    "entry_timeout=",
-					    "attr_timeout=",
-					    "nonempty",
-					    "debug",
-					    "max_threads=",
-					    NULL};
 	int i;
 
 	for (i = 1; i < args->argc; i++) {
 		const char *a = args->argv[i];
-		char *copy, *tok, *save = NULL;
-		int bad = 0;
 
 		if (a[0] != '-')
 			continue;
@@ -233,30 +271,7 @@ static int check_unknown(struct fuse_args *args)
 				a);
 			return -1;
 		}
-		copy = strdup(a);
-		if (!copy)
-			return -1;
-		for (tok = strtok_r(copy, ",", &save); tok && !bad;
-		     tok = strtok_r(NULL, ",", &save)) {
-			int k, found = 0;
-
-			for (k = 0; known[k] && !found; k++) {
-				size_t n = strlen(known[k]);
-
-				found = known[k][n - 1] == '='
-					    ? strncmp(tok, known[k], n) == 0
-					    : strcmp(tok, known[k]) == 0;
-			}
-			if (!found) {
-				fprintf(stderr,
-					"dspacefs: unknown option -o %s (see "
-					"--help)\n",
-					tok);
-				bad = 1;
-			}
-		}
-		free(copy);
-		if (bad)
+		if (check_opt_list(a))
 			return -1;
 	}
 	return 0;
