@@ -122,6 +122,68 @@ static void limit_malloc(void)
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
+/* The pieces main() builds, in start-up order; main() undoes them in
+ * reverse through its labels and release_all(). */
+struct startup {
+	struct fuse_args args;
+	struct fuse_cmdline_opts fopts;
+	struct dspacefs_opts o;
+	char *password; /* wiped once the session holds it */
+	struct http *http;
+	struct session *session;
+	struct fs_config fsc;
+	struct fuse_session *se;
+	struct inval *inval;
+	struct tree *tree;
+	struct reader *reader;
+	char err[512];
+};
+
+/* Reads the command line and sets up logging; 1 when --help or --version
+ * was answered, 0 to go on, -1 on error (already reported). */
+static int parse_command_line(struct startup *d, const char *argv0)
+{
+	struct dspacefs_opts *o = &d->o;
+
+	if (opts_parse(&d->args, o) != 0)
+		return -1;
+	if (o->show_help) {
+		opts_usage(argv0);
+		return 1;
+	}
+	if (o->show_version) {
+		printf("dspacefs %s\nFUSE library version %s\n%s\n",
+		       PACKAGE_VERSION, fuse_pkgversion(), http_version());
+		return 1;
+	}
+	if (fuse_parse_cmdline(&d->args, &d->fopts) != 0)
+		return -1;
+	if (!d->fopts.mountpoint) {
+		fprintf(stderr, "dspacefs: missing MOUNTPOINT (see --help)\n");
+		return -1;
+	}
+	log_init("dspacefs", 0,
+		 d->fopts.debug	 ? LL_DEBUG
+		 : o->debug_http ? LL_TRACE
+				 : LL_INFO);
+	if (o->debug_http && log_get_level() < LL_TRACE)
+		log_init(NULL, 0, LL_TRACE);
+	return 0;
+}
+
+/* The password and then the JWT live in this process: no core dumps, no
+ * ptrace or /proc/PID/mem by other processes of the same user, unless
+ * debugging (-d). */
+static void harden_process(int debug)
+{
+	if (!debug && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("cannot make the process non-dumpable: %s",
+			 strerror(errno));
+	if (debug)
+		log_debug("debugging: the process stays dumpable (core dumps "
+			  "may hold the password or the session token)");
+}
+
 /* The backend's API root for the URL the user gave (checked by opts), or
  * NULL with a reason in err. */
 static char *api_root(const char *url, char *err, size_t errlen)
@@ -135,25 +197,197 @@ static char *api_root(const char *url, char *err, size_t errlen)
 	return root;
 }
 
-int main(int argc, char *argv[])
+/* Derives the API URL, the credentials and a private cache directory. */
+static int prepare_options(struct startup *d)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts fopts = {0};
-	struct dspacefs_opts o;
-	struct fs_config fsc = {0};
+	struct dspacefs_opts *o = &d->o;
+	char *err = d->err;
+	size_t errlen = sizeof(d->err);
+
+	o->api_url = api_root(o->url, err, errlen);
+	if (!o->api_url)
+		goto fail;
+	if (opts_credentials(o, &d->password, err, errlen) != 0)
+		goto fail;
+	if (!o->cache_dir)
+		o->cache_dir = opts_default_cache_dir(o->api_url, o->user);
+	if (!o->cache_dir)
+		snprintf(err, errlen, "out of memory");
+	if (!o->cache_dir || make_private_dir(o->cache_dir, err, errlen))
+		goto fail;
+	if (o->insecure)
+		log_warn("TLS certificate verification is OFF (-o insecure): "
+			 "anyone on the network path can read and change what "
+			 "you see, and take your password");
+	return 0;
+fail:
+	fprintf(stderr, "dspacefs: %s\n", err);
+	return -1;
+}
+
+/* Forgets the password (it is only needed to log in). */
+static void wipe_password(struct startup *d)
+{
+	if (d->password) {
+		explicit_bzero(d->password, strlen(d->password));
+		free(d->password);
+		d->password = NULL;
+	}
+}
+
+/* Opens the connection pool and logs in, so that a wrong password or a
+ * dead server fails before anything is mounted. */
+static int log_in(struct startup *d)
+{
+	const struct dspacefs_opts *o = &d->o;
 	struct http_config hc = {0};
 	struct session_config sc = {0};
+
+	hc.connections = o->connections;
+	hc.cacert = o->cacert;
+	hc.insecure = o->insecure;
+	hc.debug_http = o->debug_http;
+	hc.stall_timeout = o->timeout;
+	hc.connect_timeout = o->timeout < 10 ? o->timeout : 10;
+	d->http = http_new(&hc);
+	sc.api_url = o->api_url;
+	sc.user = o->user;
+	sc.password = d->password;
+	d->session = d->http ? session_new(d->http, &sc) : NULL;
+	wipe_password(d);
+	if (!d->session) {
+		fprintf(stderr, "dspacefs: out of memory\n");
+		return -1;
+	}
+	if (session_start(d->session, d->err, sizeof(d->err)) != 0) {
+		fprintf(stderr, "dspacefs: %s\n", d->err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fills the adapter's configuration and creates the FUSE session. */
+static int new_fuse_session(struct startup *d)
+{
+	const struct dspacefs_opts *o = &d->o;
+	struct fs_config *fsc = &d->fsc;
+
+	/* Read-write unless -o ro (passed on to FUSE by opts) or anonymous
+	 * (then fs answers EROFS to every change). */
+	fsc->read_only = o->read_only;
+	fsc->anonymous = session_is_anonymous(d->session);
+	fsc->entry_ttl = o->cache_ttl > 0 ? o->cache_ttl : 1;
+	fsc->direct_io = o->direct_io;
+	fsc->mount_time = time(NULL);
+	fsc->owner = getuid();
+	fsc->others_read = o->others_read;
+	fsc->private_modes = o->allow_other && !o->others_read;
+	/* With allow_other the kernel checks the modes we show (0700/0600
+	 * unless others=read, 0755/0644 with it); fs checks the uid of every
+	 * request on top. */
+	if (o->allow_other &&
+	    fuse_opt_add_arg(&d->args, "-odefault_permissions"))
+		return -1;
+	if (fuse_opt_add_arg(&d->args, "-ofsname=dspacefs") ||
+	    fuse_opt_add_arg(&d->args, "-osubtype=dspacefs"))
+		return -1;
+	d->se = fuse_session_new(&d->args, fs_operations(),
+				 sizeof(*fs_operations()), fsc);
+	return d->se ? 0 : -1;
+}
+
+/* Opens the caches and starts the threads (after fuse_daemonize: SQLite
+ * and threads must not cross fork), then hands them to the adapter. */
+static int start_modules(struct startup *d)
+{
+	const struct dspacefs_opts *o = &d->o;
 	struct tree_config tc = {0};
 	struct reader_config rc_cfg = {0};
-	struct http *http = NULL;
-	struct session *session = NULL;
-	struct tree *tree = NULL;
-	struct inval *inval = NULL;
-	struct reader *reader = NULL;
-	struct fuse_session *se = NULL;
-	char *password = NULL;
-	char err[512] = "";
-	int ret = 1;
+
+	d->inval = inval_new();
+	if (!d->inval) {
+		log_error("out of memory");
+		return -1;
+	}
+	tc.cache_dir = o->cache_dir;
+	tc.cache_ttl = o->cache_ttl;
+	tc.inval = d->inval;
+	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
+	rc_cfg.cache_dir = o->cache_dir;
+	rc_cfg.cache_max = o->cache_max;
+	/* The read contract (reader.h, dspacefs(1)): a read that sees no
+	 * data for -o timeout seconds fails with EIO. */
+	rc_cfg.retry_budget = o->timeout;
+	d->reader =
+	    d->tree ? reader_new(d->session, &rc_cfg, d->err, sizeof(d->err))
+		    : NULL;
+	if (!d->tree || !d->reader) {
+		log_error("%s", d->err);
+		return -1;
+	}
+	/* Also on read-only mounts: uploads left pending by an earlier run
+	 * are listed (fs refuses the commands). */
+	d->fsc.upload = upload_new(d->session, d->tree, o->cache_dir, d->err,
+				   sizeof(d->err));
+	if (!d->fsc.upload) {
+		log_error("%s", d->err);
+		return -1;
+	}
+	d->fsc.tree = d->tree;
+	d->fsc.reader = d->reader;
+	d->fsc.inval = d->inval;
+	if (fs_attach(&d->fsc, d->se) != 0) {
+		log_error("cannot start the kernel cache invalidation thread");
+		return -1;
+	}
+	return 0;
+}
+
+/* Serves requests until unmounted or signalled; 0 on a clean end. */
+static int run_loop(struct startup *d)
+{
+	struct fuse_loop_config *lc;
+	int ret;
+
+	if (d->fopts.singlethread)
+		return fuse_session_loop(d->se);
+	lc = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(lc, d->fopts.clone_fd);
+	/* libfuse leaves both limits at UINT_MAX unless -o max_threads= or
+	 * -o max_idle_threads= was given; passing that on only earns a
+	 * warning. */
+	if (d->fopts.max_threads > 0 && d->fopts.max_threads < 100000)
+		fuse_loop_cfg_set_max_threads(lc, d->fopts.max_threads);
+	if (d->fopts.max_idle_threads < 100000)
+		fuse_loop_cfg_set_idle_threads(lc, d->fopts.max_idle_threads);
+	ret = fuse_session_loop_mt(d->se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return ret;
+}
+
+/* Frees every piece, the modules before the session they use. */
+static void release_all(struct startup *d)
+{
+	upload_free(&d->fsc.upload);
+	reader_free(&d->reader);
+	tree_free(&d->tree);
+	inval_free(&d->inval);
+	if (d->se)
+		fuse_session_destroy(d->se);
+	session_free(&d->session);
+	http_free(&d->http);
+	wipe_password(d);
+	free(d->fopts.mountpoint);
+	fuse_opt_free_args(&d->args);
+	opts_release(&d->o);
+}
+
+/* Start-up: parse → log in → FUSE session → signals → mount → daemonize
+ * → modules → loop; the labels undo the steps in reverse. */
+int main(int argc, char *argv[])
+{
+	struct startup d = {.args = FUSE_ARGS_INIT(argc, argv)};
+	int ret = 1, r;
 
 	limit_malloc();
 	if (http_global_init() < 0) {
@@ -161,191 +395,34 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	umask(077);
-	if (opts_parse(&args, &o) != 0)
-		goto out;
-	if (o.show_help) {
-		opts_usage(argv[0]);
-		ret = 0;
+	r = parse_command_line(&d, argv[0]);
+	if (r != 0) {
+		ret = r > 0 ? 0 : 1;
 		goto out;
 	}
-	if (o.show_version) {
-		printf("dspacefs %s\nFUSE library version %s\n%s\n",
-		       PACKAGE_VERSION, fuse_pkgversion(), http_version());
-		ret = 0;
+	harden_process(d.fopts.debug);
+	if (prepare_options(&d) || log_in(&d) || new_fuse_session(&d))
 		goto out;
-	}
-	if (fuse_parse_cmdline(&args, &fopts) != 0)
+	if (fuse_set_signal_handlers(d.se) != 0)
 		goto out;
-	if (!fopts.mountpoint) {
-		fprintf(stderr, "dspacefs: missing MOUNTPOINT (see --help)\n");
-		goto out;
-	}
-	log_init("dspacefs", 0,
-		 fopts.debug	? LL_DEBUG
-		 : o.debug_http ? LL_TRACE
-				: LL_INFO);
-	if (o.debug_http && log_get_level() < LL_TRACE)
-		log_init(NULL, 0, LL_TRACE);
-
-	/* The password and then the JWT live in this process: no core
-	 * dumps, no ptrace or /proc/PID/mem by other processes of the same
-	 * user, unless debugging (-d). */
-	if (!fopts.debug && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		log_warn("cannot make the process non-dumpable: %s",
-			 strerror(errno));
-	if (fopts.debug)
-		log_debug("debugging: the process stays dumpable (core dumps "
-			  "may hold the password or the session token)");
-	o.api_url = api_root(o.url, err, sizeof(err));
-	if (!o.api_url) {
-		fprintf(stderr, "dspacefs: %s\n", err);
-		goto out;
-	}
-	if (opts_credentials(&o, &password, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dspacefs: %s\n", err);
-		goto out;
-	}
-	if (!o.cache_dir)
-		o.cache_dir = opts_default_cache_dir(o.api_url, o.user);
-	if (!o.cache_dir)
-		snprintf(err, sizeof(err), "out of memory");
-	if (!o.cache_dir || make_private_dir(o.cache_dir, err, sizeof(err))) {
-		fprintf(stderr, "dspacefs: %s\n", err);
-		goto out;
-	}
-	if (o.insecure)
-		log_warn("TLS certificate verification is OFF (-o insecure): "
-			 "anyone on the network path can read and change what "
-			 "you see, and take your password");
-
-	hc.connections = o.connections;
-	hc.cacert = o.cacert;
-	hc.insecure = o.insecure;
-	hc.debug_http = o.debug_http;
-	hc.stall_timeout = o.timeout;
-	hc.connect_timeout = o.timeout < 10 ? o.timeout : 10;
-	http = http_new(&hc);
-	sc.api_url = o.api_url;
-	sc.user = o.user;
-	sc.password = password;
-	session = http ? session_new(http, &sc) : NULL;
-	if (password) {
-		explicit_bzero(password, strlen(password));
-		free(password);
-		password = NULL;
-	}
-	if (!session) {
-		fprintf(stderr, "dspacefs: out of memory\n");
-		goto out;
-	}
-	if (session_start(session, err, sizeof(err)) != 0) {
-		fprintf(stderr, "dspacefs: %s\n", err);
-		goto out;
-	}
-
-	/* Read-write unless -o ro (passed on to FUSE by opts) or anonymous
-	 * (then fs answers EROFS to every change). */
-	fsc.read_only = o.read_only;
-	fsc.anonymous = session_is_anonymous(session);
-	fsc.entry_ttl = o.cache_ttl > 0 ? o.cache_ttl : 1;
-	fsc.direct_io = o.direct_io;
-	fsc.mount_time = time(NULL);
-	fsc.owner = getuid();
-	fsc.others_read = o.others_read;
-	fsc.private_modes = o.allow_other && !o.others_read;
-	/* With allow_other the kernel checks the modes we show (0700/0600
-	 * unless others=read, 0755/0644 with it); fs checks the uid of every
-	 * request on top. */
-	if (o.allow_other && fuse_opt_add_arg(&args, "-odefault_permissions"))
-		goto out;
-	if (fuse_opt_add_arg(&args, "-ofsname=dspacefs") ||
-	    fuse_opt_add_arg(&args, "-osubtype=dspacefs"))
-		goto out;
-
-	se = fuse_session_new(&args, fs_operations(), sizeof(*fs_operations()),
-			      &fsc);
-	if (!se)
-		goto out;
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out;
-	if (fuse_session_mount(se, fopts.mountpoint) != 0)
+	if (fuse_session_mount(d.se, d.fopts.mountpoint) != 0)
 		goto out_signals;
-	if (fuse_daemonize(fopts.foreground) != 0)
+	if (fuse_daemonize(d.fopts.foreground) != 0)
 		goto out_unmount;
-	if (!fopts.foreground)
+	if (!d.fopts.foreground)
 		log_init(NULL, 1, log_get_level());
-
-	inval = inval_new();
-	if (!inval) {
-		log_error("out of memory");
+	if (start_modules(&d) != 0)
 		goto out_unmount;
-	}
-	tc.cache_dir = o.cache_dir;
-	tc.cache_ttl = o.cache_ttl;
-	tc.inval = inval;
-	tree = tree_new(session, &tc, err, sizeof(err));
-	rc_cfg.cache_dir = o.cache_dir;
-	rc_cfg.cache_max = o.cache_max;
-	/* The read contract (reader.h, dspacefs(1)): a read that sees no
-	 * data for -o timeout seconds fails with EIO. */
-	rc_cfg.retry_budget = o.timeout;
-	reader = tree ? reader_new(session, &rc_cfg, err, sizeof(err)) : NULL;
-	if (!tree || !reader) {
-		log_error("%s", err);
-		goto out_unmount;
-	}
-	/* Also on read-only mounts: uploads left pending by an earlier run
-	 * are listed (fs refuses the commands). */
-	fsc.upload = upload_new(session, tree, o.cache_dir, err, sizeof(err));
-	if (!fsc.upload) {
-		log_error("%s", err);
-		goto out_unmount;
-	}
-	fsc.tree = tree;
-	fsc.reader = reader;
-	fsc.inval = inval;
-	if (fs_attach(&fsc, se) != 0) {
-		log_error("cannot start the kernel cache invalidation thread");
-		goto out_unmount;
-	}
-
-	if (fopts.singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *lc = fuse_loop_cfg_create();
-
-		fuse_loop_cfg_set_clone_fd(lc, fopts.clone_fd);
-		/* libfuse leaves both limits at UINT_MAX unless -o max_threads=
-		 * or -o max_idle_threads= was given; passing that on only earns
-		 * a warning. */
-		if (fopts.max_threads > 0 && fopts.max_threads < 100000)
-			fuse_loop_cfg_set_max_threads(lc, fopts.max_threads);
-		if (fopts.max_idle_threads < 100000)
-			fuse_loop_cfg_set_idle_threads(lc,
-						       fopts.max_idle_threads);
-		ret = fuse_session_loop_mt(se, lc);
-		fuse_loop_cfg_destroy(lc);
-	}
-	ret = ret ? 1 : 0;
+	ret = run_loop(&d) ? 1 : 0;
 
 out_unmount:
 	/* No invalidation may reach the session once it goes away. */
-	fs_detach(&fsc);
-	fuse_session_unmount(se);
+	fs_detach(&d.fsc);
+	fuse_session_unmount(d.se);
 out_signals:
-	fuse_remove_signal_handlers(se);
+	fuse_remove_signal_handlers(d.se);
 out:
-	upload_free(&fsc.upload);
-	reader_free(&reader);
-	tree_free(&tree);
-	inval_free(&inval);
-	if (se)
-		fuse_session_destroy(se);
-	session_free(&session);
-	http_free(&http);
-	free(fopts.mountpoint);
-	fuse_opt_free_args(&args);
-	opts_release(&o);
+	release_all(&d);
 	http_global_cleanup();
 	return ret;
 }

@@ -414,13 +414,90 @@ fail:
 	return r;
 }
 
+/* Creates dir if needed; warns when other users may look into it. */
+static int prepare_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int r = mkdir_p(dir);
+
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create cache directory %s: %s",
+			 dir, strerror(-r));
+		return r;
+	}
+	if (stat(dir, &st) == 0 && (st.st_mode & 077))
+		log_warn("cache: %s is accessible to other users (mode %03o)",
+			 dir, (unsigned)(st.st_mode & 0777));
+	return 0;
+}
+
+/* Creates the database file ourselves so that it is 0600 whatever the
+ * umask; SQLite gives the WAL and shm files the database file's mode. */
+static int create_db_file(const char *path, char *err, size_t errlen)
+{
+	int fd, r;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Opens a first connection in WAL mode with the schema up to date. */
+static int open_schema(const char *path, struct conn **out, char *err,
+		       size_t errlen)
+{
+	struct conn *k = NULL;
+	int r, rc;
+
+	r = conn_open(path, &k);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open %s", path);
+		return r;
+	}
+	rc = sqlite3_exec(k->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(k->db, rc, "switching to WAL");
+		snprintf(err, errlen, "cannot use %s: %s", path,
+			 sqlite3_errmsg(k->db));
+		goto fail;
+	}
+	r = migrate(k, err, errlen);
+	if (r < 0) {
+		if (errlen && !err[0])
+			snprintf(err, errlen, "cannot set up %s", path);
+		goto fail;
+	}
+	*out = k;
+	return 0;
+fail:
+	conn_free(k);
+	return r;
+}
+
+/* Makes the WAL and shared-memory files next to path 0600. */
+static void tighten_side_files(const char *path, char *aux, size_t auxlen)
+{
+	snprintf(aux, auxlen, "%s-wal", path);
+	tighten(aux);
+	snprintf(aux, auxlen, "%s-shm", path);
+	tighten(aux);
+}
+
+/* Opens (creating if needed) the cache database in dir. */
 int cache_open(const char *dir, struct cache **out, char *err, size_t errlen)
 {
 	struct cache *c = NULL;
 	struct conn *k = NULL;
 	char *aux = NULL;
-	struct stat st;
-	int fd, r, rc;
+	int r;
 	size_t plen;
 
 	*out = NULL;
@@ -444,57 +521,19 @@ int cache_open(const char *dir, struct cache **out, char *err, size_t errlen)
 	}
 	snprintf(c->path, plen, "%s/meta.db", dir);
 
-	r = mkdir_p(dir);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot create cache directory %s: %s",
-			 dir, strerror(-r));
+	r = prepare_dir(dir, err, errlen);
+	if (r == 0)
+		r = create_db_file(c->path, err, errlen);
+	if (r == 0)
+		r = open_schema(c->path, &k, err, errlen);
+	if (r < 0)
 		goto fail;
-	}
-	if (stat(dir, &st) == 0 && (st.st_mode & 077))
-		log_warn("cache: %s is accessible to other users (mode %03o)",
-			 dir, (unsigned)(st.st_mode & 0777));
-
-	/* Create the file ourselves so that it is 0600 whatever the umask;
-	 * SQLite gives the WAL and shm files the database file's mode. */
-	fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fchmod(fd, 0600) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", c->path,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto fail;
-	}
-	close(fd);
-
-	r = conn_open(c->path, &k);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot open %s", c->path);
-		goto fail;
-	}
-	rc = sqlite3_exec(k->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		r = sql_err(k->db, rc, "switching to WAL");
-		snprintf(err, errlen, "cannot use %s: %s", c->path,
-			 sqlite3_errmsg(k->db));
-		goto fail;
-	}
-	r = migrate(k, err, errlen);
-	if (r < 0) {
-		if (errlen && !err[0])
-			snprintf(err, errlen, "cannot set up %s", c->path);
-		goto fail;
-	}
-	snprintf(aux, plen + 8, "%s-wal", c->path);
-	tighten(aux);
-	snprintf(aux, plen + 8, "%s-shm", c->path);
-	tighten(aux);
+	tighten_side_files(c->path, aux, plen + 8);
 	free(aux);
 	c->idle = k;
 	*out = c;
 	return 0;
 fail:
-	conn_free(k);
 	free(aux);
 	free(c->dir);
 	free(c->path);

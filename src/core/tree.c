@@ -280,83 +280,121 @@ out:
 	return r;
 }
 
-/* Stores a fresh listing of dir: its direct children, and the listings of
- * embedded descendants that arrived complete, in one transaction. */
-static int store_listing(struct tree *t, const struct cache_object *dir,
-			 struct dso_list *l, int64_t now)
+/* Where each object of a listing goes; indexes are into the dso_list. */
+struct plan {
+	size_t n;	  /* objects in the listing */
+	long *parent;	  /* index of the parent; -1 dir, -2 not found */
+	char *stored;	  /* is the object stored? */
+	uint64_t *inos;	  /* inode numbers, once stored */
+	struct member *m; /* stored objects, sorted by parent then uuid */
+	size_t nm;
+};
+
+/* Allocates a plan for n objects. */
+static int plan_alloc(struct plan *pl, size_t n)
 {
-	size_t n = l->n, nm = 0;
-	long *parent = NULL;
-	char *stored = NULL;
-	uint64_t *inos = NULL;
-	struct member *m = NULL;
-	struct cache_txn *txn = NULL;
-	int r = -ENOMEM;
+	memset(pl, 0, sizeof(*pl));
+	pl->n = n;
+	pl->parent = calloc(n + 1, sizeof(*pl->parent));
+	pl->stored = calloc(n + 1, 1);
+	pl->inos = calloc(n + 1, sizeof(*pl->inos));
+	pl->m = calloc(n + 1, sizeof(*pl->m));
+	if (!pl->parent || !pl->stored || !pl->inos || !pl->m)
+		return -ENOMEM;
+	return 0;
+}
 
-	parent = calloc(n + 1, sizeof(*parent));
-	stored = calloc(n + 1, 1);
-	inos = calloc(n + 1, sizeof(*inos));
-	m = calloc(n + 1, sizeof(*m));
-	if (!parent || !stored || !inos || !m)
-		goto out;
+/* Frees what plan_alloc allocated. */
+static void plan_release(struct plan *pl)
+{
+	free(pl->parent);
+	free(pl->stored);
+	free(pl->inos);
+	free(pl->m);
+}
 
-	/* Each object follows its parent (model.h): find the parent by
-	 * looking back; keep only objects whose parent's listing is
-	 * complete, and let bundles and bitstreams inherit the mtime. */
-	for (size_t i = 0; i < n; i++) {
+/* The index of the object before i that is its parent, or -1. */
+static long find_parent(const struct dso_list *l, size_t i)
+{
+	for (size_t j = i; j-- > 0;)
+		if (!strcmp(l->v[j].uuid, l->v[i].parent))
+			return (long)j;
+	return -1;
+}
+
+/* Each object follows its parent (model.h): find the parent by looking
+ * back; keep only objects whose parent's listing is complete, and let
+ * bundles and bitstreams inherit the mtime. */
+static void plan_members(struct plan *pl, const struct cache_object *dir,
+			 struct dso_list *l)
+{
+	for (size_t i = 0; i < pl->n; i++) {
 		struct dso *d = &l->v[i];
 		int64_t pm = dir->mtime;
+		long p;
 
-		parent[i] = -2;
+		pl->parent[i] = -2;
 		if (!d->parent[0] || !strcmp(d->parent, dir->uuid)) {
-			parent[i] = -1;
-			stored[i] = 1;
+			pl->parent[i] = -1;
+			pl->stored[i] = 1;
 		} else {
-			for (size_t j = i; j-- > 0;) {
-				if (!strcmp(l->v[j].uuid, d->parent)) {
-					parent[i] = (long)j;
-					break;
-				}
-			}
-			if (parent[i] < 0) {
+			p = find_parent(l, i);
+			if (p < 0) {
 				log_debug(
 				    "tree: %s %s arrived without its parent %s",
 				    dso_type_name(d->type), d->uuid, d->parent);
 				continue;
 			}
-			stored[i] = stored[parent[i]] &&
-				    l->v[parent[i]].children_complete;
-			pm = l->v[parent[i]].mtime;
+			pl->parent[i] = p;
+			pl->stored[i] =
+			    pl->stored[p] && l->v[p].children_complete;
+			pm = l->v[p].mtime;
 		}
 		if (!d->uuid[0])
-			stored[i] = 0;
+			pl->stored[i] = 0;
 		if ((d->type == DSO_BUNDLE || d->type == DSO_BITSTREAM) &&
 		    d->mtime <= 0)
 			d->mtime = pm;
-		if (stored[i])
-			m[nm++] = (struct member){parent[i], i, d->uuid};
+		if (pl->stored[i])
+			pl->m[pl->nm++] =
+			    (struct member){pl->parent[i], i, d->uuid};
 	}
-	qsort(m, nm, sizeof(*m), member_cmp);
+	qsort(pl->m, pl->nm, sizeof(*pl->m), member_cmp);
+}
 
-	r = cache_begin(t->c, &txn);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
+/* Stores every planned object and its metadata, parents first. */
+static int put_objects(struct cache_txn *txn, struct plan *pl,
+		       const struct cache_object *dir, const struct dso_list *l)
+{
+	int r;
+
+	for (size_t i = 0; i < pl->n; i++) {
 		uint64_t pino;
 
-		if (!stored[i])
+		if (!pl->stored[i])
 			continue;
-		pino = parent[i] < 0 ? dir->ino : inos[parent[i]];
-		r = cache_put_object(txn, &l->v[i], pino, &inos[i]);
+		pino = pl->parent[i] < 0 ? dir->ino : pl->inos[pl->parent[i]];
+		r = cache_put_object(txn, &l->v[i], pino, &pl->inos[i]);
 		if (r == 0)
-			r = cache_put_meta(txn, inos[i], l->v[i].meta,
+			r = cache_put_meta(txn, pl->inos[i], l->v[i].meta,
 					   l->v[i].nmeta);
 		if (r < 0)
-			goto out;
+			return r;
 	}
-	/* The directory's own group first, then every complete parent's
-	 * (possibly empty) group. */
-	for (long p = -1, a = 0; p < (long)n; p++) {
+	return 0;
+}
+
+/* Stores the directory's own group first, then every complete parent's
+ * (possibly empty) group. */
+static int put_groups(struct cache_txn *txn, const struct plan *pl,
+		      const struct cache_object *dir, const struct dso_list *l,
+		      int64_t now)
+{
+	const struct member *m = pl->m;
+	size_t nm = pl->nm;
+	int r;
+
+	for (long p = -1, a = 0; p < (long)pl->n; p++) {
 		size_t b;
 		uint64_t gino;
 
@@ -364,23 +402,43 @@ static int store_listing(struct tree *t, const struct cache_object *dir,
 		 * the previous one ended. */
 		while ((size_t)a < nm && m[a].parent < p)
 			a++;
-		if (p >= 0 && !(stored[p] && l->v[p].children_complete &&
+		if (p >= 0 && !(pl->stored[p] && l->v[p].children_complete &&
 				is_dir_type(l->v[p].type)))
 			continue;
-		gino = p < 0 ? dir->ino : inos[p];
+		gino = p < 0 ? dir->ino : pl->inos[p];
 		for (b = (size_t)a; b < nm && m[b].parent == p; b++)
 			;
-		r = store_group(txn, gino, l, inos, m + a, b - (size_t)a, now);
+		r = store_group(txn, gino, l, pl->inos, m + a, b - (size_t)a,
+				now);
 		if (r < 0)
-			goto out;
+			return r;
 	}
-	r = cache_commit(&txn);
+	return 0;
+}
+
+/* Stores a fresh listing of dir: its direct children, and the listings of
+ * embedded descendants that arrived complete, in one transaction. */
+static int store_listing(struct tree *t, const struct cache_object *dir,
+			 struct dso_list *l, int64_t now)
+{
+	struct cache_txn *txn = NULL;
+	struct plan pl;
+	int r;
+
+	r = plan_alloc(&pl, l->n);
+	if (r < 0)
+		goto out;
+	plan_members(&pl, dir, l);
+	r = cache_begin(t->c, &txn);
+	if (r == 0)
+		r = put_objects(txn, &pl, dir, l);
+	if (r == 0)
+		r = put_groups(txn, &pl, dir, l, now);
+	if (r == 0)
+		r = cache_commit(&txn);
 out:
 	cache_rollback(&txn);
-	free(parent);
-	free(stored);
-	free(inos);
-	free(m);
+	plan_release(&pl);
 	return r;
 }
 

@@ -258,8 +258,10 @@ static int hold_body(const char *data, size_t len, void *ctx)
 	struct hold *h = ctx;
 
 	if (h->held) {
-		buf_add(&h->body, data, len); /* a truncated error is fine */
-		return 0;
+		int rc = buf_add(&h->body, data, len);
+
+		/* the status decides: an error body cut at the cap is fine */
+		return rc == -ENOSPC ? 0 : rc;
 	}
 	return h->req->on_body(data, len, h->req->ctx);
 }

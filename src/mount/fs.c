@@ -164,7 +164,7 @@ static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 {
 	struct buf b = BUF_INIT;
 	char *parts[64];
-	int k = 0;
+	int k = 0, rc = 0;
 	uint64_t ino = dir;
 
 	while (ino != TREE_ROOT_INO && ino && k < 64) {
@@ -178,10 +178,14 @@ static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 		tree_node_release(&n);
 	}
 	while (k > 0) {
-		buf_addf(&b, "/%s", parts[k - 1]);
+		if (!rc)
+			rc = buf_addf(&b, "/%s", parts[k - 1]);
 		free(parts[--k]);
 	}
-	buf_addf(&b, "/%s", name);
+	if (rc || buf_addf(&b, "/%s", name)) {
+		buf_release(&b);
+		return NULL;
+	}
 	return buf_detach(&b, NULL);
 }
 

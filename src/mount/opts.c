@@ -172,51 +172,89 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+/* The -o options handed on to FUSE; a trailing '=' takes a value. */
+static const char *const fuse_known[] = {"allow_other",
+					 "allow_root",
+					 "auto_unmount",
+					 "default_permissions",
+					 "ro",
+					 "rw",
+					 "fsname=",
+					 "subtype=",
+					 "max_read=",
+					 "max_idle_threads=",
+					 "clone_fd",
+					 "noatime",
+					 "nodev",
+					 "nosuid",
+					 "noexec",
+					 "exec",
+					 "suid",
+					 "dev",
+					 "atime",
+					 "async",
+					 "sync",
+					 "dirsync",
+					 "large_read",
+					 "blkdev",
+					 "blksize=",
+					 "kernel_cache",
+					 "auto_cache",
+					 "umask=",
+					 "uid=",
+					 "gid=",
+					 "entry_timeout=",
+					 "attr_timeout=",
+					 "nonempty",
+					 "debug",
+					 "max_threads=",
+					 NULL};
+
+/* Is tok one of fuse_known (name, or name=value)? */
+static int is_fuse_opt(const char *tok)
+{
+	int k;
+
+	for (k = 0; fuse_known[k]; k++) {
+		size_t n = strlen(fuse_known[k]);
+
+		if (fuse_known[k][n - 1] == '='
+			? strncmp(tok, fuse_known[k], n) == 0
+			: strcmp(tok, fuse_known[k]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Checks every option of a comma-separated -o list; names the first bad. */
+static int check_opt_list(const char *list)
+{
+	char *copy, *tok, *save = NULL;
+	int rc = 0;
+
+	copy = strdup(list);
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!is_fuse_opt(tok)) {
+			fprintf(stderr,
+				"dspacefs: unknown option -o %s (see --help)\n",
+				tok);
+			rc = -1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 /* Rejects options FUSE would not understand, naming them. */
 static int check_unknown(struct fuse_args *args)
 {
-	static const char *const known[] = {"allow_other",
-					    "allow_root",
-					    "auto_unmount",
-					    "default_permissions",
-					    "ro",
-					    "rw",
-					    "fsname=",
-					    "subtype=",
-					    "max_read=",
-					    "max_idle_threads=",
-					    "clone_fd",
-					    "noatime",
-					    "nodev",
-					    "nosuid",
-					    "noexec",
-					    "exec",
-					    "suid",
-					    "dev",
-					    "atime",
-					    "async",
-					    "sync",
-					    "dirsync",
-					    "large_read",
-					    "blkdev",
-					    "blksize=",
-					    "kernel_cache",
-					    "auto_cache",
-					    "umask=",
-					    "uid=",
-					    "gid=",
-					    "entry_timeout=",
-					    "attr_timeout=",
-					    "nonempty",
-					    "debug",
-					    "max_threads=",
-					    NULL};
 	int i;
 
 	for (i = 1; i < args->argc; i++) {
 		const char *a = args->argv[i];
-		char *copy, *tok, *save = NULL;
-		int bad = 0;
 
 		if (a[0] != '-')
 			continue;
@@ -233,30 +271,7 @@ static int check_unknown(struct fuse_args *args)
 				a);
 			return -1;
 		}
-		copy = strdup(a);
-		if (!copy)
-			return -1;
-		for (tok = strtok_r(copy, ",", &save); tok && !bad;
-		     tok = strtok_r(NULL, ",", &save)) {
-			int k, found = 0;
-
-			for (k = 0; known[k] && !found; k++) {
-				size_t n = strlen(known[k]);
-
-				found = known[k][n - 1] == '='
-					    ? strncmp(tok, known[k], n) == 0
-					    : strcmp(tok, known[k]) == 0;
-			}
-			if (!found) {
-				fprintf(stderr,
-					"dspacefs: unknown option -o %s (see "
-					"--help)\n",
-					tok);
-				bad = 1;
-			}
-		}
-		free(copy);
-		if (bad)
+		if (check_opt_list(a))
 			return -1;
 	}
 	return 0;
@@ -331,14 +346,14 @@ void opts_release(struct dspacefs_opts *o)
 char *opts_normalize_url(const char *url, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT;
-	const char *host, *p;
+	const char *scheme, *host, *p;
 	size_t len;
 
 	if (strncasecmp(url, "https://", 8) == 0) {
-		buf_adds(&b, "https://");
+		scheme = "https://";
 		host = url + 8;
 	} else if (strncasecmp(url, "http://", 7) == 0) {
-		buf_adds(&b, "http://");
+		scheme = "http://";
 		host = url + 7;
 	} else {
 		snprintf(err, errlen,
@@ -364,8 +379,11 @@ char *opts_normalize_url(const char *url, char *err, size_t errlen)
 	len = strlen(host);
 	while (len > 0 && host[len - 1] == '/')
 		len--;
-	buf_add(&b, host, len);
+	if (buf_adds(&b, scheme) || buf_add(&b, host, len))
+		goto nomem;
 	return buf_detach(&b, NULL);
+nomem:
+	snprintf(err, errlen, "out of memory");
 fail:
 	buf_release(&b);
 	return NULL;
@@ -415,15 +433,18 @@ int64_t opts_parse_size(const char *s)
 }
 
 /* Appends s with every character outside [A-Za-z0-9.-] as '_'. */
-static void add_dir_safe(struct buf *b, const char *s)
+static int add_dir_safe(struct buf *b, const char *s)
 {
-	for (; *s; s++) {
+	int rc = 0;
+
+	for (; *s && !rc; s++) {
 		char c = *s;
 
 		if (!(isalnum((unsigned char)c) || c == '.' || c == '-'))
 			c = '_';
-		buf_add(b, &c, 1);
+		rc = buf_add(b, &c, 1);
 	}
+	return rc;
 }
 
 /* Per server and per user, so that what one identity may see never leaks
@@ -434,15 +455,18 @@ char *opts_default_cache_dir(const char *api_url, const char *user)
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
 	const char *rest = strstr(api_url, "://");
+	int rc;
 
 	if (xdg && *xdg == '/')
-		buf_addf(&b, "%s/dspacefs/", xdg);
+		rc = buf_addf(&b, "%s/dspacefs/", xdg);
 	else
-		buf_addf(&b, "%s/.cache/dspacefs/",
-			 home && *home ? home : "/tmp");
-	add_dir_safe(&b, rest ? rest + 3 : api_url);
-	buf_adds(&b, "@");
-	add_dir_safe(&b, user ? user : "anonymous");
+		rc = buf_addf(&b, "%s/.cache/dspacefs/",
+			      home && *home ? home : "/tmp");
+	if (rc || add_dir_safe(&b, rest ? rest + 3 : api_url) ||
+	    buf_adds(&b, "@") || add_dir_safe(&b, user ? user : "anonymous")) {
+		buf_release(&b);
+		return NULL;
+	}
 	return buf_detach(&b, NULL);
 }
 
@@ -651,9 +675,12 @@ int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 	if (home) {
 		struct buf b = BUF_INIT;
 
-		buf_addf(&b, "%s/.netrc", home);
-		netrc_path = buf_detach(&b, NULL);
-		if (opts_netrc_lookup(netrc_path, host, &netrc_login,
+		netrc_path = buf_addf(&b, "%s/.netrc", home) == 0
+				 ? buf_detach(&b, NULL)
+				 : NULL;
+		buf_release(&b);
+		if (netrc_path &&
+		    opts_netrc_lookup(netrc_path, host, &netrc_login,
 				      &netrc_pass) == 0 &&
 		    !o->user && netrc_login)
 			o->user = strdup(netrc_login);

@@ -32,7 +32,8 @@ int main(void)
 	buf_release(&b);
 
 	buf_init(&b, 0);
-	buf_add_urlencoded(&b, "admin@example.org&p=a b/ü~");
+	is_int(buf_add_urlencoded(&b, "admin@example.org&p=a b/ü~"), 0,
+	       "URL encoding succeeds");
 	is_str(b.data, "admin%40example.org%26p%3Da%20b%2F%C3%BC~",
 	       "URL encoding keeps only unreserved characters");
 	s = buf_detach(&b, &len);
