@@ -47,8 +47,6 @@ teardown() {
 		--seed "${SOAK_SEED:-1}" --rss-limit-mib "$rss"
 	printf '# %s\n' "${lines[@]}" >&3
 	if [ "$status" -ne 0 ]; then
-		echo "--- the driver's output:"
-		printf '%s\n' "$output"
 		echo "--- daemon log (last 40 lines):"
 		tail -n 40 "$W/dspacefs.log" 2>/dev/null || true
 	fi

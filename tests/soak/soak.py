@@ -89,6 +89,13 @@ def gen(seed, tag, size):
     return random.Random("%s:%s" % (seed, tag)).randbytes(size)
 
 
+def head(seed, v, n):
+    """The first n bytes of version v, without generating all of it
+    (randbytes is consistent in whole 32-bit words only)."""
+    w = (n + 3) & ~3
+    return gen(seed, v.tag, v.size if w > v.size else w)[:n]
+
+
 class Timeout(Exception):
     pass
 
@@ -269,6 +276,7 @@ class Read:
     def __init__(self, name, mode, epoch):
         self.name, self.mode, self.epoch = name, mode, epoch
         self.md5, self.n, self.error = None, 0, ""
+        self.data = None        # the bytes, kept when they looked wrong
         self.t0 = self.t1 = None
 
 
@@ -286,6 +294,8 @@ class Model:
         self.final = {}         # name -> set of allowed final md5s / ABSENT
         self.ops = []           # (kind, detail, result)
         self.epoch = 0
+        self.kept = 0           # wrong-looking reads whose bytes are kept
+        self.writing = set()    # names a writer has open right now
 
     def allowed(self, name):
         return self.final.setdefault(name, {ABSENT})
@@ -353,6 +363,7 @@ class Workload:
             m.by_md5[ver.md5] = ver
             m.writes.append(ver)
             prior = set(m.allowed(name))
+            m.writing.add(name)
         ver.t0 = now()
         fd = -1
         try:
@@ -366,8 +377,10 @@ class Workload:
                 if rng.random() < 0.1:
                     time.sleep(rng.uniform(0, 0.3))
             ver.result = "failed"       # until close says otherwise
-            os.close(fd)
-            fd = -1
+            # close() frees the descriptor even when it fails: never
+            # close it twice (another thread may own that number by then)
+            cfd, fd = fd, -1
+            os.close(cfd)
             ver.result = "ok"
         except OSError as e:
             ver.error = errname(e)
@@ -380,6 +393,7 @@ class Workload:
                     pass
         ver.t1 = now()
         with m.lock:
+            m.writing.discard(name)
             m.windows.setdefault(name, []).append((ver.t0, ver.t1, ver))
             if ver.result == "ok":
                 m.final[name] = {ver.md5}
@@ -475,6 +489,7 @@ class Workload:
         m = self.m
         rd = Read(name, mode, m.epoch)
         h = hashlib.md5()
+        got = bytearray()
         rd.t0 = now()
         fd = -1
         try:
@@ -486,6 +501,7 @@ class Workload:
                 if not b:
                     break
                 h.update(b)
+                got += b
                 rd.n += len(b)
                 if first and mode == "slow":
                     time.sleep(rng.uniform(0.2, 1.5))
@@ -495,14 +511,19 @@ class Workload:
             rd.error = errname(e)
         finally:
             if fd >= 0:
+                cfd, fd = fd, -1
                 try:
-                    os.close(fd)
+                    os.close(cfd)
                 except OSError as e:
                     if rd.md5 is not None:
                         rd.md5, rd.error = None, "close " + errname(e)
         rd.t1 = now()
         with m.lock:
             m.reads.append(rd)
+            if rd.md5 and rd.md5 not in m.versions.get(name, ()) and \
+                    name not in m.writing and m.kept < 40:
+                rd.data = bytes(got)        # for the diagnosis
+                m.kept += 1
 
     def reader(self, r):
         rng = random.Random("%s:reader:%d" % (self.m.seed, r))
@@ -697,6 +718,55 @@ def overlapping(m, rd):
             if v is not None and t0 <= rd.t1 and t1 >= rd.t0]
 
 
+def lcp(a, b):
+    """Length of the common prefix of a and b."""
+    n = min(len(a), len(b))
+    lo = 0
+    step = 1 << 16
+    while lo < n:
+        hi = min(n, lo + step)
+        if a[lo:hi] != b[lo:hi]:
+            while lo < hi and a[lo] == b[lo]:
+                lo += 1
+            return lo
+        lo = hi
+    return n
+
+
+def diagnose(rd, pool, seed, everything):
+    """Which versions a wrong read is made of: a prefix of one, or one
+    then another (from the same name, else from any name)."""
+    if rd.data is None:
+        return "(bytes not kept)"
+    if not pool:
+        return "no version known"
+    near = lambda vs, n: sorted(vs, key=lambda v: abs(v.t0 - rd.t0))[:n]
+    pool = near(pool, 40)
+    v1, k = None, -1
+    for v in pool:
+        x = lcp(rd.data, head(seed, v, min(v.size, rd.n)))
+        if x > k:
+            v1, k = v, x
+    if k == rd.n:
+        return "the first %d B of %s (%d B, %s): truncated" % (
+            k, v1.tag, v1.size, v1.result)
+    for where, vs in (("", pool), (" (another name!)",
+                                   near(everything, 60))):
+        for v2 in vs:
+            if v2 is v1 or v2.size <= k:
+                continue
+            b2 = head(seed, v2, min(v2.size, rd.n))
+            if rd.data[k:k + 4096] == b2[k:k + 4096]:
+                k2 = k + lcp(rd.data[k:], b2[k:])
+                return ("MIXED: bytes 0-%d of %s (%d B), then %d-%d of %s "
+                        "(%d B)%s%s" % (k, v1.tag, v1.size, k, k2, v2.tag,
+                                        v2.size, where, "" if k2 == rd.n
+                                        else ", then other bytes"))
+    zeros = rd.data[k:k + 4096].count(0)
+    return ("bytes 0-%d of %s (%d B), then bytes of no version written "
+            "(%d of the next 4096 B are zero)" % (k, v1.tag, v1.size, zeros))
+
+
 def check_reads(m, seed, ck):
     fails, ok, errs, prefix = [], 0, {}, 0
     for rd in m.reads:
@@ -710,19 +780,20 @@ def check_reads(m, seed, ck):
         # a prefix of a version written (or replaced) during the read?
         ov = overlapping(m, rd)
         pool = {m.by_md5[c] for c in cands if c in m.by_md5} | set(ov)
-        if ov and any(rd.n <= v.size and md5(gen(seed, v.tag, rd.n)) ==
+        if ov and any(rd.n <= v.size and md5(head(seed, v, rd.n)) ==
                       rd.md5 for v in pool):
             prefix += 1
             continue
-        near = sorted(pool, key=lambda v: -v.t0)[:3]
-        fails.append("%s: %s read %d bytes (md5 %s, epoch %d, %.1f-%.1f s) "
-                     "matching no version of %d ever written there; "
-                     "newest: %s" % (
-                         rd.name, rd.mode, rd.n, rd.md5, rd.epoch,
-                         rd.t0 - T0, rd.t1 - T0, len(cands),
-                         ", ".join("%s (%d B, %s)" % (v.tag, v.size,
-                                                      v.result)
-                                   for v in near)))
+        fails.append("%s: %s read of %d B at %.1f-%.1f s (epoch %d) "
+                     "matches none of the %d versions written there: %s" % (
+                         rd.name, rd.mode, rd.n, rd.t0 - T0, rd.t1 - T0,
+                         rd.epoch, len(cands),
+                         diagnose(rd, pool, seed, m.writes)
+                         if len(fails) < 12 else "(not diagnosed)"))
+        if rd.data is not None:
+            keep = os.path.join(WORK, "wrong-read-%d.bin" % len(fails))
+            with open(keep, "wb") as f:
+                f.write(rd.data)
     ck.add("reads: never wrong bytes", fails,
            "%d exact, %d prefix while written, %d errors %s, %d WRONG" % (
                ok, prefix, sum(errs.values()),
@@ -744,7 +815,7 @@ def pending_match(v, rows, seed):
         if r["spool_md5"] == v.md5:
             return r
         if v.result == "partial" and v.acked <= r["spool_len"] <= v.size \
-                and r["spool_data"] == gen(seed, v.tag, r["spool_len"]):
+                and r["spool_data"] == head(seed, v, r["spool_len"]):
             return r
     return None
 
@@ -843,10 +914,10 @@ def check_rows(m, seed, rows, ck, label):
                 r.get("spool_err")))
             continue
         v = m.by_md5.get(r["spool_md5"])
+        d, n = r["spool_data"], r["spool_len"]
         if v is None and not any(
-                r["spool_len"] <= w.size and r["spool_data"] ==
-                gen(seed, w.tag, r["spool_len"]) for w in m.writes
-                if w.result == "partial"):
+                n <= w.size and d[:64] == head(seed, w, min(n, 64)) and
+                d == head(seed, w, n) for w in m.writes):
             fails.append("row %s %s (%s): spool holds %d B that are no "
                          "version written" % (r["id"], r["path"],
                                               r["state"], r["spool_len"]))
@@ -879,10 +950,13 @@ def quiet_sample(d, secs=3):
     return d.sample()
 
 
+WORK = "."
+
+
 def run(a):
-    global T0
+    global T0, WORK
     seed = a.seed
-    work = os.path.abspath(a.workdir)
+    work = WORK = os.path.abspath(a.workdir)
     os.makedirs(work, exist_ok=True)
     mnt = os.path.join(work, "mnt")
     cache = os.path.join(work, "cache")
