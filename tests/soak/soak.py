@@ -862,25 +862,34 @@ def check_uploads(m, seed, bs, rows, ck, label):
 
 def check_server(m, bs, ck, label, final=True):
     complete = {v.md5 for v in m.writes if v.result in ("ok", "failed")}
-    fails = []
+    fails, gone = [], []
     for b in bs:
-        if b.get("md5") not in complete:
-            v = m.by_md5.get(b.get("md5"))
-            fails.append("server holds %s %s (%d B, md5 %s%s): not a "
-                         "complete version" % (
-                             "live" if not b.get("deleted") else "deleted",
-                             b.get("name"), b.get("size", -1), b.get("md5"),
-                             ", a partial write of " + v.tag if v else ""))
+        if b.get("md5") in complete:
+            continue
+        v = m.by_md5.get(b.get("md5"))
+        what = "%s (%d B, md5 %s%s)" % (
+            b.get("name"), b.get("size", -1), b.get("md5"),
+            ", a partial write of " + v.tag if v else "")
+        if b.get("deleted"):
+            gone.append(what)
+        else:
+            fails.append("live on the server, not a complete version: " +
+                         what)
+    if gone:
+        fails.append("%d incomplete versions were on the server for a "
+                     "while (deleted since), e.g. %s" % (
+                         len(gone), "; ".join(gone[:3])))
     live = {}
     for b in bs:
         if not b.get("deleted"):
             live.setdefault(b.get("name"), []).append(b)
     for name, l in sorted(live.items()):
         if len(l) > 1:
-            fails.append("%d live bitstreams named %s (md5 %s)" % (
+            fails.insert(0, "%d live bitstreams named %s (md5 %s)" % (
                 len(l), name, ", ".join(b.get("md5") for b in l)))
         if name not in m.final:
-            fails.append("live bitstream with a name never used: %r" % name)
+            fails.insert(0, "live bitstream with a name never used: %r "
+                         "(%d B)" % (name, l[0].get("size", -1)))
     if final:
         for name, allowed in sorted(m.final.items()):
             got = {b.get("md5") for b in live.get(name, [])} or {ABSENT}
