@@ -9,13 +9,15 @@
 # "retry"), no fd or thread leak, VmHWM within 64 MiB, a clean unmount.
 #
 # SOAK_SECONDS (default 100) sets the workload's length, SOAK_SEED (default
-# 1) its seed; SOAK_SECONDS=0 skips the soak (reported as a skip).
+# 1) its seed; SOAK_SECONDS=0 skips the soak (reported as a skip);
+# SOAK_WORKDIR keeps the operations log, the daemon's and the server's logs.
 
 load helpers
 load mount
 
 setup() {
-	W=$BATS_TEST_TMPDIR/soak
+	# SOAK_WORKDIR (new or empty) keeps the run's logs after the test
+	W=${SOAK_WORKDIR:-$BATS_TEST_TMPDIR/soak}
 	SOAK_PY="$top_srcdir/tests/soak/soak.py"
 }
 

@@ -974,6 +974,8 @@ def run(a):
     seed = a.seed
     work = WORK = os.path.abspath(a.workdir)
     os.makedirs(work, exist_ok=True)
+    if os.listdir(work):
+        raise RuntimeError("%s is not empty (an earlier run?)" % work)
     mnt = os.path.join(work, "mnt")
     cache = os.path.join(work, "cache")
     os.makedirs(mnt, exist_ok=True)
