@@ -968,7 +968,8 @@ def wait_settled(mnt, cache, secs):
             rows = read_status(mnt, cache)
         except (OSError, Timeout):
             rows = []
-        if not any(r.get("state") in MOVING for r in rows):
+        if not any(r.get("kind") == "upload" and r.get("state") in MOVING
+                   for r in rows):
             return rows
         time.sleep(0.5)
     return rows
