@@ -72,15 +72,18 @@ SCENARIOS = [
 
 
 def now():
+    """Monotonic seconds."""
     return time.monotonic()
 
 
 def log(msg):
+    """A progress line on stderr."""
     sys.stderr.write("soak: %s\n" % msg)
     sys.stderr.flush()
 
 
 def md5(b):
+    """Hex MD5 of some bytes."""
     return hashlib.md5(b).hexdigest()
 
 
@@ -97,11 +100,11 @@ def head(seed, v, n):
 
 
 class Timeout(Exception):
-    pass
+    """A bounded call did not return in time."""
 
 
 class Hung(Exception):
-    pass
+    """Workload operations did not finish in time."""
 
 
 def bounded(fn, secs, *args):
@@ -110,6 +113,7 @@ def bounded(fn, secs, *args):
     box = {}
 
     def run():
+        """fn's result or exception, into box."""
         try:
             box["r"] = fn(*args)
         except BaseException as e:          # handed to the caller
@@ -154,6 +158,7 @@ class Fake:
         self.url = "http://127.0.0.1:%d/server" % self.port
 
     def control(self, method, path, body=None):
+        """A request to /fake-control (JSON in and out)."""
         data = None if body is None else (
             body if isinstance(body, bytes) else json.dumps(body).encode())
         req = urllib.request.Request(
@@ -163,12 +168,14 @@ class Fake:
             return json.loads(r.read().decode("utf-8"))
 
     def faults(self, specs):
+        """Replaces the active faults (none: clears them)."""
         if specs:
             self.control("POST", "/faults", {"faults": specs})
         else:
             self.control("DELETE", "/faults")
 
     def stop(self):
+        """SIGTERM, at most 5 s, then SIGKILL (by PID)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -179,9 +186,10 @@ class Fake:
 
 
 def is_mounted(mnt):
+    """Whether a FUSE file system is mounted on mnt."""
     with open("/proc/mounts") as f:
-        return any(line.split()[1] == mnt and line.split()[2].startswith("fuse")
-                   for line in f)
+        return any(len(w) > 2 and w[1] == mnt and w[2].startswith("fuse")
+                   for w in (line.split() for line in f))
 
 
 class Daemon:
@@ -234,6 +242,7 @@ class Daemon:
                 kib("VmRSS"), kinds)
 
     def kill9(self):
+        """kill -9 and a lazy unmount of what it leaves behind."""
         os.kill(self.pid, signal.SIGKILL)
         self.proc.wait(10)
         subprocess.run(["fusermount3", "-uz", self.mnt],
@@ -257,6 +266,7 @@ class Daemon:
             return None
 
     def abort(self):
+        """Kills the daemon and detaches its mount (clean-up after errors)."""
         if self.proc.poll() is None:
             self.proc.kill()
             try:
@@ -280,12 +290,13 @@ class Version:
         self.acked = 0          # bytes write() acknowledged
         self.cur = name         # its name now (renames move pending files)
         self.discarded = False  # removed or replaced by the user later
-        self.result = None      # "ok", "failed" (close), "partial" (write/open)
+        self.result = None      # "ok", "failed" (close), "partial" (write)
         self.error = ""
         self.t0 = self.t1 = None
 
 
 class Read:
+    """One whole-file read through the mount."""
     def __init__(self, name, mode, epoch):
         self.name, self.mode, self.epoch = name, mode, epoch
         self.md5, self.n, self.error = None, 0, ""
@@ -311,10 +322,12 @@ class Model:
         self.writing = {}       # name -> the Version being written now
 
     def allowed(self, name):
+        """What the server may hold under name now (md5s or ABSENT)."""
         return self.final.setdefault(name, {ABSENT})
 
 
 def errname(e):
+    """The errno name of an OSError (ENOENT, ESTALE, ...)."""
     return errno.errorcode.get(e.errno, str(e.errno)) if isinstance(
         e, OSError) and e.errno else type(e).__name__
 
@@ -322,6 +335,7 @@ def errname(e):
 # ------------------------------------------------------------ workload
 
 class Workload:
+    """The reader and writer threads, with a gate to pause them."""
     def __init__(self, args, model, bundle_dir):
         self.a, self.m, self.dir = args, model, bundle_dir
         self.stop = threading.Event()
@@ -333,9 +347,11 @@ class Workload:
         self.current_op = {}                # thread name -> (op, since)
 
     def path(self, name):
+        """The path of name in the bundle directory."""
         return os.path.join(self.dir, name)
 
     def enter(self, what):
+        """Waits at the gate; False once the workload stops."""
         while not self.stop.is_set():
             if self.gate.wait(0.2):
                 with self.busy_lock:
@@ -347,6 +363,7 @@ class Workload:
         return False
 
     def leave(self):
+        """The end of an operation started by enter()."""
         with self.busy_lock:
             self.busy -= 1
             self.current_op.pop(threading.current_thread().name, None)
@@ -362,10 +379,12 @@ class Workload:
             return self.busy == 0
 
     def resume(self):
+        """Lets operations start again."""
         self.gate.set()
 
     # ---- writers
     def write_version(self, w, name, v, size):
+        """One version: open O_TRUNC, write in 256 KiB pieces, close."""
         m = self.m
         tag = "w%dv%d" % (w, v)
         data = gen(m.seed, tag, size)
@@ -419,6 +438,7 @@ class Workload:
                           ver.result + (" " + ver.error if ver.error else "")))
 
     def rename(self, src, dst):
+        """rename(2) src over dst; dst may then show anything src held."""
         m = self.m
         with m.lock:
             # dst may show anything src held; src may go away
@@ -452,6 +472,7 @@ class Workload:
                           res))
 
     def unlink(self, name):
+        """unlink(2) of a name."""
         m = self.m
         t0 = now()
         try:
@@ -471,6 +492,7 @@ class Workload:
             m.ops.append((t0 - T0, now() - T0, "unlink", name, res))
 
     def writer(self, w):
+        """Writer w: overwrites, renames and deletes among its own names."""
         rng = random.Random("%s:writer:%d" % (self.m.seed, w))
         names = ["w%d-%d.bin" % (w, k) for k in range(self.a.names)]
         v = 0
@@ -499,6 +521,7 @@ class Workload:
 
     # ---- readers
     def read_once(self, name, mode, rng):
+        """One whole-file read; a slow one pauses after its first 64 KiB."""
         m = self.m
         rd = Read(name, mode, m.epoch)
         h = hashlib.md5()
@@ -543,6 +566,7 @@ class Workload:
                 m.kept += 1
 
     def reader(self, r):
+        """Reader r: whole-file reads of any writer's names, some slow."""
         rng = random.Random("%s:reader:%d" % (self.m.seed, r))
         names = ["w%d-%d.bin" % (w, k) for w in range(self.a.writers)
                  for k in range(self.a.names)]
@@ -560,6 +584,7 @@ class Workload:
                 self.leave()
 
     def start(self):
+        """Starts the writer and reader threads."""
         for w in range(self.a.writers):
             self.threads.append(threading.Thread(
                 target=self.writer, args=(w,), name="writer%d" % w,
@@ -638,6 +663,7 @@ def parse_status(text, cache):
 
 
 def read_status(mnt, cache):
+    """The rows of MOUNT/.dspacefs-status (bounded)."""
     def rd():
         with open(os.path.join(mnt, STATUS_NAME), "r",
                   encoding="utf-8", errors="replace") as f:
@@ -646,6 +672,7 @@ def read_status(mnt, cache):
 
 
 def write_status(mnt, cmd):
+    """Writes one command to MOUNT/.dspacefs-status (bounded)."""
     def wr():
         with open(os.path.join(mnt, STATUS_NAME), "w") as f:
             f.write(cmd + "\n")
@@ -655,8 +682,8 @@ def write_status(mnt, cmd):
 # ------------------------------------------------------------ chaos
 
 class Chaos:
-    """Switches the fake server's faults every few seconds (seeded), kills
-    the token now and then, and drives the kill -9 / quiescence plan."""
+    """Switches the fake server's faults every few seconds (seeded) and
+    kills every token now and then (POST /fake-control/restart)."""
 
     def __init__(self, args, fake, seed):
         self.a, self.fake = args, fake
@@ -667,6 +694,7 @@ class Chaos:
         self.lock = threading.Lock()
 
     def step(self):
+        """The next fault scenario (seeded choice)."""
         self.count_hits()
         sc = self.rng.choice(SCENARIOS)
         if self.a.calm:
@@ -684,6 +712,7 @@ class Chaos:
             chaos_history.append((now(), sc, restart))
 
     def calm(self):
+        """No faults."""
         self.count_hits()
         with self.lock:
             self.fake.faults([])
@@ -701,16 +730,20 @@ class Chaos:
 # ------------------------------------------------------------ checks
 
 class Checks:
+    """The checks' results, printed one line each."""
     def __init__(self):
         self.results = []       # (name, ok, detail lines)
 
     def add(self, name, failures, summary):
+        """Records a check: its failures (none: passed) and a summary."""
         self.results.append((name, not failures, summary, failures))
 
     def ok(self):
+        """Whether every check passed."""
         return all(r[1] for r in self.results)
 
     def print(self, out):
+        """One line per check, then up to 12 failures each."""
         for name, ok, summary, failures in self.results:
             out.write("%-4s %-34s %s\n" % ("ok" if ok else "FAIL", name,
                                            summary))
@@ -718,16 +751,6 @@ class Checks:
                 out.write("       - %s\n" % f)
             if len(failures) > 12:
                 out.write("       ... and %d more\n" % (len(failures) - 12))
-
-
-def first_diff(a, b):
-    n = min(len(a), len(b))
-    for i in range(0, n, 4096):
-        if a[i:i + 4096] != b[i:i + 4096]:
-            for j in range(i, min(n, i + 4096)):
-                if a[j] != b[j]:
-                    return j
-    return n
 
 
 def overlapping(m, rd):
@@ -787,6 +810,7 @@ def diagnose(rd, pool, seed, everything):
 
 
 def check_reads(m, seed, ck):
+    """Every read returned one version (or a prefix while written)."""
     fails, ok, errs, prefix = [], 0, {}, 0
     for rd in m.reads:
         if rd.md5 is None:
@@ -820,6 +844,7 @@ def check_reads(m, seed, ck):
 
 
 def server_bitstreams(fake, bundle_uuid):
+    """Every bitstream (deleted ones too) the server ever had in the bundle."""
     st = fake.control("GET", "/state")
     return [o for o in st["objects"] if o["type"] == "bitstream"
             and o.get("parent") == bundle_uuid]
@@ -840,6 +865,7 @@ def pending_match(v, rows, seed):
 
 
 def check_uploads(m, seed, bs, rows, ck, label):
+    """Each version is on the server once, or pending, as its close() said."""
     count = {}
     for b in bs:
         count[b.get("md5")] = count.get(b.get("md5"), 0) + 1
@@ -880,6 +906,7 @@ def check_uploads(m, seed, bs, rows, ck, label):
 
 
 def check_server(m, bs, ck, label, final=True):
+    """Nothing incomplete on the server, no duplicates, allowed finals."""
     complete = {v.md5 for v in m.writes if v.result in ("ok", "failed")}
     fails, gone = [], []
     for b in bs:
@@ -926,6 +953,7 @@ def check_server(m, bs, ck, label, final=True):
 
 
 def check_rows(m, seed, rows, ck, label):
+    """Status rows at rest: none still moving, every spool real."""
     fails, states = [], {}
     for r in rows:
         if "bad" in r:
@@ -976,6 +1004,7 @@ def wait_settled(mnt, cache, secs):
 
 
 def quiet_sample(d, secs=3):
+    """A sample of the daemon after secs of rest."""
     time.sleep(secs)
     return d.sample()
 
@@ -984,6 +1013,7 @@ WORK = "."
 
 
 def run(a):
+    """The whole soak: start, workload with chaos, kill -9, checks."""
     global T0, WORK
     seed = a.seed
     work = WORK = os.path.abspath(a.workdir)
@@ -1122,6 +1152,7 @@ def run(a):
 
 
 def check_daemon(a, samples, ck):
+    """No fd or thread growth between quiescent points; VmHWM bound."""
     fails = []
     base, end = samples.get("baseline"), samples.get("end")
     if base and end:
@@ -1156,6 +1187,7 @@ chaos_history = []
 
 
 def write_report(a, m, ck, work):
+    """The summary on stdout; every operation in WORK/ops.log."""
     out = sys.stdout
     out.write("\n=== dspacefs chaos soak: seed %s, %d s ===\n" % (
         a.seed, a.seconds))
@@ -1176,6 +1208,7 @@ def write_report(a, m, ck, work):
 
 
 def main():
+    """Command line."""
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dspacefs", required=True)
