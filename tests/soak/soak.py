@@ -778,6 +778,11 @@ def lcp(a, b):
 def diagnose(rd, pool, seed, everything):
     """Which versions a wrong read is made of: a prefix of one, or one
     then another (from the same name, else from any name)."""
+    other = BY_MD5.get(rd.md5)
+    if other is not None:
+        return "exactly %s (%d B), which was written to %s%s" % (
+            other.tag, other.size, other.name,
+            " (another name!)" if other.name != rd.name else "")
     if rd.data is None:
         return "(bytes not kept)"
     if not pool:
@@ -800,18 +805,23 @@ def diagnose(rd, pool, seed, everything):
             b2 = head(seed, v2, min(v2.size, rd.n))
             if rd.data[k:k + 4096] == b2[k:k + 4096]:
                 k2 = k + lcp(rd.data[k:], b2[k:])
-                return ("MIXED: bytes 0-%d of %s (%d B), then %d-%d of %s "
-                        "(%d B)%s%s" % (k, v1.tag, v1.size, k, k2, v2.tag,
-                                        v2.size, where, "" if k2 == rd.n
-                                        else ", then other bytes"))
+                first = "MIXED: bytes 0-%d of %s (%d B), then " % (
+                    k, v1.tag, v1.size) if k else ""
+                return ("%sbytes %d-%d of %s (%d B, written to %s)%s%s" % (
+                    first, k, k2, v2.tag, v2.size, v2.name, where,
+                    "" if k2 == rd.n else ", then other bytes"))
     zeros = rd.data[k:k + 4096].count(0)
     return ("bytes 0-%d of %s (%d B), then bytes of no version written "
             "(%d of the next 4096 B are zero)" % (k, v1.tag, v1.size, zeros))
 
 
+BY_MD5 = {}
+
+
 def check_reads(m, seed, ck):
     """Every read returned one version (or a prefix while written)."""
     fails, ok, errs, prefix = [], 0, {}, 0
+    BY_MD5.update(m.by_md5)
     for rd in m.reads:
         if rd.md5 is None:
             errs[rd.error] = errs.get(rd.error, 0) + 1
