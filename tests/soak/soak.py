@@ -185,6 +185,60 @@ class Fake:
                 self.proc.wait(5)
 
 
+def run_bounded(argv, secs):
+    """Runs argv (output discarded) for at most secs; its exit status, or
+    None when it had to be killed (never an unbounded wait)."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return p.wait(secs)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        try:
+            p.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        return None
+
+
+def fuse_abort(mnt):
+    """Aborts the FUSE connection of mnt (/sys/fs/fuse/connections/N/abort,
+    mounting fusectl if needed): every request waiting on a daemon that
+    cannot answer fails at once. True when done."""
+    minor = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            w = line.split()
+            if len(w) > 4 and w[4] == mnt:
+                minor = w[2].split(":")[1]
+    if minor is None:
+        return False
+    conns = "/sys/fs/fuse/connections"
+    if os.path.isdir(conns) and not os.listdir(conns):
+        run_bounded(["mount", "-t", "fusectl", "none", conns], 10)
+    try:
+        with open(os.path.join(conns, minor, "abort"), "w") as f:
+            f.write("1")
+        return True
+    except OSError:
+        return False
+
+
+def stuck_threads(pid):
+    """The threads of pid in uninterruptible sleep, with where they wait."""
+    out = []
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state == "D":
+                with open("/proc/%d/task/%s/wchan" % (pid, t)) as f:
+                    out.append("%s in %s" % (t, f.read().strip()))
+    except OSError:
+        pass
+    return out
+
+
 def is_mounted(mnt):
     """Whether a FUSE file system is mounted on mnt."""
     with open("/proc/mounts") as f:
@@ -242,27 +296,31 @@ class Daemon:
                 kib("VmRSS"), kinds)
 
     def kill9(self):
-        """kill -9 and a lazy unmount of what it leaves behind."""
+        """kill -9 and a lazy unmount of what it leaves behind; returns the
+        threads that kept it from dying (aborting its FUSE connection)."""
         os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        subprocess.run(["fusermount3", "-uz", self.mnt],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=20)
+        stuck = []
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            stuck = stuck_threads(self.pid) or ["(no thread in D state)"]
+            fuse_abort(self.mnt)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        run_bounded(["fusermount3", "-uz", self.mnt], 20)
+        return stuck
 
     def unmount(self):
         """Clean unmount; returns the daemon's exit status (or None)."""
-        r = subprocess.run(["fusermount3", "-u", self.mnt],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, timeout=20)
-        if r.returncode != 0:
-            subprocess.run(["fusermount3", "-uz", self.mnt], timeout=20,
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+        if run_bounded(["fusermount3", "-u", self.mnt], 20) != 0:
+            fuse_abort(self.mnt)
+            run_bounded(["fusermount3", "-uz", self.mnt], 20)
         try:
             return self.proc.wait(15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+            self.abort()
             return None
 
     def abort(self):
@@ -272,11 +330,10 @@ class Daemon:
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                pass
+                fuse_abort(self.mnt)
         if is_mounted(self.mnt):
-            subprocess.run(["fusermount3", "-uz", self.mnt], timeout=20,
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            fuse_abort(self.mnt)
+            run_bounded(["fusermount3", "-uz", self.mnt], 20)
 
 
 # ------------------------------------------------------------ records
@@ -1078,7 +1135,11 @@ def run(a):
                     continue
                 samples["before kill"] = daemon.sample()
                 wl.gate.clear()         # in-flight operations die with it
-                daemon.kill9()
+                stuck = daemon.kill9()
+                ck.add("daemon: dies on kill -9", [
+                    "still alive 10 s after SIGKILL (its FUSE connection "
+                    "had to be aborted): " + ", ".join(stuck)]
+                    if stuck else [], "within 10 s")
                 log("kill -9 at %.1f s; remounting on the same cache" %
                     (now() - T0))
                 m.epoch += 1
@@ -1148,7 +1209,8 @@ def run(a):
             if pat in text:
                 bad.append("sanitizer report in %s (%s)" % (fslog, pat))
         ck.add("clean unmount", bad, "log %s" % fslog)
-    except (Hung, Timeout, OSError, RuntimeError) as e:
+    except (Hung, Timeout, OSError, RuntimeError,
+            subprocess.SubprocessError) as e:
         if not wl:
             raise           # could not even start: exit 2
         ck.add("the soak ran to its end", [str(e)], "")
@@ -1247,10 +1309,13 @@ def main():
                    "findings from the faults')")
     a = p.parse_args()
     a.dspacefs = os.path.abspath(a.dspacefs)
+    # Nothing we start may hold our caller's descriptors (a child stuck on a
+    # hung mount would keep a test runner's pipe open forever).
+    os.closerange(3, 4096)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     try:
         return run(a)
-    except (RuntimeError, Timeout, OSError) as e:
+    except (RuntimeError, Timeout, OSError, subprocess.SubprocessError) as e:
         log("could not run: %s" % e)
         return 2
 
