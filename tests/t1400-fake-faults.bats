@@ -124,6 +124,27 @@ faults() {
 	cmp "$FAKE_STATE/content/$u" "$BATS_TEST_TMPDIR/f.bin"
 }
 
+@test "§3.4 fault csrf-rotate: a POST with a valid token gets 403 Invalid CSRF token and a new token; GETs are not affected" {
+	fake_login admin@example.org admin
+	b=$(fx "[b['uuid'] for b in kids(one('item', name='Run 2023-02')['uuid'], 'bundle') if b['name'] == 'ORIGINAL'][0]")
+	faults 'csrf-rotate,count=1'
+	api_as GET "/core/bundles/$b"
+	[ "$STATUS" = 200 ]
+	n=$(fx "len(kids('$b', 'bitstream'))")
+	printf 'x' >"$BATS_TEST_TMPDIR/c.txt"
+	api_as POST "/core/bundles/$b/bitstreams" -F "file=@$BATS_TEST_TMPDIR/c.txt"
+	[ "$STATUS" = 403 ]
+	[[ "$(jbody 'd["message"]')" == *"Invalid CSRF token"* ]]
+	new=$(hdr DSPACE-XSRF-TOKEN)
+	[ -n "$new" ] && [ "$new" != "$CSRF" ]
+	[ "$(hdr_count Set-Cookie)" -ge 2 ]
+	# nothing was created; the same token works again once the fault is spent
+	[ "$(fx "len(kids('$b', 'bitstream'))")" = "$n" ]
+	api_as POST "/core/bundles/$b/bitstreams" -F "file=@$BATS_TEST_TMPDIR/c.txt"
+	[ "$STATUS" = 201 ]
+	[ "$(fake_requests 'r["fault"] == "csrf-rotate" and r["status"] == 403')" = 1 ]
+}
+
 @test "§9.3 fault reset: the connection is closed without a response" {
 	faults 'reset,path=/core/items,count=1'
 	run curl -sS --max-time 10 -o /dev/null "$FAKE_API/core/items/$(fx "one('item', name='Run 2023-02')['uuid']")"

@@ -9,7 +9,11 @@ import threading
 from .common import jdump
 
 
-FAULT_KINDS = ("status", "drop-after", "malformed-json", "stall", "bad-checksum", "reset")
+FAULT_KINDS = ("status", "drop-after", "malformed-json", "stall", "bad-checksum", "reset",
+               "csrf-rotate")
+# Methods Spring Security's CsrfFilter checks (contract §3.1): csrf-rotate
+# fires only on these.
+CSRF_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class Fault:
@@ -65,6 +69,8 @@ class Fault:
 
     def matches(self, method, target):
         if self.method and self.method != method:
+            return False
+        if self.kind == "csrf-rotate" and method not in CSRF_METHODS:
             return False
         if self.path and self.path not in target:
             return False

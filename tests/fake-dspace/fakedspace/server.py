@@ -211,6 +211,11 @@ class Handler(BaseHTTPRequestHandler):
                 if fault.retry_after:
                     e.headers.append(("Retry-After", fault.retry_after))
                 resp = app.error_resp(ctx, e)
+            elif fault is not None and fault.kind == "csrf-rotate":
+                # the client's token no longer matches (another login
+                # rotated it): 403 with a new token, nothing done (§3.4)
+                app.authn.rotate_csrf(ctx)
+                resp = app.error_resp(ctx, ApiError(403, "Access is denied. Invalid CSRF token."))
             elif method == "OPTIONS":
                 resp = app.preflight(ctx)
             elif api_path is None:
