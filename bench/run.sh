@@ -319,24 +319,24 @@ bench_reread() {
 
 # profile_read TAG [mount_fs args]: one cold read through a fresh mount with
 # a fresh cache dir; the daemon's CPU and dd's own time split go to the
-# results, the daemon's log to $RUN/profile.TAG.log. PROFILE_HOOK (a
+# results, the daemon's log to $RUN/profile.LINK.TAG.log. PROFILE_HOOK (a
 # command) runs against the daemon's PID during the read.
 profile_read() {
 	local tag=$1 cache=$RUN/cache.prof t0 t1 mbs hook_pid=''
 	shift
 	rm -rf "$cache"
-	FS_LOG=$RUN/profile.$tag.log
+	FS_LOG=$RUN/profile.$LINK.$tag.log
 	rm -f "$FS_LOG"
 	FS_CACHE=$cache
 	mount_fs -o anonymous,cache_max=3G "$@" || { unmount_fs; FS_LOG=$RUN/dspacefs.log; return 1; }
 	stat "$MNT/$BIG_REL" >/dev/null
 	if [ -n "${PROFILE_HOOK:-}" ]; then
-		$PROFILE_HOOK "$FS_PID" >"$RUN/profile.$tag.out" 2>&1 &
+		$PROFILE_HOOK "$FS_PID" >"$RUN/profile.$LINK.$tag.out" 2>&1 &
 		hook_pid=$!
 		sleep 1
 	fi
 	t0=$(now)
-	/usr/bin/time -f '%e %U %S' -o "$RUN/profile.$tag.time" \
+	/usr/bin/time -f '%e %U %S' -o "$RUN/profile.$LINK.$tag.time" \
 		dd if="$MNT/$BIG_REL" of=/dev/null bs=1M count=$((READ_SIZE >> 20)) 2>/dev/null
 	t1=$(now)
 	if [ -n "$hook_pid" ]; then
@@ -346,8 +346,8 @@ profile_read() {
 	mbs=$($HELP rate "$READ_SIZE" "$(elapsed "$t0" "$t1")")
 	record profile "$tag" MB_s "$mbs"
 	record profile "$tag" daemon_CPU_s "$(cpu_s "$FS_PID")"
-	record profile "$tag" dd_user_s "$(cut -d' ' -f2 "$RUN/profile.$tag.time")"
-	record profile "$tag" dd_sys_s "$(cut -d' ' -f3 "$RUN/profile.$tag.time")"
+	record profile "$tag" dd_user_s "$(cut -d' ' -f2 "$RUN/profile.$LINK.$tag.time")"
+	record profile "$tag" dd_sys_s "$(cut -d' ' -f3 "$RUN/profile.$LINK.$tag.time")"
 	say "  profile $tag: $mbs MB/s"
 	unmount_fs
 	FS_LOG=$RUN/dspacefs.log
@@ -355,7 +355,7 @@ profile_read() {
 }
 
 perf_stat_hook() { exec perf stat -p "$1"; }
-perf_record_hook() { exec perf record -g -o "$RUN/perf.data" -p "$1"; }
+perf_record_hook() { exec perf record -g -o "$RUN/perf.$LINK.data" -p "$1"; }
 strace_hook() { exec strace -c -f -p "$1"; }
 
 # bench_profile: a plain read (the time split), one with libfuse's -d (the
@@ -369,17 +369,17 @@ bench_profile() {
 	c=$(curl_once) && record profile "curl (baseline)" MB_s "$c"
 	PROFILE_HOOK='' profile_read plain
 	PROFILE_HOOK='' profile_read fuse-debug -d
-	$HELP readsizes "$RUN/profile.fuse-debug.log" >"$RUN/profile.readsizes.txt"
+	$HELP readsizes "$RUN/profile.$LINK.fuse-debug.log" >"$RUN/profile.$LINK.readsizes.txt"
 	command -v perf >/dev/null &&
 		PROFILE_HOOK=perf_stat_hook profile_read perf-stat
 	if command -v perf >/dev/null; then
 		PROFILE_HOOK=perf_record_hook profile_read perf-record
-		perf report -i "$RUN/perf.data" --stdio --no-children --sort dso,sym \
-			2>/dev/null | grep -v '^#' | grep '%' | head -40 >"$RUN/profile.perf-report.txt"
+		perf report -i "$RUN/perf.$LINK.data" --stdio --no-children --sort dso,sym \
+			2>/dev/null | grep -v '^#' | grep '%' | head -40 >"$RUN/profile.$LINK.perf-report.txt"
 	fi
 	command -v strace >/dev/null &&
 		PROFILE_HOOK=strace_hook profile_read strace
-	say "  profile files: $RUN/profile.*"
+	say "  profile files: $RUN/profile.$LINK.*"
 }
 
 # ---- ls: ls -lR of the whole tree ------------------------------------------
