@@ -428,8 +428,8 @@ bench_ls() {
 	say "== ls -lR of the bench tree on $LINK, server latency $lat ms ($REPEAT runs)"
 	bench_server || return 1
 	line=$($HELP fxstats "$BENCH_STATE/state/fixture.json")
-	FX_COLLECTIONS=$(echo "$line" | sed 's/.*collections=\([0-9]*\).*/\1/')
-	FX_PAGES=$(echo "$line" | sed 's/.*expected_pages=\([0-9]*\).*/\1/')
+	FX_COLLECTIONS=${line#collections=} FX_PAGES=${line#*expected_pages=}
+	FX_COLLECTIONS=${FX_COLLECTIONS%% *}
 	server_config "{\"latency_ms\": $lat}"
 	if [ ! -d "$RUN/local" ]; then
 		# the local copy: the tree's shape (mkdir, sparse truncate)
@@ -555,7 +555,7 @@ new_bundle() {
 	[ -n "$u" ] && echo "$u"
 }
 
-# write_cp BIN REP CURL_MBS: cp of the 1 GiB file into a new item.
+# write_cp SRC REP BIN CURL_MBS: cp of SRC (the 1 GiB file) into a new item.
 write_cp() {
 	local src=$1 v="${BL}dspacefs cp (until close returns)" t0 t1 mbs
 	write_mount || return 1
