@@ -9,6 +9,11 @@
     helpers.py mirror SRC DST               copy a tree's shape: mkdir and
                                             sparse truncate, no content
     helpers.py rate BYTES SECONDS           MB/s (10^6 bytes per second)
+    helpers.py fxstats FIXTURE.json         collections, items and the
+                                            discovery pages a listing needs
+                                            (sum of ceil(items/100))
+    helpers.py readsizes DEBUG.log          FUSE READ reply sizes from a
+                                            dspacefs -d log (histogram)
     helpers.py summary RESULTS.tsv          medians as markdown tables
 
 RESULTS.tsv lines: bench <TAB> variant <TAB> metric <TAB> value.
@@ -129,6 +134,50 @@ def cmd_rate(nbytes, secs):
     return 0
 
 
+def cmd_fxstats(fixture):
+    with open(fixture, encoding="utf-8") as f:
+        doc = json.load(f)
+    per = {}
+    ncoll = 0
+    for o in doc["objects"]:
+        if o.get("deleted"):
+            continue
+        if o.get("type") == "collection":
+            ncoll += 1
+            per.setdefault(o["uuid"], 0)
+        elif o.get("type") == "item":
+            per[o.get("parent")] = per.get(o.get("parent"), 0) + 1
+    items = sum(per.values())
+    pages = sum(-(-n // 100) for n in per.values())
+    print("collections=%d items=%d expected_pages=%d" % (ncoll, items, pages))
+    return 0
+
+
+def cmd_readsizes(log):
+    """libfuse -d prints each request ("unique: N, opcode: READ (15), ...")
+    and each reply ("unique: N, success, outsize: M"; M includes the 16-byte
+    header): the sizes of the READ replies, as a histogram."""
+    ops = {}
+    hist = {}
+    req = re.compile(r"unique: (\d+), opcode: (\w+)")
+    rep = re.compile(r"unique: (\d+), success, outsize: (\d+)")
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = req.search(line)
+            if m:
+                ops[m.group(1)] = m.group(2)
+                continue
+            m = rep.search(line)
+            if m and ops.pop(m.group(1), None) == "READ":
+                n = int(m.group(2)) - 16
+                hist[n] = hist.get(n, 0) + 1
+    total = sum(hist.values())
+    print("reads=%d bytes=%d" % (total, sum(k * v for k, v in hist.items())))
+    for n, c in sorted(hist.items(), key=lambda kv: -kv[1])[:6]:
+        print("  %d KiB x %d" % (n // 1024, c))
+    return 0
+
+
 def fmt(v):
     if abs(v) >= 100:
         return "%.0f" % v
@@ -186,7 +235,8 @@ def cmd_summary(path):
 
 def main(argv):
     cmds = {"uuid": cmd_uuid, "reqstats": cmd_reqstats, "randread": cmd_randread,
-            "mirror": cmd_mirror, "rate": cmd_rate, "summary": cmd_summary}
+            "mirror": cmd_mirror, "rate": cmd_rate, "summary": cmd_summary,
+            "fxstats": cmd_fxstats, "readsizes": cmd_readsizes}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2

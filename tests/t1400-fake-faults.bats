@@ -199,6 +199,28 @@ faults() {
 	[ "$(fake_control GET /config | "$FAKE_PYTHON" -S -c 'import json,sys; d=json.load(sys.stdin); print(d["latency_ms"], d["csrf"], d["dspace_version"])')" = "0 eager 7.6" ]
 }
 
+@test "§11 --conn-rate caps every response body per connection: 2 MB at 1 MB/s takes >= 1.9 s, two connections at once still ~2 s" {
+	fake_start --fixture small --conn-rate 1000000
+	url=$FAKE_API/core/bitstreams/$(fx "one('bitstream', name='run-0001.dat')['uuid']")/content
+	curl -sS --max-time 20 -r 0-1999999 -o /dev/null -w '%{size_download} %{time_total}\n' "$url" >"$BATS_TEST_TMPDIR/a" &
+	pid=$!
+	t0=$EPOCHREALTIME
+	curl -sS --max-time 20 -r 0-1999999 -o /dev/null -w '%{size_download} %{time_total}\n' "$url" >"$BATS_TEST_TMPDIR/b"
+	wait "$pid"
+	wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	for f in a b; do
+		read -r size t <"$BATS_TEST_TMPDIR/$f"
+		[ "$size" = 2000000 ]
+		awk -v t="$t" 'BEGIN { exit !(t >= 1.9) }'
+	done
+	# per connection, not per server: the two streams ran side by side
+	awk -v t="$wall" 'BEGIN { exit !(t < 3.5) }'
+	# small JSON bodies and the control endpoint are not slowed down
+	t=$(curl -sS --max-time 10 -o /dev/null -w '%{time_total}' "$FAKE_API/core/communities/search/top")
+	awk -v t="$t" 'BEGIN { exit !(t < 0.5) }'
+}
+
 @test "§11.19 request log: one flushed JSON line per request with method, path, query, status, bytes, duration, headers and user; never the token" {
 	fake_start --fixture small
 	fake_login admin@example.org admin

@@ -24,6 +24,8 @@ def parse_args(argv):
     p.add_argument("--state", required=True, help="state directory (content, fixture.json)")
     p.add_argument("--fixture", default="small", help="small | demo | bench | PATH.json")
     p.add_argument("--latency-ms", type=int, default=0, help="delay every API response")
+    p.add_argument("--conn-rate", type=int, default=0,
+                   help="cap every response body at BYTES_PER_S per connection (0: none)")
     p.add_argument("--no-range", action="store_true", help="ignore Range headers (200 + whole body)")
     p.add_argument("--csrf", choices=("eager", "deferred"),
                    help="CSRF token issuance (default: eager for 7.6, deferred for 8.1/9.1)")

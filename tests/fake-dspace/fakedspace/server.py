@@ -186,6 +186,9 @@ class Handler(BaseHTTPRequestHandler):
         t0 = time.monotonic()
         self._reader = None
         self._sent = 0
+        self._pace_t0 = None
+        self._pace_bytes = 0
+        self._pace_off = False
         method = self.command
         target = self.path
         if "://" in target.split("?")[0]:
@@ -193,6 +196,7 @@ class Handler(BaseHTTPRequestHandler):
         raw_path, _, query = target.partition("?")
         path = urllib.parse.unquote(raw_path)
         if path.startswith("/fake-control"):
+            self._pace_off = True
             return self.control(path, query)
         fault = app.faults.pick(method, target)
         ctx = None
@@ -311,13 +315,13 @@ class Handler(BaseHTTPRequestHandler):
                     if limit is not None:
                         cnt = max(0, min(cnt, limit - self._sent))
                     if cnt:
-                        self._sent += self.connection.sendfile(f, off, cnt)
+                        self._sent += self.send_file(f, off, cnt)
                     if limit is not None and self._sent >= limit:
                         break
         else:
             if limit is not None:
                 body = body[:limit]
-            self.wfile.write(head + body)
+            self.write_paced(head, body)
             self._sent += len(body)
         if limit is not None:
             self.close_connection = True
@@ -325,6 +329,50 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    # ---- --conn-rate: one TCP stream's ceiling on a long-distance link. Every
+    # response body leaves this connection at most at conn_rate bytes/s (paced
+    # from its first byte, so an idle keep-alive connection earns no burst);
+    # headers and request bodies are not paced. 0: no cap.
+    def pace(self, nbytes):
+        rate = getattr(self.server.app.cfg, "conn_rate", 0)
+        if not rate:
+            return
+        self._pace_bytes += nbytes
+        ahead = self._pace_t0 + self._pace_bytes / rate - time.monotonic()
+        if ahead > 0:
+            STOP.wait(ahead)
+
+    def pace_chunk(self):
+        rate = getattr(self.server.app.cfg, "conn_rate", 0)
+        if self._pace_off or not rate:
+            return None
+        if self._pace_t0 is None:
+            self._pace_t0 = time.monotonic()
+        return max(4096, min(CHUNK, rate // 50))
+
+    def send_file(self, f, off, cnt):
+        step = self.pace_chunk()
+        if step is None:
+            return self.connection.sendfile(f, off, cnt)
+        sent = 0
+        while sent < cnt:
+            n = self.connection.sendfile(f, off + sent, min(step, cnt - sent))
+            if n <= 0:
+                break
+            sent += n
+            self.pace(n)
+        return sent
+
+    def write_paced(self, head, body):
+        step = self.pace_chunk()
+        if step is None:
+            self.wfile.write(head + body)
+            return
+        self.wfile.write(head)
+        for i in range(0, len(body), step):
+            self.wfile.write(body[i:i + step])
+            self.pace(len(body[i:i + step]))
 
     # ---- control endpoint (outside the API; never logged, delayed or faulted): control.py
     def control(self, path, query):
