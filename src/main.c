@@ -290,6 +290,7 @@ int main(int argc, char *argv[])
 		log_error("%s", err);
 		goto out_unmount;
 	}
+	fsc.session = session;
 	fsc.tree = tree;
 	fsc.reader = reader;
 	fsc.inval = inval;

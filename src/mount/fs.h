@@ -1,5 +1,7 @@
-/* fs: translates FUSE low-level calls into tree (metadata) and reader
- * (content) calls. The only module that knows FUSE. */
+/* fs: translates FUSE low-level calls into calls of the core — tree
+ * (metadata), reader (content), edit (changes), status (the status file)
+ * — and their results into replies. The only module that knows FUSE; it
+ * keeps no state of its own beyond the handles it gives the kernel. */
 #ifndef DSPACEFS_FS_H
 #define DSPACEFS_FS_H
 
@@ -12,8 +14,10 @@
 #include "core/upload.h"
 
 struct inval;
+struct session;
 
 struct fs_config {
+	struct session *session; /* the server, for changes (core/edit.h) */
 	struct tree *tree;
 	struct reader *reader;
 	struct upload *upload; /* files being written; NULL when read-only */
