@@ -745,6 +745,7 @@ static int stamps_reserve(struct stamps *st)
 	return 1;
 }
 
+/* Compares and records dir's listing digest (see inval.h). */
 int inval_listing_unchanged(struct inval *inv, uint64_t dir, uint64_t hash)
 {
 	struct stamps *st;

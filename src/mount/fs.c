@@ -48,9 +48,16 @@ struct fs_file {
 	int wrote;	 /* FH_STATUS: commands were written */
 };
 
+/* The mount's configuration (the session's userdata). */
 static struct fs_config *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* Whether changes may be attempted at all on this mount. */
+static int fs_writable(const struct fs_config *c)
+{
+	return !c->read_only && !c->anonymous;
 }
 
 /* The core modules a change goes through (edit.h), from the config. */
@@ -61,7 +68,7 @@ static struct edit edit_of(const struct fs_config *c)
 			 .reader = c->reader,
 			 .upload = c->upload,
 			 .inval = c->inval,
-			 .writable = !c->read_only && !c->anonymous};
+			 .writable = fs_writable(c)};
 
 	return e;
 }
@@ -166,12 +173,6 @@ static int refuse_other(fuse_req_t req, enum fs_access want, const char *op,
 	log_refusal(c, uid, op, dir, ino, name);
 	fuse_reply_err(req, EACCES);
 	return 1;
-}
-
-/* Whether changes may be attempted at all on this mount. */
-static int fs_writable(const struct fs_config *c)
-{
-	return !c->read_only && !c->anonymous;
 }
 
 /* The size a bitstream node shows: its JSON size, or the one asked from
@@ -299,6 +300,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	fuse_reply_none(req);
 }
 
+/* As op_forget, for a batch. */
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
@@ -509,6 +511,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	free(out);
 }
 
+/* readdir: names and modes. */
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -516,6 +519,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	do_readdir(req, size, off, fi, 0);
 }
 
+/* readdirplus: names with their attributes. */
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
@@ -523,6 +527,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	do_readdir(req, size, off, fi, 1);
 }
 
+/* Frees the snapshot taken at opendir. */
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -544,6 +549,7 @@ static struct fs_file *fh_new(enum fh_kind kind)
 	return h;
 }
 
+/* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
 	return (struct fs_file *)(uintptr_t)fi->fh;
@@ -642,6 +648,7 @@ static enum fs_access open_access(struct fs_config *c, uint64_t ino,
 	return status_is(c->tree, ino) ? FS_OWNER : FS_READ;
 }
 
+/* open(2): the status file, a file being written or a bitstream. */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r;
@@ -722,6 +729,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* Writes to a spool, or runs commands written to the status file. */
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -763,6 +771,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_err(req, r);
 }
 
+/* fsync(2) uploads like close. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
@@ -770,6 +779,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	op_flush(req, ino, fi);
 }
 
+/* The last close of a handle: frees it. */
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -874,6 +884,7 @@ static void reply_sized(fuse_req_t req, const struct buf *b, size_t size)
 		fuse_reply_buf(req, b->data ? b->data : "", b->len);
 }
 
+/* getxattr: one user.* attribute (the object's fields, metadata). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -904,6 +915,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	buf_release(&value);
 }
 
+/* listxattr: the names of the user.* attributes. */
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs_config *c = fs_of(req);
@@ -1009,6 +1021,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_made(req, edit_mknod(&e, parent, name, mode, &n), &n);
 }
 
+/* unlink(2) (edit_remove). */
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
@@ -1018,6 +1031,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_err(req, edit_remove(&e, parent, name, 0));
 }
 
+/* rmdir(2) (edit_remove). */
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
@@ -1027,6 +1041,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_err(req, edit_remove(&e, parent, name, 1));
 }
 
+/* rename(2) (edit_rename). */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
@@ -1087,6 +1102,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	reply_err(req, edit_xattr_change(&e));
 }
 
+/* No attribute can be removed either. */
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
@@ -1127,7 +1143,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .rename = op_rename,
 };
 
-/* The operation table for fuse_session_new. */
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
  * worker thread, never inside a request handler. */
 static int notify_kernel(void *arg, const struct inval_req *r)
@@ -1146,16 +1161,19 @@ static int notify_kernel(void *arg, const struct inval_req *r)
 	return -EINVAL;
 }
 
+/* Hands inval fs's sink: the kernel hears of changes from now on. */
 int fs_attach(struct fs_config *c, struct fuse_session *se)
 {
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
 }
 
+/* Stops inval's worker before the session goes away. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
 }
 
+/* The operation table for fuse_session_new. */
 const struct fuse_lowlevel_ops *fs_operations(void)
 {
 	return &fs_ops;
