@@ -118,31 +118,45 @@ enum fs_access {
 	FS_OWNER   /* the status file: the mounting user only, even to read */
 };
 
-/* Logs a refused request: at most 10 lines a minute, then a count. */
+/* How many refusals were logged in the current minute (fs_attach makes
+ * it, fs_detach frees it). */
+struct fs_refusals {
+	pthread_mutex_t lock;
+	time_t window;
+	unsigned logged, dropped;
+};
+
+/* Whether a refusal is logged: at most 10 a minute, then a count. */
+static int refusal_logged(struct fs_refusals *rf)
+{
+	time_t now = time(NULL);
+	int say;
+
+	if (!rf)
+		return 1;
+	pthread_mutex_lock(&rf->lock);
+	if (now - rf->window >= 60) {
+		if (rf->dropped)
+			log_warn("%u more requests from other users refused",
+				 rf->dropped);
+		rf->window = now;
+		rf->logged = rf->dropped = 0;
+	}
+	say = rf->logged < 10;
+	rf->logged += say;
+	rf->dropped += !say;
+	pthread_mutex_unlock(&rf->lock);
+	return say;
+}
+
+/* Logs a refused request with the path it named (rate: refusal_logged). */
 static void log_refusal(struct fs_config *c, uid_t uid, const char *op,
 			uint64_t dir, uint64_t ino, const char *name)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static time_t window;
-	static unsigned logged, dropped;
-	time_t now = time(NULL);
 	struct tree_node n;
 	char *path = NULL;
-	int say;
 
-	pthread_mutex_lock(&lock);
-	if (now - window >= 60) {
-		if (dropped)
-			log_warn("%u more requests from other users refused",
-				 dropped);
-		window = now;
-		logged = dropped = 0;
-	}
-	say = logged < 10;
-	logged += say;
-	dropped += !say;
-	pthread_mutex_unlock(&lock);
-	if (!say)
+	if (!refusal_logged(c->refusals))
 		return;
 	if (name) {
 		path = mount_path(c, dir, name);
@@ -1161,16 +1175,26 @@ static int notify_kernel(void *arg, const struct inval_req *r)
 	return -EINVAL;
 }
 
-/* Hands inval fs's sink: the kernel hears of changes from now on. */
+/* Sets up fs's own state and hands inval fs's sink: the kernel hears of
+ * changes from now on. */
 int fs_attach(struct fs_config *c, struct fuse_session *se)
 {
+	c->refusals = calloc(1, sizeof(*c->refusals));
+	if (!c->refusals)
+		return -ENOMEM;
+	pthread_mutex_init(&c->refusals->lock, NULL);
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
 }
 
-/* Stops inval's worker before the session goes away. */
+/* Stops inval's worker before the session goes away; frees fs's state. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
+	if (c->refusals) {
+		pthread_mutex_destroy(&c->refusals->lock);
+		free(c->refusals);
+		c->refusals = NULL;
+	}
 }
 
 /* The operation table for fuse_session_new. */
