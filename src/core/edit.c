@@ -73,6 +73,69 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 	return tree_lookup(e->tree, parent, name, out);
 }
 
+/* Adds the files being written in dir to its listing v (*n entries); one
+ * shadows a server entry of the same name (it is about to replace it). */
+static int merge_uploads(const struct edit *e, uint64_t dir,
+			 struct tree_node **v, size_t *n)
+{
+	struct upload_info *u = NULL;
+	struct tree_node *nn;
+	size_t nu = 0;
+	int r;
+
+	if (!e->upload)
+		return 0;
+	r = upload_list_dir(e->upload, dir, &u, &nu);
+	if (r < 0 || nu == 0)
+		return r;
+	nn = realloc(*v, (*n + nu) * sizeof(*nn));
+	if (!nn) {
+		upload_infos_release(u, nu);
+		return -ENOMEM;
+	}
+	*v = nn;
+	for (size_t i = 0; i < nu; i++) {
+		struct tree_node *x = NULL;
+
+		for (size_t k = 0; k < *n; k++)
+			if (!strcmp(nn[k].name, u[i].name) ||
+			    nn[k].ino == u[i].ino)
+				x = &nn[k];
+		if (x)
+			tree_node_release(x);
+		else
+			x = &nn[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->ino = u[i].ino;
+		x->parent_ino = dir;
+		x->type = DSO_BITSTREAM;
+		x->name = u[i].name;
+		u[i].name = NULL;
+		x->size = u[i].size;
+		x->mtime = u[i].mtime ? u[i].mtime : (int64_t)time(NULL);
+		x->mtime_ns = u[i].mtime_ns;
+	}
+	upload_infos_release(u, nu);
+	return 0;
+}
+
+/* The children of dir: the tree's listing with the files being written. */
+int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
+	      size_t *n)
+{
+	int r = tree_list(e->tree, dir, out, n);
+
+	if (r < 0)
+		return r;
+	r = merge_uploads(e, dir, out, n);
+	if (r < 0) {
+		tree_nodes_release(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
 /* The path of name in dir, from the names of dir's ancestors. */
 char *edit_path(const struct edit *e, uint64_t dir, const char *name)
 {

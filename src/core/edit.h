@@ -45,6 +45,11 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 /* The node called name in parent, looked up in the same order. */
 int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 		struct tree_node *out);
+/* The children of dir as the mount lists them: the tree's, with the files
+ * being written in it (one replaces a server entry of its name). *out:
+ * caller frees with tree_nodes_release. */
+int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
+	      size_t *n);
 /* The path of name in dir as seen in the mount ("/a/b/name"); malloc'd,
  * NULL when out of memory. Used in log lines and the upload journal. */
 char *edit_path(const struct edit *e, uint64_t dir, const char *name);

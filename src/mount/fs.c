@@ -353,52 +353,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
-/* Adds the files being written in dir to its snapshot; one shadows a
- * server entry of the same name (it is about to replace it). */
-static int merge_uploads(struct fs_config *c, uint64_t dir,
-			 struct dir_handle *d)
-{
-	struct upload_info *v = NULL;
-	struct tree_node *nn;
-	size_t n = 0;
-	int r;
-
-	if (!c->upload)
-		return 0;
-	r = upload_list_dir(c->upload, dir, &v, &n);
-	if (r < 0 || n == 0)
-		return r;
-	nn = realloc(d->nodes, (d->n + n) * sizeof(*nn));
-	if (!nn) {
-		upload_infos_release(v, n);
-		return -ENOMEM;
-	}
-	d->nodes = nn;
-	for (size_t i = 0; i < n; i++) {
-		struct tree_node *x = NULL;
-
-		for (size_t k = 0; k < d->n; k++)
-			if (!strcmp(d->nodes[k].name, v[i].name) ||
-			    d->nodes[k].ino == v[i].ino)
-				x = &d->nodes[k];
-		if (x)
-			tree_node_release(x);
-		else
-			x = &d->nodes[d->n++];
-		memset(x, 0, sizeof(*x));
-		x->ino = v[i].ino;
-		x->parent_ino = dir;
-		x->type = DSO_BITSTREAM;
-		x->name = v[i].name;
-		v[i].name = NULL;
-		x->size = v[i].size;
-		x->mtime = v[i].mtime ? v[i].mtime : (int64_t)time(NULL);
-		x->mtime_ns = v[i].mtime_ns;
-	}
-	upload_infos_release(v, n);
-	return 0;
-}
-
 /* FNV-1a over the bytes of one field. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -435,6 +389,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
+	struct edit e = edit_of(c);
 	struct dir_handle *d;
 	struct tree_node self;
 	int rc;
@@ -457,10 +412,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = tree_list(c->tree, ino, &d->nodes, &d->n);
-	if (rc)
-		goto fail;
-	rc = merge_uploads(c, ino, d);
+	rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;

@@ -254,15 +254,41 @@ static void test_rename(const struct edit *e)
 	       -EXDEV, "no item moves between collections");
 }
 
+/* How many entries of dir's listing are called name; -1 on error. size
+ * receives the last one's size. */
+static int listed(const struct edit *e, uint64_t dir, const char *name,
+		  int64_t *size)
+{
+	struct tree_node *v = NULL;
+	size_t n = 0;
+	int k = 0;
+
+	if (edit_list(e, dir, &v, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].name, name)) {
+			k++;
+			*size = v[i].size;
+		}
+	}
+	tree_nodes_release(v, n);
+	return k;
+}
+
 /* A file not uploaded yet: renamed and removed locally only. */
 static void test_pending(const struct edit *e)
 {
 	uint64_t orig = ino_of(e, THESES "/Renamed/ORIGINAL");
 	struct upload_file *f = NULL, *g;
 	struct tree_node n;
+	int64_t size = -1;
 
 	is_int(edit_create(e, orig, "p.txt", 0, &f, &n), 0, "create");
 	tree_node_release(&n);
+	is_int((int)upload_write(f, "abc", 3, 0), 3, "write");
+	is_int(listed(e, orig, "p.txt", &size), 1,
+	       "listed while being written");
+	is_int((int)size, 3, "with its current size");
 	is_int(edit_rename(e, orig, "p.txt", orig, "q.txt", 0), 0,
 	       "rename before upload");
 	g = upload_find_name(e->upload, orig, "q.txt");
@@ -283,6 +309,7 @@ static void test_setattr(const struct edit *e)
 	struct upload_file *f = NULL;
 	struct timespec ts = {.tv_sec = 1500000000, .tv_nsec = 123};
 	struct tree_node n;
+	int64_t size = -1;
 	char data[32];
 
 	is_int(edit_lookup(e, orig, "empty.txt", &n), 0, "the file");
@@ -307,6 +334,10 @@ static void test_setattr(const struct edit *e)
 		return;
 	is_int((int)upload_read(f, data, sizeof(data), 0), 5, "copied in");
 	ok(memcmp(data, "hello", 5) == 0, "the old content");
+	is_int((int)upload_truncate(f, 2), 0, "cut the spool");
+	is_int(listed(e, orig, "empty.txt", &size), 1,
+	       "the spool replaces the server's entry in the listing");
+	is_int((int)size, 2, "shown with the spool's size");
 	upload_discard(f);
 	upload_unref(&f);
 	is_int(
