@@ -730,6 +730,15 @@ static int overwrite_fill(const struct edit *e, const struct tree_node *n,
 	return r;
 }
 
+/* The name an overwrite of n uploads under: the server's name of the
+ * bitstream it replaces, never the display name (a "[uuid8]" suffix of
+ * a duplicate); a nameless bitstream keeps the name it is shown under
+ * ("untitled"), as an upload always has a name. */
+static const char *server_name(const struct tree_node *n)
+{
+	return n->raw_name && n->raw_name[0] ? n->raw_name : n->name;
+}
+
 /* Starts writing over bitstream n (open for writing, truncate): a spool
  * replacing it, keeping its inode. */
 int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
@@ -756,8 +765,8 @@ int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = upload_create(e->upload, b.ino, b.uuid, n->name, path, n->ino,
-			  n->uuid, f);
+	r = upload_create(e->upload, b.ino, b.uuid, server_name(n), path,
+			  n->ino, n->uuid, f);
 	if (r == 0)
 		r = overwrite_fill(e, n, trunc, limit, *f);
 	if (r < 0 && *f) {

@@ -127,6 +127,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->type = o->type;
 	memcpy(n->uuid, o->uuid, sizeof(n->uuid));
 	n->name = o->name;
+	n->raw_name = o->raw_name;
 	n->handle = o->handle;
 	/* -1: unknown (also a size an older cache kept that is not
 	 * believable); fs.c asks the server for it */
@@ -137,7 +138,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
 	n->mime = o->mime;
-	o->name = o->handle = o->mime = NULL;
+	o->name = o->raw_name = o->handle = o->mime = NULL;
 	cache_object_release(o);
 }
 
@@ -957,9 +958,10 @@ void tree_node_release(struct tree_node *n)
 	if (!n)
 		return;
 	free(n->name);
+	free(n->raw_name);
 	free(n->handle);
 	free(n->mime);
-	n->name = n->handle = n->mime = NULL;
+	n->name = n->raw_name = n->handle = n->mime = NULL;
 }
 
 void tree_nodes_release(struct tree_node *v, size_t n)

@@ -40,6 +40,7 @@ struct tree_node {
 	enum dso_type type;	 /* DSO_NONE for the root */
 	char uuid[UUID_LEN + 1]; /* "" for the root */
 	char *name;	  /* safe name in its directory ("" for the root) */
+	char *raw_name;	  /* the server's name (may be ""), or NULL */
 	char *handle;	  /* or NULL */
 	int64_t size;	  /* bitstreams (-1: unknown); 0 for directories */
 	int64_t mtime;	  /* Unix seconds; items' lastModified, inherited

@@ -78,6 +78,7 @@ struct upload_file {
 	int fd;		       /* the spool file */
 	int werr;	       /* u->lock: errno of the first failed write */
 	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
+	unsigned writers;      /* u->lock: handles open for writing */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
 	struct upload_file *next;
@@ -235,7 +236,7 @@ static void stream_start(struct upload_file *f)
 	struct stream *s;
 
 	f->stream_ok = 0;
-	if (u->streams >= STREAM_MAX)
+	if (u->streams >= STREAM_MAX || !f->j.name[0])
 		return;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -545,6 +546,8 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	int r = -ENOMEM;
 
 	*out = NULL;
+	if (!name || !name[0]) /* an upload always has a name */
+		return -EINVAL;
 	if (!f)
 		return -ENOMEM;
 	f->u = u;
@@ -570,6 +573,15 @@ fail:
 	pthread_mutex_destroy(&f->io);
 	free(f);
 	return r;
+}
+
+/* The name f is shown under: the last part of its mount path (j.name is
+ * the server's name, which differs for a disambiguated duplicate). */
+static const char *shown_name(const struct upload_file *f)
+{
+	const char *s = f->j.path ? strrchr(f->j.path, '/') : NULL;
+
+	return s && s[1] ? s + 1 : f->j.name;
 }
 
 /* Whether f is shown in place of the server's view (not uploaded yet). */
@@ -614,7 +626,7 @@ struct upload_file *upload_find_name(struct upload *u, uint64_t bundle_ino,
 	pthread_mutex_lock(&u->lock);
 	for (f = u->files; f; f = f->next)
 		if (f->j.bundle_ino == bundle_ino && shown(f) &&
-		    !strcmp(f->j.name, name))
+		    !strcmp(shown_name(f), name))
 			break;
 	if (f)
 		f->refs++;
@@ -630,7 +642,7 @@ static int info_of(const struct upload_file *f, struct upload_info *i)
 	memset(i, 0, sizeof(*i));
 	i->ino = f->j.ino;
 	i->bundle_ino = f->j.bundle_ino;
-	i->name = strdup(f->j.name);
+	i->name = strdup(shown_name(f));
 	i->size = f->fd >= 0 && fstat(f->fd, &st) == 0 ? st.st_size : 0;
 	if (f->j.has_times) {
 		i->mtime = f->j.mtime;
@@ -1026,9 +1038,13 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 		  const char *mount_path, const char *replaces_uuid)
 {
 	struct upload *u = f->u;
-	char *n = strdup(name), *p = strdup(mount_path);
+	char *n, *p;
 	int r = 0;
 
+	if (!name || !name[0]) /* an upload always has a name */
+		return -EINVAL;
+	n = strdup(name);
+	p = strdup(mount_path);
 	if (!n || !p) {
 		free(n);
 		free(p);
@@ -1295,6 +1311,12 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	int64_t size = lsize;
 	int r;
 
+	if (!j->name || !j->name[0]) {
+		/* Never sent without a name (the server would invent one). */
+		r = -EINVAL;
+		snprintf(why, sizeof(why), "the upload has no name");
+		goto fail;
+	}
 	if (landed && landed->n) {
 		l = *landed;
 		memset(landed, 0, sizeof(*landed));
@@ -1416,6 +1438,36 @@ out:
 	cache_upload_release(&j);
 	pthread_mutex_unlock(&f->io);
 	return r;
+}
+
+void upload_writer_open(struct upload_file *f)
+{
+	pthread_mutex_lock(&f->u->lock);
+	f->writers++;
+	pthread_mutex_unlock(&f->u->lock);
+}
+
+int upload_flush(struct upload_file *f, int writer)
+{
+	unsigned others;
+
+	if (!writer)
+		return 0;
+	pthread_mutex_lock(&f->u->lock);
+	others = f->writers > 1;
+	pthread_mutex_unlock(&f->u->lock);
+	return others ? 0 : upload_commit(f);
+}
+
+void upload_writer_close(struct upload_file *f)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&f->u->lock);
+	left = f->writers ? --f->writers : 0;
+	pthread_mutex_unlock(&f->u->lock);
+	if (!left)
+		upload_commit(f);
 }
 
 void upload_discard(struct upload_file *f)

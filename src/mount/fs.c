@@ -47,6 +47,7 @@ struct fs_file {
 	struct upload_file *uf;
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
+	int writer;	 /* FH_UPLOAD: opened for writing (may publish) */
 };
 
 /* The mount's configuration (the session's userdata). */
@@ -593,6 +594,9 @@ done:
 	fi->fh = (uintptr_t)h;
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
+		h->writer = wr || trunc;
+		if (h->writer)
+			upload_writer_open(h->uf);
 		fi->direct_io = 1;
 	} else {
 		fi->direct_io = direct;
@@ -728,7 +732,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	if (h->kind == FH_UPLOAD)
-		r = upload_commit(h->uf);
+		r = upload_flush(h->uf, h->writer);
 	reply_err(req, r);
 }
 
@@ -751,6 +755,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		reader_close(&h->rf);
 		inval_close(fs_of(req)->inval, h->ino, h->gen);
 	}
+	if (h->uf && h->writer)
+		upload_writer_close(h->uf);
 	if (h->uf)
 		upload_unref(&h->uf);
 	buf_release(&h->text);
@@ -959,6 +965,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (h->uf) {
+		h->writer = 1;
+		upload_writer_open(h->uf);
 		fi->fh = (uintptr_t)h;
 		fi->direct_io = 1;
 	} else {
