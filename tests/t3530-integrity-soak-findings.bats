@@ -55,18 +55,41 @@ os.close(fd)' "$D/rc.bin" &
 	[ "$(live rc.bin)" = "[('rc.bin', 1048576)]" ]
 }
 
-@test "an overwrite or rename-over whose DELETE fails does not report success over duplicates" {
-	echo one >"$D/df-a.bin"
+# put FILE TEXT: writes TEXT to FILE as one open/write/close (a shell's
+# redirection closes twice and ignores close()'s error); exit 5 on EIO
+put() {
+	bounded "$FAKE_PYTHON" -c '
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, sys.argv[2].encode())
+try:
+    os.close(fd)
+except OSError as e:
+    sys.exit(5 if e.errno == errno.EIO else 1)' "$1" "$2"
+}
+
+@test "an overwrite or rename-over whose DELETE fails reports EIO and retry deletes the old version" {
+	put "$D/df-a.bin" one
+	put "$D/df-b.bin" three
+	put "$D/df-c.bin" four
 	printf 'status=503,method=DELETE\n' |
 		fake_control POST /faults --data-binary @- >/dev/null
-	bounded sh -c 'echo two >"$1"' sh "$D/df-a.bin" && ow=0 || ow=$?
-	echo three >"$D/df-b.bin" || true
-	bounded mv "$D/df-b.bin" "$D/df-a.bin" && mv_st=0 || mv_st=$?
+	put "$D/df-a.bin" two && ow=0 || ow=$?
+	bounded mv "$D/df-b.bin" "$D/df-c.bin" && mv_st=0 || mv_st=$?
 	fake_control DELETE /faults >/dev/null
-	echo "overwrite exit $ow, mv exit $mv_st; live: $(live df-a.bin) $(live df-b.bin)"
-	[ "$(fx "len(find('bitstream', name='df-a.bin'))")" = 1 ] ||
-		{ [ "$ow" != 0 ] && [ "$mv_st" != 0 ]; }
-	[ "$(fx "len(find('bitstream', name='df-b.bin'))")" = 0 ]
+	echo "overwrite exit $ow, mv exit $mv_st; live: $(live df-)"
+	grep -q 'delete-pending' "$MNT/.dspacefs-status"
+	[ "$ow" = 5 ]
+	[ "$mv_st" != 0 ]
+	[ "$(live df-b.bin)" = "[('df-b.bin', 5)]" ]
+	[ "$(live df-c.bin)" = "[('df-c.bin', 4)]" ]
+	[ "$(live df-a.bin)" = "[('df-a.bin', 3), ('df-a.bin', 3)]" ]
+	bounded sh -c 'printf "retry\n" >"$1"' sh "$MNT/.dspacefs-status"
+	[ "$(live df-a.bin)" = "[('df-a.bin', 3)]" ]
+	[ "$(bounded cat "$D/df-a.bin")" = two ]
+	! grep -q 'delete-pending' "$MNT/.dspacefs-status" || false
+	bounded mv "$D/df-b.bin" "$D/df-c.bin"
+	[ "$(live df-)" = "[('df-a.bin', 3), ('df-c.bin', 5)]" ]
 }
 
 @test "overwriting a disambiguated duplicate keeps the server name" {

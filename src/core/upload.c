@@ -34,6 +34,10 @@
 #define ST_FAILED "failed"	   /* refused or checked wrong; retry */
 #define ST_INCOMPLETE "incomplete" /* never closed or a write failed */
 #define ST_CANCELLED "cancelled"   /* aborted by the user */
+/* uploaded, but the version it replaces is still live: "retry" deletes
+ * it (the row keeps its uuid in replaces) */
+#define ST_DELETE_PENDING "delete-pending"
+#define DELETE_ATTEMPTS 3
 
 /* An upload streamed while the file is being written (new files written
  * from offset 0 in order). Lives until the file is freed. */
@@ -118,6 +122,7 @@ struct upload {
 };
 
 static void stream_free(struct stream *s);
+static int delete_retry(struct upload *u, const char *uuid);
 static void gone_flush(struct upload *u);
 
 /* Marks s given up with reason why (m held); wakes its reader. */
@@ -330,7 +335,10 @@ static void stream_free(struct stream *s)
 	if (!s->claimed && s->rc == 0 && s->out.n) {
 		log_warn("removing the bitstream of an abandoned upload of %s",
 			 s->name);
-		rest_delete(s->u->s, DSO_BITSTREAM, s->out.v[0].uuid);
+		if (delete_retry(s->u, s->out.v[0].uuid) < 0)
+			log_error("the abandoned copy %s of %s is still on "
+				  "the server",
+				  s->out.v[0].uuid, s->name);
 	}
 	dso_list_release(&s->out);
 	pthread_mutex_destroy(&s->m);
@@ -358,6 +366,11 @@ static int recover_row(struct upload *u, struct cache_upload *j)
 {
 	struct stat st;
 
+	if (!strcmp(j->state, ST_DELETE_PENDING)) {
+		log_warn("upload %" PRId64 " of %s: %s; see MOUNT/%s", j->id,
+			 j->path, j->error, TREE_STATUS_NAME);
+		return 1; /* needs no data */
+	}
 	if (!j->spool[0] || lstat(j->spool, &st) < 0 || !S_ISREG(st.st_mode)) {
 		log_warn("upload %" PRId64 " of %s: its data (%s) is gone; "
 			 "dropping its journal row",
@@ -1181,7 +1194,11 @@ static int post(struct upload *u, const char *bundle, const char *name,
 					 "checksum mismatch (server %s, local "
 					 "%s)",
 					 d->md5[0] ? d->md5 : "none", md5);
-				rest_delete(u->s, DSO_BITSTREAM, d->uuid);
+				if (delete_retry(u, d->uuid) < 0)
+					snprintf(why, whylen,
+						 "checksum mismatch; its copy "
+						 "%s could not be removed",
+						 d->uuid);
 				dso_release(d);
 				out->n--;
 				return -EIO;
@@ -1236,7 +1253,13 @@ static int stream_claim(struct upload_file *f, int64_t size,
 			 "again from the spool",
 			 s->name, d->md5[0] ? d->md5 : "(none)",
 			 whole ? s->hex : "(incomplete)");
-		rest_delete(f->u->s, DSO_BITSTREAM, d->uuid);
+		if (delete_retry(f->u, d->uuid) < 0) {
+			/* Uploading again would leave it live beside. */
+			log_error("streamed upload of \"%s\": its copy %s "
+				  "could not be removed",
+				  s->name, d->uuid);
+			return -EIO;
+		}
 	} else if (s->rc < 0 && whole &&
 		   already_there(f->u, s->bundle, s->name, s->hex, replaces,
 				 l) == 1) {
@@ -1255,22 +1278,58 @@ static int stream_claim(struct upload_file *f, int64_t size,
 	return r;
 }
 
+/* Deletes bitstream uuid, a few times while the server is unavailable.
+ * 0 (also when it was gone) or -errno: it is still there. */
+static int delete_retry(struct upload *u, const char *uuid)
+{
+	int r = -EIO;
+
+	for (int attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
+		if (attempt) {
+			struct timespec ts = {0, (250L << attempt) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
+		r = rest_delete(u->s, DSO_BITSTREAM, uuid);
+		if (r == 0 || r == -ENOENT)
+			return 0;
+		if (!err_is_unavailable(r))
+			break;
+	}
+	return r;
+}
+
+/* Row j uploaded, but the version it replaces (j->replaces) is still
+ * live after the error d: journalled so, for "retry" to delete it. */
+static void delete_pending(struct upload *u, struct cache_upload *j, int d)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why),
+		 "uploaded, but the old version %s could not be deleted "
+		 "(%s): both are on the server; \"retry\" deletes it",
+		 j->replaces, strerror(-d));
+	snprintf(j->state, sizeof(j->state), ST_DELETE_PENDING);
+	set_str(&j->error, why);
+	cache_upload_update(u->c, j);
+	log_error("%s: %s", j->path, why);
+}
+
 /* What follows the arrival of row j's bitstream (l->v[0], size bytes):
  * the version it replaces deleted, the inode re-keyed, the times kept;
- * the bitstream moved to result when wanted. */
-static void arrived(struct upload *u, struct cache_upload *j,
-		    struct dso_list *l, int64_t size, struct dso *result)
+ * the bitstream moved to result when wanted. -errno when the old
+ * version could not be deleted (row j is then delete-pending). */
+static int arrived(struct upload *u, struct cache_upload *j, struct dso_list *l,
+		   int64_t size, struct dso *result)
 {
-	int r;
+	int r, d = 0;
 
 	if (j->replaces[0]) {
-		int d = rest_delete(u->s, DSO_BITSTREAM, j->replaces);
-
-		if (d < 0 && d != -ENOENT)
-			log_warn("%s: uploaded, but the old version could not "
-				 "be deleted: %s",
-				 j->path, strerror(-d));
-		j->replaces[0] = '\0';
+		d = delete_retry(u, j->replaces);
+		if (d < 0)
+			delete_pending(u, j, d);
+		else
+			j->replaces[0] = '\0';
 	}
 	r = tree_add(u->t, j->bundle_ino, &l->v[0], j->ino, NULL);
 	if (r < 0)
@@ -1283,6 +1342,7 @@ static void arrived(struct upload *u, struct cache_upload *j,
 		*result = l->v[0];
 		memset(&l->v[0], 0, sizeof(l->v[0]));
 	}
+	return d;
 }
 
 /* Records row j as failed with reason why (or the error r). */
@@ -1354,9 +1414,9 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 		goto fail;
 done:
 	j->size = size;
-	arrived(u, j, &l, size, result);
+	r = arrived(u, j, &l, size, result);
 	dso_list_release(&l);
-	return 0;
+	return r < 0 ? -EIO : 0;
 fail:
 	dso_list_release(&l);
 	row_failed(u, j, r, why);
@@ -1379,12 +1439,14 @@ static void commit_done(struct upload_file *f, struct cache_upload *j,
 			const struct dso *d, int r)
 {
 	struct upload *u = f->u;
+	/* Landed, the old version still live: the row stays for "retry". */
+	int landed = r == 0 || !strcmp(j->state, ST_DELETE_PENDING);
 
 	/* Journal row done; further writes replace what landed. */
 	if (r == 0 && j->id && cache_upload_del(u->c, j->id) < 0)
 		gone_add(u, j->id, "");
 	pthread_mutex_lock(&u->lock);
-	if (r == 0) {
+	if (landed) {
 		f->j.id = 0;
 		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s", d->uuid);
 		f->j.size = j->size;
@@ -1584,6 +1646,22 @@ static int md5_spool(const struct cache_upload *j, char md5[33], int64_t *size)
 	return r;
 }
 
+/* Row j is delete-pending: deletes the old version now (the row is done)
+ * or records why not. */
+static int retry_delete(struct upload *u, struct cache_upload *j)
+{
+	int r = delete_retry(u, j->replaces);
+
+	if (r < 0) {
+		delete_pending(u, j, r);
+		return -EIO;
+	}
+	log_info("%s: the old version %s is deleted now", j->path, j->replaces);
+	tree_invalidate(u->t, j->bundle_ino);
+	row_done(u, j->id, "");
+	return 0;
+}
+
 /* Sends row j again from its spool, unless an earlier attempt arrived. */
 static int retry_row(struct upload *u, struct cache_upload *j)
 {
@@ -1591,6 +1669,8 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 
 	if (!u->s)
 		return -ENOTCONN;
+	if (!strcmp(j->state, ST_DELETE_PENDING))
+		return retry_delete(u, j);
 	fd = open(j->spool, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
@@ -1602,6 +1682,8 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 	close(fd);
 	if (r == 0)
 		row_done(u, j->id, j->spool);
+	else if (!strcmp(j->state, ST_DELETE_PENDING))
+		unlink(j->spool); /* landed: only the DELETE is left */
 	return r;
 }
 
@@ -1617,6 +1699,12 @@ static int cancel_row(struct upload *u, struct cache_upload *j)
 
 	if (!strcmp(j->state, ST_CANCELLED))
 		return 0;
+	if (!strcmp(j->state, ST_DELETE_PENDING)) {
+		log_warn("upload %" PRId64 " of %s landed: \"retry\" deletes "
+			 "the old version, \"forget\" keeps both",
+			 j->id, j->path);
+		return -EINVAL;
+	}
 	if (!strcmp(j->state, ST_UPLOADING) || !strcmp(j->state, ST_FAILED)) {
 		r = u->s ? md5_spool(j, md5, &size) : -ENOTCONN;
 		if (r == 0)
@@ -1773,8 +1861,8 @@ static void check_row(struct upload *u, struct cache_upload *j)
 		log_info("upload %" PRId64 " of %s had arrived before dspacefs "
 			 "stopped",
 			 j->id, j->path);
-		arrived(u, j, &l, size, NULL);
-		row_done(u, j->id, j->spool);
+		if (arrived(u, j, &l, size, NULL) == 0)
+			row_done(u, j->id, j->spool);
 	} else if (r == 0) {
 		row_failed(u, j, 0,
 			   "dspacefs stopped during the upload and it did not "
