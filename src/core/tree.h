@@ -69,6 +69,10 @@ int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
 int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 		  size_t *n);
 
+/* A counter of the local changes (add, remove, rename) so far: a
+ * directory snapshot taken before a change must not put entries of that
+ * time into the kernel's dentry cache. */
+uint64_t tree_changes(struct tree *t);
 /* Forgets that dir's listing is fresh, so that the next list or lookup
  * asks the server again (after a write). A fetch of dir that is in flight
  * meanwhile is stored as already expired. 0 or -errno. */

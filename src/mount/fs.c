@@ -30,6 +30,7 @@ struct dir_handle {
 	size_t n;
 	uint64_t self_ino;
 	uint64_t parent_ino;
+	uint64_t changes; /* tree_changes() when it was taken */
 };
 
 /* What an open file handle refers to. */
@@ -408,6 +409,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
+	d->changes = tree_changes(c->tree);
 	rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
@@ -435,6 +437,9 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	char *out;
 	size_t used = 0;
 	off_t i;
+	/* A snapshot older than a rename or removal may name an inode by
+	 * a name it no longer has: no dentry from it (ino 0), only names. */
+	int link = plus && tree_changes(c->tree) == d->changes;
 
 	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
 		return;
@@ -456,6 +461,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		} else {
 			node_to_entry(c, &d->nodes[i - 2], &e);
 			name = d->nodes[i - 2].name;
+			if (!link)
+				e.ino = 0;
 		}
 		if (plus) {
 			need = fuse_add_direntry_plus(
