@@ -635,15 +635,47 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* Reads a bitstream, spliced from the content cache (op_read). */
+static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
+			   off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	ssize_t n;
+	int fd = -1;
+
+	/* A handle on a replaced version never puts old bytes into the
+	 * page cache that readers of the new one share. */
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	n = reader_prepare(h->rf, size, off, &fd);
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	bv.buf[0].size = (size_t)n;
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
 /* Reads from a bitstream (spliced from the content cache), a spool or
  * the status snapshot. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_of(fi);
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	ssize_t n;
-	int fd = -1;
 
 	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
 			 0, ino, NULL))
@@ -675,30 +707,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(b);
 		return;
 	}
-	/* A handle on a replaced version never puts old bytes into the
-	 * page cache that readers of the new one share. */
-	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	n = reader_prepare(h->rf, size, off, &fd);
-	if (n < 0) {
-		reply_err(req, (int)n);
-		return;
-	}
-	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (n == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	bv.buf[0].size = (size_t)n;
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	/* Bracketed: a data invalidation of this inode waits for the
+	 * answer (the kernel holds the pages locked until then). */
+	inval_read_begin(fs_of(req)->inval, h->ino);
+	read_bitstream(req, h, size, off);
+	inval_read_end(fs_of(req)->inval, h->ino);
 }
 
 /* Writes to a spool, or runs commands written to the status file. */
