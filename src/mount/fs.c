@@ -675,6 +675,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_of(fi);
+	struct inval *inv;
 	ssize_t n;
 
 	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
@@ -708,10 +709,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* Bracketed: a data invalidation of this inode waits for the
-	 * answer (the kernel holds the pages locked until then). */
-	inval_read_begin(fs_of(req)->inval, h->ino);
+	 * answer (the kernel holds the pages locked until then). req is
+	 * gone once answered. */
+	inv = fs_of(req)->inval;
+	inval_read_begin(inv, h->ino);
 	read_bitstream(req, h, size, off);
-	inval_read_end(fs_of(req)->inval, h->ino);
+	inval_read_end(inv, h->ino);
 }
 
 /* Writes to a spool, or runs commands written to the status file. */
