@@ -84,6 +84,9 @@ except OSError as e:
 	[ "$(live df-b.bin)" = "[('df-b.bin', 5)]" ]
 	[ "$(live df-c.bin)" = "[('df-c.bin', 4)]" ]
 	[ "$(live df-a.bin)" = "[('df-a.bin', 3), ('df-a.bin', 3)]" ]
+	# the old version is hidden: the name stays the new one's
+	[ "$(bounded ls "$D" | grep -c '^df-a')" = 1 ]
+	[ "$(bounded cat "$D/df-a.bin")" = two ]
 	bounded sh -c 'printf "retry\n" >"$1"' sh "$MNT/.dspacefs-status"
 	[ "$(live df-a.bin)" = "[('df-a.bin', 3)]" ]
 	[ "$(bounded cat "$D/df-a.bin")" = two ]
@@ -126,4 +129,15 @@ except OSError as e:
 	kill "$L"
 	L=
 	[ "$bad" = 0 ]
+}
+
+@test "create, rename over an existing file, unlink, create: every upload has its name" {
+	put "$D/en-1.bin" one
+	put "$D/en-2.bin" two
+	bounded mv "$D/en-1.bin" "$D/en-2.bin"
+	bounded rm "$D/en-2.bin"
+	put "$D/en-2.bin" three
+	[ "$(live en-)" = "[('en-2.bin', 5)]" ]
+	[ "$(fx "len([b for b in kids('$B', 'bitstream') if not b['name']])")" = 0 ]
+	! grep -q 'ORIGINAL/ (' "$FS_LOG" || false
 }

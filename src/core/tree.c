@@ -53,6 +53,10 @@ struct tree {
 	 * what the change removed; sshfs's wrctr guard). */
 	pthread_mutex_t store;
 	uint64_t changes; /* store */
+	/* Bitstreams listings leave out: old versions whose DELETE is
+	 * pending (upload.c), so that their name stays the new one's. */
+	char (*hidden)[UUID_LEN + 1]; /* lock */
+	size_t nhidden;		      /* lock */
 };
 
 /* Retries of a listing that local changes overtook. */
@@ -122,6 +126,7 @@ void tree_free(struct tree **tp)
 		free(x);
 	}
 	/* No list may be in flight when the tree is freed. */
+	free(t->hidden);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->store);
 	pthread_mutex_destroy(&t->lock);
@@ -578,6 +583,50 @@ static int store_unless_overtaken(struct tree *t,
 	return r;
 }
 
+/* Leaves the hidden bitstreams out of listing l. */
+static void drop_hidden(struct tree *t, struct dso_list *l)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < l->n; i++) {
+		int hide = 0;
+
+		for (size_t h = 0; h < t->nhidden && !hide; h++)
+			hide = !strcmp(t->hidden[h], l->v[i].uuid);
+		if (hide)
+			dso_release(&l->v[i]);
+		else
+			l->v[k++] = l->v[i];
+	}
+	l->n = k;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int tree_hide(struct tree *t, const char *uuid, int hide)
+{
+	size_t i;
+	void *p;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->nhidden && strcmp(t->hidden[i], uuid); i++)
+		;
+	if (!hide && i < t->nhidden)
+		memmove(&t->hidden[i], &t->hidden[i + 1],
+			(t->nhidden-- - i - 1) * sizeof(*t->hidden));
+	if (hide && i == t->nhidden) {
+		p = realloc(t->hidden, (i + 1) * sizeof(*t->hidden));
+		if (!p) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		t->hidden = p;
+		snprintf(t->hidden[t->nhidden++], UUID_LEN + 1, "%s", uuid);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
 /* One fetch of dir's children, stored unless overtaken (0). 1: done. */
 static int refresh_once(struct tree *t, const struct cache_object *dir,
 			uint64_t changes)
@@ -601,6 +650,7 @@ static int refresh_once(struct tree *t, const struct cache_object *dir,
 		goto out;
 	}
 	stale_clear(t, dir->ino);
+	drop_hidden(t, &l);
 	r = store_unless_overtaken(t, dir, &l, changes);
 out:
 	dso_list_release(&l);

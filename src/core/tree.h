@@ -69,6 +69,9 @@ int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
 int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 		  size_t *n);
 
+/* Hides bitstream uuid from listings (hide), or shows it again: an old
+ * version whose DELETE is pending. 0 or -ENOMEM. */
+int tree_hide(struct tree *t, const char *uuid, int hide);
 /* A counter of the local changes (add, remove, rename) so far: a
  * directory snapshot taken before a change must not put entries of that
  * time into the kernel's dentry cache. */

@@ -369,6 +369,8 @@ static int recover_row(struct upload *u, struct cache_upload *j)
 	if (!strcmp(j->state, ST_DELETE_PENDING)) {
 		log_warn("upload %" PRId64 " of %s: %s; see MOUNT/%s", j->id,
 			 j->path, j->error, TREE_STATUS_NAME);
+		if (u->t)
+			tree_hide(u->t, j->replaces, 1);
 		return 1; /* needs no data */
 	}
 	if (!j->spool[0] || lstat(j->spool, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -1313,6 +1315,9 @@ static void delete_pending(struct upload *u, struct cache_upload *j, int d)
 	set_str(&j->error, why);
 	cache_upload_update(u->c, j);
 	log_error("%s: %s", j->path, why);
+	/* The name stays the new version's; the row tells of the old. */
+	if (tree_hide(u->t, j->replaces, 1) == 0)
+		tree_invalidate(u->t, j->bundle_ino);
 }
 
 /* What follows the arrival of row j's bitstream (l->v[0], size bytes):
@@ -1657,6 +1662,7 @@ static int retry_delete(struct upload *u, struct cache_upload *j)
 		return -EIO;
 	}
 	log_info("%s: the old version %s is deleted now", j->path, j->replaces);
+	tree_hide(u->t, j->replaces, 0);
 	tree_invalidate(u->t, j->bundle_ino);
 	row_done(u, j->id, "");
 	return 0;
@@ -1742,7 +1748,14 @@ static int command_row(struct upload *u, int cmd, struct cache_upload *j,
 	switch (cmd) {
 	case UPLOAD_CMD_FORGET:
 		/* Also when the journal cannot be written: the spool may be
-		 * what filled the disk. */
+		 * what filled the disk. A delete-pending row owns no spool;
+		 * forgetting it shows both versions again. */
+		if (!strcmp(j->state, ST_DELETE_PENDING)) {
+			tree_hide(u->t, j->replaces, 0);
+			tree_invalidate(u->t, j->bundle_ino);
+			row_done(u, j->id, "");
+			return 0;
+		}
 		row_done(u, j->id, j->spool);
 		log_info("forgot upload %" PRId64 " of %s", j->id, j->path);
 		return 0;
