@@ -223,7 +223,7 @@ static int fetch_flush(struct fetch *f)
 }
 
 /* Parses "bytes a-b/total". 0 or -1. */
-static int parse_content_range(const char *v, uint64_t *a, uint64_t *b,
+int reader_parse_content_range(const char *v, uint64_t *a, uint64_t *b,
 			       uint64_t *total)
 {
 	char *end;
@@ -268,7 +268,7 @@ static int fetch_headers(const struct http_response *resp, void *ctx)
 	f->next = f->bufoff = f->start;
 	if (resp->status == 206 && f->ranged) {
 		cr = http_response_header(resp, "Content-Range");
-		if (parse_content_range(cr, &a, &b, &total) < 0 ||
+		if (reader_parse_content_range(cr, &a, &b, &total) < 0 ||
 		    a != f->start || b != f->end - 1) {
 			log_error(
 			    "bitstream %s: unexpected Content-Range \"%s\" "

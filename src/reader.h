@@ -52,4 +52,11 @@ ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd);
 
 void reader_close(struct reader_file **f);
 
+/* --- exposed for unit tests and fuzzing (pure functions) --- */
+
+/* Parses a Content-Range value "bytes a-b/total" into its three numbers.
+ * 0, or -1 when v is NULL or not of that form. */
+int reader_parse_content_range(const char *v, uint64_t *a, uint64_t *b,
+			       uint64_t *total);
+
 #endif
