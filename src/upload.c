@@ -1,5 +1,6 @@
 /* upload: spool, journal and upload of files written through the mount
  * (see upload.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1191,21 +1192,66 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 	return r;
 }
 
+#define CMD_BLANKS " \t\r\v\f"
+
+/* Parses a status-file command line (see upload.h). */
+int upload_parse_command(const char *line, enum upload_verb *verb, int64_t *id)
+{
+	static const struct {
+		const char *name;
+		enum upload_verb verb;
+		int needs_id;
+	} verbs[] = {
+	    {"retry", UPLOAD_CMD_RETRY, 0},
+	    {"forget", UPLOAD_CMD_FORGET, 1},
+	};
+	const char *p = line + strspn(line, CMD_BLANKS), *w = p;
+	size_t wl = strcspn(p, CMD_BLANKS), i;
+	int64_t x = 0;
+
+	*verb = UPLOAD_CMD_NONE;
+	*id = -1;
+	if (!wl)
+		return 0; /* an empty line */
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strlen(verbs[i].name) == wl &&
+		    !strncmp(w, verbs[i].name, wl))
+			break;
+	if (i == sizeof(verbs) / sizeof(verbs[0]))
+		return -EINVAL;
+	p += wl;
+	p += strspn(p, CMD_BLANKS);
+	if (!*p)
+		goto done;
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (x > (INT64_MAX - (*p - '0')) / 10)
+			return -EINVAL;
+		x = x * 10 + (*p - '0');
+	}
+	if (p[strspn(p, CMD_BLANKS)])
+		return -EINVAL;
+	*id = x;
+done:
+	if (verbs[i].needs_id && *id < 0)
+		return -EINVAL;
+	*verb = verbs[i].verb;
+	return 0;
+}
+
 int upload_command(struct upload *u, const char *line)
 {
 	struct cache_upload *v = NULL;
-	char cmd[16] = "";
-	long long id = -1;
+	enum upload_verb verb;
+	int64_t id;
 	size_t n = 0;
 	int r, k, found = 0;
 
-	k = sscanf(line, "%15s %lld", cmd, &id);
-	if (k < 1)
-		return 0; /* an empty line */
-	if (strcmp(cmd, "retry") && strcmp(cmd, "forget"))
-		return -EINVAL;
-	if (!strcmp(cmd, "forget") && k < 2)
-		return -EINVAL;
+	r = upload_parse_command(line, &verb, &id);
+	if (r < 0 || verb == UPLOAD_CMD_NONE)
+		return r;
+	k = id >= 0 ? 2 : 1; /* 2: one upload named by its id */
 	r = cache_upload_list(u->c, &v, &n);
 	if (r < 0)
 		return r;
@@ -1219,7 +1265,7 @@ int upload_command(struct upload *u, const char *line)
 		     row_in_use(u, v[i].id)))
 			continue;
 		found = 1;
-		if (!strcmp(cmd, "forget")) {
+		if (verb == UPLOAD_CMD_FORGET) {
 			if (row_in_use(u, v[i].id)) {
 				r = -EBUSY;
 				continue;

@@ -106,4 +106,15 @@ int upload_status_text(struct upload *u, struct buf *out);
  * command, ENOENT for an unknown id, the upload's error). */
 int upload_command(struct upload *u, const char *line);
 
+/* --- exposed for unit tests and fuzzing (pure functions) --- */
+
+enum upload_verb { UPLOAD_CMD_NONE, UPLOAD_CMD_RETRY, UPLOAD_CMD_FORGET };
+
+/* Parses one status-file command line: "retry", "retry ID" or "forget ID",
+ * ID a decimal number; blanks around the words are allowed. Sets *verb
+ * (UPLOAD_CMD_NONE for an empty line) and *id (-1 when none is given).
+ * 0, or -EINVAL for anything else (an unknown word, a missing or malformed
+ * ID, a number too large, extra words). */
+int upload_parse_command(const char *line, enum upload_verb *verb, int64_t *id);
+
 #endif

@@ -191,6 +191,42 @@ out_tree:
 	tree_free(&t);
 }
 
+/* The status-file command parser (pure; fuzzed by fuzz_upload_cmd). */
+static void test_parse_command(void)
+{
+	static const struct {
+		const char *line;
+		int rc;
+		enum upload_verb verb;
+		int64_t id;
+	} t[] = {
+	    {"", 0, UPLOAD_CMD_NONE, -1},
+	    {" \t\r", 0, UPLOAD_CMD_NONE, -1},
+	    {"retry", 0, UPLOAD_CMD_RETRY, -1},
+	    {"retry 12", 0, UPLOAD_CMD_RETRY, 12},
+	    {" forget\t7 \r", 0, UPLOAD_CMD_FORGET, 7},
+	    {"forget", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"retry abc", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"retry 12abc", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"retry 1 2", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"forget -1", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"forget 99999999999999999999", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"forget 9223372036854775807", 0, UPLOAD_CMD_FORGET, INT64_MAX},
+	    {"retrying", -EINVAL, UPLOAD_CMD_NONE, -1},
+	    {"RETRY", -EINVAL, UPLOAD_CMD_NONE, -1},
+	};
+	enum upload_verb verb;
+	int64_t id;
+	char name[96];
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(name, sizeof(name), "command \"%s\"", t[i].line);
+		is_int(upload_parse_command(t[i].line, &verb, &id), t[i].rc,
+		       name);
+		ok(verb == t[i].verb && id == t[i].id, name);
+	}
+}
+
 int main(void)
 {
 	char d1[] = "/tmp/test_upload.XXXXXX", d2[] = "/tmp/test_upload.XXXXXX";
@@ -201,6 +237,7 @@ int main(void)
 		return 1;
 	test_cache(d1);
 	test_upload(d2);
+	test_parse_command();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s", d1, d2);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s %s\n", d1, d2);
