@@ -244,8 +244,8 @@ static void test_csrf(void)
 	free(t);
 }
 
-/* When a token is refreshed; a hostile exp must not overflow (found by
- * fuzz_jwt's target: exp = INT64_MIN). */
+/* When a token is refreshed; a hostile exp must not overflow (seen while
+ * writing fuzz_jwt: exp = INT64_MIN). */
 static void test_refresh_at(void)
 {
 	is_int((int)(session_refresh_at(1000 + 3600, 1000, 60) - 1000), 3540,
