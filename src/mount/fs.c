@@ -709,12 +709,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* Bracketed: a data invalidation of this inode waits for the
-	 * answer (the kernel holds the pages locked until then). req is
-	 * gone once answered. */
+	 * answer (the kernel holds the pages locked until then). req and
+	 * h may be gone once answered. */
 	inv = fs_of(req)->inval;
-	inval_read_begin(inv, h->ino);
+	ino = h->ino;
+	inval_read_begin(inv, ino);
 	read_bitstream(req, h, size, off);
-	inval_read_end(inv, h->ino);
+	inval_read_end(inv, ino);
 }
 
 /* Writes to a spool, or runs commands written to the status file. */
