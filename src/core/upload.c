@@ -1159,6 +1159,25 @@ static int already_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
+/* Whether bundle holds a live bitstream called name other than replaces
+ * (a version that landed after this upload failed): 1, 0 or -errno. */
+static int newer_there(struct upload *u, const char *bundle, const char *name,
+		       const char *replaces)
+{
+	struct dso_list l = {0};
+	int found = 0, r;
+
+	r = rest_list_children(u->s, DSO_BUNDLE, bundle, &l);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n && !found; i++)
+		found = l.v[i].type == DSO_BITSTREAM &&
+			!strcmp(l.v[i].name, name) &&
+			strcmp(l.v[i].uuid, replaces);
+	dso_list_release(&l);
+	return found;
+}
+
 /* POSTs the spool with retries; appends the new bitstream to out. */
 static int post(struct upload *u, const char *bundle, const char *name,
 		const char *spool, const char *md5, const char *replaces,
@@ -1412,6 +1431,15 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 			 "cannot check whether an earlier attempt arrived "
 			 "(%s); nothing sent",
 			 strerror(-r));
+		goto fail;
+	}
+	/* A retry never adds a second live file of one name. */
+	if (check && newer_there(u, j->bundle_uuid, j->name, j->replaces) > 0) {
+		r = -EEXIST;
+		snprintf(why, sizeof(why),
+			 "another version of \"%s\" landed since; not sent "
+			 "(rename the file and \"retry\", or \"forget\" it)",
+			 j->name);
 		goto fail;
 	}
 	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces, &l,
