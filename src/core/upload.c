@@ -55,6 +55,7 @@ struct stream {
 	int done, joined;	/* m: the POST returned; its thread joined */
 	int claimed;		/* m: its result was used or undone */
 	int rc;			/* the POST's result (once done) */
+	int64_t t0_ms;		/* when it started (monotonic), for the rate */
 	char reason[96];	/* m */
 	struct content_md5 md5; /* of what was sent (stream thread only) */
 	char hex[33];
@@ -118,6 +119,15 @@ struct upload {
 
 static void stream_free(struct stream *s);
 static void gone_flush(struct upload *u);
+
+/* Milliseconds on the monotonic clock. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Marks s given up with reason why (m held); wakes its reader. */
 static void stream_break_locked(struct stream *s, const char *why)
@@ -242,6 +252,7 @@ static void stream_start(struct upload_file *f)
 		return;
 	s->u = u;
 	s->fd = f->fd;
+	s->t0_ms = mono_ms();
 	snprintf(s->bundle, sizeof(s->bundle), "%s", f->j.bundle_uuid);
 	s->name = strdup(f->j.name);
 	pthread_mutex_init(&s->m, NULL);
@@ -1429,10 +1440,21 @@ void upload_discard(struct upload_file *f)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The bytes s sent so far and their mean rate in bytes per second. */
+static void stream_progress(struct stream *s, int64_t *sent, int64_t *rate)
+{
+	int64_t ms = mono_ms() - s->t0_ms;
+
+	pthread_mutex_lock(&s->m);
+	*sent = s->sent;
+	pthread_mutex_unlock(&s->m);
+	*rate = ms > 0 ? *sent * 1000 / ms : 0;
+}
+
 /* Row j as this run knows it: an open file that owns it lends its state,
- * error and the bytes its stream sent (*sent); a "writing" row nobody owns
- * is a writer that failed and went. 1 when an open file owns it, 2 when
- * that file was unlinked (not listed), else 0. */
+ * error and the bytes its stream sent (sent[0]) at a rate (sent[1]); a
+ * "writing" row nobody owns is a writer that failed and went. 1 when an
+ * open file owns it, 2 when that file was unlinked (not listed), else 0. */
 static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 {
 	struct upload_file *f;
@@ -1440,7 +1462,7 @@ static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 	int open = 0;
 
 	if (sent)
-		*sent = 0;
+		sent[0] = sent[1] = 0;
 	pthread_mutex_lock(&u->lock);
 	for (f = u->files; f && f->j.id != j->id; f = f->next)
 		;
@@ -1452,11 +1474,8 @@ static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 		set_str(&j->error, f->j.error);
 		if (f->fd >= 0 && fstat(f->fd, &st) == 0)
 			j->size = st.st_size;
-		if (f->stream && sent) {
-			pthread_mutex_lock(&f->stream->m);
-			*sent = f->stream->sent;
-			pthread_mutex_unlock(&f->stream->m);
-		}
+		if (f->stream && sent)
+			stream_progress(f->stream, &sent[0], &sent[1]);
 	} else if (!strcmp(j->state, ST_WRITING)) {
 		/* Record the truth now, if the journal takes it. */
 		char *why = note_take(u, j->id);
@@ -1488,29 +1507,33 @@ static int add_field(struct buf *out, const char *text)
 	return r;
 }
 
-int upload_status_text(struct upload *u, struct buf *out)
+int upload_status_text(struct upload *u, struct buf *out, int64_t *spool)
 {
 	struct cache_upload *v = NULL;
-	int64_t sent;
+	int64_t sent[2];
 	size_t n = 0;
 	int r;
 
+	if (spool)
+		*spool = 0;
 	gone_flush(u);
 	r = cache_upload_list(u->c, &v, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		if (row_view(u, &v[i], &sent) == 2)
+		if (row_view(u, &v[i], sent) == 2)
 			continue;
+		if (spool)
+			*spool += v[i].size;
 		r = buf_addf(out, "%" PRId64 "\tupload\t%s\t", v[i].id,
 			     v[i].state);
 		if (r == 0)
 			r = add_field(out, v[i].path);
 		if (r == 0)
 			r = buf_addf(out, "\t%" PRId64 "\t%" PRId64 "\t",
-				     v[i].size, sent);
+				     v[i].size, sent[0]);
 		if (r == 0)
 			r = add_field(out, v[i].error);
 		if (r == 0)
-			r = buf_addf(out, "\n");
+			r = buf_addf(out, "\t%" PRId64 "\n", sent[1]);
 	}
 	cache_uploads_release(v, n);
 	return r;

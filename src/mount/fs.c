@@ -520,11 +520,13 @@ static struct fs_file *fh_of(struct fuse_file_info *fi)
 static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_new(FH_STATUS);
+	struct edit e = edit_of(c);
+	struct status_src src = edit_status_src(&e);
 	int r;
 
 	if (!h)
 		return -ENOMEM;
-	r = status_open(c->upload, (fi->flags & O_ACCMODE) != O_RDONLY,
+	r = status_open(&src, (fi->flags & O_ACCMODE) != O_RDONLY,
 			fs_writable(c), &h->text);
 	if (r < 0) {
 		free(h);
@@ -700,7 +702,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		int r = status_commands(fs_of(req)->upload, buf, size);
+		struct edit e = edit_of(fs_of(req));
+		struct status_src src = edit_status_src(&e);
+		int r = status_commands(&src, buf, size);
 
 		if (r < 0)
 			reply_err(req, r);
