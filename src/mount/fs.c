@@ -762,22 +762,24 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* Sane, non-zero figures: some tools refuse a file system reporting 0. */
+/* The figures of the disk holding the cache and spool (see the man page:
+ * STATFS); no room on a read-only mount. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_config *c = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_blocks = 1ULL << 30; /* 4 TiB: the server's real size is unknown */
-	sv.f_bfree = fs_writable(c) ? sv.f_blocks / 2 : 0;
-	sv.f_bavail = sv.f_bfree;
-	sv.f_files = 1ULL << 24;
-	sv.f_ffree = fs_writable(c) ? sv.f_files / 2 : 0;
-	sv.f_favail = sv.f_ffree;
+	/* DSpace publishes no capacity; what bounds a write through the
+	 * mount is the room for its spool, next to the content cache. */
+	if (reader_space(c->reader, &sv) < 0)
+		memset(&sv, 0, sizeof(sv));
+	if (!fs_writable(c))
+		sv.f_bfree = sv.f_bavail = sv.f_ffree = sv.f_favail = 0;
+	sv.f_bsize = sv.f_bsize ? sv.f_bsize : 4096;
+	sv.f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	sv.f_flag = 0;
+	sv.f_fsid = 0;
 	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }
