@@ -901,20 +901,24 @@ static char *note_take(struct upload *u, int64_t id)
 	return NULL;
 }
 
-/* A write (or truncation) of f failed with errno e: f is never uploaded
- * unless the user names it (incomplete), its stream is aborted. */
-static void write_failed(struct upload_file *f, int e)
+/* Marks f incomplete for good (state, error why, journal): it is never
+ * uploaded unless the user names it ("retry ID"); its stream is aborted
+ * (when all of it went out already, force makes the server's copy count
+ * for nothing: stream_claim removes it). e is what flush returns then. */
+static void mark_incomplete(struct upload_file *f, int e, const char *why,
+			    int force)
 {
 	struct upload *u = f->u;
-	char why[160];
 	struct stat st;
 	int first, r = 0;
 
-	stream_break(f, "a write to the spool failed");
-	snprintf(why, sizeof(why),
-		 "a write failed (%s): the content is incomplete; kept, sent "
-		 "only by \"retry ID\"",
-		 strerror(e));
+	stream_break(f, why);
+	if (force && f->stream) {
+		pthread_mutex_lock(&f->stream->m);
+		f->stream->broken = 1;
+		pthread_cond_broadcast(&f->stream->cv);
+		pthread_mutex_unlock(&f->stream->m);
+	}
 	pthread_mutex_lock(&u->lock);
 	first = !f->werr;
 	if (first) {
@@ -936,6 +940,29 @@ static void write_failed(struct upload_file *f, int e)
 			  r < 0 ? " (the journal could not record it: it will "
 				  "say incomplete after a restart)"
 				: "");
+}
+
+/* A write (or truncation) of f failed with errno e: f is incomplete. */
+static void write_failed(struct upload_file *f, int e)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "a write failed (%s): the content is incomplete; kept, sent "
+		 "only by \"retry ID\"",
+		 strerror(e));
+	mark_incomplete(f, e, why, 0);
+}
+
+void upload_abandon(struct upload_file *f, const char *why)
+{
+	char text[224];
+
+	snprintf(text, sizeof(text),
+		 "%s: the content may be incomplete; kept, sent only by "
+		 "\"retry ID\"",
+		 why);
+	mark_incomplete(f, EINTR, text, 1);
 }
 
 ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
@@ -1390,6 +1417,21 @@ static void commit_done(struct upload_file *f, struct cache_upload *j,
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* Whether f was abandoned meanwhile (upload_abandon): then its journal
+ * row is written again, as incomplete. */
+static int abandoned(struct upload_file *f)
+{
+	struct upload *u = f->u;
+	int gone;
+
+	pthread_mutex_lock(&u->lock);
+	gone = f->werr != 0;
+	if (gone && f->j.id)
+		cache_upload_update(u->c, &f->j);
+	pthread_mutex_unlock(&u->lock);
+	return gone;
+}
+
 int upload_commit(struct upload_file *f)
 {
 	struct upload *u = f->u;
@@ -1418,7 +1460,10 @@ int upload_commit(struct upload_file *f)
 	j.size = size;
 	snprintf(j.state, sizeof(j.state), ST_UPLOADING);
 	cache_upload_update(u->c, &j);
-	stream_claim(f, size, j.replaces, &landed);
+	if (stream_claim(f, size, j.replaces, &landed) < 0 && abandoned(f)) {
+		r = -EINTR;
+		goto out;
+	}
 	r = do_upload(u, &j, f->fd, &landed, size, 0, &d);
 	dso_list_release(&landed);
 	commit_done(f, &j, &d, r);

@@ -117,6 +117,12 @@ int upload_pending(struct upload_file *f);
 int upload_commit(struct upload_file *f);
 /* Drops the file (unlinked before upload): no upload, spool removed. */
 void upload_discard(struct upload_file *f);
+/* The writer gave up (killed by a signal, or interrupted in close): f is
+ * kept as incomplete (why, in the status file) and not published; a
+ * stream under way is aborted and a copy it made removed. A commit under
+ * way returns -EINTR unless the file had already arrived. Callable from
+ * any thread, also while upload_commit runs. */
+void upload_abandon(struct upload_file *f, const char *why);
 
 /* The journalled uploads, one line each (tabs and line breaks in a field
  * become spaces): id TAB "upload" TAB state TAB path TAB size TAB bytes
