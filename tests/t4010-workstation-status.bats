@@ -115,6 +115,24 @@ header() {
 	grep -q 'refresh: every cached listing is stale now' "$FS_LOG"
 }
 
+@test "ls -l of a directory of N entries costs no request per entry" {
+	d="$MNT/Awkward Names/Edge Cases/Many Files/ORIGINAL"
+	bounded ls "$(dirname "$d")" >/dev/null
+	bounded sh -c 'echo refresh >"$1"' sh "$MNT/.dspacefs-status"
+	m=$(log_mark)
+	run bounded ls -l "$d"
+	[ "$status" -eq 0 ]
+	n=$(grep -c '^-' <<<"$output")
+	reqs=$(reqs_since "$m")
+	reqs_show "$m" >&2 || true
+	echo "ls -l of $n entries after refresh: $reqs requests" >&3
+	[ "$n" -ge 20 ]
+	[ "$reqs" -le 3 ]
+	m=$(log_mark)
+	bounded ls -l "$d" >/dev/null
+	[ "$(reqs_since "$m")" = 0 ]
+}
+
 # Last: it stops the file's server.
 @test "server down: after refresh, cached listings and content stay readable, uncached fails with EIO, the header says offline since" {
 	MNT='' FS_PID='' FS_LOG='' FS_CACHE=''
