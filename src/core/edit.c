@@ -36,6 +36,17 @@ static int upload_node(struct upload_file *f, struct tree_node *n)
 	return 0;
 }
 
+/* What the status file reports on. */
+struct status_src edit_status_src(const struct edit *e)
+{
+	struct status_src src = {.session = e->session,
+				 .tree = e->tree,
+				 .reader = e->reader,
+				 .upload = e->upload};
+
+	return src;
+}
+
 /* stat of any inode: the status file, a file being written, or the
  * tree's view. */
 int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
@@ -43,8 +54,10 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
 	struct upload_file *f;
 	int r;
 
+	struct status_src src = edit_status_src(e);
+
 	if (status_is(e->tree, ino))
-		return status_node(e->tree, e->upload, out);
+		return status_node(&src, out);
 	f = e->upload ? upload_find(e->upload, ino) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -62,8 +75,10 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 	struct upload_file *f;
 	int r;
 
+	struct status_src src = edit_status_src(e);
+
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
-		return status_node(e->tree, e->upload, out);
+		return status_node(&src, out);
 	f = e->upload ? upload_find_name(e->upload, parent, name) : NULL;
 	if (f) {
 		r = upload_node(f, out);

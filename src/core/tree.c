@@ -765,6 +765,21 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 	return cache_expire_listing(t->c, dir_ino);
 }
 
+int tree_refresh_all(struct tree *t)
+{
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct inflight *f = t->inflight; f; f = f->next)
+		f->invalidated = 1;
+	for (struct stale *x = t->stale; x; x = x->next)
+		x->retry_at = 0;
+	pthread_mutex_unlock(&t->lock);
+	r = cache_expire_listing(t->c, 0);
+	inval_listings_all(t->inval);
+	return r;
+}
+
 /* The cache database, for upload.c's journal. */
 struct cache *tree_cache(struct tree *t)
 {

@@ -73,6 +73,12 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
  * meanwhile is stored as already expired. 0 or -errno. */
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
 
+/* Marks every cached listing stale (kept: it is served while the server
+ * cannot be reached) and tells inval that every listing the kernel holds
+ * changed, so that the next look at any directory asks the server ("core
+ * refresh": the status file's "refresh" command, SIGHUP). 0 or -errno. */
+int tree_refresh_all(struct tree *t);
+
 /* The name reserved in the root for the status file (fs.c); a real
  * top-level entry of that name is shown with a suffix. */
 #define TREE_STATUS_NAME ".dspacefs-status"

@@ -157,5 +157,11 @@ const char *session_api_url(const struct session *s);
 /* "DSpace 7.6", or "" before session_start() */
 const char *session_dspace_version(const struct session *s);
 int session_is_anonymous(const struct session *s);
+/* The user logged in as ("" when anonymous). */
+const char *session_user(const struct session *s);
+/* Whether the last attempt to log in again failed. */
+int session_login_failing(const struct session *s);
+/* When the server stopped answering (Unix seconds), 0 while it answers. */
+int64_t session_offline_since(const struct session *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/model.h"
 #include "dspace/session.h"
@@ -46,6 +47,9 @@ struct session {
 	pthread_mutex_t csrf_lock;
 	char *csrf;
 	int csrf_endpoint_missing; /* GET /security/csrf answered 404 */
+
+	int login_failing;     /* atomic: the last re-login failed */
+	int64_t offline_since; /* atomic: first unanswered request; 0 */
 };
 
 /* Wraps the caller's callbacks so that a response we may retry (a CSRF 403,
@@ -610,6 +614,7 @@ static int reauth(struct session *s, unsigned long seen_gen, int full)
 		log_info("session expired: logging in again as %s", s->user);
 		rc = login(s, NULL, 0);
 	}
+	__atomic_store_n(&s->login_failing, rc < 0, __ATOMIC_RELAXED);
 	if (rc < 0) {
 		log_warn("cannot log in again as %s (%s); retrying in %d s",
 			 s->user, strerror(-rc), REAUTH_PAUSE);
@@ -647,6 +652,19 @@ static char *auth_snapshot(struct session *s, unsigned long *gen)
 	return bearer;
 }
 
+/* Keeps when the server stopped answering (rc unavailable) and forgets
+ * it at the first answer. */
+static void note_reach(struct session *s, int rc)
+{
+	int64_t zero = 0, now = now_s();
+
+	if (rc >= 0)
+		__atomic_store_n(&s->offline_since, 0, __ATOMIC_RELAXED);
+	else if (err_is_unavailable(rc))
+		__atomic_compare_exchange_n(&s->offline_since, &zero, now, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp)
 {
@@ -674,6 +692,7 @@ int session_request(struct session *s, const struct http_request *req,
 		http_response_release(resp);
 	}
 	free(bearer);
+	note_reach(s, rc);
 	return rc;
 }
 
@@ -783,6 +802,21 @@ const char *session_dspace_version(const struct session *s)
 int session_is_anonymous(const struct session *s)
 {
 	return s->anonymous;
+}
+
+const char *session_user(const struct session *s)
+{
+	return s->user ? s->user : "";
+}
+
+int session_login_failing(const struct session *s)
+{
+	return __atomic_load_n(&s->login_failing, __ATOMIC_RELAXED);
+}
+
+int64_t session_offline_since(const struct session *s)
+{
+	return __atomic_load_n(&s->offline_since, __ATOMIC_RELAXED);
 }
 
 void session_free(struct session **sp)

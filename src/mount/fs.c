@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include "util/buf.h"
 #include "util/errors.h"
@@ -520,11 +521,13 @@ static struct fs_file *fh_of(struct fuse_file_info *fi)
 static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_new(FH_STATUS);
+	struct edit e = edit_of(c);
+	struct status_src src = edit_status_src(&e);
 	int r;
 
 	if (!h)
 		return -ENOMEM;
-	r = status_open(c->upload, (fi->flags & O_ACCMODE) != O_RDONLY,
+	r = status_open(&src, (fi->flags & O_ACCMODE) != O_RDONLY,
 			fs_writable(c), &h->text);
 	if (r < 0) {
 		free(h);
@@ -700,7 +703,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		int r = status_commands(fs_of(req)->upload, buf, size);
+		struct edit e = edit_of(fs_of(req));
+		struct status_src src = edit_status_src(&e);
+		int r = status_commands(&src, buf, size);
 
 		if (r < 0)
 			reply_err(req, r);
@@ -719,16 +724,95 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
+/* Reads /proc/PID/NAME into buf (NUL-terminated); 0 or -1. */
+static int proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The signal task pid is exiting on (its files closed by the kernel),
+ * or 0: /proc/PID/stat gives flags (PF_EXITING, set before the files are
+ * closed) and exit_code (the signal in its low 7 bits; a normal exit has
+ * them 0), both set before exit_files() flushes. */
+static int dying_of_signal(pid_t pid)
+{
+	char buf[1024], *p;
+	unsigned long flags = 0;
+	long code = 0;
+	int field = 2;
+
+	if (proc_read(pid, "stat", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	for (; p && *p; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field == 9)
+			flags = strtoul(p + 1, NULL, 10);
+		else if (field == 52)
+			code = strtol(p + 1, NULL, 10);
+	}
+	return (flags & 0x4 /* PF_EXITING */) ? (int)(code & 0x7f) : 0;
+}
+
+/* Whether task pid is being killed: a fatal signal makes the kernel add
+ * SIGKILL to the pending set of each of the group's threads (SigPnd)
+ * until they exit; a signal it handles or ignores does not. */
+static int fatal_pending(pid_t pid)
+{
+	char buf[4096], *p;
+
+	if (proc_read(pid, "status", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strstr(buf, "\nSigPnd:");
+	return p && (strtoull(p + 8, NULL, 16) & (1ULL << (SIGKILL - 1)));
+}
+
+/* FUSE_INTERRUPT of a flush: the writer got a signal in close(); when it
+ * kills the writer, the file is not published. */
+static void flush_interrupted(fuse_req_t req, void *data)
+{
+	if (fatal_pending(fuse_req_ctx(req)->pid))
+		upload_abandon(data, "the writer was killed while closing");
+}
+
 /* close(): a file being written is uploaded now, so that close reports
- * a failure. */
+ * a failure; not when the writer was killed by a signal (the kernel
+ * closes its files as it exits) or is interrupted meanwhile. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_of(fi);
-	int r = 0;
+	char why[96];
+	int r = 0, sig;
 
 	(void)ino;
-	if (h->kind == FH_UPLOAD)
+	if (h->kind == FH_UPLOAD) {
+		sig = dying_of_signal(fuse_req_ctx(req)->pid);
+		if (sig) {
+			snprintf(why, sizeof(why),
+				 "the writer was killed by signal %d (%s)", sig,
+				 strsignal(sig));
+			upload_abandon(h->uf, why);
+		}
+		fuse_req_interrupt_func(req, flush_interrupted, h->uf);
 		r = upload_commit(h->uf);
+		/* waits for a callback under way; none after this */
+		fuse_req_interrupt_func(req, NULL, NULL);
+	}
 	reply_err(req, r);
 }
 
@@ -758,22 +842,24 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-/* Sane, non-zero figures: some tools refuse a file system reporting 0. */
+/* The figures of the disk holding the cache and spool (see the man page:
+ * STATFS); no room on a read-only mount. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_config *c = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_blocks = 1ULL << 30; /* 4 TiB: the server's real size is unknown */
-	sv.f_bfree = fs_writable(c) ? sv.f_blocks / 2 : 0;
-	sv.f_bavail = sv.f_bfree;
-	sv.f_files = 1ULL << 24;
-	sv.f_ffree = fs_writable(c) ? sv.f_files / 2 : 0;
-	sv.f_favail = sv.f_ffree;
+	/* DSpace publishes no capacity; what bounds a write through the
+	 * mount is the room for its spool, next to the content cache. */
+	if (reader_space(c->reader, &sv) < 0)
+		memset(&sv, 0, sizeof(sv));
+	if (!fs_writable(c))
+		sv.f_bfree = sv.f_bavail = sv.f_ffree = sv.f_favail = 0;
+	sv.f_bsize = sv.f_bsize ? sv.f_bsize : 4096;
+	sv.f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	sv.f_flag = 0;
+	sv.f_fsid = 0;
 	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }
