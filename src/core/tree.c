@@ -221,6 +221,46 @@ static int member_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+/* Names the mount reserves (fs.c, views.h): at the root, and ".search" in
+ * communities and collections. A real entry of such a name collides with
+ * a stand-in and gets a suffix; the stand-ins are not stored. */
+static const char *const root_reserved[] = {
+    TREE_STATUS_NAME,
+    TREE_SEARCH_NAME,
+    TREE_HANDLE_NAME,
+    TREE_UUID_NAME,
+};
+#define NSTANDINS (sizeof(root_reserved) / sizeof(root_reserved[0]))
+
+/* Makes the k names of ne unique in directory dir_ino, whose children are
+ * of type child (the first one's), beside the reserved names. ne has room
+ * for NSTANDINS more. */
+static int assign_names(struct names_entry *ne, size_t k, uint64_t dir_ino,
+			enum dso_type child)
+{
+	size_t extra = 0;
+	int r;
+
+	if (k && dir_ino == TREE_ROOT_INO) {
+		extra = NSTANDINS;
+		for (size_t i = 0; i < extra; i++)
+			ne[k + i].raw = root_reserved[i];
+	} else if (k && (child == DSO_COMMUNITY || child == DSO_COLLECTION ||
+			 child == DSO_ITEM)) {
+		/* children of a community or collection */
+		extra = 1;
+		ne[k].raw = TREE_SEARCH_NAME;
+	}
+	for (size_t i = 0; i < extra; i++) {
+		ne[k + i].uuid = "00000000-0000-0000-0000-000000000000";
+		ne[k + i].is_dir = 0;
+	}
+	r = names_assign(ne, k + extra);
+	if (r == 0)
+		names_release(ne + k, extra);
+	return r;
+}
+
 /* Names and stores the children of one directory: members m[0..n) (sorted
  * by uuid, duplicates skipped). */
 static int store_group(struct cache_txn *txn, uint64_t dir_ino,
@@ -233,7 +273,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 	int r = -ENOMEM;
 
 	if (n) {
-		ne = calloc(n + 1, sizeof(*ne));
+		ne = calloc(n + NSTANDINS, sizeof(*ne));
 		ce = calloc(n, sizeof(*ce));
 		which = calloc(n, sizeof(*which));
 		if (!ne || !ce || !which)
@@ -251,19 +291,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 		which[k] = m[i].idx;
 		k++;
 	}
-	if (dir_ino == TREE_ROOT_INO && k) {
-		/* A stand-in for the status file: a real entry of that name
-		 * collides with it and gets a suffix; the stand-in is not
-		 * stored. */
-		ne[k].raw = TREE_STATUS_NAME;
-		ne[k].uuid = "00000000-0000-0000-0000-000000000000";
-		ne[k].is_dir = 0;
-		r = names_assign(ne, k + 1);
-		if (r == 0)
-			names_release(ne + k, 1);
-	} else {
-		r = names_assign(ne, k);
-	}
+	r = assign_names(ne, k, dir_ino, k ? l->v[which[0]].type : DSO_NONE);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < k; i++) {
@@ -748,6 +776,70 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 		return r;
 	cache_object_release(&o);
 	return cache_meta(t->c, ino, out, n);
+}
+
+/* Stores d, found by its UUID or handle, where it is not known yet (no
+ * directory entry: primary parent 0) and gives its node. */
+static int store_found(struct tree *t, const struct dso *d,
+		       struct tree_node *out)
+{
+	struct cache_object o;
+	struct cache_txn *txn;
+	uint64_t ino;
+	int r;
+
+	if (cache_find_ino(t->c, d->uuid, &ino) == 0 &&
+	    cache_get(t->c, ino, &o) == 0)
+		goto done; /* listed meanwhile: keep its place */
+	r = cache_begin(t->c, &txn);
+	if (r < 0)
+		return r;
+	r = cache_put_object(txn, d, 0, &ino);
+	if (r == 0)
+		r = cache_put_meta(txn, ino, d->meta, d->nmeta);
+	if (r == 0)
+		r = cache_commit(&txn);
+	else
+		cache_rollback(&txn);
+	if (r == 0)
+		r = cache_get(t->c, ino, &o);
+	if (r < 0)
+		return r;
+done:
+	to_node(&o, out);
+	return 0;
+}
+
+int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	struct cache_object o;
+	uint64_t ino;
+	int r;
+
+	if (!model_uuid_valid(uuid))
+		return -ENOENT;
+	if (cache_find_ino(t->c, uuid, &ino) == 0 &&
+	    cache_get(t->c, ino, &o) == 0) {
+		to_node(&o, out);
+		return 0;
+	}
+	r = rest_find_uuid(t->s, uuid, &l);
+	if (r == 0)
+		r = store_found(t, &l.v[0], out);
+	dso_list_release(&l);
+	return r;
+}
+
+int tree_find_handle(struct tree *t, const char *handle, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	int r = rest_find_handle(t->s, handle, &l);
+
+	if (r == 0)
+		r = store_found(t, &l.v[0], out);
+	dso_list_release(&l);
+	return r;
 }
 
 int tree_invalidate(struct tree *t, uint64_t dir_ino)

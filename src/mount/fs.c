@@ -131,6 +131,8 @@ static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
 
 	if (ino != TREE_ROOT_INO && ino == status_ino(c))
 		return status_node(c, n);
+	if (views_owns(ino))
+		return views_getattr(c->views, ino, n);
 	f = c->upload ? upload_find(c->upload, ino) : NULL;
 	if (f) {
 		r = upload_node(f, n);
@@ -150,6 +152,9 @@ static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
 
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return status_node(c, n);
+	r = views_lookup(c->views, parent, name, n);
+	if (r != VIEWS_PASS)
+		return r;
 	f = c->upload ? upload_find_name(c->upload, parent, name) : NULL;
 	if (f) {
 		r = upload_node(f, n);
@@ -287,7 +292,13 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
+	if (views_owns(n->ino)) {
+		/* .search, .handle, .uuid: read-only directories and links */
+		st->st_mode = views_is_link(n->ino) ? S_IFLNK | 0777
+						    : S_IFDIR | (0555 & keep);
+		st->st_nlink = views_is_link(n->ino) ? 1 : 2;
+		st->st_size = n->size;
+	} else if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
 		/* the status file */
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		st->st_nlink = 1;
@@ -602,21 +613,24 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = tree_getattr(c->tree, ino, &self);
+	rc = views_owns(ino) ? views_getattr(c->views, ino, &self)
+			     : tree_getattr(c->tree, ino, &self);
 	if (rc)
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
 	inval_dir_seen(c->inval, ino);
-	if (self.type == DSO_BITSTREAM)
+	if (self.type == DSO_BITSTREAM || views_is_link(ino))
 		rc = -ENOTDIR;
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = tree_list(c->tree, ino, &d->nodes, &d->n);
-	if (rc)
-		goto fail;
-	rc = merge_uploads(c, ino, d);
+	if (views_owns(ino))
+		rc = views_list(c->views, ino, &d->nodes, &d->n);
+	else
+		rc = tree_list(c->tree, ino, &d->nodes, &d->n);
+	if (rc == 0 && !views_owns(ino))
+		rc = merge_uploads(c, ino, d);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
@@ -1233,7 +1247,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	(void)mode;
 	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1300,7 +1314,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	(void)mode;
 	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1377,7 +1391,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	(void)rdev;
 	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1474,7 +1488,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (refuse_other(req, FS_CHANGE, dir ? "rmdir" : "unlink", parent, 0,
 			 name))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1603,7 +1617,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(parent) || views_owns(newparent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1759,7 +1773,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
 		return;
-	if (!fs_writable(c)) {
+	if (!fs_writable(c) || views_owns(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -1829,7 +1843,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)flags;
 	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
 		return;
-	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+	fuse_reply_err(
+	    req, fs_writable(fs_of(req)) && !views_owns(ino) ? ENOTSUP : EROFS);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -1837,7 +1852,26 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	(void)name;
 	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
 		return;
-	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+	fuse_reply_err(
+	    req, fs_writable(fs_of(req)) && !views_owns(ino) ? ENOTSUP : EROFS);
+}
+
+/* The target of a link in .search or .handle. */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_config *c = fs_of(req);
+	char *target = NULL;
+	int rc;
+
+	if (refuse_other(req, FS_READ, "readlink", 0, ino, NULL))
+		return;
+	rc = views_readlink(c->views, ino, &target);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1868,6 +1902,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,
+    .readlink = op_readlink,
 };
 
 /* The operation table for fuse_session_new. */

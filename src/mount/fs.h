@@ -10,12 +10,14 @@
 #include "core/reader.h"
 #include "core/tree.h"
 #include "core/upload.h"
+#include "core/views.h"
 
 struct inval;
 
 struct fs_config {
 	struct tree *tree;
 	struct reader *reader;
+	struct views *views;   /* .search, .handle, .uuid */
 	struct upload *upload; /* files being written; NULL when read-only */
 	int read_only;	       /* every change fails with EROFS */
 	int anonymous;	       /* shown with read-only modes */
