@@ -333,11 +333,13 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
-	d->fsc.views = views_new(d->tree, o->cache_ttl, (size_t)o->search_max);
+	d->fsc.views =
+	    views_new(d->session, d->tree, o->cache_ttl, (size_t)o->search_max);
 	if (!d->fsc.views) {
 		log_error("out of memory");
 		return -1;
 	}
+	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
 	d->fsc.inval = d->inval;

@@ -38,6 +38,7 @@ struct vdir {
 };
 
 struct views {
+	struct session *s;
 	struct tree *t;
 	int ttl;
 	size_t max;
@@ -89,12 +90,14 @@ static struct vdir *dir_add(struct views *v, enum vkind kind, uint64_t parent,
 	return d;
 }
 
-struct views *views_new(struct tree *t, int ttl, size_t search_max)
+struct views *views_new(struct session *s, struct tree *t, int ttl,
+			size_t search_max)
 {
 	struct views *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
+	v->s = s;
 	v->t = t;
 	v->ttl = ttl > 0 ? ttl : 60;
 	v->max = search_max ? search_max : VIEWS_SEARCH_MAX;
@@ -280,8 +283,7 @@ static int search(struct views *v, struct vdir *d)
 		return -ENOMEM;
 	memcpy(scope, d->scope, sizeof(scope));
 	pthread_mutex_unlock(&v->lock);
-	r = rest_search_items(tree_session(v->t), scope, q, v->max, &l,
-			      &capped);
+	r = rest_search_items(v->s, scope, q, v->max, &l, &capped);
 	if (r == 0)
 		r = make_links(&l, ups, &lk, &nl);
 	if (r == 0 && capped)

@@ -34,9 +34,11 @@ struct views;
 /* The default cap on the results of one search. */
 #define VIEWS_SEARCH_MAX 1000
 
-/* ttl: seconds search results are trusted (0 → 60); search_max: results
- * kept per search (0 → VIEWS_SEARCH_MAX). NULL on ENOMEM. */
-struct views *views_new(struct tree *t, int ttl, size_t search_max);
+/* s, t: borrowed; ttl: seconds search results are trusted (0 → 60);
+ * search_max: results kept per search (0 → VIEWS_SEARCH_MAX). NULL on
+ * ENOMEM. */
+struct views *views_new(struct session *s, struct tree *t, int ttl,
+			size_t search_max);
 void views_free(struct views **v);
 
 /* Whether ino is a view's directory or link (pure arithmetic). */
