@@ -107,8 +107,11 @@ struct views *views_new(struct session *s, struct tree *t, int ttl,
 	/* the three at the root: dirs 0, 1, 2 */
 	if (!dir_add(v, V_UUID, TREE_ROOT_INO, TREE_UUID_NAME) ||
 	    !dir_add(v, V_SEARCHES, TREE_ROOT_INO, TREE_SEARCH_NAME) ||
-	    !dir_add(v, V_HANDLES, TREE_ROOT_INO, TREE_HANDLE_NAME))
+	    !dir_add(v, V_HANDLES, TREE_ROOT_INO, TREE_HANDLE_NAME)) {
 		views_free(&v);
+		return NULL;
+	}
+	v->d[1]->ups = 2; /* from inside .search/<query>/ */
 	return v;
 }
 
