@@ -811,6 +811,36 @@ done:
 	return 0;
 }
 
+int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max)
+{
+	struct cache_object o;
+	struct cache_txn *txn;
+	uint64_t ino;
+	size_t k = 0;
+	int r = cache_begin(t->c, &txn);
+
+	for (size_t i = 0; r == 0 && i < l->n && k < max; i++) {
+		const struct dso *d = &l->v[i];
+
+		if (d->type != DSO_ITEM || d->parent[0])
+			continue;
+		k++;
+		if (cache_find_ino(t->c, d->uuid, &ino) == 0 &&
+		    cache_get(t->c, ino, &o) == 0) {
+			cache_object_release(&o);
+			continue; /* known: keep its place */
+		}
+		r = cache_put_object(txn, d, 0, &ino);
+		if (r == 0)
+			r = cache_put_meta(txn, ino, d->meta, d->nmeta);
+	}
+	if (r == 0)
+		return cache_commit(&txn);
+	if (txn)
+		cache_rollback(&txn);
+	return r;
+}
+
 int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out)
 {
 	struct dso_list l = {0};

@@ -88,6 +88,10 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino);
  * asked for (dso/find) and kept with no directory entry. -ENOENT for a
  * malformed or unknown UUID. */
 int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out);
+/* Keeps the first max items of a search result (l's entries without a
+ * parent) that the cache does not know yet like tree_find_uuid's, so that
+ * following the links costs no request. 0 or -errno. */
+int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max);
 /* The object with that handle ("10673/20"), asked for (pid/find) and kept
  * like tree_find_uuid's. */
 int tree_find_handle(struct tree *t, const char *handle, struct tree_node *out);

@@ -228,8 +228,8 @@ static char *target_of(int ups, const char *uuid)
 }
 
 /* Names the items found (like item directories) as links of d. */
-static int make_links(const struct dso_list *l, int ups, struct vlink **out,
-		      size_t *nout)
+static int make_links(const struct dso_list *l, int ups, size_t max,
+		      struct vlink **out, size_t *nout)
 {
 	struct names_entry *ne = calloc(l->n + 1, sizeof(*ne));
 	struct vlink *lk = calloc(l->n + 1, sizeof(*lk));
@@ -238,7 +238,7 @@ static int make_links(const struct dso_list *l, int ups, struct vlink **out,
 
 	if (!ne || !lk)
 		goto fail;
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; i < l->n && k < max; i++) {
 		if (l->v[i].type != DSO_ITEM || l->v[i].parent[0])
 			continue; /* embedded bundles and bitstreams */
 		ne[k].raw = l->v[i].name;
@@ -288,7 +288,9 @@ static int search(struct views *v, struct vdir *d)
 	pthread_mutex_unlock(&v->lock);
 	r = rest_search_items(v->s, scope, q, v->max, &l, &capped);
 	if (r == 0)
-		r = make_links(&l, ups, &lk, &nl);
+		r = make_links(&l, ups, v->max, &lk, &nl);
+	if (r == 0 && tree_keep_found(v->t, &l, v->max) < 0)
+		log_warn("search \"%s\": results not kept in the cache", q);
 	if (r == 0 && capped)
 		log_warn("search \"%s\" stopped at %zu results (-o search_max)",
 			 q, v->max);
