@@ -166,3 +166,29 @@ searches_since() {
 	run mkdir "$MNT/.uuid/x"
 	[ "$status" -ne 0 ]
 }
+
+@test "results stop at -o search_max, said in the log" {
+	fresh_mount -o search_max=50
+	mark=$(log_mark)
+	run bounded ls "$MNT/.search/Record"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 50 ]
+	# one page of 100 was enough: no further page asked
+	[ "$(searches_since "$mark")" -eq 1 ]
+	grep -q 'search "Record" stopped at 50 results (-o search_max)' "$FS_LOG"
+}
+
+@test "a server object named like a view gets the usual suffix" {
+	fake_login admin@example.org admin
+	col=$(fx "one('collection', name='Empty Collection')['uuid']")
+	api_as POST "/core/items?owningCollection=$col" -H 'Content-Type: application/json' \
+		--data '{"name":".search","inArchive":true,"discoverable":true,"withdrawn":false,"type":"item","metadata":{"dc.title":[{"value":".search"}]}}'
+	[ "$STATUS" = 201 ]
+	h=$(jbody 'd["handle"]')
+	fresh_mount
+	dir="$MNT/Awkward Names/Empty Collection"
+	[ "$(ls -A "$dir")" = ".search [${h#*/}]" ]
+	# the name itself is the scoped search
+	[ -z "$(ls -A "$dir/.search")" ]
+	[ -d "$dir/.search/Curie" ]
+}
