@@ -192,3 +192,28 @@ searches_since() {
 	[ -z "$(ls -A "$dir/.search")" ]
 	[ -d "$dir/.search/Curie" ]
 }
+
+@test "objects found only through a view expire from the cache a TTL later; held ones are found again" {
+	fresh_mount -o cache_ttl=1
+	u=$(item_uuid 'Superconductivity at Room Temperature?')
+	mark=$(log_mark)
+	stat "$MNT/.uuid/$u" >/dev/null
+	[ "$(reqs_since "$mark")" -eq 2 ]
+	ino=$(stat -c %i "$MNT/.uuid/$u")
+	db="$FS_CACHE/meta.db"
+	found() {
+		python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute("select count(*) from objects o join inodes i on i.ino = o.ino where i.uuid = ?", (sys.argv[2],)).fetchone()[0])' "$db" "$1"
+	}
+	[ "$(found "$u")" = 1 ]
+	# the kernel holds the directory open while the entry expires
+	exec {fd}<"$MNT/.uuid/$u"
+	sleep 2
+	ls "$MNT/.search/Curie" >/dev/null # a later find drops what is older than the TTL
+	[ "$(found "$u")" = 0 ]
+	# the held inode still works (found again by its UUID, same number)
+	run bounded ls "/proc/self/fd/$fd/"
+	exec {fd}<&-
+	[ "$status" -eq 0 ]
+	[ "$output" = ORIGINAL ]
+	[ "$(stat -c %i "$MNT/.uuid/$u")" = "$ino" ]
+}

@@ -693,8 +693,21 @@ static int get_dir(struct tree *t, uint64_t ino, struct cache_object *dir)
 int tree_getattr(struct tree *t, uint64_t ino, struct tree_node *out)
 {
 	struct cache_object o;
+	char key[UUID_LEN + 2];
 	int r = cache_get(t->c, ino, &o);
 
+	if (r == -ENOENT && ino != TREE_ROOT_INO &&
+	    cache_ino_key(t->c, ino, key, sizeof(key)) == 0 &&
+	    model_uuid_valid(key)) {
+		/* dropped from the cache while the kernel still holds it
+		 * (found through a view, or gone from a listing): ask */
+		r = tree_find_uuid(t, key, out);
+		if (r == 0 && out->ino != ino) {
+			tree_node_release(out);
+			r = -ENOENT;
+		}
+		return r;
+	}
 	if (r < 0)
 		return r;
 	to_node(&o, out);
@@ -779,45 +792,116 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 	return cache_meta(t->c, ino, out, n);
 }
 
-/* Stores d, found by its UUID or handle, where it is not known yet (no
- * directory entry: primary parent 0) and gives its node. */
+/* Objects found only through the views (tree_find_uuid, tree_find_handle,
+ * tree_keep_found) are entries, named by UUID, of a cache directory of
+ * their own that nothing lists, with the time they were found as their
+ * position. At each find, entries older than the TTL are dropped, and with
+ * them their objects unless a listing holds them too (inode numbers stay
+ * reserved: tree_getattr finds a dropped one again by its UUID). */
+#define FOUND_KEY "local:found"
+
+/* Whether uuid is unknown or known only as found (so that storing it as
+ * found moves nothing out of a listing). */
+static int only_found(struct tree *t, const char *uuid, uint64_t found)
+{
+	struct cache_object o;
+	uint64_t ino;
+	int r;
+
+	if (cache_find_ino(t->c, uuid, &ino) < 0 ||
+	    cache_get(t->c, ino, &o) < 0)
+		return 1;
+	r = o.parent_ino == found;
+	cache_object_release(&o);
+	return r;
+}
+
+/* The entries of the found directory to keep beside the new ones: those
+ * younger than the TTL. Appends to ce (room for all of old). */
+static size_t found_keep(const struct tree *t, const struct cache_object *old,
+			 size_t nold, int64_t now, struct cache_entry *ce)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < nold; i++)
+		if (now - old[i].position < t->ttl) {
+			ce[m].ino = old[i].ino;
+			ce[m].name = old[i].name;
+			ce[m].position = old[i].position;
+			m++;
+		}
+	return m;
+}
+
+/* Stores the objects v[0..n) as found now and drops the found entries
+ * older than the TTL, in one transaction. */
+static int found_store(struct tree *t, const struct dso *const *v, size_t n)
+{
+	struct cache_object *old = NULL;
+	struct cache_entry *ce = NULL;
+	struct cache_txn *txn = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t nold = 0, m = 0;
+	uint64_t dir, ino;
+	int r = cache_alloc_ino(t->c, FOUND_KEY, &dir);
+
+	if (r == 0)
+		r = cache_children(t->c, dir, &old, &nold);
+	if (r < 0)
+		return r;
+	ce = calloc(n + nold + 1, sizeof(*ce));
+	r = ce ? cache_begin(t->c, &txn) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct dso d = *v[i];
+
+		d.position = now;
+		r = cache_put_object(txn, &d, dir, &ino);
+		if (r == 0)
+			r = cache_put_meta(txn, ino, d.meta, d.nmeta);
+		ce[m].ino = ino;
+		ce[m].name = v[i]->uuid;
+		ce[m++].position = now;
+	}
+	if (r == 0) {
+		/* new entries first: a duplicate name is ignored */
+		m += found_keep(t, old, nold, now, ce + m);
+		r = cache_set_children(txn, dir, ce, m, now);
+	}
+	if (r == 0)
+		r = cache_commit(&txn);
+	else if (txn)
+		cache_rollback(&txn);
+	cache_objects_release(old, nold);
+	free(ce);
+	return r;
+}
+
+/* Stores d as found unless a listing holds it, and gives its node. */
 static int store_found(struct tree *t, const struct dso *d,
 		       struct tree_node *out)
 {
 	struct cache_object o;
-	struct cache_txn *txn;
-	uint64_t ino;
-	int r;
+	uint64_t ino, dir;
+	int r = cache_alloc_ino(t->c, FOUND_KEY, &dir);
 
-	if (cache_find_ino(t->c, d->uuid, &ino) == 0 &&
-	    cache_get(t->c, ino, &o) == 0)
-		goto done; /* listed meanwhile: keep its place */
-	r = cache_begin(t->c, &txn);
-	if (r < 0)
-		return r;
-	r = cache_put_object(txn, d, 0, &ino);
+	if (r == 0 && only_found(t, d->uuid, dir))
+		r = found_store(t, &d, 1);
 	if (r == 0)
-		r = cache_put_meta(txn, ino, d->meta, d->nmeta);
-	if (r == 0)
-		r = cache_commit(&txn);
-	else
-		cache_rollback(&txn);
+		r = cache_find_ino(t->c, d->uuid, &ino);
 	if (r == 0)
 		r = cache_get(t->c, ino, &o);
 	if (r < 0)
 		return r;
-done:
 	to_node(&o, out);
 	return 0;
 }
 
 int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max)
 {
-	struct cache_object o;
-	struct cache_txn *txn;
-	uint64_t ino;
-	size_t k = 0;
-	int r = cache_begin(t->c, &txn);
+	const struct dso **v = calloc(l->n + 1, sizeof(*v));
+	size_t k = 0, n = 0;
+	uint64_t dir;
+	int r = v ? cache_alloc_ino(t->c, FOUND_KEY, &dir) : -ENOMEM;
 
 	for (size_t i = 0; r == 0 && i < l->n && k < max; i++) {
 		const struct dso *d = &l->v[i];
@@ -825,19 +909,12 @@ int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max)
 		if (d->type != DSO_ITEM || d->parent[0])
 			continue;
 		k++;
-		if (cache_find_ino(t->c, d->uuid, &ino) == 0 &&
-		    cache_get(t->c, ino, &o) == 0) {
-			cache_object_release(&o);
-			continue; /* known: keep its place */
-		}
-		r = cache_put_object(txn, d, 0, &ino);
-		if (r == 0)
-			r = cache_put_meta(txn, ino, d->meta, d->nmeta);
+		if (only_found(t, d->uuid, dir))
+			v[n++] = d;
 	}
-	if (r == 0)
-		return cache_commit(&txn);
-	if (txn)
-		cache_rollback(&txn);
+	if (r == 0 && n)
+		r = found_store(t, v, n);
+	free(v);
 	return r;
 }
 
