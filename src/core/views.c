@@ -374,11 +374,10 @@ static int in_search(struct views *v, struct vdir *d, const char *name,
 static int in_prefix(struct views *v, struct vdir *d, const char *name,
 		     struct tree_node *out)
 {
+	size_t hl = strlen(d->name) + strlen(name) + 2, k;
+	char *h = malloc(hl), *tg;
 	struct tree_node o;
 	struct vlink *nl;
-	size_t hl = strlen(d->name) + strlen(name) + 2;
-	char *h = malloc(hl), *tg;
-	size_t k;
 	int r;
 
 	if (!h)
@@ -392,25 +391,28 @@ static int in_prefix(struct views *v, struct vdir *d, const char *name,
 		return r;
 	tg = target_of(2, o.uuid);
 	tree_node_release(&o);
+	if (!tg)
+		return -ENOMEM;
+	d->used = (int64_t)time(NULL); /* kept a TTL (sweep) */
 	for (k = 0; k < d->nlinks; k++)
 		if (!strcmp(d->links[k].name, name))
 			break;
 	if (k == d->nlinks) {
+		if (k >= VIEWS_MAX_LINKS)
+			links_free(d); /* start over: k becomes 0 */
+		k = d->nlinks;
 		nl = realloc(d->links, (k + 1) * sizeof(*nl));
-		if (!nl || k >= VIEWS_MAX_LINKS || !tg) {
+		if (!nl || !(nl[k].name = strdup(name))) {
 			d->links = nl ? nl : d->links;
 			free(tg);
 			return -ENOMEM;
 		}
+		nl[k].target = NULL;
 		d->links = nl;
-		d->links[k].name = strdup(name);
-		d->links[k].target = NULL;
 		d->nlinks++;
 	}
 	free(d->links[k].target);
 	d->links[k].target = tg;
-	if (!d->links[k].name || !tg)
-		return -ENOMEM;
 	return node_of(d, (long)k, out);
 }
 
