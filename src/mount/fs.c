@@ -75,6 +75,16 @@ static struct edit edit_of(const struct fs_config *c)
 	return e;
 }
 
+/* Changes inside .search, .handle and .uuid are refused (views.h):
+ * replies EROFS and returns 1 when a or b is a view's inode. */
+static int refuse_view(fuse_req_t req, uint64_t a, uint64_t b)
+{
+	if (!views_owns(a) && !views_owns(b))
+		return 0;
+	fuse_reply_err(req, EROFS);
+	return 1;
+}
+
 /* Sends an error reply: failures to reach or talk to the server become
  * EIO (util/errors.h, err_for_user). */
 static void reply_err(fuse_req_t req, int negerr)
@@ -87,6 +97,8 @@ static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
 {
 	struct edit e = edit_of(c);
 
+	if (views_owns(ino))
+		return views_getattr(c->views, ino, n);
 	return edit_getattr(&e, ino, n);
 }
 
@@ -96,6 +108,10 @@ static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
 {
 	struct edit e = edit_of(c);
 
+	int r = views_lookup(c->views, parent, name, n);
+
+	if (r != VIEWS_PASS)
+		return r;
 	return edit_lookup(&e, parent, name, n);
 }
 
@@ -213,7 +229,13 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
+	if (views_owns(n->ino)) {
+		/* .search, .handle, .uuid: read-only directories and links */
+		st->st_mode = views_is_link(n->ino) ? S_IFLNK | 0777
+						    : S_IFDIR | (0555 & keep);
+		st->st_nlink = views_is_link(n->ino) ? 1 : 2;
+		st->st_size = n->size;
+	} else if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
 		/* the status file */
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		st->st_nlink = 1;
@@ -397,18 +419,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = tree_getattr(c->tree, ino, &self);
+	rc = views_owns(ino) ? views_getattr(c->views, ino, &self)
+			     : tree_getattr(c->tree, ino, &self);
 	if (rc)
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
 	inval_dir_seen(c->inval, ino);
-	if (self.type == DSO_BITSTREAM)
+	if (self.type == DSO_BITSTREAM || views_is_link(ino))
 		rc = -ENOTDIR;
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = edit_list(&e, ino, &d->nodes, &d->n);
+	if (views_owns(ino))
+		rc = views_list(c->views, ino, &d->nodes, &d->n);
+	else
+		rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
@@ -1007,7 +1033,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mkdir(&e, parent, name, &n), &n);
 }
@@ -1024,7 +1051,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	h = fh_new(FH_UPLOAD);
 	r = h ? edit_create(&e, parent, name, (fi->flags & O_EXCL) != 0, &h->uf,
@@ -1063,7 +1091,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)rdev;
-	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mknod(&e, parent, name, mode, &n), &n);
 }
@@ -1073,7 +1102,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 0));
 }
@@ -1083,7 +1113,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 1));
 }
@@ -1095,7 +1126,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name) ||
+	    refuse_view(req, parent, newparent))
 		return;
 	reply_err(req,
 		  edit_rename(&e, parent, name, newparent, newname, flags));
@@ -1113,7 +1145,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int what = 0, r;
 
-	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		what |= EDIT_SET_SIZE;
@@ -1144,7 +1177,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)value;
 	(void)size;
 	(void)flags;
-	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	reply_err(req, edit_xattr_change(&e));
 }
@@ -1155,9 +1189,28 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct edit e = edit_of(fs_of(req));
 
 	(void)name;
-	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	reply_err(req, edit_xattr_change(&e));
+}
+
+/* The target of a link in .search or .handle. */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_config *c = fs_of(req);
+	char *target = NULL;
+	int rc;
+
+	if (refuse_other(req, FS_READ, "readlink", 0, ino, NULL))
+		return;
+	rc = views_readlink(c->views, ino, &target);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1188,6 +1241,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,
+    .readlink = op_readlink,
 };
 
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
