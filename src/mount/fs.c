@@ -46,8 +46,16 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text; /* FH_STATUS: the snapshot read back */
-	int wrote;	 /* FH_STATUS: commands were written */
+	struct buf text;	     /* FH_STATUS: the snapshot read back */
+	int wrote;		     /* FH_STATUS: commands were written */
+	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
+};
+
+/* The handles the kernel holds, so that those it never releases (an
+ * unmount while files are open) are freed by fs_detach. */
+struct fs_open {
+	pthread_mutex_t lock;
+	struct fs_file *head;
 };
 
 /* The mount's configuration (the session's userdata). */
@@ -537,6 +545,37 @@ static struct fs_file *fh_new(enum fh_kind kind)
 	return h;
 }
 
+/* Records h as held by the kernel (stored in a fuse_file_info). */
+static void fh_keep(struct fs_config *c, struct fs_file *h)
+{
+	if (!c->open)
+		return;
+	pthread_mutex_lock(&c->open->lock);
+	h->prev = NULL;
+	h->next = c->open->head;
+	if (h->next)
+		h->next->prev = h;
+	c->open->head = h;
+	pthread_mutex_unlock(&c->open->lock);
+}
+
+/* Frees h, which the kernel released. */
+static void fh_free(struct fs_config *c, struct fs_file *h)
+{
+	if (c->open) {
+		pthread_mutex_lock(&c->open->lock);
+		if (h->prev)
+			h->prev->next = h->next;
+		else if (c->open->head == h)
+			c->open->head = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		pthread_mutex_unlock(&c->open->lock);
+	}
+	buf_release(&h->text);
+	free(h);
+}
+
 /* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
@@ -560,6 +599,7 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -620,6 +660,7 @@ done:
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
 		fi->direct_io = 1;
@@ -863,8 +904,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (h->uf)
 		upload_unref(&h->uf);
-	buf_release(&h->text);
-	free(h);
+	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1074,6 +1114,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (h->uf) {
 		fi->fh = (uintptr_t)h;
+		fh_keep(c, h);
 		fi->direct_io = 1;
 	} else {
 		free(h);
@@ -1270,13 +1311,41 @@ int fs_attach(struct fs_config *c, struct fuse_session *se)
 	if (!c->refusals)
 		return -ENOMEM;
 	pthread_mutex_init(&c->refusals->lock, NULL);
+	c->open = calloc(1, sizeof(*c->open));
+	if (!c->open)
+		return -ENOMEM;
+	pthread_mutex_init(&c->open->lock, NULL);
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
+}
+
+/* Frees the handles the kernel never released (unmounted while open): a
+ * file still being written is kept as incomplete, never published. */
+static void release_left_open(struct fs_config *c)
+{
+	struct fs_file *h;
+
+	while (c->open && (h = c->open->head)) {
+		if (h->rf)
+			reader_close(&h->rf);
+		if (h->uf && upload_pending(h->uf))
+			upload_abandon(h->uf, "the mount went away while the "
+					      "file was still open");
+		if (h->uf)
+			upload_unref(&h->uf);
+		fh_free(c, h);
+	}
+	if (c->open) {
+		pthread_mutex_destroy(&c->open->lock);
+		free(c->open);
+		c->open = NULL;
+	}
 }
 
 /* Stops inval's worker before the session goes away; frees fs's state. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
+	release_left_open(c);
 	if (c->refusals) {
 		pthread_mutex_destroy(&c->refusals->lock);
 		free(c->refusals);

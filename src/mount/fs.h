@@ -38,6 +38,7 @@ struct fs_config {
 				* no group/other permission bits */
 	/* fs.c's own, made by fs_attach: the rate of refusal log lines */
 	struct fs_refusals *refusals;
+	struct fs_open *open; /* the handles the kernel holds */
 };
 
 /* The operation table; userdata for fuse_session_new must be a
