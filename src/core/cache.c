@@ -164,7 +164,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	" JOIN inodes i ON i.ino = o.ino" TIMES_JOIN " WHERE e.parent_ino = ?1"
 	" ORDER BY e.position, e.name",
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
-    [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
+    [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1 OR ?1 = 0",
     [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
 };
 

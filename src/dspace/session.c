@@ -31,6 +31,7 @@ struct session {
 	char *user;
 	char *password;
 	int refresh_margin;
+	int start_timeout;
 	char *version;
 	int anonymous;
 
@@ -684,6 +685,7 @@ struct session *session_new(struct http *http, const struct session_config *cfg)
 		return NULL;
 	s->http = http;
 	s->refresh_margin = cfg->refresh_margin;
+	s->start_timeout = cfg->start_timeout;
 	s->anonymous = !cfg->user || !*cfg->user;
 	pthread_rwlock_init(&s->auth_lock, NULL);
 	pthread_mutex_init(&s->login_lock, NULL);
@@ -707,6 +709,76 @@ fail:
 	return NULL;
 }
 
+/* Names why the server could not be reached: DNS, refused, TLS, timeout,
+ * or curl's own words. */
+static const char *unreachable_cause(const struct session *s, int rc,
+				     const char *why)
+{
+	static __thread char text[320];
+
+	if (strstr(why, "resolve"))
+		snprintf(text, sizeof(text),
+			 "DNS: the host name does not resolve (%s)", why);
+	else if (rc == -ECONNREFUSED)
+		snprintf(text, sizeof(text),
+			 "connection refused: nothing listens there (%s)", why);
+	else if (strstr(why, "SSL") || strstr(why, "certificate") ||
+		 strstr(why, "TLS"))
+		snprintf(text, sizeof(text),
+			 "TLS: %s (-o cacert=FILE names a CA bundle)", why);
+	else if (rc == -ETIMEDOUT && s->start_timeout > 0)
+		snprintf(text, sizeof(text),
+			 "timeout: no answer within %d s (-o "
+			 "connect_timeout=SECONDS)",
+			 s->start_timeout);
+	else
+		snprintf(text, sizeof(text), "%s", *why ? why : strerror(-rc));
+	return text;
+}
+
+/* The URL to give dspacefs for a redirect of the API root to loc: loc
+ * without its "/api" (dspacefs adds it), made absolute. */
+static void redirect_hint(const struct session *s, const char *loc, char *out,
+			  size_t outlen)
+{
+	const char *scheme_end = strstr(s->api_url, "://");
+	size_t n = strlen(loc), origin = 0;
+
+	while (n > 1 && loc[n - 1] == '/')
+		n--;
+	if (n >= 4 && strncmp(loc + n - 4, "/api", 4) == 0)
+		n -= 4;
+	if (loc[0] == '/' && scheme_end)
+		origin = (size_t)(scheme_end + 3 - s->api_url) +
+			 strcspn(scheme_end + 3, "/");
+	snprintf(out, outlen, "%.*s%.*s", (int)origin, s->api_url, (int)n, loc);
+}
+
+/* Explains an API root that did not answer 200; returns -errno. */
+static int root_refused(const struct session *s, struct http_response *resp,
+			char *err, size_t errlen)
+{
+	const char *loc = http_response_header(resp, "Location");
+	char hint[512];
+
+	if (resp->status >= 300 && resp->status < 400 && loc) {
+		/* We do not follow redirects: name the right URL. */
+		redirect_hint(s, loc, hint, sizeof(hint));
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s",
+			 s->api_url, loc, hint);
+		return -EPROTO;
+	}
+	if (resp->status >= 500 || resp->status == 429) {
+		snprintf(err, errlen, "%s answered HTTP %ld", s->api_url,
+			 resp->status);
+		return -http_status_errno(resp->status);
+	}
+	snprintf(err, errlen,
+		 "%s does not look like a DSpace REST API (HTTP %ld)",
+		 s->api_url, resp->status);
+	return -EPROTO;
+}
+
 int session_start(struct session *s, char *err, size_t errlen)
 {
 	struct http_request req = {0};
@@ -718,32 +790,15 @@ int session_start(struct session *s, char *err, size_t errlen)
 	req.url = s->api_url;
 	req.idempotent = 1;
 	req.max_body = 4 << 20;
+	req.stall_ms = s->start_timeout * 1000L;
 	rc = send_csrf(s, &req, NULL, 0, &resp);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
-			 resp.errmsg[0] ? resp.errmsg : strerror(-rc));
+			 unreachable_cause(s, rc, resp.errmsg));
 		goto out;
 	}
 	if (resp.status != 200) {
-		const char *loc = http_response_header(&resp, "Location");
-
-		if (resp.status >= 300 && resp.status < 400 && loc) {
-			/* We do not follow redirects: name the right URL. */
-			snprintf(err, errlen,
-				 "%s redirects to %s: use that URL", s->api_url,
-				 loc);
-			rc = -EPROTO;
-		} else if (resp.status >= 500 || resp.status == 429) {
-			snprintf(err, errlen, "%s answered HTTP %ld",
-				 s->api_url, resp.status);
-			rc = -http_status_errno(resp.status);
-		} else {
-			snprintf(err, errlen,
-				 "%s does not look like a DSpace REST API "
-				 "(HTTP %ld)",
-				 s->api_url, resp.status);
-			rc = -EPROTO;
-		}
+		rc = root_refused(s, &resp, err, errlen);
 		goto out;
 	}
 	rc = model_parse_root(resp.body, resp.body_len, &version);

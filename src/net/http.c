@@ -397,7 +397,8 @@ static int server_down(struct http *h)
 }
 
 /* Records the outcome of a request for server_down(). */
-static void note_outcome(struct http *h, int rc, const char *url)
+static void note_outcome(struct http *h, int rc, const char *url,
+			 const char *why)
 {
 	int unreachable = err_is_unreachable(rc);
 	int was_down;
@@ -412,7 +413,8 @@ static void note_outcome(struct http *h, int rc, const char *url)
 		log_warn(
 		    "cannot reach the server (%s: %s); failing requests at "
 		    "once for %d s before trying again",
-		    url, strerror(-rc), DOWN_HOLD_MS / 1000);
+		    url, why && *why ? why : strerror(-rc),
+		    DOWN_HOLD_MS / 1000);
 	else if (!unreachable && was_down)
 		log_info("the server answers again");
 }
@@ -935,7 +937,7 @@ int http_perform(struct http *h, const struct http_request *req,
 		sleep_ms(wait_ms);
 	}
 	handle_put(h, c);
-	note_outcome(h, rc, req->url);
+	note_outcome(h, rc, req->url, resp->errmsg);
 	if (rc < 0 && rc != -ECANCELED)
 		log_debug("%s %s failed: %s", req->method ? req->method : "GET",
 			  req->url, resp->errmsg);
