@@ -738,10 +738,10 @@ static const char *unreachable_cause(const struct session *s, int rc,
 
 /* The URL to give dspacefs for a redirect of the API root to loc: loc
  * without its "/api" (dspacefs adds it), made absolute. */
-static void redirect_hint(const struct session *s, const char *loc, char *out,
+static void redirect_hint(const char *from, const char *loc, char *out,
 			  size_t outlen)
 {
-	const char *scheme_end = strstr(s->api_url, "://");
+	const char *scheme_end = strstr(from, "://");
 	size_t n = strlen(loc), origin = 0;
 
 	while (n > 1 && loc[n - 1] == '/')
@@ -749,67 +749,131 @@ static void redirect_hint(const struct session *s, const char *loc, char *out,
 	if (n >= 4 && strncmp(loc + n - 4, "/api", 4) == 0)
 		n -= 4;
 	if (loc[0] == '/' && scheme_end)
-		origin = (size_t)(scheme_end + 3 - s->api_url) +
+		origin = (size_t)(scheme_end + 3 - from) +
 			 strcspn(scheme_end + 3, "/");
-	snprintf(out, outlen, "%.*s%.*s", (int)origin, s->api_url, (int)n, loc);
+	snprintf(out, outlen, "%.*s%.*s", (int)origin, from, (int)n, loc);
 }
 
 /* Explains an API root that did not answer 200; returns -errno. */
-static int root_refused(const struct session *s, struct http_response *resp,
-			char *err, size_t errlen)
+static int root_refused(const char *url, struct http_response *resp, char *err,
+			size_t errlen)
 {
 	const char *loc = http_response_header(resp, "Location");
 	char hint[512];
 
 	if (resp->status >= 300 && resp->status < 400 && loc) {
 		/* We do not follow redirects: name the right URL. */
-		redirect_hint(s, loc, hint, sizeof(hint));
-		snprintf(err, errlen, "%s redirects to %s: use the URL %s",
-			 s->api_url, loc, hint);
+		redirect_hint(url, loc, hint, sizeof(hint));
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s", url,
+			 loc, hint);
 		return -EPROTO;
 	}
 	if (resp->status >= 500 || resp->status == 429) {
-		snprintf(err, errlen, "%s answered HTTP %ld", s->api_url,
+		snprintf(err, errlen, "%s answered HTTP %ld", url,
 			 resp->status);
 		return -http_status_errno(resp->status);
 	}
 	snprintf(err, errlen,
-		 "%s does not look like a DSpace REST API (HTTP %ld)",
-		 s->api_url, resp->status);
+		 "%s does not look like a DSpace REST API (HTTP %ld)", url,
+		 resp->status);
 	return -EPROTO;
 }
 
-int session_start(struct session *s, char *err, size_t errlen)
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow);
+
+/* Is hint (a URL as the user gives it) the one whose API root is from? */
+static int same_root(const char *from, const char *hint)
+{
+	size_t n = strlen(hint);
+
+	return strncmp(from, hint, n) == 0 && strcmp(from + n, "/api") == 0;
+}
+
+/* The API root from redirects to loc: names the URL to use instead (loc
+ * without its /api) once loc answers as DSpace, or, when that is the URL
+ * given (a proxy adding a trailing slash), takes loc's answer. hops more
+ * redirects are followed. 0 with *version, or -errno with err set. */
+static int follow_redirect(struct session *s, const char *from, const char *loc,
+			   int hops, char **version, char *err, size_t errlen)
+{
+	char hint[512], inner[512] = "";
+	int rc;
+
+	redirect_hint(from, loc, hint, sizeof(hint));
+	rc = fetch_root(s, loc, version, inner, sizeof(inner), hops);
+	if (rc == 0 && same_root(from, hint)) {
+		log_info("%s redirects to %s; following it", from, loc);
+		return 0;
+	}
+	if (rc == 0) {
+		free(*version);
+		*version = NULL;
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s",
+			 from, loc, hint);
+		return -EPROTO;
+	}
+	snprintf(err, errlen,
+		 "%s redirects to %s, which does not answer as DSpace "
+		 "either: %s",
+		 from, loc, inner);
+	return rc;
+}
+
+/* GETs the API root at url and learns the DSpace version; up to may_follow
+ * redirects are followed (follow_redirect). 0 or -errno with err set. */
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow)
 {
 	struct http_request req = {0};
 	struct http_response resp;
-	char *version = NULL;
+	const char *loc;
+	char *copy;
 	int rc;
 
 	req.method = "GET";
-	req.url = s->api_url;
+	req.url = url;
 	req.idempotent = 1;
 	req.max_body = 4 << 20;
 	req.stall_ms = s->start_timeout * 1000L;
 	rc = send_csrf(s, &req, NULL, 0, &resp);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
+		snprintf(err, errlen, "cannot reach %s: %s", url,
 			 unreachable_cause(s, rc, resp.errmsg));
 		goto out;
 	}
+	loc = http_response_header(&resp, "Location");
+	if (may_follow && resp.status >= 300 && resp.status < 400 && loc) {
+		copy = strdup(loc);
+		http_response_release(&resp);
+		rc = copy ? follow_redirect(s, url, copy, may_follow - 1,
+					    version, err, errlen)
+			  : -ENOMEM;
+		free(copy);
+		return rc;
+	}
 	if (resp.status != 200) {
-		rc = root_refused(s, &resp, err, errlen);
+		rc = root_refused(url, &resp, err, errlen);
 		goto out;
 	}
-	rc = model_parse_root(resp.body, resp.body_len, &version);
-	if (rc < 0) {
+	rc = model_parse_root(resp.body, resp.body_len, version);
+	if (rc < 0)
 		snprintf(err, errlen, "%s does not look like a DSpace REST API",
-			 s->api_url);
-		goto out;
-	}
+			 url);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+int session_start(struct session *s, char *err, size_t errlen)
+{
+	char *version = NULL;
+	int rc = fetch_root(s, s->api_url, &version, err, errlen, 2);
+
+	if (rc < 0)
+		return rc;
 	free(s->version);
 	s->version = version;
-	http_response_release(&resp);
 
 	csrf_ensure(s);
 	if (!s->anonymous)
@@ -817,9 +881,6 @@ int session_start(struct session *s, char *err, size_t errlen)
 	if (rc == 0)
 		log_info("connected to %s (%s)%s", s->api_url, s->version,
 			 s->anonymous ? ", anonymous" : "");
-	return rc;
-out:
-	http_response_release(&resp);
 	return rc;
 }
 
