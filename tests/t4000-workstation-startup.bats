@@ -9,8 +9,7 @@ load helpers
 load mount
 
 setup_file() {
-	shared_server_setup --fixture small --redirect /old/server=/server \
-		--redirect /server/api=/server/api/
+	shared_server_setup --fixture small
 }
 
 teardown_file() {
@@ -183,6 +182,9 @@ time.sleep(60)' >"$T/silent.port" &
 }
 
 @test "a redirect names a URL that works" {
+	# a proxy that moved the application and adds a slash to the API root
+	fake_start --fixture small --redirect /old/server=/server \
+		--redirect /server/api=/server/api/
 	fails_fast 10 -o anonymous "http://127.0.0.1:$FAKE_PORT/old/server" "$MNT"
 	[[ "$output" == *"use the URL $FAKE_URL"* ]]
 	local hint
