@@ -292,3 +292,28 @@ daemonised() {
 	grep -q "at unmount: upload [0-9]* is failed, not on the server: .*/ORIGINAL/failed.bin (1000 bytes)" "$FS_LOG"
 	grep -q "1 upload kept in $FS_CACHE/spool" "$FS_LOG"
 }
+
+@test "every change made through the mount is logged at info with its path" {
+	DSPACEFS_PASSWORD=admin start_fs -o user=admin@example.org "$FAKE_URL" "$MNT"
+	local coll="$MNT/Research Data/Physics/Physics Theses" rel="/Research Data/Physics/Physics Theses"
+	head -c 5000 /dev/urandom >"$T/a.bin"
+	local md5
+	md5=$(md5sum <"$T/a.bin" | cut -d' ' -f1)
+	bounded mkdir "$coll/Logged Item"
+	bounded cp "$T/a.bin" "$coll/Logged Item/ORIGINAL/a.bin"
+	bounded mv "$coll/Logged Item/ORIGINAL/a.bin" "$coll/Logged Item/ORIGINAL/b.bin"
+	bounded mkdir "$coll/Logged Item/EXTRA"
+	bounded mv "$coll/Logged Item/ORIGINAL/b.bin" "$coll/Logged Item/EXTRA/b.bin"
+	bounded rm "$coll/Logged Item/EXTRA/b.bin"
+	bounded rm -r "$coll/Logged Item"
+	cat "$FS_LOG"
+	grep -qF "info: created item $rel/Logged Item" "$FS_LOG"
+	grep -qF "info: uploading $rel/Logged Item/ORIGINAL/a.bin" "$FS_LOG"
+	grep -qF "info: uploaded $rel/Logged Item/ORIGINAL/a.bin (5000 bytes, MD5 $md5)" "$FS_LOG"
+	grep -qF "info: renamed $rel/Logged Item/ORIGINAL/a.bin to $rel/Logged Item/ORIGINAL/b.bin" "$FS_LOG"
+	grep -qF "info: created bundle $rel/Logged Item/EXTRA" "$FS_LOG"
+	grep -qF "info: moved $rel/Logged Item/ORIGINAL/b.bin to $rel/Logged Item/EXTRA/b.bin" "$FS_LOG"
+	grep -qF "info: deleted $rel/Logged Item/EXTRA/b.bin" "$FS_LOG"
+	grep -qF "info: deleted bundle $rel/Logged Item/ORIGINAL" "$FS_LOG"
+	grep -qF "info: deleted item $rel/Logged Item" "$FS_LOG"
+}

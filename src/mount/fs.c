@@ -189,6 +189,20 @@ static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* Logs a change made through the mount at info, with its path (and the
+ * new path of a rename or move: dir2 non-zero). */
+static void log_change(struct fs_config *c, const char *what, uint64_t dir,
+		       const char *name, uint64_t dir2, const char *name2)
+{
+	char *p = mount_path(c, dir, name);
+	char *p2 = dir2 ? mount_path(c, dir2, name2) : NULL;
+
+	log_info("%s %s%s%s", what, p ? p : name, dir2 ? " to " : "",
+		 dir2 ? (p2 ? p2 : name2) : "");
+	free(p);
+	free(p2);
+}
+
 /* What a request from another local user (-o allow_other) asks for. */
 enum fs_access {
 	FS_READ,   /* browse or read: allowed with -o others=read */
@@ -1273,6 +1287,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		r = -EPERM;
 	}
 	if (r == 0) {
+		log_change(c,
+			   p.type == DSO_COLLECTION ? "created item"
+						    : "created bundle",
+			   parent, name, 0, NULL);
 		node_to_entry(c, &n, &e);
 		tree_node_release(&n);
 	}
@@ -1512,6 +1530,12 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (r == 0)
 		r = tree_remove(c->tree, parent, name);
+	if (r == 0)
+		log_change(c,
+			   n.type == DSO_ITEM	  ? "deleted item"
+			   : n.type == DSO_BUNDLE ? "deleted bundle"
+						  : "deleted",
+			   parent, name, 0, NULL);
 	tree_node_release(&n);
 	reply_err(req, r);
 }
@@ -1738,6 +1762,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 	}
 out:
+	if (r == 0 && !(has_t && t.ino == n.ino))
+		log_change(c, newparent != parent ? "moved" : "renamed", parent,
+			   name, newparent, newname);
 	upload_unref(&f);
 	dso_list_release(&l);
 	tree_node_release(&n);
