@@ -434,6 +434,7 @@ static int start_modules(struct startup *d)
 	const struct dspacefs_opts *o = &d->o;
 	struct tree_config tc = {0};
 	struct reader_config rc_cfg = {0};
+	sigset_t all, old;
 
 	d->inval = inval_new();
 	if (!d->inval) {
@@ -464,10 +465,14 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
+	/* Signals go to the main thread, whose wait libfuse interrupts. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	if (pthread_create(&d->hup_thread, NULL, hup_main, d) == 0)
 		d->hup_started = 1;
 	else
 		log_warn("no SIGHUP refresh: cannot start its thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
 	d->fsc.inval = d->inval;
@@ -623,7 +628,10 @@ int main(int argc, char *argv[])
 		log_init(NULL, 1, log_get_level());
 	if (start_modules(&d) != 0)
 		goto out_unmount;
-	ret = run_loop(&d) ? 1 : 0;
+	/* libfuse answers a SIGTERM or SIGINT with the signal's number: a
+	 * clean stop (systemctl --user stop), exit status 0. */
+	r = run_loop(&d);
+	ret = r == 0 || r == SIGTERM || r == SIGINT ? 0 : 1;
 
 out_unmount:
 	stop_hup(&d);

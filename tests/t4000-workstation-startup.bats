@@ -275,6 +275,10 @@ daemonised() {
 	kill -TERM "$FS_PID"
 	wait "$cppid"
 	wait_until 20 sh -c "! kill -0 $FS_PID 2>/dev/null"
+	# a clean stop: exit status 0
+	run wait "$FS_PID"
+	[ "$status" = 0 ]
+	FS_PID=
 	fake_control DELETE /faults >/dev/null
 	! is_mounted "$MNT" || false
 	srv_check "Thesis With Empty Bundle" ORIGINAL term.bin "$T/up.bin"

@@ -33,9 +33,8 @@ struct dspacefs_opts {
 	char *log_file;	 /* -o log_file=PATH */
 	char *log_level; /* -o log_level=error|warn|info|debug|trace */
 	int connect_timeout; /* -o connect_timeout= seconds for start-up (30) */
-	int stop_timeout;  /* -o stop_timeout= seconds uploads get at SIGTERM */
-	int nonempty;	   /* -o nonempty: mount over a non-empty directory */
-	char *config_name; /* the configuration section used, if any */
+	int nonempty;	     /* -o nonempty: mount over a non-empty directory */
+	char *config_name;   /* the configuration section used, if any */
 	int show_help;
 	int show_version;
 	int bad_password_opt; /* -o password=... was given (refused) */
