@@ -18,8 +18,12 @@ const char *config_home(void)
 {
 	const char *home = getenv("HOME");
 	struct passwd *pw;
+	struct stat st;
 
-	if (home && *home == '/')
+	/* A HOME that is not ours is the caller's (sudo -u, mount(8) run by
+	 * a user for another): take the password database's. */
+	if (home && *home == '/' && stat(home, &st) == 0 &&
+	    st.st_uid == geteuid())
 		return home;
 	pw = getpwuid(getuid());
 	return pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/";

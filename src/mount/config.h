@@ -26,8 +26,9 @@ struct config_section {
 /* The configuration file's path (caller frees); NULL if no home is known. */
 char *config_default_path(void);
 
-/* The user's home: $HOME, else the password database's entry (mount(8)
- * drops HOME from a user mount's environment). Never NULL. */
+/* The user's home: $HOME when it is a directory of ours, else the
+ * password database's entry (mount(8) keeps the caller's environment, and
+ * sudo -u may too). Never NULL. */
 const char *config_home(void);
 
 /* Parses the text of a configuration file and fills out with section name.

@@ -59,6 +59,9 @@ void opts_usage(const char *progname)
 {
 	printf(
 	    "usage: %s [options] URL MOUNTPOINT\n"
+	    "       %s [options] NAME MOUNTPOINT   (section [NAME] of\n"
+	    "           $XDG_CONFIG_HOME/dspacefs/config, else "
+	    "~/.config/dspacefs/config)\n"
 	    "\n"
 	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
 	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
@@ -88,6 +91,15 @@ void opts_usage(const char *progname)
 	    "redacted)\n"
 	    "    -o direct_io           bypass the kernel page cache (faster "
 	    "large reads)\n"
+	    "    -o connect_timeout=SECONDS  start-up: give up on a server "
+	    "that does\n"
+	    "                           not answer after this long (default "
+	    "30)\n"
+	    "    -o log_file=PATH       write messages to PATH (also in the "
+	    "foreground)\n"
+	    "    -o log_level=LEVEL     error, warn, info (default), debug or "
+	    "trace\n"
+	    "    -o nonempty            allow a mount point that is not empty\n"
 	    "    -o others=none|read    with allow_other: what other local "
 	    "users may\n"
 	    "                           do (default none; read shows them "
@@ -101,6 +113,9 @@ void opts_usage(const char *progname)
 	    "~/.netrc\n"
 	    "(machine HOST login EMAIL password SECRET) or a prompt on the "
 	    "terminal.\n"
+	    "Signals: SIGHUP asks the server again for every listing; "
+	    "SIGTERM\n"
+	    "lets uploads in flight finish, then unmounts.\n"
 	    "\n"
 	    "FUSE options:\n"
 	    "    -h, --help             print this help\n"
@@ -113,7 +128,7 @@ void opts_usage(const char *progname)
 	    "others=)\n"
 	    "\n"
 	    "Unmount with: fusermount3 -u MOUNTPOINT\n",
-	    progname);
+	    progname, progname);
 }
 
 /* -o others=none|read: what other local users may do on an allow_other
