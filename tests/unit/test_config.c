@@ -34,18 +34,20 @@ static const char sample[] = "# a comment\n"
 static void test_parse(void)
 {
 	struct config_section s;
-	char err[256] = "";
+	char err[256] = "", home[] = "/tmp/dspacefs-home-XXXXXX", want[128];
 
-	setenv("HOME", "/home/alice", 1);
+	if (!mkdtemp(home))
+		return;
+	setenv("HOME", home, 1);
+	snprintf(want, sizeof(want), "password_file=%s/.config/dspacefs/pw",
+		 home);
 	is_int(config_parse(sample, "myrepo", &s, err, sizeof(err)), 0,
 	       "section found (blanks around the name)");
 	is_str(s.url, "https://repo.example.org/server", "url trimmed");
 	is_int(s.n_opts, 6, "six options (insecure = no left out)");
 	if (s.n_opts == 6) {
 		is_str(s.opts[0], "user=alice@example.org", "user");
-		is_str(s.opts[1],
-		       "password_file=/home/alice/.config/dspacefs/pw",
-		       "~/ expanded");
+		is_str(s.opts[1], want, "~/ expanded (HOME is ours)");
 		is_str(s.opts[2], "cache_ttl=120", "number");
 		is_str(s.opts[3], "ro", "bare flag");
 		is_str(s.opts[4], "direct_io", "flag = yes");
@@ -53,6 +55,7 @@ static void test_parse(void)
 		       "comma and backslash escaped for fuse_opt");
 	}
 	config_section_release(&s);
+	rmdir(home);
 	is_int(config_parse(sample, "other", &s, err, sizeof(err)), 0,
 	       "first section");
 	is_int(s.n_opts, 0, "only a url");
