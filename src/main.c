@@ -473,6 +473,7 @@ static int start_modules(struct startup *d)
 	else
 		log_warn("no SIGHUP refresh: cannot start its thread");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
 	d->fsc.inval = d->inval;
