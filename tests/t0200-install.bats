@@ -106,6 +106,7 @@ mount_as_user() {
 		set -u
 		mount --bind "$0/fstab" /etc/fstab
 		# /dev/fuse as a Debian workstation has it (0666), in here only
+		rm -f "$0/fuse-dev"
 		mknod -m 666 "$0/fuse-dev" c 10 229 && mount --bind "$0/fuse-dev" /dev/fuse
 		if [ -d "$0/helper" ]; then
 			mkdir -p "$0/ovl/upper" "$0/ovl/work"
