@@ -144,6 +144,8 @@ struct startup {
 	struct reader *reader;
 	pthread_t hup_thread;
 	int hup_started;
+	pthread_t stop_thread;
+	int stop_started;
 	int use_syslog; /* once daemonised (plan_daemon_log) */
 	char err[512];
 };
@@ -174,6 +176,75 @@ static void *hup_main(void *arg)
 		core_refresh_all(d->tree, d->inval);
 	}
 	return NULL;
+}
+
+/* SIGTERM and SIGINT end the loop (as libfuse's handler does) and wake
+ * stop_main, which gives uploads under way -o stop_timeout seconds;
+ * stop_done tells it the loop is over. */
+static struct fuse_session *stop_se;
+static sem_t stop_sem, stop_done;
+
+/* The SIGTERM/SIGINT handler: stop taking requests, start the clock. */
+static void on_stop(int sig)
+{
+	(void)sig;
+	if (stop_se)
+		fuse_session_exit(stop_se);
+	sem_post(&stop_sem);
+}
+
+/* Once a stop was asked for: after stop_timeout seconds with requests
+ * still in flight, cuts every transfer short (uploads fail and keep their
+ * data in the spool; reported at unmount). */
+static void *stop_main(void *arg)
+{
+	struct startup *d = arg;
+	struct timespec ts;
+
+	while (sem_wait(&stop_sem) != 0 && errno == EINTR)
+		;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += d->o.stop_timeout;
+	while (sem_timedwait(&stop_done, &ts) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == ETIMEDOUT) {
+			log_warn("stopping: requests still under way after %d "
+				 "s (-o stop_timeout); cutting them short",
+				 d->o.stop_timeout);
+			http_abort_all(d->http);
+		}
+		break;
+	}
+	return NULL;
+}
+
+/* Our SIGTERM/SIGINT handlers (over libfuse's) and the semaphores. */
+static int catch_stop(struct fuse_session *se)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sem_init(&stop_sem, 0, 0) != 0 || sem_init(&stop_done, 0, 0) != 0)
+		return -1;
+	stop_se = se;
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/* Ends stop_main once the loop is over. */
+static void stop_join(struct startup *d)
+{
+	if (d->stop_started) {
+		sem_post(&stop_done);
+		sem_post(&stop_sem);
+		pthread_join(d->stop_thread, NULL);
+		d->stop_started = 0;
+	}
 }
 
 /* Our SIGHUP handler, over libfuse's (after fuse_set_signal_handlers). */
@@ -472,6 +543,10 @@ static int start_modules(struct startup *d)
 		d->hup_started = 1;
 	else
 		log_warn("no SIGHUP refresh: cannot start its thread");
+	if (pthread_create(&d->stop_thread, NULL, stop_main, d) == 0)
+		d->stop_started = 1;
+	else
+		log_warn("no stop_timeout: cannot start its thread");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
@@ -617,7 +692,8 @@ int main(int argc, char *argv[])
 	harden_process(d.fopts.debug);
 	if (prepare_options(&d) || log_in(&d) || new_fuse_session(&d))
 		goto out;
-	if (fuse_set_signal_handlers(d.se) != 0 || catch_hup() != 0)
+	if (fuse_set_signal_handlers(d.se) != 0 || catch_hup() != 0 ||
+	    catch_stop(d.se) != 0)
 		goto out;
 	if (fuse_session_mount(d.se, d.fopts.mountpoint) != 0)
 		goto out_signals;
@@ -635,6 +711,7 @@ int main(int argc, char *argv[])
 	ret = r == 0 || r == SIGTERM || r == SIGINT ? 0 : 1;
 
 out_unmount:
+	stop_join(&d);
 	stop_hup(&d);
 	/* No invalidation may reach the session once it goes away. */
 	fs_detach(&d.fsc);
@@ -642,6 +719,10 @@ out_unmount:
 	report_pending(&d);
 out_signals:
 	stop_hup(&d);
+	/* libfuse only removes handlers of its own. */
+	stop_se = NULL;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	fuse_remove_signal_handlers(d.se);
 out:
 	release_all(&d);

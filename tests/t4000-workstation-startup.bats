@@ -321,3 +321,27 @@ daemonised() {
 	grep -qF "info: deleted bundle $rel/Logged Item/ORIGINAL" "$FS_LOG"
 	grep -qF "info: deleted item $rel/Logged Item" "$FS_LOG"
 }
+
+@test "SIGTERM: an upload still under way after stop_timeout is cut short, kept and reported; the mount goes" {
+	DSPACEFS_PASSWORD=admin start_fs -o user=admin@example.org,stop_timeout=2 "$FAKE_URL" "$MNT"
+	local dst="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL"
+	head -c 300000 /dev/urandom >"$T/slow.bin"
+	printf '%s\n' 'stall=40,count=1,method=POST,path=/bitstreams' |
+		fake_control POST /faults --data-binary @- >/dev/null
+	bounded cp "$T/slow.bin" "$dst/slow.bin" 3>&- &
+	local cppid=$! t0
+	wait_until 20 fault_hit
+	t0=$SECONDS
+	kill -TERM "$FS_PID"
+	wait_until 20 sh -c "! kill -0 $FS_PID 2>/dev/null"
+	echo "stopped after $((SECONDS - t0)) s"
+	[ $((SECONDS - t0)) -le 10 ]
+	! wait "$cppid" || false
+	fake_control DELETE /faults >/dev/null
+	FS_PID=
+	! is_mounted "$MNT" || false
+	cat "$FS_LOG"
+	grep -q "requests still under way after 2 s (-o stop_timeout); cutting them short" "$FS_LOG"
+	grep -q "at unmount: upload [0-9]* is .*/ORIGINAL/slow.bin (300000 bytes)" "$FS_LOG"
+	[ -n "$(find "$FS_CACHE/spool" -type f -size 300000c)" ]
+}

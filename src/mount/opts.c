@@ -42,6 +42,7 @@ static const struct fuse_opt opt_table[] = {
     OPT("log_file=%s", log_file, 0),
     OPT("log_level=%s", log_level, 0),
     OPT("connect_timeout=%d", connect_timeout, 0),
+    OPT("stop_timeout=%d", stop_timeout, 0),
     FUSE_OPT_KEY("cache_max=", FUSE_OPT_KEY_DISCARD),
     FUSE_OPT_KEY("password=", KEY_PASSWORD),
     FUSE_OPT_KEY("ro", KEY_RO),
@@ -95,6 +96,10 @@ void opts_usage(const char *progname)
 	    "that does\n"
 	    "                           not answer after this long (default "
 	    "30)\n"
+	    "    -o stop_timeout=SECONDS  at SIGTERM, uploads under way get "
+	    "this long\n"
+	    "                           to finish, then are cut short (kept) "
+	    "(default 60)\n"
 	    "    -o log_file=PATH       write messages to PATH (also in the "
 	    "foreground)\n"
 	    "    -o log_level=LEVEL     error, warn, info (default), debug or "
@@ -386,6 +391,7 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	o->connections = 4;
 	o->timeout = 30;
 	o->connect_timeout = 30;
+	o->stop_timeout = 60;
 
 	if (expand_config(args, o) != 0)
 		return -1;
@@ -413,9 +419,10 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 		return -1;
 	}
 	if (o->cache_ttl < 0 || o->connections < 1 || o->connections > 64 ||
-	    o->timeout < 1 || o->connect_timeout < 1) {
+	    o->timeout < 1 || o->connect_timeout < 1 || o->stop_timeout < 0) {
 		fprintf(stderr, "dspacefs: cache_ttl must be >= 0, connections "
-				"1..64, timeout and connect_timeout >= 1\n");
+				"1..64, timeout and connect_timeout >= 1, "
+				"stop_timeout >= 0\n");
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {

@@ -34,6 +34,8 @@ struct dspacefs_opts {
 	char *log_level; /* -o log_level=error|warn|info|debug|trace */
 	int connect_timeout; /* -o connect_timeout= seconds for start-up (30) */
 	int nonempty;	     /* -o nonempty: mount over a non-empty directory */
+	int stop_timeout;    /* -o stop_timeout= seconds uploads under way get
+			      * after SIGTERM/SIGINT (60) */
 	char *config_name;   /* the configuration section used, if any */
 	int show_help;
 	int show_version;
