@@ -93,8 +93,8 @@ int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when);
 int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n);
 
 /* Forgets that dir's listing is fresh (keeps the entries, which may still
- * be served while the server is unreachable). 0 when dir was never listed.
- * dir 0 (no inode has it): every listing. */
+ * be served while the server is unreachable); dir 0: every listing. 0 when
+ * dir was never listed. */
 int cache_expire_listing(struct cache *c, uint64_t dir);
 
 /* --- writes, inside one transaction --- */

@@ -181,6 +181,20 @@ char *edit_path(const struct edit *e, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* Logs a change made through the mount at info, with its path (and the
+ * new path of a rename or move: dir2 non-zero). */
+static void log_change(const struct edit *e, const char *what, uint64_t dir,
+		       const char *name, uint64_t dir2, const char *name2)
+{
+	char *p = edit_path(e, dir, name);
+	char *p2 = dir2 ? edit_path(e, dir2, name2) : NULL;
+
+	log_info("%s %s%s%s", what, p ? p : name, dir2 ? " to " : "",
+		 dir2 ? (p2 ? p2 : name2) : "");
+	free(p);
+	free(p2);
+}
+
 /* An item called name in collection p, with an empty ORIGINAL bundle (a
  * failure to make that one is only logged). */
 static int mkdir_item(const struct edit *e, const struct tree_node *p,
@@ -246,6 +260,11 @@ int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 		/* Communities and collections are not made from the mount. */
 		r = -EPERM;
 	}
+	if (r == 0)
+		log_change(e,
+			   p.type == DSO_COLLECTION ? "created item"
+						    : "created bundle",
+			   parent, name, 0, NULL);
 	tree_node_release(&p);
 	return r;
 }
@@ -418,6 +437,12 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	}
 	if (r == 0)
 		r = tree_remove(e->tree, parent, name);
+	if (r == 0)
+		log_change(e,
+			   n.type == DSO_ITEM	  ? "deleted item"
+			   : n.type == DSO_BUNDLE ? "deleted bundle"
+						  : "deleted",
+			   parent, name, 0, NULL);
 	tree_node_release(&n);
 	return r;
 }
@@ -669,8 +694,11 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 		r = rename_dir(e, &x);
 	else
 		r = -EPERM;
-	if (r == 0 && !(x.has_t && x.t.ino == x.n.ino))
+	if (r == 0 && !(x.has_t && x.t.ino == x.n.ino)) {
 		rename_store(e, &x);
+		log_change(e, newparent != parent ? "moved" : "renamed", parent,
+			   name, newparent, newname);
+	}
 	dso_list_release(&x.l);
 	tree_node_release(&x.n);
 	tree_node_release(&x.t);

@@ -954,11 +954,11 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 {
 	pthread_mutex_lock(&t->lock);
 	for (struct inflight *f = t->inflight; f; f = f->next)
-		if (f->ino == dir_ino)
+		if (f->ino == dir_ino || dir_ino == TREE_ALL_DIRS)
 			f->invalidated = 1;
 	/* A write is worth a new attempt even during an outage. */
 	for (struct stale *x = t->stale; x; x = x->next)
-		if (x->ino == dir_ino)
+		if (x->ino == dir_ino || dir_ino == TREE_ALL_DIRS)
 			x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	return cache_expire_listing(t->c, dir_ino);

@@ -70,7 +70,9 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 
 /* Forgets that dir's listing is fresh, so that the next list or lookup
  * asks the server again (after a write). A fetch of dir that is in flight
- * meanwhile is stored as already expired. 0 or -errno. */
+ * meanwhile is stored as already expired. dir_ino TREE_ALL_DIRS: every
+ * listing (the entries stay, for offline browsing). 0 or -errno. */
+#define TREE_ALL_DIRS 0
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
 
 /* Marks every cached listing stale (kept: it is served while the server

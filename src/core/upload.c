@@ -268,7 +268,7 @@ static void stream_start(struct upload_file *f)
 	}
 	u->streams++;
 	f->stream = s;
-	log_debug("streaming the upload of %s while it is written", f->j.path);
+	log_info("uploading %s while it is written (streamed)", f->j.path);
 }
 
 /* Before a write of f at off: starts or checks the stream. 1 when the
@@ -1301,7 +1301,8 @@ static void arrived(struct upload *u, struct cache_upload *j,
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
-	log_info("uploaded %s (%" PRId64 " bytes)", j->path, size);
+	log_info("uploaded %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
+		 l->v[0].md5);
 	if (result) {
 		*result = l->v[0];
 		memset(&l->v[0], 0, sizeof(l->v[0]));
@@ -1365,6 +1366,8 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 			 strerror(-r));
 		goto fail;
 	}
+	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
+		 md5);
 	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces, &l,
 		 why, sizeof(why));
 	if (r < 0)

@@ -32,6 +32,7 @@ struct session {
 	char *user;
 	char *password;
 	int refresh_margin;
+	int start_timeout;
 	char *version;
 	int anonymous;
 
@@ -705,6 +706,7 @@ struct session *session_new(struct http *http, const struct session_config *cfg)
 		return NULL;
 	s->http = http;
 	s->refresh_margin = cfg->refresh_margin;
+	s->start_timeout = cfg->start_timeout;
 	s->anonymous = !cfg->user || !*cfg->user;
 	pthread_rwlock_init(&s->auth_lock, NULL);
 	pthread_mutex_init(&s->login_lock, NULL);
@@ -728,54 +730,171 @@ fail:
 	return NULL;
 }
 
-int session_start(struct session *s, char *err, size_t errlen)
+/* Names why the server could not be reached: DNS, refused, TLS, timeout,
+ * or curl's own words. */
+static const char *unreachable_cause(const struct session *s, int rc,
+				     const char *why)
+{
+	static __thread char text[320];
+
+	if (strstr(why, "resolve"))
+		snprintf(text, sizeof(text),
+			 "DNS: the host name does not resolve (%s)", why);
+	else if (rc == -ECONNREFUSED)
+		snprintf(text, sizeof(text),
+			 "connection refused: nothing listens there (%s)", why);
+	else if (strstr(why, "SSL") || strstr(why, "certificate") ||
+		 strstr(why, "TLS"))
+		snprintf(text, sizeof(text),
+			 "TLS: %s (-o cacert=FILE names a CA bundle)", why);
+	else if (rc == -ETIMEDOUT && s->start_timeout > 0)
+		snprintf(text, sizeof(text),
+			 "timeout: no answer within %d s (-o "
+			 "connect_timeout=SECONDS)",
+			 s->start_timeout);
+	else
+		snprintf(text, sizeof(text), "%s", *why ? why : strerror(-rc));
+	return text;
+}
+
+/* The URL to give dspacefs for a redirect of the API root to loc: loc
+ * without its "/api" (dspacefs adds it), made absolute. */
+static void redirect_hint(const char *from, const char *loc, char *out,
+			  size_t outlen)
+{
+	const char *scheme_end = strstr(from, "://");
+	size_t n = strlen(loc), origin = 0;
+
+	while (n > 1 && loc[n - 1] == '/')
+		n--;
+	if (n >= 4 && strncmp(loc + n - 4, "/api", 4) == 0)
+		n -= 4;
+	if (loc[0] == '/' && scheme_end)
+		origin = (size_t)(scheme_end + 3 - from) +
+			 strcspn(scheme_end + 3, "/");
+	snprintf(out, outlen, "%.*s%.*s", (int)origin, from, (int)n, loc);
+}
+
+/* Explains an API root that did not answer 200; returns -errno. */
+static int root_refused(const char *url, struct http_response *resp, char *err,
+			size_t errlen)
+{
+	const char *loc = http_response_header(resp, "Location");
+	char hint[512];
+
+	if (resp->status >= 300 && resp->status < 400 && loc) {
+		/* We do not follow redirects: name the right URL. */
+		redirect_hint(url, loc, hint, sizeof(hint));
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s", url,
+			 loc, hint);
+		return -EPROTO;
+	}
+	if (resp->status >= 500 || resp->status == 429) {
+		snprintf(err, errlen, "%s answered HTTP %ld", url,
+			 resp->status);
+		return -http_status_errno(resp->status);
+	}
+	snprintf(err, errlen,
+		 "%s does not look like a DSpace REST API (HTTP %ld)", url,
+		 resp->status);
+	return -EPROTO;
+}
+
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow);
+
+/* Is hint (a URL as the user gives it) the one whose API root is from? */
+static int same_root(const char *from, const char *hint)
+{
+	size_t n = strlen(hint);
+
+	return strncmp(from, hint, n) == 0 && strcmp(from + n, "/api") == 0;
+}
+
+/* The API root from redirects to loc: names the URL to use instead (loc
+ * without its /api) once loc answers as DSpace, or, when that is the URL
+ * given (a proxy adding a trailing slash), takes loc's answer. hops more
+ * redirects are followed. 0 with *version, or -errno with err set. */
+static int follow_redirect(struct session *s, const char *from, const char *loc,
+			   int hops, char **version, char *err, size_t errlen)
+{
+	char hint[512], inner[512] = "";
+	int rc;
+
+	redirect_hint(from, loc, hint, sizeof(hint));
+	rc = fetch_root(s, loc, version, inner, sizeof(inner), hops);
+	if (rc == 0 && same_root(from, hint)) {
+		log_info("%s redirects to %s; following it", from, loc);
+		return 0;
+	}
+	if (rc == 0) {
+		free(*version);
+		*version = NULL;
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s",
+			 from, loc, hint);
+		return -EPROTO;
+	}
+	snprintf(err, errlen,
+		 "%s redirects to %s, which does not answer as DSpace "
+		 "either: %s",
+		 from, loc, inner);
+	return rc;
+}
+
+/* GETs the API root at url and learns the DSpace version; up to may_follow
+ * redirects are followed (follow_redirect). 0 or -errno with err set. */
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow)
 {
 	struct http_request req = {0};
 	struct http_response resp;
-	char *version = NULL;
+	const char *loc;
+	char *copy;
 	int rc;
 
 	req.method = "GET";
-	req.url = s->api_url;
+	req.url = url;
 	req.idempotent = 1;
 	req.max_body = 4 << 20;
+	req.stall_ms = s->start_timeout * 1000L;
 	rc = send_csrf(s, &req, NULL, 0, &resp);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
-			 resp.errmsg[0] ? resp.errmsg : strerror(-rc));
+		snprintf(err, errlen, "cannot reach %s: %s", url,
+			 unreachable_cause(s, rc, resp.errmsg));
 		goto out;
+	}
+	loc = http_response_header(&resp, "Location");
+	if (may_follow && resp.status >= 300 && resp.status < 400 && loc) {
+		copy = strdup(loc);
+		http_response_release(&resp);
+		rc = copy ? follow_redirect(s, url, copy, may_follow - 1,
+					    version, err, errlen)
+			  : -ENOMEM;
+		free(copy);
+		return rc;
 	}
 	if (resp.status != 200) {
-		const char *loc = http_response_header(&resp, "Location");
-
-		if (resp.status >= 300 && resp.status < 400 && loc) {
-			/* We do not follow redirects: name the right URL. */
-			snprintf(err, errlen,
-				 "%s redirects to %s: use that URL", s->api_url,
-				 loc);
-			rc = -EPROTO;
-		} else if (resp.status >= 500 || resp.status == 429) {
-			snprintf(err, errlen, "%s answered HTTP %ld",
-				 s->api_url, resp.status);
-			rc = -http_status_errno(resp.status);
-		} else {
-			snprintf(err, errlen,
-				 "%s does not look like a DSpace REST API "
-				 "(HTTP %ld)",
-				 s->api_url, resp.status);
-			rc = -EPROTO;
-		}
+		rc = root_refused(url, &resp, err, errlen);
 		goto out;
 	}
-	rc = model_parse_root(resp.body, resp.body_len, &version);
-	if (rc < 0) {
+	rc = model_parse_root(resp.body, resp.body_len, version);
+	if (rc < 0)
 		snprintf(err, errlen, "%s does not look like a DSpace REST API",
-			 s->api_url);
-		goto out;
-	}
+			 url);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+int session_start(struct session *s, char *err, size_t errlen)
+{
+	char *version = NULL;
+	int rc = fetch_root(s, s->api_url, &version, err, errlen, 2);
+
+	if (rc < 0)
+		return rc;
 	free(s->version);
 	s->version = version;
-	http_response_release(&resp);
 
 	csrf_ensure(s);
 	if (!s->anonymous)
@@ -783,9 +902,6 @@ int session_start(struct session *s, char *err, size_t errlen)
 	if (rc == 0)
 		log_info("connected to %s (%s)%s", s->api_url, s->version,
 			 s->anonymous ? ", anonymous" : "");
-	return rc;
-out:
-	http_response_release(&resp);
 	return rc;
 }
 

@@ -25,6 +25,9 @@ struct session_config {
 	const char *api_url;
 	const char *user;     /* e-mail; NULL for an anonymous session */
 	const char *password; /* copied; the caller should wipe its own copy */
+	int start_timeout;    /* seconds session_start's first request may
+			       * wait for the server, retries included;
+			       * 0 → no bound but the transfer's own */
 	int refresh_margin;   /* refresh this many seconds before exp; 0 → 60,
 			       * or a fifth of the token lifetime if shorter */
 };
