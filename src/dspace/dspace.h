@@ -63,9 +63,10 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
  * with properties {"name": name}. Appends the new bitstream, whose md5 the
- * caller must compare with its own. -EFBIG when the server answers 400:
- * DSpace's answer to a body over its multipart size limit (the message
- * does not say so; our body is otherwise well formed). */
+ * caller must compare with its own. -EFBIG when the server answers 400
+ * "Request is invalid or incorrect": DSpace's answer to a body over its
+ * multipart size limit (our body is otherwise well formed); any other 400
+ * is -EIO. */
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
@@ -78,6 +79,19 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 				 size_t (*read)(char *, size_t, size_t, void *),
 				 void (*read_end)(void *), void *ctx,
 				 struct dso_list *out);
+
+/* DSpace 10: multipart PUT bitstreams/{u}/content from the file at path.
+ * Appends the new bitstream (new UUID, the old one's metadata and place;
+ * the old one is deleted by the server). -EOPNOTSUPP when the server does
+ * not replace content (before 10.0, or replace-bitstream.enabled = false,
+ * which DSpace answers with a 400 after the body: remembered for the
+ * session, not tried again): create a new bitstream instead. */
+int rest_replace_bitstream(struct session *s, const char *bitstream_uuid,
+			   const char *name, const char *path,
+			   struct dso_list *out);
+/* Whether rest_replace_bitstream is worth trying: a 10.x server that has
+ * not refused it on this mount. */
+int session_replace_usable(struct session *s);
 
 /* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
  * Appends the updated object when out is not NULL. */
