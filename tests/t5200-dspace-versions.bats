@@ -140,3 +140,19 @@ with open(sys.argv[3], "wb") as out:
 		stop
 	done
 }
+
+@test "after rsync's temp-name rename the format matches the final name (server and user.mime_type)" {
+	for v in 7.6 10.0; do
+		start "$v"
+		mkdir -p "$T/src"
+		printf 'a,b\n1,2\n' >"$T/src/t5200.csv"
+		bounded rsync -a "$T/src/" "$DST/"
+		[ "$(fx "one('bitstream', name='t5200.csv')['mimetype']")" = text/csv ]
+		[ "$(bounded getfattr --only-values -n user.mime_type "$DST/t5200.csv")" = text/csv ]
+		# and back to "Unknown" for a name the registry does not know
+		bounded mv "$DST/t5200.csv" "$DST/t5200.zzq"
+		[ "$(fx "one('bitstream', name='t5200.zzq')['mimetype']")" = application/octet-stream ]
+		[ "$(reqs_since 1 "r['method'] == 'GET' and r['path'].endswith('/bitstreamformats')")" = 1 ]
+		stop
+	done
+}

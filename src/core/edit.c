@@ -535,6 +535,29 @@ static void follow_open(const struct edit *e, struct rename_op *x)
 	upload_unref(&f);
 }
 
+/* After a rename of x->n on the server: the format that its new name's
+ * extension gives (DSpace guesses it at upload only, so rsync's temp
+ * names would leave "Unknown"). A failure is only logged. */
+static void fix_format(const struct edit *e, struct rename_op *x)
+{
+	char *mime = NULL;
+	int r;
+
+	r = rest_fix_format(e->session, x->n.uuid, x->newname, x->n.mime,
+			    &mime);
+	if (r < 0)
+		log_warn("%s: the format of \"%s\" could not be set (%s)",
+			 x->n.uuid, x->newname, strerror(-r));
+	if (!mime)
+		return;
+	if (x->l.n) {
+		free(x->l.v[0].mime);
+		x->l.v[0].mime = strdup(mime);
+	}
+	free(x->n.mime);
+	x->n.mime = mime;
+}
+
 /* Renames or moves a file within its item. 1: done (a file not uploaded
  * yet, nothing to store), 0: the cache is to be updated, or -errno. */
 static int rename_file(const struct edit *e, struct rename_op *x)
@@ -568,6 +591,7 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 			}
 			return r;
 		}
+		fix_format(e, x);
 	}
 	if (x->has_t)
 		drop_target(e, x);

@@ -98,6 +98,15 @@ int session_replace_usable(struct session *s);
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
 
+/* DSpace guesses a bitstream's format from its name at upload only: after
+ * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
+ * format the registry gives the new name's extension ("Unknown" when
+ * none), with PUT bitstreams/{u}/format (text/uri-list), unless cur_mime
+ * (may be NULL) is already its MIME type. *mime: the new MIME type when
+ * changed (caller frees), else NULL. */
+int rest_fix_format(struct session *s, const char *uuid, const char *name,
+		    const char *cur_mime, char **mime);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

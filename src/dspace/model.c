@@ -872,6 +872,52 @@ out:
 	return rc;
 }
 
+/* Whether format f lists extension ext (any case). */
+static int format_has_ext(const json_t *f, const char *ext)
+{
+	json_t *e, *arr = json_object_get(f, "extensions");
+	size_t i;
+
+	json_array_foreach(
+	    arr, i, e) if (json_is_string(e) &&
+			   !strcasecmp(json_string_value(e), ext)) return 1;
+	return 0;
+}
+
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime)
+{
+	json_t *root = load_object(json, len, "bitstream formats");
+	json_t *arr, *f, *hit = NULL, *unknown = NULL;
+	const char *m;
+	size_t i;
+	int rc = -ENOENT;
+
+	*mime = NULL;
+	if (!root)
+		return -EPROTO;
+	arr = json_object_get(jobj(root, "_embedded"), "bitstreamformats");
+	json_array_foreach(arr, i, f)
+	{
+		const char *sd = jstr(f, "shortDescription");
+
+		if (!hit && ext && *ext && format_has_ext(f, ext))
+			hit = f;
+		if (!unknown && sd && !strcmp(sd, "Unknown"))
+			unknown = f;
+	}
+	if (!hit)
+		hit = unknown;
+	m = hit ? jstr(hit, "mimetype") : NULL;
+	if (hit && json_is_integer(json_object_get(hit, "id")) && m) {
+		*id = json_integer_value(json_object_get(hit, "id"));
+		*mime = strdup(m);
+		rc = *mime ? 0 : -ENOMEM;
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* The human-readable message of an error body: DSpace's "message", an
  * RFC 7807 "detail", or the status text "error". */
 char *model_error_message(const char *json, size_t len)

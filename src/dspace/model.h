@@ -107,6 +107,13 @@ int model_parse_object(const char *json, size_t len, const char *parent_uuid,
  * -EPROTO when this is not a DSpace root document. */
 int model_parse_root(const char *json, size_t len, char **version);
 
+/* From a page of the bitstream format registry: the format whose
+ * extensions list ext (any case), else the one called "Unknown" (what
+ * DSpace gives a name it cannot guess). Sets *id and *mime (caller
+ * frees); -ENOENT when neither is there, -EPROTO for bad JSON. */
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime);
+
 /* The "message" of a DSpace error body, or NULL (caller frees). */
 char *model_error_message(const char *json, size_t len);
 

@@ -622,6 +622,64 @@ int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 	return rc;
 }
 
+/* The format registry's format for name's extension (cached per
+ * session: one GET per mount). */
+static int format_for_name(struct session *s, const char *name, int64_t *id,
+			   char **mime)
+{
+	struct http_response resp = {0};
+	const char *dot = strrchr(name, '.');
+	char *url = NULL, *reg = session_formats(s);
+	int rc = 0;
+
+	if (!reg) {
+		url = api_url(s, "/core/bitstreamformats?size=1000");
+		rc = url ? get_json(s, url, &resp) : -ENOMEM;
+		if (rc == 0)
+			session_set_formats(s, resp.body);
+		reg = rc == 0 ? strdup(resp.body) : NULL;
+		if (rc == 0 && !reg)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = model_format_for_ext(reg, strlen(reg),
+					  dot && dot != name ? dot + 1 : "", id,
+					  mime);
+	http_response_release(&resp);
+	free(url);
+	free(reg);
+	return rc;
+}
+
+int rest_fix_format(struct session *s, const char *uuid, const char *name,
+		    const char *cur_mime, char **mime)
+{
+	char u[UUID_LEN + 1];
+	char *body = NULL, *fmt = NULL;
+	int64_t id;
+	int rc;
+
+	*mime = NULL;
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	rc = format_for_name(s, name, &id, &fmt);
+	if (rc < 0 || (cur_mime && !strcmp(cur_mime, fmt)))
+		goto out;
+	body = api_url(s, "/core/bitstreamformats/%lld", (long long)id);
+	rc = body ? write_call(s, "PUT",
+			       api_url(s, "/core/bitstreams/%s/format", u),
+			       "text/uri-list", body, NULL, 0, 200, NULL)
+		  : -ENOMEM;
+	if (rc == 0) {
+		*mime = fmt;
+		fmt = NULL;
+	}
+out:
+	free(body);
+	free(fmt);
+	return rc;
+}
+
 /* Moves a bitstream into another bundle. */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,
 			const char *bundle_uuid)

@@ -51,6 +51,7 @@ struct session {
 	char *csrf;
 	int csrf_endpoint_missing; /* GET /security/csrf answered 404 */
 	int replace_refused;	   /* PUT bitstreams/{u}/content answered 400 */
+	char *formats; /* the bitstream format registry page (JSON) */
 };
 
 /* Wraps the caller's callbacks so that a response we may retry (a CSRF 403,
@@ -847,6 +848,26 @@ void session_replace_refused(struct session *s)
 	pthread_mutex_unlock(&s->csrf_lock);
 }
 
+char *session_formats(struct session *s)
+{
+	char *r;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	r = s->formats ? strdup(s->formats) : NULL;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return r;
+}
+
+void session_set_formats(struct session *s, const char *json)
+{
+	char *c = strdup(json);
+
+	pthread_mutex_lock(&s->csrf_lock);
+	free(s->formats);
+	s->formats = c;
+	pthread_mutex_unlock(&s->csrf_lock);
+}
+
 int session_is_anonymous(const struct session *s)
 {
 	return s->anonymous;
@@ -865,6 +886,7 @@ void session_free(struct session **sp)
 	free(s->user);
 	free(s->api_url);
 	free(s->version);
+	free(s->formats);
 	free(s->jwt);
 	free(s->csrf);
 	pthread_rwlock_destroy(&s->auth_lock);
