@@ -156,3 +156,61 @@ with open(sys.argv[3], "wb") as out:
 		stop
 	done
 }
+
+# mount_b: a second mount of the same server with a cache of its own
+# ("another workstation"); its variables in MNT_B, DST_B.
+mount_b() {
+	local a_mnt=$MNT a_pid=$FS_PID a_cache=$FS_CACHE a_log=$FS_LOG
+	fresh_mount
+	MNT_B=$MNT PID_B=$FS_PID
+	DST_B="$MNT_B/Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
+	MNT=$a_mnt FS_PID=$a_pid FS_CACHE=$a_cache FS_LOG=$a_log
+}
+
+# unmount_b: the mount of mount_b.
+unmount_b() {
+	local a_mnt=$MNT a_pid=$FS_PID
+	MNT=$MNT_B FS_PID=$PID_B
+	unmount_fs
+	MNT=$a_mnt FS_PID=$a_pid
+}
+
+@test "rsync -a twice through two mounts with separate caches: the second transfers nothing" {
+	for v in 7.6 10.0; do
+		start "$v"
+		mkdir -p "$T/src"
+		for n in 1 2 3; do
+			head -c $((20000 * n)) /dev/urandom >"$T/src/t5200-$n.bin"
+			touch -d "2021-0$n-0$n 10:11:12.123456789" "$T/src/t5200-$n.bin"
+		done
+		bounded rsync -a "$T/src/" "$DST/"
+		mount_b
+		m=$(log_mark)
+		run bounded rsync -ai "$T/src/" "$DST_B/"
+		[ "$status" -eq 0 ]
+		[ -z "$(printf '%s\n' "$output" | grep -v '^\.d')" ] || { echo "$output" >&2; false; }
+		[ "$(reqs_since "$m" "r['method'] == 'POST' and r['path'].endswith('/bitstreams')")" = 0 ]
+		[ "$(stat -c %y "$DST_B/t5200-2.bin")" = "$(stat -c %y "$T/src/t5200-2.bin")" ]
+		unmount_b
+		stop
+	done
+}
+
+@test "touch -d a time, remount with a fresh cache: stat shows it; a refused write keeps it locally" {
+	start 9.1
+	printf 'x\n' >"$T/f"
+	bounded cp "$T/f" "$DST/t5200-touched.txt"
+	bounded touch -d "2019-05-06 07:08:09.5" "$DST/t5200-touched.txt"
+	want=$(stat -c %Y.%y "$DST/t5200-touched.txt")
+	[[ "$want" == *"2019-05-06 07:08:09.500000000"* ]]
+	unmount_fs
+	fresh_mount
+	DST="$MNT/Research Data/Physics/Physics Theses/$ITEM/ORIGINAL"
+	[ "$(stat -c %Y.%y "$DST/t5200-touched.txt")" = "$want" ]
+	# the server refuses the metadata write: the time still shows here
+	printf 'status=403,method=PATCH,path=/core/bitstreams/\n' |
+		fake_control POST /faults --data-binary @- >/dev/null
+	bounded touch -d "2018-01-01 00:00:00" "$DST/t5200-touched.txt"
+	[ "$(stat -c %Y "$DST/t5200-touched.txt")" = "$(date -d '2018-01-01 00:00:00' +%s)" ]
+	fake_control DELETE /faults >/dev/null
+}

@@ -834,6 +834,24 @@ static int set_size(const struct edit *e, uint64_t ino, struct upload_file *f,
 	return r;
 }
 
+/* A time set on an uploaded file: kept locally, and in the bitstream's
+ * metadata so that other mounts see it (a refusal is only logged: the
+ * local copy answers). */
+static int store_times(const struct edit *e, uint64_t ino,
+		       const struct timespec *ts)
+{
+	struct tree_node n;
+	int r = tree_set_times(e->tree, ino, ts->tv_sec, ts->tv_nsec);
+
+	if (r < 0 || tree_getattr(e->tree, ino, &n) < 0)
+		return r;
+	if (n.type == DSO_BITSTREAM && n.uuid[0] &&
+	    rest_set_modified(e->session, n.uuid, ts->tv_sec, ts->tv_nsec) < 0)
+		log_info("%s: the time is kept on this computer only", n.uuid);
+	tree_node_release(&n);
+	return 0;
+}
+
 /* setattr: a size, then a modification time (now when mtime is NULL). */
 int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 		 int what, off_t size, const struct timespec *mtime)
@@ -864,8 +882,10 @@ int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 			clock_gettime(CLOCK_REALTIME, &ts);
 		if (f)
 			upload_set_times(f, ts.tv_sec, ts.tv_nsec);
-		else
-			r = tree_set_times(e->tree, ino, ts.tv_sec, ts.tv_nsec);
+		if (f && !upload_pending(f)) /* uploaded: on the server too */
+			store_times(e, ino, &ts);
+		else if (!f)
+			r = store_times(e, ino, &ts);
 	}
 out:
 	upload_unref(&f);

@@ -1274,6 +1274,12 @@ static void arrived(struct upload *u, struct cache_upload *j,
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
+	/* the time on the server too; a DSpace 10 replace copied the old
+	 * version's, which is dropped */
+	if (j->has_times ||
+	    model_modified_time(&l->v[0], &(int64_t){0}, &(int64_t){0}) == 0)
+		rest_set_modified(u->s, l->v[0].uuid,
+				  j->has_times ? j->mtime : -1, j->mtime_ns);
 	log_info("uploaded %s (%" PRId64 " bytes)", j->path, size);
 	if (result) {
 		*result = l->v[0];

@@ -107,6 +107,13 @@ int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 int rest_fix_format(struct session *s, const char *uuid, const char *name,
 		    const char *cur_mime, char **mime);
 
+/* PATCH bitstreams/{u}: the file's modification time sec.ns into its
+ * MODEL_MODIFIED_FIELD (model.h), or the field removed when sec < 0. Each
+ * change makes DSpace reindex the item. -EACCES where the user may not
+ * edit the bitstream's metadata (a non-admin on an archived item). */
+int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
+		      int64_t ns);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -1045,4 +1046,49 @@ char *model_metadata_replace_patch(const char *field, const char *value)
 	}
 	return dump(json_pack("[{s:s, s:s, s:o}]", "op", "replace", "path",
 			      path, "value", mv));
+}
+
+/* A bitstream's modification time stored on the server (see model.h). */
+int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns)
+{
+	const char *v = dso_meta(d, MODEL_MODIFIED_FIELD), *p;
+	int64_t n = 0;
+	int k = 0;
+
+	if (!v || model_parse_time(v, sec) < 0)
+		return -ENOENT;
+	p = strchr(v, 'T');
+	p = p ? strchr(p, '.') : NULL;
+	for (p = p ? p + 1 : ""; k < 9; k++)
+		n = n * 10 + (isdigit((unsigned char)*p) ? *p++ - '0' : 0);
+	*ns = n;
+	return 0;
+}
+
+/* The PATCH that stores (or removes) it. */
+char *model_modified_patch(int64_t sec, int64_t ns)
+{
+	char v[64], path[] = "/metadata/" MODEL_MODIFIED_FIELD;
+	time_t t = (time_t)sec;
+	struct tm tm;
+	json_t *mv, *ops;
+
+	ops = json_pack("[{s:s, s:s}]", "op", "remove", "path", path);
+	if (!ops || sec < 0)
+		return dump(ops);
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(v, sizeof(v), "%Y-%m-%dT%H:%M:%S", &tm)) {
+		json_decref(ops);
+		return NULL;
+	}
+	snprintf(v + strlen(v), sizeof(v) - strlen(v), ".%09lldZ",
+		 (long long)(ns >= 0 && ns < 1000000000 ? ns : 0));
+	mv = meta_value(v);
+	if (!mv || json_array_append_new(ops, json_pack("{s:s, s:s, s:[o]}",
+							"op", "add", "path",
+							path, "value", mv))) {
+		json_decref(ops);
+		return NULL;
+	}
+	return dump(ops);
 }

@@ -680,6 +680,26 @@ out:
 	return rc;
 }
 
+/* Stores a bitstream's modification time in its metadata. */
+int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
+		      int64_t ns)
+{
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	patch = model_modified_patch(sec, ns);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/bitstreams/%s", u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			NULL);
+	free(patch);
+	return rc;
+}
+
 /* Moves a bitstream into another bundle. */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,
 			const char *bundle_uuid)
