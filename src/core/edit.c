@@ -575,6 +575,29 @@ static void follow_open(const struct edit *e, struct rename_op *x)
 	upload_unref(&f);
 }
 
+/* After a rename of x->n on the server: the format that its new name's
+ * extension gives (DSpace guesses it at upload only, so rsync's temp
+ * names would leave "Unknown"). A failure is only logged. */
+static void fix_format(const struct edit *e, struct rename_op *x)
+{
+	char *mime = NULL;
+	int r;
+
+	r = rest_fix_format(e->session, x->n.uuid, x->newname, x->n.mime,
+			    &mime);
+	if (r < 0)
+		log_warn("%s: the format of \"%s\" could not be set (%s)",
+			 x->n.uuid, x->newname, strerror(-r));
+	if (!mime)
+		return;
+	if (x->l.n) {
+		free(x->l.v[0].mime);
+		x->l.v[0].mime = strdup(mime);
+	}
+	free(x->n.mime);
+	x->n.mime = mime;
+}
+
 /* Renames or moves a file within its item. 1: done (a file not uploaded
  * yet, nothing to store), 0: the cache is to be updated, or -errno. */
 static int rename_file(const struct edit *e, struct rename_op *x)
@@ -608,6 +631,7 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 			}
 			return r;
 		}
+		fix_format(e, x);
 	}
 	if (x->has_t)
 		drop_target(e, x);
@@ -853,6 +877,24 @@ static int set_size(const struct edit *e, uint64_t ino, struct upload_file *f,
 	return r;
 }
 
+/* A time set on an uploaded file: kept locally, and in the bitstream's
+ * metadata so that other mounts see it (a refusal is only logged: the
+ * local copy answers). */
+static int store_times(const struct edit *e, uint64_t ino,
+		       const struct timespec *ts)
+{
+	struct tree_node n;
+	int r = tree_set_times(e->tree, ino, ts->tv_sec, ts->tv_nsec);
+
+	if (r < 0 || tree_getattr(e->tree, ino, &n) < 0)
+		return r;
+	if (n.type == DSO_BITSTREAM && n.uuid[0] &&
+	    rest_set_modified(e->session, n.uuid, ts->tv_sec, ts->tv_nsec) < 0)
+		log_info("%s: the time is kept on this computer only", n.uuid);
+	tree_node_release(&n);
+	return 0;
+}
+
 /* setattr: a size, then a modification time (now when mtime is NULL). */
 int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 		 int what, off_t size, const struct timespec *mtime)
@@ -883,8 +925,10 @@ int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 			clock_gettime(CLOCK_REALTIME, &ts);
 		if (f)
 			upload_set_times(f, ts.tv_sec, ts.tv_nsec);
-		else
-			r = tree_set_times(e->tree, ino, ts.tv_sec, ts.tv_nsec);
+		if (f && !upload_pending(f)) /* uploaded: on the server too */
+			store_times(e, ino, &ts);
+		else if (!f)
+			r = store_times(e, ino, &ts);
 	}
 out:
 	upload_unref(&f);

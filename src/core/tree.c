@@ -445,6 +445,19 @@ static int put_groups(struct cache_txn *txn, const struct plan *pl,
 	return 0;
 }
 
+/* Times that other mounts stored in bitstream metadata (edit.c) become
+ * this cache's times; without one the local times answer as before. */
+static void server_times(struct tree *t, const struct dso_list *l)
+{
+	int64_t sec, ns;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].type == DSO_BITSTREAM &&
+		    model_modified_time(&l->v[i], &sec, &ns) == 0)
+			cache_set_times(t->c, l->v[i].uuid, l->v[i].md5, sec,
+					ns);
+}
+
 /* Stores a fresh listing of dir: its direct children, and the listings of
  * embedded descendants that arrived complete, in one transaction. */
 static int store_listing(struct tree *t, const struct cache_object *dir,
@@ -465,6 +478,8 @@ static int store_listing(struct tree *t, const struct cache_object *dir,
 		r = put_groups(txn, &pl, dir, l, now);
 	if (r == 0)
 		r = cache_commit(&txn);
+	if (r == 0)
+		server_times(t, l);
 out:
 	cache_rollback(&txn);
 	plan_release(&pl);

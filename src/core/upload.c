@@ -279,8 +279,9 @@ static int stream_write_begin(struct upload_file *f, off_t off)
 	int mine = 0;
 
 	pthread_mutex_lock(&f->u->lock);
-	if (f->stream_ok && !f->stream && off == 0 && f->st == F_WRITING)
-		stream_start(f);
+	if (f->stream_ok && !f->stream && off == 0 && f->st == F_WRITING &&
+	    !(f->j.replaces[0] && session_replace_usable(f->u->s)))
+		stream_start(f); /* (a replace is sent from the spool) */
 	s = f->stream;
 	pthread_mutex_unlock(&f->u->lock);
 	if (!s)
@@ -1166,10 +1167,12 @@ static int already_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
-/* POSTs the spool with retries; appends the new bitstream to out. */
+/* POSTs the spool with retries; appends the new bitstream to out. An
+ * overwrite on DSpace 10 replaces the content instead when the server
+ * allows it (*replaced set: the old version is gone already). */
 static int post(struct upload *u, const char *bundle, const char *name,
 		const char *spool, const char *md5, const char *replaces,
-		struct dso_list *out, char *why, size_t whylen)
+		int *replaced, struct dso_list *out, char *why, size_t whylen)
 {
 	int r = -EIO;
 
@@ -1190,7 +1193,15 @@ static int post(struct upload *u, const char *bundle, const char *name,
 				return 0;
 			}
 		}
-		r = rest_upload_bitstream(u->s, bundle, name, spool, out);
+		r = -EOPNOTSUPP;
+		if (replaces && replaces[0])
+			r = rest_replace_bitstream(u->s, replaces, name, spool,
+						   out);
+		if (r == 0)
+			*replaced = 1;
+		if (r == -EOPNOTSUPP)
+			r = rest_upload_bitstream(u->s, bundle, name, spool,
+						  out);
 		if (r == 0) {
 			struct dso *d = &out->v[out->n - 1];
 
@@ -1301,6 +1312,12 @@ static void arrived(struct upload *u, struct cache_upload *j,
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
+	/* the time on the server too; a DSpace 10 replace copied the old
+	 * version's, which is dropped */
+	if (j->has_times ||
+	    model_modified_time(&l->v[0], &(int64_t){0}, &(int64_t){0}) == 0)
+		rest_set_modified(u->s, l->v[0].uuid,
+				  j->has_times ? j->mtime : -1, j->mtime_ns);
 	log_info("uploaded %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
 		 l->v[0].md5);
 	if (result) {
@@ -1333,7 +1350,7 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	struct dso_list l = {0};
 	char md5[33], why[200] = "";
 	int64_t size = lsize;
-	int r;
+	int r, replaced = 0;
 
 	if (landed && landed->n) {
 		l = *landed;
@@ -1368,10 +1385,12 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	}
 	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
 		 md5);
-	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces, &l,
-		 why, sizeof(why));
+	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces,
+		 &replaced, &l, why, sizeof(why));
 	if (r < 0)
 		goto fail;
+	if (replaced)
+		j->replaces[0] = '\0'; /* the server deleted it */
 done:
 	j->size = size;
 	arrived(u, j, &l, size, result);

@@ -80,9 +80,10 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
  * with properties {"name": name}. Appends the new bitstream, whose md5 the
- * caller must compare with its own. -EFBIG when the server answers 400:
- * DSpace's answer to a body over its multipart size limit (the message
- * does not say so; our body is otherwise well formed). */
+ * caller must compare with its own. -EFBIG when the server answers 400
+ * "Request is invalid or incorrect": DSpace's answer to a body over its
+ * multipart size limit (our body is otherwise well formed); any other 400
+ * is -EIO. */
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
@@ -96,10 +97,39 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 				 void (*read_end)(void *), void *ctx,
 				 struct dso_list *out);
 
+/* DSpace 10: multipart PUT bitstreams/{u}/content from the file at path.
+ * Appends the new bitstream (new UUID, the old one's metadata and place;
+ * the old one is deleted by the server). -EOPNOTSUPP when the server does
+ * not replace content (before 10.0, or replace-bitstream.enabled = false,
+ * which DSpace answers with a 400 after the body: remembered for the
+ * session, not tried again): create a new bitstream instead. */
+int rest_replace_bitstream(struct session *s, const char *bitstream_uuid,
+			   const char *name, const char *path,
+			   struct dso_list *out);
+/* Whether rest_replace_bitstream is worth trying: a 10.x server that has
+ * not refused it on this mount. */
+int session_replace_usable(struct session *s);
+
 /* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
  * Appends the updated object when out is not NULL. */
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
+
+/* DSpace guesses a bitstream's format from its name at upload only: after
+ * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
+ * format the registry gives the new name's extension ("Unknown" when
+ * none), with PUT bitstreams/{u}/format (text/uri-list), unless cur_mime
+ * (may be NULL) is already its MIME type. *mime: the new MIME type when
+ * changed (caller frees), else NULL. */
+int rest_fix_format(struct session *s, const char *uuid, const char *name,
+		    const char *cur_mime, char **mime);
+
+/* PATCH bitstreams/{u}: the file's modification time sec.ns into its
+ * MODEL_MODIFIED_FIELD (model.h), or the field removed when sec < 0. Each
+ * change makes DSpace reindex the item. -EACCES where the user may not
+ * edit the bitstream's metadata (a non-admin on an archived item). */
+int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
+		      int64_t ns);
 
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/buf.h"
@@ -21,6 +22,7 @@
 #define DEFAULT_REFRESH_MARGIN 60
 #define OPAQUE_REFRESH_INTERVAL 600 /* tokens we cannot decode (JWE) */
 #define REAUTH_PAUSE 5		    /* after a failed login/refresh */
+#define UPLOAD_RATE (1 << 20)	    /* bytes/s an upload surely reaches */
 /* error bodies we keep for a retry decision */
 #define HELD_BODY_MAX (64u << 10)
 #define CSRF_HEADER "DSPACE-XSRF-TOKEN"
@@ -41,6 +43,8 @@ struct session {
 	pthread_rwlock_t auth_lock;
 	char *jwt;	     /* without "Bearer " */
 	int64_t refresh_at;  /* refresh the JWT from this time on */
+	int64_t jwt_exp;     /* its expiry, -1 unknown */
+	int64_t jwt_got;     /* when it came */
 	int64_t pause_until; /* no new login attempt before this time */
 	unsigned long gen;
 	pthread_mutex_t login_lock; /* one login or refresh at a time */
@@ -51,6 +55,8 @@ struct session {
 
 	int login_failing;     /* atomic: the last re-login failed */
 	int64_t offline_since; /* atomic: first unanswered request; 0 */
+	int replace_refused;   /* PUT bitstreams/{u}/content answered 400 */
+	char *formats;	       /* the bitstream format registry page (JSON) */
 };
 
 /* Wraps the caller's callbacks so that a response we may retry (a CSRF 403,
@@ -468,6 +474,8 @@ static int take_token(struct session *s, const struct http_response *resp)
 	free(s->jwt);
 	s->jwt = jwt;
 	s->refresh_at = session_refresh_at(exp, now_s(), s->refresh_margin);
+	s->jwt_exp = exp;
+	s->jwt_got = now_s();
 	s->pause_until = 0;
 	s->gen++;
 	pthread_rwlock_unlock(&s->auth_lock);
@@ -629,8 +637,42 @@ out:
 	return rc;
 }
 
-/* The current bearer (copy) and generation; refreshes first when due. */
-static char *auth_snapshot(struct session *s, unsigned long *gen)
+/* The bytes of req's multipart body we know of (file parts by their
+ * size; a streamed part is unknown: 0). */
+static int64_t upload_size(const struct http_request *req)
+{
+	int64_t n = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < req->nparts; i++)
+		if (req->parts[i].filepath &&
+		    stat(req->parts[i].filepath, &st) == 0)
+			n += st.st_size;
+		else
+			n += req->parts[i].len;
+	return n;
+}
+
+/* Whether the token may expire before an upload's body has arrived:
+ * DSpace checks it only then (contract §13, DS#12351), so an upload starts
+ * with at least half the token's lifetime left, and more for a large file
+ * at a conservative UPLOAD_RATE (auth_lock held). */
+static int upload_due(const struct session *s, const struct http_request *r)
+{
+	int64_t life = s->jwt_exp - s->jwt_got, need, margin = life / 2;
+
+	if (!r->nparts || s->jwt_exp < 0)
+		return 0;
+	need = upload_size(r) / UPLOAD_RATE + DEFAULT_REFRESH_MARGIN;
+	if (need > margin && need < life)
+		margin = need; /* (a new token could not cover more) */
+	return s->jwt_exp - now_s() < margin;
+}
+
+/* The current bearer (copy) and generation; refreshes first when due
+ * (for an upload, see upload_due). */
+static char *auth_snapshot(struct session *s, const struct http_request *req,
+			   unsigned long *gen)
 {
 	char *bearer = NULL;
 	int due;
@@ -640,7 +682,8 @@ static char *auth_snapshot(struct session *s, unsigned long *gen)
 		return NULL;
 	}
 	pthread_rwlock_rdlock(&s->auth_lock);
-	due = s->jwt && now_s() >= s->refresh_at && now_s() >= s->pause_until;
+	due = s->jwt && (now_s() >= s->refresh_at || upload_due(s, req)) &&
+	      now_s() >= s->pause_until;
 	*gen = s->gen;
 	pthread_rwlock_unlock(&s->auth_lock);
 	if (due)
@@ -674,7 +717,7 @@ int session_request(struct session *s, const struct http_request *req,
 	int rc, relogged = 0;
 
 	for (;;) {
-		bearer = auth_snapshot(s, &gen);
+		bearer = auth_snapshot(s, req, &gen);
 		rc = send_csrf(s, req, bearer, bearer && !relogged, resp);
 		if (rc < 0 || resp->status != 401 || !bearer || relogged)
 			break;
@@ -915,6 +958,51 @@ const char *session_dspace_version(const struct session *s)
 	return s->version ? s->version : "";
 }
 
+/* The major number of a "DSpace 10.0" version string, 0 if none. */
+static int version_major(const char *v)
+{
+	while (*v && (*v < '0' || *v > '9'))
+		v++;
+	return atoi(v);
+}
+
+int session_replace_usable(struct session *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	r = !s->replace_refused && version_major(s->version) >= 10;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return r;
+}
+
+void session_replace_refused(struct session *s)
+{
+	pthread_mutex_lock(&s->csrf_lock);
+	s->replace_refused = 1;
+	pthread_mutex_unlock(&s->csrf_lock);
+}
+
+char *session_formats(struct session *s)
+{
+	char *r;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	r = s->formats ? strdup(s->formats) : NULL;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return r;
+}
+
+void session_set_formats(struct session *s, const char *json)
+{
+	char *c = strdup(json);
+
+	pthread_mutex_lock(&s->csrf_lock);
+	free(s->formats);
+	s->formats = c;
+	pthread_mutex_unlock(&s->csrf_lock);
+}
+
 int session_is_anonymous(const struct session *s)
 {
 	return s->anonymous;
@@ -948,6 +1036,7 @@ void session_free(struct session **sp)
 	free(s->user);
 	free(s->api_url);
 	free(s->version);
+	free(s->formats);
 	free(s->jwt);
 	free(s->csrf);
 	pthread_rwlock_destroy(&s->auth_lock);

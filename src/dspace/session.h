@@ -54,7 +54,14 @@ int session_start(struct session *s, char *err, size_t errlen);
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp);
 
-/* session_api_url, session_dspace_version, session_is_anonymous: dspace.h */
+/* session_api_url, session_dspace_version, session_is_anonymous,
+ * session_replace_usable: dspace.h */
+/* The cached bitstream format registry page (a copy, NULL if none yet);
+ * caching one: once per mount. */
+char *session_formats(struct session *s);
+void session_set_formats(struct session *s, const char *json);
+/* Remembers that the server refused it (replace-bitstream.enabled off). */
+void session_replace_refused(struct session *s);
 
 void session_free(struct session **s);
 
