@@ -17,6 +17,8 @@
 #include "mount/fs.h"
 #include "net/http.h"
 #include "core/inval.h"
+#include "core/metafile.h"
+#include "core/scratch.h"
 #include "util/log.h"
 #include "mount/opts.h"
 #include "core/reader.h"
@@ -333,6 +335,12 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
+	d->fsc.meta = metafiles_new(d->session, d->tree);
+	d->fsc.scratch = scratch_new(o->cache_dir);
+	if (!d->fsc.meta || !d->fsc.scratch) {
+		log_error("out of memory (metadata.json)");
+		return -1;
+	}
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
@@ -370,6 +378,8 @@ static int run_loop(struct startup *d)
 static void release_all(struct startup *d)
 {
 	upload_free(&d->fsc.upload);
+	metafiles_free(&d->fsc.meta);
+	scratch_free(&d->fsc.scratch);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
 	inval_free(&d->inval);

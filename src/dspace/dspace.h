@@ -84,6 +84,18 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
 
+/* GET of an object's whole metadata (every value's language, authority
+ * and confidence) into out (md_set_release). */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out);
+/* One PATCH replacing the fields of m whole (§6.4): per field "remove
+ * /metadata/F" (no error when empty) then "add /metadata/F/-" per value,
+ * since "add"/"replace" without a place keep only the first value
+ * (DSpaceObjectMetadataAddOperation, ...ReplaceOperation). A field of m
+ * without values is removed. 403 → -EACCES. */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

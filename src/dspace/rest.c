@@ -603,3 +603,54 @@ int rest_delete(struct session *s, enum dso_type type, const char *uuid)
 	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u), NULL,
 			  NULL, NULL, 0, 204, NULL);
 }
+
+/* The whole metadata of an object, every attribute of every value. */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *url;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/core/%s/%s", seg, u);
+	if (!url)
+		return -ENOMEM;
+	rc = get_json(s, url, &resp);
+	if (rc == 0)
+		rc = model_parse_md_object(resp.body, resp.body_len, out);
+	if (rc == -EPROTO) {
+		log_error("GET %s: unusable response", url);
+		rc = -EIO;
+	}
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* Replaces the fields of m whole on an object, in one PATCH (§6.4). */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m)
+{
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	if (m->n == 0)
+		return 0;
+	patch = model_md_patch(m, NULL);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			NULL);
+	free(patch);
+	return rc;
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bats
+# metadata.json in item directories (issue 9, contract §6.4): each
+# editor's save pattern replaces fields whole through one PATCH
+# ("remove /metadata/F" then "add /metadata/F/-" per value), read-only
+# and refused saves change nothing, a field changed on the server since
+# the file was read is refused (EBUSY, all or nothing), and setfattr
+# user.FIELD edits items and bitstreams.
+
+load helpers
+load mount
+
+setup_file() {
+	shared_mount_setup --fixture small
+}
+
+teardown_file() {
+	shared_teardown
+}
+
+setup() {
+	restore_mount
+	T=$BATS_TEST_TMPDIR
+	PT="$MNT/Research Data/Physics/Physics Theses"
+	Q="$PT/On the Quantum Behaviour of Small Things"
+	MD="$Q/metadata.json"
+}
+
+teardown() {
+	test_teardown
+}
+
+# field NAME: the values of NAME of the item of $Q on the server (JSON)
+field() {
+	fx "[v['value'] for v in one('item', name='On the Quantum Behaviour of Small Things')['metadata'].get('$1', [])]"
+}
+
+# fieldx NAME: the values with language and authority (JSON)
+fieldx() {
+	fx "[[v['value'], v.get('language'), v.get('authority')] for v in one('item', name='On the Quantum Behaviour of Small Things')['metadata'].get('$1', [])]"
+}
+
+# pyedit FILE PYEXPR: FILE's JSON as d, PYEXPR changes it, printed back
+pyedit() {
+	"$FAKE_PYTHON" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+sys.stdout.write(json.dumps(d, indent=2) + "\n")
+' "$1" "$2"
+}
+
+# patches_since MARK: metadata PATCH requests since MARK
+patches_since() {
+	reqs_since "$1" "r['method'] == 'PATCH'"
+}
+
+@test "metadata.json is listed in an item, shows every field, and its size is what is read" {
+	run ls "$Q"
+	[[ "$output" == *metadata.json* ]]
+	bounded cat "$MD" >"$T/md"
+	[ "$(stat -c %s "$MD")" -eq "$(stat -c %s "$T/md")" ]
+	"$FAKE_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["dc.title"] == ["On the Quantum Behaviour of Small Things"], d' "$T/md"
+	# not in bundles
+	[ ! -e "$Q/ORIGINAL/metadata.json" ]
+	# the mtime is stable while nothing changes
+	local m1 m2
+	m1=$(stat -c %Y "$MD")
+	sleep 1.1
+	m2=$(stat -c %Y "$MD")
+	[ "$m1" = "$m2" ]
+}
+
+@test "echo > metadata.json (in place, O_TRUNC) replaces fields whole; absent fields are removed" {
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" 'd["dc.subject"] = ["one", "two", "three"]; d["dc.description.abstract"] = ["An abstract"]' >"$T/new"
+	local m
+	m=$(log_mark)
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(field dc.subject)" = '["one", "two", "three"]' ]
+	[ "$(field dc.description.abstract)" = '["An abstract"]' ]
+	[ "$(patches_since "$m")" -eq 1 ]
+	# a field left out is removed; the others stay
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" 'del d["dc.description.abstract"]; d["dc.subject"] = ["two"]' >"$T/new"
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(field dc.subject)" = '["two"]' ]
+	[ "$(field dc.description.abstract)" = '[]' ]
+	[ "$(field dc.title)" = '["On the Quantum Behaviour of Small Things"]' ]
+	# the same save again changes nothing and sends nothing
+	m=$(log_mark)
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(patches_since "$m")" -eq 0 ]
+}
+
+@test "an empty file, {} and non-objects are refused (EINVAL) and change nothing" {
+	local before m
+	before=$(fx "one('item', name='On the Quantum Behaviour of Small Things')['metadata']")
+	m=$(log_mark)
+	run bounded "$FAKE_PYTHON" -c 'import sys; f=open(sys.argv[1],"w"); f.close()' "$MD"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Invalid argument"* ]]
+	: >"$MD" || true
+	for bad in '{}' '[]' '"x"' 'not json' '{"dc.title": "not a list"}'; do
+		run bounded "$FAKE_PYTHON" -c 'import sys; f=open(sys.argv[1],"w"); f.write(sys.argv[2]); f.close()' "$MD" "$bad"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Invalid argument"* ]]
+	done
+	[ "$(patches_since "$m")" -eq 0 ]
+	[ "$(fx "one('item', name='On the Quantum Behaviour of Small Things')['metadata']")" = "$before" ]
+}
+
+@test "system fields are read-only: changing one is refused, omitting them is ignored" {
+	bounded cat "$MD" >"$T/md"
+	grep -q dc.identifier.uri "$T/md"
+	pyedit "$T/md" 'd["dc.identifier.uri"] = ["http://elsewhere/1"]' >"$T/new"
+	local m
+	m=$(log_mark)
+	run bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$status" -ne 0 ]
+	[ "$(patches_since "$m")" -eq 0 ]
+	pyedit "$T/md" 'del d["dc.identifier.uri"]; del d["dc.date.accessioned"]; d["dc.subject"] = ["kept"]' >"$T/new"
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(field dc.subject)" = '["kept"]' ]
+	[ "$(field dc.identifier.uri)" != '[]' ]
+	[ "$(field dc.date.accessioned)" != '[]' ]
+}
+
+@test "a field changed on the server since the read is refused (EBUSY), nothing applied" {
+	fake_login admin@example.org admin
+	local uuid
+	uuid=$(fx "one('item', name='On the Quantum Behaviour of Small Things')['uuid']")
+	# read, a web-UI edit in between, then save through the same handle
+	run bounded "$FAKE_PYTHON" -c '
+import json, os, subprocess, sys
+f = open(sys.argv[1], "r+")
+d = json.load(f)
+subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL)
+d["dc.subject"] = ["mine"]
+d["dc.description.abstract"] = ["also mine"]
+f.seek(0); f.truncate(); f.write(json.dumps(d))
+f.close()' "$MD" curl -sS -f -X PATCH "$FAKE_API/core/items/$uuid" \
+		-H "Authorization: Bearer $TOKEN" -H "X-XSRF-TOKEN: $CSRF" -b "DSPACE-XSRF-COOKIE=$CSRF" \
+		-H 'Content-Type: application/json-patch+json' \
+		--data '[{"op":"remove","path":"/metadata/dc.subject"},{"op":"add","path":"/metadata/dc.subject/-","value":{"value":"web"}}]'
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"busy"* ]]
+	[ "$(field dc.subject)" = '["web"]' ]
+	[ "$(field dc.description.abstract)" = '[]' ]
+	grep -q "dc.subject was changed on the server" "$FS_LOG"
+	# the server's edit is never reverted; a new read and save works
+	bounded cat "$MD" >"$T/md"
+	grep -q '"web"' "$T/md"
+	pyedit "$T/md" 'd["dc.description.abstract"] = ["also mine"]' >"$T/new"
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(field dc.description.abstract)" = '["also mine"]' ]
+	[ "$(field dc.subject)" = '["web"]' ]
+}
+
+@test "values keep their language and authority" {
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" 'd["dc.subject"] = [{"value": "Physik", "language": "de"}, {"value": "Quanta", "authority": "lcsh:sh85109469", "confidence": 600}, "plain"]' >"$T/new"
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	[ "$(fieldx dc.subject)" = '[["Physik", "de", null], ["Quanta", null, "lcsh:sh85109469"], ["plain", null, null]]' ]
+	bounded cat "$MD" >"$T/md2"
+	"$FAKE_PYTHON" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["dc.subject"][0] == {"value": "Physik", "language": "de", "authority": None, "confidence": -1}, d["dc.subject"]
+assert d["dc.subject"][1]["authority"] == "lcsh:sh85109469" and d["dc.subject"][1]["confidence"] == 600
+assert d["dc.subject"][2] == "plain"' "$T/md2"
+}
