@@ -127,7 +127,8 @@ patches_since() {
 
 @test "a field changed on the server since the read is refused (EBUSY), nothing applied" {
 	fake_login admin@example.org admin
-	local uuid
+	local uuid abstract
+	abstract=$(field dc.description.abstract)
 	uuid=$(fx "one('item', name='On the Quantum Behaviour of Small Things')['uuid']")
 	# read, a web-UI edit in between, then save through the same handle
 	run bounded "$FAKE_PYTHON" -c '
@@ -145,7 +146,7 @@ f.close()' "$MD" curl -sS -f -X PATCH "$FAKE_API/core/items/$uuid" \
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"busy"* ]]
 	[ "$(field dc.subject)" = '["web"]' ]
-	[ "$(field dc.description.abstract)" = '[]' ]
+	[ "$(field dc.description.abstract)" = "$abstract" ]
 	grep -q "dc.subject was changed on the server" "$FS_LOG"
 	# the server's edit is never reverted; a new read and save works
 	bounded cat "$MD" >"$T/md"
@@ -168,4 +169,111 @@ d = json.load(open(sys.argv[1]))
 assert d["dc.subject"][0] == {"value": "Physik", "language": "de", "authority": None, "confidence": -1}, d["dc.subject"]
 assert d["dc.subject"][1]["authority"] == "lcsh:sh85109469" and d["dc.subject"][1]["confidence"] == 600
 assert d["dc.subject"][2] == "plain"' "$T/md2"
+}
+
+# save_check WHAT: the server's dc.subject is ["WHAT"] and no scratch file
+# is left in the item
+save_check() {
+	[ "$(field dc.subject)" = "[\"$1\"]" ]
+	run ls -a "$Q"
+	[[ "$output" != *"~"* && "$output" != *".goutputstream"* && "$output" != *sed* && "$output" != *".tmp"* ]]
+}
+
+# set_subject WHAT: dc.subject is ["WHAT"] on the server and in the file
+set_subject() {
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" "d['dc.subject'] = ['$1']" >"$T/new"
+	bounded sh -c 'cat "$1" > "$2"' sh "$T/new" "$MD"
+	save_check "$1"
+}
+
+@test "vim saves metadata.json (backup rename, new file, 4913 probe)" {
+	command -v vim >/dev/null || { echo "vim is needed" >&2; return 1; }
+	set_subject before-vim
+	local m
+	m=$(log_mark)
+	HOME=$T bounded vim -u NONE -N -es -c '%s/before-vim/after-vim/' -c 'wq' "$MD"
+	save_check after-vim
+	[ "$(patches_since "$m")" -eq 1 ]
+	# with a backup kept and writebackup (rename, then a new file)
+	HOME=$T bounded vim -u NONE -N -es -c 'set backup backupcopy=no' \
+		-c '%s/after-vim/vim-again/' -c 'wq' "$MD"
+	[ "$(field dc.subject)" = '["vim-again"]' ]
+	rm -f "$Q/metadata.json~"
+	save_check vim-again
+}
+
+@test "sed -i saves metadata.json (temp file renamed over)" {
+	set_subject before-sed
+	bounded sed -i 's/before-sed/after-sed/' "$MD"
+	save_check after-sed
+}
+
+@test "GIO's pattern (.goutputstream-XXXXXX renamed over) and gio save" {
+	set_subject before-gio
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" "d['dc.subject'] = ['after-gio']" >"$T/new"
+	# g_file_replace: a temp file in the directory, written, renamed over
+	bounded "$FAKE_PYTHON" -c '
+import os, sys
+d = os.path.dirname(sys.argv[1])
+tmp = os.path.join(d, ".goutputstream-ABC123")
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.fsync(fd)
+os.close(fd)
+os.rename(tmp, sys.argv[1])' "$MD" "$T/new"
+	save_check after-gio
+	if command -v gio >/dev/null; then
+		pyedit "$T/md" "d['dc.subject'] = ['gio-save']" >"$T/new"
+		bounded sh -c 'gio save "$1" < "$2"' sh "$MD" "$T/new"
+		save_check gio-save
+	fi
+}
+
+@test "Python's os.replace and an in-place rewrite (VS Code) save metadata.json" {
+	set_subject before-py
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" "d['dc.subject'] = ['after-py']" >"$T/new"
+	bounded "$FAKE_PYTHON" -c '
+import os, sys
+tmp = sys.argv[1] + ".tmp"
+with open(tmp, "w") as f:
+    f.write(open(sys.argv[2]).read())
+os.replace(tmp, sys.argv[1])' "$MD" "$T/new"
+	save_check after-py
+	# VS Code: open, truncate, write in place
+	pyedit "$T/md" "d['dc.subject'] = ['vscode']" >"$T/new"
+	bounded "$FAKE_PYTHON" -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.close(fd)' "$MD" "$T/new"
+	save_check vscode
+}
+
+@test "scratch files stay local: not on the server, not on another mount, gone at unmount" {
+	local m
+	m=$(log_mark)
+	echo probe >"$Q/4913"
+	echo swap >"$Q/.metadata.json.swp"
+	[ "$(cat "$Q/4913")" = probe ]
+	ls -a "$Q" | grep -qx 4913
+	[ "$(reqs_since "$m" "r['method'] in ('POST', 'PUT', 'PATCH', 'DELETE')")" -eq 0 ]
+	# not a file name for bundles' files or other places
+	run bounded sh -c 'echo x > "$1/4913"' sh "$PT"
+	[ "$status" -ne 0 ]
+	# another mount does not see them
+	local other
+	other=$(mktemp -d "$T/other.XXXXXX")
+	DSPACEFS_PASSWORD=admin "$DSPACEFS" -f -o cache_dir="$T/cache2" -o user=admin@example.org \
+		"$FAKE_URL" "$other" >"$T/other.log" 2>&1 3>&- &
+	local pid=$!
+	local i
+	for i in $(seq 1 100); do is_mounted "$other" && break; sleep 0.1; done
+	[ ! -e "$other/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things/4913" ]
+	fusermount3 -u "$other"
+	wait "$pid" || true
+	rm "$Q/4913" "$Q/.metadata.json.swp"
+	! ls -a "$Q" | grep -qx 4913 || false
 }

@@ -33,8 +33,8 @@ int metafile_node(struct metafiles *m, uint64_t item_ino,
 /* Opens metadata.json (its inode): a snapshot; trunc starts an empty
  * save. The base of its save is what it read, or for a write_only open
  * what the last reading open of that item read. */
-int metafile_open(struct metafiles *m, uint64_t ino, int trunc,
-		  int write_only, struct metafile **h);
+int metafile_open(struct metafiles *m, uint64_t ino, int trunc, int write_only,
+		  struct metafile **h);
 ssize_t metafile_read(struct metafile *h, char *buf, size_t size, off_t off);
 ssize_t metafile_write(struct metafile *h, const char *buf, size_t size,
 		       off_t off);
