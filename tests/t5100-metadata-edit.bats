@@ -201,6 +201,26 @@ set_subject() {
 	[ "$(field dc.subject)" = '["vim-again"]' ]
 	rm -f "$Q/metadata.json~"
 	save_check vim-again
+	# vim's backupcopy=no as system calls: the 4913 probe, the backup
+	# rename, a new file written, the backup removed
+	bounded cat "$MD" >"$T/md"
+	pyedit "$T/md" "d['dc.subject'] = ['renamed-backup']" >"$T/new"
+	bounded "$FAKE_PYTHON" -c '
+import os, sys
+md = sys.argv[1]
+d = os.path.dirname(md)
+probe = os.path.join(d, "4913")
+fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+os.close(fd)
+os.unlink(probe)
+os.rename(md, md + "~")
+assert open(md + "~").read() == open(sys.argv[3]).read()
+fd = os.open(md, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.fsync(fd)
+os.close(fd)
+os.unlink(md + "~")' "$MD" "$T/new" "$T/md"
+	save_check renamed-backup
 }
 
 @test "sed -i saves metadata.json (temp file renamed over)" {
@@ -272,8 +292,66 @@ os.close(fd)' "$MD" "$T/new"
 	local i
 	for i in $(seq 1 100); do is_mounted "$other" && break; sleep 0.1; done
 	[ ! -e "$other/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things/4913" ]
+	echo other >"$other/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things/x.tmp"
+	ls "$T/cache2"/scratch-*/* >/dev/null
+	[ ! -e "$Q/x.tmp" ]
 	fusermount3 -u "$other"
 	wait "$pid" || true
+	# removed at unmount
+	[ -z "$(ls -d "$T/cache2"/scratch-* 2>/dev/null)" ]
 	rm "$Q/4913" "$Q/.metadata.json.swp"
 	! ls -a "$Q" | grep -qx 4913 || false
+}
+
+@test "setfattr user.dc.FIELD replaces a field, setfattr -x removes it, on items and bitstreams" {
+	command -v setfattr >/dev/null || { echo "setfattr is needed" >&2; return 1; }
+	local m
+	m=$(log_mark)
+	bounded setfattr -n user.dc.subject -v "by setfattr" "$Q"
+	[ "$(field dc.subject)" = '["by setfattr"]' ]
+	[ "$(patches_since "$m")" -eq 1 ]
+	bounded setfattr -x user.dc.subject "$Q"
+	[ "$(field dc.subject)" = '[]' ]
+	# system fields are refused, nothing sent
+	m=$(log_mark)
+	run bounded setfattr -n user.dc.identifier.uri -v x "$Q"
+	[ "$status" -ne 0 ]
+	run bounded setfattr -x user.dc.date.accessioned "$Q"
+	[ "$status" -ne 0 ]
+	[ "$(patches_since "$m")" -eq 0 ]
+	# a bitstream's description
+	bounded setfattr -n user.dc.description -v "The raw data" "$Q/ORIGINAL/data.csv"
+	[ "$(fx "[v['value'] for v in one('bitstream', name='data.csv', parent=one('bundle', name='ORIGINAL', parent=one('item', name='On the Quantum Behaviour of Small Things')['uuid'])['uuid'])['metadata'].get('dc.description', [])]")" = '["The raw data"]' ]
+	bounded setfattr -x user.dc.description "$Q/ORIGINAL/data.csv"
+	[ "$(fx "[v['value'] for v in one('bitstream', name='data.csv', parent=one('bundle', name='ORIGINAL', parent=one('item', name='On the Quantum Behaviour of Small Things')['uuid'])['uuid'])['metadata'].get('dc.description', [])]")" = '[]' ]
+	# the dspace.* attributes stay read-only
+	run bounded setfattr -n user.dspace.uuid -v x "$Q"
+	[ "$status" -ne 0 ]
+}
+
+@test "a user who may not edit an archived item sees metadata.json read-only (EACCES)" {
+	local mnt2 cache2 log2 pid2 m
+	mnt2=$(mktemp -d "$T/mnt.XXXXXX")
+	cache2=$(mktemp -d "$T/cache.XXXXXX")
+	DSPACEFS_PASSWORD=user "$DSPACEFS" -f -o cache_dir="$cache2" -o user=user@example.org \
+		"$FAKE_URL" "$mnt2" >"$T/user.log" 2>&1 3>&- &
+	pid2=$!
+	local i
+	for i in $(seq 1 100); do is_mounted "$mnt2" && break; sleep 0.1; done
+	local uq="$mnt2/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things"
+	local umd="$uq/metadata.json"
+	local before
+	before=$(fx "one('item', name='On the Quantum Behaviour of Small Things')['metadata']")
+	m=$(log_mark)
+	bounded cat "$umd" >"$T/md"
+	[ "$(stat -c %a "$umd")" = 444 ]
+	run bounded sh -c 'echo "{\"dc.title\": [\"x\"]}" > "$1"' sh "$umd"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Permission denied"* ]]
+	run bounded setfattr -n user.dc.subject -v nope "$uq"
+	[ "$status" -ne 0 ]
+	[ "$(patches_since "$m")" -le 1 ]
+	[ "$(fx "one('item', name='On the Quantum Behaviour of Small Things')['metadata']")" = "$before" ]
+	fusermount3 -u "$mnt2"
+	wait "$pid2" || true
 }

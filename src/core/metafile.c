@@ -16,6 +16,7 @@ struct mf_item {
 	char *text;
 	uint64_t hash;
 	int64_t mtime;
+	int editable; /* canEditMetadata: 1, 0, or -1 not asked yet */
 	struct mf_item *next;
 };
 
@@ -120,6 +121,7 @@ static struct mf_item *remember(struct metafiles *m, uint64_t item,
 		if (!it)
 			return NULL;
 		it->ino = item;
+		it->editable = -1;
 		it->next = m->items;
 		m->items = it;
 		it->mtime = item_mtime > 0 ? item_mtime : (int64_t)time(NULL);
@@ -176,6 +178,36 @@ static int snapshot(struct metafiles *m, uint64_t item, struct md_set *md,
 	return r;
 }
 
+/* Whether the user may edit item's metadata, asked once per mount (a
+ * server that does not answer: yes, and the save tells). */
+static int editable(struct metafiles *m, uint64_t item)
+{
+	struct mf_item *it;
+	struct tree_node n;
+	int e = -1;
+
+	pthread_mutex_lock(&m->lock);
+	for (it = m->items; it && it->ino != item; it = it->next)
+		;
+	if (it)
+		e = it->editable;
+	pthread_mutex_unlock(&m->lock);
+	if (e >= 0)
+		return e;
+	if (tree_getattr(m->t, item, &n) < 0)
+		return 1;
+	e = rest_can_edit_md(m->s, n.type, n.uuid);
+	tree_node_release(&n);
+	e = e != 0;
+	pthread_mutex_lock(&m->lock);
+	for (it = m->items; it && it->ino != item; it = it->next)
+		;
+	if (it)
+		it->editable = e;
+	pthread_mutex_unlock(&m->lock);
+	return e;
+}
+
 int metafile_node(struct metafiles *m, uint64_t item, struct tree_node *out)
 {
 	char *text = NULL;
@@ -191,6 +223,7 @@ int metafile_node(struct metafiles *m, uint64_t item, struct tree_node *out)
 	out->name = strdup(MD_FILE_NAME);
 	out->size = (int64_t)strlen(text);
 	out->mtime = mtime;
+	out->read_only = !editable(m, item);
 	free(text);
 	return out->name ? 0 : -ENOMEM;
 }

@@ -96,6 +96,11 @@ int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
 int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
 		  const struct md_set *m);
 
+/* Whether the user may edit the object's metadata: GET
+ * authz/authorizations/search/object?uri=&feature=canEditMetadata
+ * (EditMetadataFeature: WRITE on the object). 1, 0, or -errno. */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

@@ -1266,3 +1266,25 @@ char *model_md_patch(const struct md_set *m, const char *const *sections)
 		}
 	return dump(ops);
 }
+
+/* How many entries a list page says it has (page.totalElements, or the
+ * entries of _embedded.rel when no page object came). */
+int model_page_total(const char *json, size_t len, const char *rel,
+		     int64_t *total)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *pg = root ? json_object_get(root, "page") : NULL;
+	const json_t *te = pg ? json_object_get(pg, "totalElements") : NULL;
+	const json_t *emb = root ? json_object_get(root, "_embedded") : NULL;
+	const json_t *arr = emb ? json_object_get(emb, rel) : NULL;
+	int rc = 0;
+
+	if (json_is_integer(te))
+		*total = (int64_t)json_integer_value(te);
+	else if (json_is_object(root))
+		*total = json_is_array(arr) ? (int64_t)json_array_size(arr) : 0;
+	else
+		rc = -EPROTO;
+	json_decref(root);
+	return rc;
+}

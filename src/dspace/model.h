@@ -160,6 +160,10 @@ struct md_set {
 };
 
 void md_set_release(struct md_set *m);
+/* How many entries a list page holds in all (page.totalElements, else
+ * the entries of _embedded.rel). 0 or -EPROTO. */
+int model_page_total(const char *json, size_t len, const char *rel,
+		     int64_t *total);
 /* The "metadata" map of an object's JSON. 0, -EPROTO or -ENOMEM. */
 int model_parse_md_object(const char *json, size_t len, struct md_set *out);
 /* A saved metadata.json: an object of field → list of values (a string,

@@ -654,3 +654,34 @@ int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
 	free(patch);
 	return rc;
 }
+
+/* Whether the user may edit the object's metadata (canEditMetadata). */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	struct buf q = BUF_INIT;
+	char u[UUID_LEN + 1];
+	char *obj = NULL, *url = NULL;
+	int64_t total = 0;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	obj = api_url(s, "/core/%s/%s", seg, u);
+	rc = obj ? buf_add_urlencoded(&q, obj) : -ENOMEM;
+	if (rc == 0)
+		url = api_url(s,
+			      "/authz/authorizations/search/object?uri=%s"
+			      "&feature=canEditMetadata",
+			      q.data);
+	rc = rc ? rc : url ? get_json(s, url, &resp) : -ENOMEM;
+	if (rc == 0 && model_page_total(resp.body, resp.body_len,
+					"authorizations", &total) < 0)
+		rc = -EIO;
+	http_response_release(&resp);
+	buf_release(&q);
+	free(obj);
+	free(url);
+	return rc < 0 ? rc : total > 0;
+}

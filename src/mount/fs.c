@@ -225,7 +225,9 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		if (metafile_is(n->ino))
 			st->st_mode =
-			    S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
+			    S_IFREG |
+			    ((fs_writable(c) && !n->read_only ? 0644 : 0444) &
+			     keep);
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
@@ -553,10 +555,21 @@ static int open_itemfile(struct fs_config *c, uint64_t ino,
 {
 	int trunc = (fi->flags & O_TRUNC) != 0;
 	struct fs_file *h = fh_new(FH_META);
+	struct tree_node n;
 	int r;
 
 	if (!h)
 		return -ENOMEM;
+	if (metafile_is(ino) &&
+	    (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
+	    get_node(c, ino, &n) == 0) {
+		r = n.read_only ? -EACCES : 0;
+		tree_node_release(&n);
+		if (r < 0) {
+			free(h);
+			return r;
+		}
+	}
 	if (metafile_is(ino)) {
 		r = c->meta ? metafile_open(c->meta, ino, trunc,
 					    (fi->flags & O_ACCMODE) == O_WRONLY,
