@@ -1195,7 +1195,7 @@ char *model_render_md(const struct md_set *m)
 		if (!arr || json_object_set_new(root, m->f[i].name, arr) < 0)
 			goto out;
 	}
-	s = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	t = s ? malloc(strlen(s) + 2) : NULL;
 	if (t)
 		snprintf(t, strlen(s) + 2, "%s\n", s);
