@@ -311,12 +311,62 @@ int metafile_truncate(struct metafile *h, off_t size)
 	return saved_resize(h, (size_t)size);
 }
 
+/* Whether a draft's field is read-only: its form does not offer it. */
+static int draft_ro(const char *name, void *ctx)
+{
+	const struct draft_form *f = ctx;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (!strcmp(f->field[i], name))
+			return 0;
+	return 1;
+}
+
+/* Sends the changes: a draft's through its form sections, an archived
+ * item's (or bitstream's) through its own metadata. */
+static int send(struct metafiles *m, const struct tree_node *n,
+		const struct draft_form *form, const struct md_set *changes)
+{
+	const char **sec;
+	size_t i, j;
+	int r;
+
+	if (!form->wsid)
+		return rest_patch_md(m->s, n->type, n->uuid, changes);
+	sec = calloc(changes->n + 1, sizeof(*sec));
+	if (!sec)
+		return -ENOMEM;
+	for (i = 0; i < changes->n; i++)
+		for (j = 0; j < form->n && !sec[i]; j++)
+			if (!strcmp(form->field[j], changes->f[i].name))
+				sec[i] = form->section[j];
+	r = rest_patch_draft(m->s, form->wsid, changes, sec);
+	free(sec);
+	return r;
+}
+
+/* Logs why a save was refused. */
+static void log_refusal(const char *uuid, int r, const char *why)
+{
+	if (r == -EBUSY)
+		log_warn("metadata.json of item %s: %s was changed on the "
+			 "server since it was read; nothing saved (read the "
+			 "file again and redo the change)",
+			 uuid, why);
+	else if (r == -EACCES)
+		log_warn("metadata.json of item %s: %s is read-only; nothing "
+			 "saved",
+			 uuid, why);
+}
+
 /* Merges saved text against base and the server's now, and PATCHes the
  * changed fields of item in one request. */
 static int apply(struct metafiles *m, uint64_t item, const struct md_set *base,
 		 const char *text, size_t len)
 {
 	struct md_set saved = {0}, cur = {0}, changes = {0};
+	struct draft_form form = {0};
 	struct tree_node n;
 	char why[256];
 	int r = model_parse_md_file(text, len, &saved);
@@ -330,24 +380,19 @@ static int apply(struct metafiles *m, uint64_t item, const struct md_set *base,
 	r = fetch(m, item, &n, &cur);
 	if (r < 0)
 		goto out;
-	r = md_merge(base, &saved, &cur, NULL, NULL, &changes, why,
-		     sizeof(why));
-	if (r == -EBUSY)
-		log_warn("metadata.json of item %s: %s was changed on the "
-			 "server since it was read; nothing saved (read the "
-			 "file again and redo the change)",
-			 n.uuid, why);
-	else if (r == -EACCES)
-		log_warn("metadata.json of item %s: %s is read-only; nothing "
-			 "saved",
-			 n.uuid, why);
+	r = rest_draft_form(m->s, n.uuid, &form);
+	if (r == 0)
+		r = md_merge(base, &saved, &cur, form.wsid ? draft_ro : NULL,
+			     &form, &changes, why, sizeof(why));
+	log_refusal(n.uuid, r, why);
 	if (r == 0 && changes.n)
-		r = rest_patch_md(m->s, n.type, n.uuid, &changes);
+		r = send(m, &n, &form, &changes);
 	if (r == 0 && changes.n)
 		log_info("metadata.json of item %s: %zu field(s) saved", n.uuid,
 			 changes.n);
 	tree_node_release(&n);
 out:
+	draft_form_release(&form);
 	md_set_release(&saved);
 	md_set_release(&cur);
 	md_set_release(&changes);

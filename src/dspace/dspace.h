@@ -101,6 +101,25 @@ int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
  * (EditMetadataFeature: WRITE on the object). 1, 0, or -errno. */
 int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid);
 
+/* The submission form of a draft: which form section offers which field. */
+struct draft_form {
+	int64_t wsid; /* the workspace item; 0: the item is no draft */
+	char **field; /* field[i] is offered by section[i] */
+	char **section;
+	size_t n;
+};
+void draft_form_release(struct draft_form *f);
+/* The workspace item of item_uuid (search/item?uuid=, 204: none, then
+ * wsid 0) and the fields its form sections offer (each section of the
+ * workspace item that /config/submissionforms/<section> describes). */
+int rest_draft_form(struct session *s, const char *item_uuid,
+		    struct draft_form *out);
+/* One PATCH of the draft's form sections: per field of m "add
+ * /sections/<section>/<field>" with the whole list, or "remove" when
+ * empty (§7.3; sections[i] for m->f[i]). */
+int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
+		     const char *const *sections);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

@@ -1288,3 +1288,92 @@ int model_page_total(const char *json, size_t len, const char *rel,
 	json_decref(root);
 	return rc;
 }
+
+/* Appends a copy of s to the string list *v (*n entries). */
+int model_strv_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* Frees a string list. */
+void model_strv_release(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/* A workspace item: its id and the names of its sections. */
+int model_parse_workspace(const char *json, size_t len, int64_t *id,
+			  char ***sections, size_t *n)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *jid = root ? json_object_get(root, "id") : NULL;
+	const json_t *sec = root ? json_object_get(root, "sections") : NULL;
+	const char *key;
+	json_t *val;
+	int rc = 0;
+
+	*sections = NULL;
+	*n = 0;
+	if (!json_is_integer(jid) || !json_is_object(sec)) {
+		json_decref(root);
+		log_error("workspace item: no id or sections");
+		return -EPROTO;
+	}
+	*id = (int64_t)json_integer_value(jid);
+	json_object_foreach((json_t *)sec, key, val)
+	{
+		if (!bad_text(key, strlen(key)) && !strchr(key, '/'))
+			rc = rc ? rc : model_strv_add(sections, n, key);
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* The fields a submission form offers: rows[].fields[].selectableMetadata
+ * [].metadata. */
+int model_parse_form_fields(const char *json, size_t len, char ***fields,
+			    size_t *n)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *rows = root ? json_object_get(root, "rows") : NULL;
+	size_t i, j, k;
+	int rc = 0;
+
+	*fields = NULL;
+	*n = 0;
+	if (!json_is_array(rows)) {
+		json_decref(root);
+		return -EPROTO;
+	}
+	for (i = 0; i < json_array_size(rows); i++) {
+		const json_t *fs =
+		    json_object_get(json_array_get(rows, i), "fields");
+
+		for (j = 0; j < json_array_size(fs); j++) {
+			const json_t *sel = json_object_get(
+			    json_array_get(fs, j), "selectableMetadata");
+
+			for (k = 0; k < json_array_size(sel) && !rc; k++) {
+				const json_t *md = json_object_get(
+				    json_array_get(sel, k), "metadata");
+
+				if (json_is_string(md))
+					rc = model_strv_add(
+					    fields, n, json_string_value(md));
+			}
+		}
+	}
+	json_decref(root);
+	return rc;
+}

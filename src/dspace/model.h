@@ -173,6 +173,17 @@ int model_parse_md_file(const char *text, size_t len, struct md_set *out);
 /* metadata.json text of m (sorted, indented, newline-terminated); NULL
  * on ENOMEM. */
 char *model_render_md(const struct md_set *m);
+/* Appends a copy of s to the string list *v (*n entries). 0 or -ENOMEM. */
+int model_strv_add(char ***v, size_t *n, const char *s);
+/* Frees a list of strings. */
+void model_strv_release(char **v, size_t n);
+/* A workspace item (§7): its id and the names of its sections. */
+int model_parse_workspace(const char *json, size_t len, int64_t *id,
+			  char ***sections, size_t *n);
+/* The metadata fields a submission form offers
+ * (rows[].fields[].selectableMetadata[].metadata). */
+int model_parse_form_fields(const char *json, size_t len, char ***fields,
+			    size_t *n);
 /* JSON Patch replacing the fields of m whole (§6.4): per field
  * "remove /metadata/F" then "add /metadata/F/-" for each value; a field
  * without values is only removed. section: a submission form's section

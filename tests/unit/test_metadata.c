@@ -157,9 +157,39 @@ static void test_draft(void)
 	md_set_release(&s2);
 }
 
+/* What the dspace layer reads of a draft: its sections and form. */
+static void test_draft_json(void)
+{
+	const char *ws = "{\"id\": 7, \"sections\": {\"traditionalpageone\": "
+			 "{\"dc.title\": [{\"value\": \"T\"}]}, \"upload\": "
+			 "{\"files\": []}, \"license\": {\"granted\": false}}}";
+	const char *form =
+	    "{\"id\": \"traditionalpageone\", \"rows\": [{\"fields\": "
+	    "[{\"selectableMetadata\": [{\"metadata\": \"dc.title\"}]}]}, "
+	    "{\"fields\": [{\"selectableMetadata\": [{\"metadata\": "
+	    "\"dc.identifier.isbn\"}, {\"metadata\": "
+	    "\"dc.identifier.issn\"}]}]}]}";
+	char **v = NULL;
+	size_t n = 0;
+	int64_t id = 0;
+
+	is_int(model_parse_workspace(ws, strlen(ws), &id, &v, &n), 0,
+	       "workspace item parsed");
+	ok(id == 7 && n == 3, "its id and three sections");
+	model_strv_release(v, n);
+	is_int(model_parse_form_fields(form, strlen(form), &v, &n), 0,
+	       "form parsed");
+	ok(n == 3 && !strcmp(v[2], "dc.identifier.issn"),
+	   "every selectable field of every row");
+	model_strv_release(v, n);
+	is_int(model_parse_workspace("{}", 2, &id, &v, &n), -EPROTO,
+	       "not a workspace item");
+}
+
 int main(void)
 {
 	test_parse();
+	test_draft_json();
 	test_merge();
 	test_draft();
 	return tap_done();
