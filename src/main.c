@@ -335,7 +335,7 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
-	d->fsc.meta = metafiles_new(d->session, d->tree);
+	d->fsc.meta = metafiles_new(d->session, d->tree, o->cache_ttl);
 	d->fsc.scratch = scratch_new(o->cache_dir);
 	if (!d->fsc.meta || !d->fsc.scratch) {
 		log_error("out of memory (metadata.json)");

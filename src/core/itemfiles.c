@@ -46,23 +46,15 @@ int itemfile_lookup(const struct edit *e, uint64_t parent, const char *name,
 	return ITEMFILE_PASS;
 }
 
+/* Only scratch files are listed: metadata.json is found by name (a
+ * listing that showed it would cost a request per item in ls -lR, and
+ * make every file count tools take for bitstreams wrong). */
 int itemfile_list(const struct edit *e, uint64_t dir, struct tree_node **v,
 		  size_t *n)
 {
-	struct tree_node *nv;
-	int r;
-
-	if (!e->meta || !is_item(e, dir))
+	if (!e->scratch || !is_item(e, dir))
 		return 0;
-	nv = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	r = metafile_node(e->meta, dir, &nv[*n]);
-	if (r < 0)
-		return r;
-	(*n)++;
-	return e->scratch ? scratch_list(e->scratch, dir, v, n) : 0;
+	return scratch_list(e->scratch, dir, v, n);
 }
 
 int itemfile_create(const struct edit *e, uint64_t parent, const char *name,

@@ -19,7 +19,8 @@ struct edit;
 int itemfile_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 int itemfile_lookup(const struct edit *e, uint64_t parent, const char *name,
 		    struct tree_node *out);
-/* Appends them to an item's listing. 0 or -errno. */
+/* Appends an item's scratch files to its listing (metadata.json is not
+ * listed, only found by name). 0 or -errno. */
 int itemfile_list(const struct edit *e, uint64_t dir, struct tree_node **v,
 		  size_t *n);
 int itemfile_create(const struct edit *e, uint64_t parent, const char *name,

@@ -16,13 +16,16 @@ struct mf_item {
 	char *text;
 	uint64_t hash;
 	int64_t mtime;
-	int editable; /* canEditMetadata: 1, 0, or -1 not asked yet */
+	int editable;	/* canEditMetadata: 1, 0, or -1 not asked yet */
+	size_t len;	/* of text */
+	time_t fetched; /* when text was read from the server */
 	struct mf_item *next;
 };
 
 struct metafiles {
 	struct session *s;
 	struct tree *t;
+	int ttl; /* seconds a snapshot answers stat */
 	pthread_mutex_t lock;
 	struct mf_item *items;
 };
@@ -36,7 +39,7 @@ struct metafile {
 	int pending;	    /* changed since the last commit */
 };
 
-struct metafiles *metafiles_new(struct session *s, struct tree *t)
+struct metafiles *metafiles_new(struct session *s, struct tree *t, int ttl)
 {
 	struct metafiles *m = calloc(1, sizeof(*m));
 
@@ -44,6 +47,7 @@ struct metafiles *metafiles_new(struct session *s, struct tree *t)
 		return NULL;
 	m->s = s;
 	m->t = t;
+	m->ttl = ttl > 0 ? ttl : 60;
 	pthread_mutex_init(&m->lock, NULL);
 	return m;
 }
@@ -129,6 +133,8 @@ static struct mf_item *remember(struct metafiles *m, uint64_t item,
 		it->mtime = (int64_t)time(NULL);
 	}
 	it->hash = h;
+	it->len = strlen(text);
+	it->fetched = time(NULL);
 	if (!set_base && it->text)
 		return it;
 	md_set_release(&it->base);
@@ -208,12 +214,39 @@ static int editable(struct metafiles *m, uint64_t item)
 	return e;
 }
 
+/* The size and mtime of a snapshot read within the TTL (any age when
+ * stale); 0 or -ENOENT. */
+static int recent(struct metafiles *m, uint64_t item, int stale, int64_t *len,
+		  int64_t *mtime)
+{
+	struct mf_item *it;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&m->lock);
+	for (it = m->items; it && it->ino != item; it = it->next)
+		;
+	if (it && it->text && (stale || time(NULL) - it->fetched < m->ttl)) {
+		*len = (int64_t)it->len;
+		*mtime = it->mtime;
+		r = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
 int metafile_node(struct metafiles *m, uint64_t item, struct tree_node *out)
 {
 	char *text = NULL;
-	int64_t mtime = 0;
-	int r = snapshot(m, item, NULL, &text, &mtime, 0);
+	int64_t mtime = 0, len = 0;
+	int r = recent(m, item, 0, &len, &mtime);
 
+	if (r < 0) {
+		r = snapshot(m, item, NULL, &text, &mtime, 0);
+		len = text ? (int64_t)strlen(text) : 0;
+	}
+	/* The server out of reach: the last snapshot, if any. */
+	if (r < 0 && r != -ENOENT && recent(m, item, 1, &len, &mtime) == 0)
+		r = 0;
 	if (r < 0)
 		return r;
 	memset(out, 0, sizeof(*out));
@@ -221,7 +254,7 @@ int metafile_node(struct metafiles *m, uint64_t item, struct tree_node *out)
 	out->parent_ino = item;
 	out->type = DSO_NONE;
 	out->name = strdup(MD_FILE_NAME);
-	out->size = (int64_t)strlen(text);
+	out->size = len;
 	out->mtime = mtime;
 	out->read_only = !editable(m, item);
 	free(text);

@@ -21,7 +21,9 @@
 struct metafiles;
 struct metafile;
 
-struct metafiles *metafiles_new(struct session *s, struct tree *t);
+/* ttl: seconds a snapshot answers stat without asking the server (opens
+ * always ask); 0 → 60. */
+struct metafiles *metafiles_new(struct session *s, struct tree *t, int ttl);
 void metafiles_free(struct metafiles **m);
 
 /* Whether ino is a metadata.json inode. */
