@@ -291,7 +291,8 @@ os.close(fd)' "$MD" "$T/new"
 		"$FAKE_URL" "$other" >"$T/other.log" 2>&1 3>&- &
 	local pid=$!
 	local i
-	for i in $(seq 1 100); do is_mounted "$other" && break; sleep 0.1; done
+	for i in $(seq 1 600); do is_mounted "$other" && break; sleep 0.1; done
+	is_mounted "$other"
 	[ ! -e "$other/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things/4913" ]
 	echo other >"$other/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things/x.tmp"
 	ls "$T/cache2"/scratch-*/* >/dev/null
@@ -338,7 +339,8 @@ os.close(fd)' "$MD" "$T/new"
 		"$FAKE_URL" "$mnt2" >"$T/user.log" 2>&1 3>&- &
 	pid2=$!
 	local i
-	for i in $(seq 1 100); do is_mounted "$mnt2" && break; sleep 0.1; done
+	for i in $(seq 1 600); do is_mounted "$mnt2" && break; sleep 0.1; done
+	is_mounted "$mnt2"
 	local uq="$mnt2/Research Data/Physics/Physics Theses/On the Quantum Behaviour of Small Things"
 	local umd="$uq/metadata.json"
 	local before
