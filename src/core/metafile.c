@@ -405,9 +405,9 @@ static int apply(struct metafiles *m, uint64_t item, const struct md_set *base,
 	int r = model_parse_md_file(text, len, &saved);
 
 	if (r < 0) {
-		log_warn("metadata.json of item %llu: not a JSON object of "
-			 "fields; nothing saved",
-			 (unsigned long long)item);
+		log_warn("metadata.json (inode %llu): not a JSON object of "
+			 "lists of values; nothing saved",
+			 (unsigned long long)(item | MF_INO_BIT));
 		return -EINVAL;
 	}
 	r = fetch(m, item, &n, &cur);
