@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/dspace.h"
 #include "core/edit.h"
@@ -552,24 +553,37 @@ static int move_file(const struct edit *e, struct rename_op *x)
 	return r;
 }
 
-/* The file x->t that a renamed file replaced: discarded when it was being
- * written, else deleted on the server (a failure is only logged). */
-static void drop_target(const struct edit *e, struct rename_op *x)
+/* The file x->t that a renamed file replaces: discarded when it is being
+ * written, else deleted on the server first (a few tries while it is
+ * unavailable), so that a failure leaves nothing changed but it: two
+ * live files of one name are never left behind a success. */
+static int drop_target(const struct edit *e, struct rename_op *x)
 {
 	struct upload_file *tf =
 	    upload_find_name(e->upload, x->newparent, x->newname);
-	int d;
+	int d = -EIO;
 
 	if (tf) {
 		upload_discard(tf);
 		upload_unref(&tf);
-		return;
+		return 0;
 	}
-	d = rest_delete(e->session, DSO_BITSTREAM, x->t.uuid);
-	if (d < 0 && d != -ENOENT)
-		log_warn(
-		    "rename over %s: the old file could not be deleted: %s",
-		    x->newname, strerror(-d));
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (attempt) {
+			struct timespec ts = {0, (250L << attempt) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
+		d = rest_delete(e->session, DSO_BITSTREAM, x->t.uuid);
+		if (d == 0 || d == -ENOENT)
+			return 0;
+		if (!err_is_unavailable(d))
+			break;
+	}
+	log_error("rename over %s: the old file could not be deleted (%s); "
+		  "nothing renamed",
+		  x->newname, strerror(-d));
+	return -EIO;
 }
 
 /* A handle still open on the renamed file uploads under the new name. */
@@ -633,25 +647,24 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 		upload_unref(&f);
 		return r < 0 ? r : 1;
 	}
-	if (x->newparent != x->parent && (r = move_file(e, x)) < 0)
+	if (x->has_t && (r = drop_target(e, x)) < 0)
 		return r;
+	if (x->newparent != x->parent && (r = move_file(e, x)) < 0)
+		goto undone;
 	if (strcmp(x->name, x->newname)) {
 		r = rest_set_name(e->session, DSO_BITSTREAM, x->n.uuid,
 				  x->newname, &x->l);
-		if (r < 0) {
-			/* A move that happened stays visible. */
-			if (x->newparent != x->parent) {
-				tree_invalidate(e->tree, x->newparent);
-				tree_invalidate(e->tree, x->parent);
-			}
-			return r;
-		}
+		if (r < 0)
+			goto undone;
 		fix_format(e, x);
 	}
-	if (x->has_t)
-		drop_target(e, x);
 	follow_open(e, x);
 	return 0;
+undone:
+	/* A move or a removed target that happened stays visible. */
+	tree_invalidate(e->tree, x->newparent);
+	tree_invalidate(e->tree, x->parent);
+	return r;
 }
 
 /* Renames an item or a bundle: in place, never over another. */
@@ -815,6 +828,15 @@ static int overwrite_fill(const struct edit *e, const struct tree_node *n,
 	return r;
 }
 
+/* The name an overwrite of n uploads under: the server's name of the
+ * bitstream it replaces, never the display name (a "[uuid8]" suffix of
+ * a duplicate); a nameless bitstream keeps the name it is shown under
+ * ("untitled"), as an upload always has a name. */
+static const char *server_name(const struct tree_node *n)
+{
+	return n->raw_name && n->raw_name[0] ? n->raw_name : n->name;
+}
+
 /* Starts writing over bitstream n (open for writing, truncate): a spool
  * replacing it, keeping its inode. */
 int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
@@ -841,8 +863,8 @@ int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = upload_create(e->upload, b.ino, b.uuid, n->name, path, n->ino,
-			  n->uuid, f);
+	r = upload_create(e->upload, b.ino, b.uuid, server_name(n), path,
+			  n->ino, n->uuid, f);
 	if (r == 0)
 		r = overwrite_fill(e, n, trunc, limit, *f);
 	if (r < 0 && *f) {

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/inval.h"
 #include "util/log.h"
@@ -20,6 +21,9 @@
 /* Directories whose listing digest is kept; past that the table starts
  * afresh (a miss only costs a readdir). */
 #define STAMPS_MAX (1u << 21)
+/* How long a data invalidation waits for the reads of its inode that we
+ * are serving; then only the attributes are invalidated. */
+#define READ_WAIT_MS 1000
 
 /* What each directory listed last looked like: an open-addressing table
  * keyed by inode that doubles as it fills. */
@@ -39,10 +43,11 @@ struct qnode {
 /* What the kernel may hold of one inode's content. */
 struct record {
 	uint64_t ino;
-	uint64_t gen;	/* changes whenever the content is replaced */
-	uint64_t id;	/* identity of the content it may hold; 0 unknown */
-	unsigned nopen; /* handles open on ino */
-	unsigned ncur;	/* of which opened on the current generation */
+	uint64_t gen;	  /* changes whenever the content is replaced */
+	uint64_t id;	  /* identity of the content it may hold; 0 unknown */
+	unsigned nopen;	  /* handles open on ino */
+	unsigned ncur;	  /* of which opened on the current generation */
+	unsigned reading; /* reads of it being served (inval_read_begin) */
 	struct record *next;
 };
 
@@ -50,6 +55,7 @@ struct inval {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;  /* the worker: work or stop */
 	pthread_cond_t empty; /* inval_drain: all delivered */
+	pthread_cond_t reads; /* a record's reads drained */
 	struct qnode *head, *tail;
 	size_t queued;
 	int busy; /* the worker is delivering one request */
@@ -74,6 +80,7 @@ struct inval *inval_new(void)
 	pthread_mutex_init(&inv->lock, NULL);
 	pthread_cond_init(&inv->wake, NULL);
 	pthread_cond_init(&inv->empty, NULL);
+	pthread_cond_init(&inv->reads, NULL);
 	return inv;
 }
 
@@ -114,9 +121,41 @@ void inval_free(struct inval **invp)
 	free(inv->stamps.hash);
 	pthread_cond_destroy(&inv->wake);
 	pthread_cond_destroy(&inv->empty);
+	pthread_cond_destroy(&inv->reads);
 	pthread_mutex_destroy(&inv->lock);
 	free(inv);
 	*invp = NULL;
+}
+
+static struct record *rec_find(struct inval *inv, uint64_t ino);
+
+/* Before a data invalidation of q's inode (lock held): the kernel holds
+ * the page locks of a read it sent us until we answer, and an
+ * invalidation of those pages waits for them; were we killed meanwhile,
+ * neither would ever end (an unkillable daemon). So wait until the reads
+ * we serve of it are answered; when they do not drain in time, only the
+ * attributes are invalidated (stale handles then get ESTALE and new
+ * opens drop the pages, see inval_open). */
+static void wait_reads(struct inval *inv, struct qnode *q)
+{
+	struct timespec until;
+	struct record *r;
+
+	if (q->r.kind != INVAL_DATA)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (READ_WAIT_MS % 1000) * 1000000L;
+	until.tv_sec += READ_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while ((r = rec_find(inv, q->r.ino)) && r->reading && !inv->stopping)
+		if (pthread_cond_timedwait(&inv->reads, &inv->lock, &until))
+			break;
+	r = rec_find(inv, q->r.ino);
+	if (r && r->reading) {
+		log_debug("inval: inode %llu is being read; attributes only",
+			  (unsigned long long)q->r.ino);
+		q->r.kind = INVAL_ATTR;
+	}
 }
 
 /* The worker: delivers queued requests in order until stopped. */
@@ -139,6 +178,7 @@ static void *worker_main(void *p)
 			inv->tail = NULL;
 		inv->queued--;
 		inv->busy = 1;
+		wait_reads(inv, q);
 		pthread_mutex_unlock(&inv->lock);
 		r = inv->sink(inv->arg, &q->r);
 		if (r < 0 && r != -ENOENT)
@@ -356,7 +396,7 @@ static void rec_sweep(struct inval *inv)
 		for (struct record **p = &inv->buckets[i]; *p;) {
 			struct record *r = *p;
 
-			if (r->nopen) {
+			if (r->nopen || r->reading) {
 				p = &r->next;
 				continue;
 			}
@@ -517,6 +557,32 @@ int inval_open(struct inval *inv, uint64_t ino, const char *uuid,
 	}
 	pthread_mutex_unlock(&inv->lock);
 	return how;
+}
+
+void inval_read_begin(struct inval *inv, uint64_t ino)
+{
+	struct record *r;
+
+	if (!inv)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	r = rec_find(inv, ino);
+	if (r)
+		r->reading++;
+	pthread_mutex_unlock(&inv->lock);
+}
+
+void inval_read_end(struct inval *inv, uint64_t ino)
+{
+	struct record *r;
+
+	if (!inv)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	r = rec_find(inv, ino);
+	if (r && r->reading && --r->reading == 0)
+		pthread_cond_broadcast(&inv->reads);
+	pthread_mutex_unlock(&inv->lock);
 }
 
 int inval_current(struct inval *inv, uint64_t ino, uint64_t gen)

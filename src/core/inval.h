@@ -124,6 +124,11 @@ size_t inval_listing_diff(struct inval *inv, uint64_t dir,
  * earlier handles stale. Pair with inval_close. */
 int inval_open(struct inval *inv, uint64_t ino, const char *uuid,
 	       const char *md5, int64_t size, uint64_t *gen);
+/* A read of ino is being served (until inval_read_end): a data
+ * invalidation of ino waits for it (the kernel holds its pages locked
+ * until we answer), or falls back to the attributes. */
+void inval_read_begin(struct inval *inv, uint64_t ino);
+void inval_read_end(struct inval *inv, uint64_t ino);
 /* Whether a handle opened under gen still reads the current content. */
 int inval_current(struct inval *inv, uint64_t ino, uint64_t gen);
 /* The end of an open registered by inval_open under gen. */

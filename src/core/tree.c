@@ -47,7 +47,20 @@ struct tree {
 	struct stale *stale;
 	struct inval *inval; /* told what changed; may be NULL */
 	uint64_t status_ino; /* the status file's, once allocated */
+	/* Local changes (add, remove, rename) so far, and the lock that
+	 * orders them against the storing of listings: a listing fetched
+	 * before a change is never stored after it (it would bring back
+	 * what the change removed; sshfs's wrctr guard). */
+	pthread_mutex_t store;
+	uint64_t changes; /* store */
+	/* Bitstreams listings leave out: old versions whose DELETE is
+	 * pending (upload.c), so that their name stays the new one's. */
+	char (*hidden)[UUID_LEN + 1]; /* lock */
+	size_t nhidden;		      /* lock */
 };
+
+/* Retries of a listing that local changes overtook. */
+#define REFRESH_ATTEMPTS 3
 
 /* Names that desktops and shells probe in every directory; unless a real
  * entry has the name, they get ENOENT without asking the server. */
@@ -94,6 +107,7 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 		return NULL;
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->store, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	return t;
 }
@@ -112,7 +126,9 @@ void tree_free(struct tree **tp)
 		free(x);
 	}
 	/* No list may be in flight when the tree is freed. */
+	free(t->hidden);
 	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->store);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	*tp = NULL;
@@ -127,6 +143,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->type = o->type;
 	memcpy(n->uuid, o->uuid, sizeof(n->uuid));
 	n->name = o->name;
+	n->raw_name = o->raw_name;
 	n->handle = o->handle;
 	/* -1: unknown (also a size an older cache kept that is not
 	 * believable); fs.c asks the server for it */
@@ -137,7 +154,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
 	n->mime = o->mime;
-	o->name = o->handle = o->mime = NULL;
+	o->name = o->raw_name = o->handle = o->mime = NULL;
 	cache_object_release(o);
 }
 
@@ -591,9 +608,71 @@ static int store_and_tell(struct tree *t, const struct cache_object *dir,
 	return r;
 }
 
-/* Fetches dir's children from the server and stores them; serves the old
- * listing when the server cannot be reached. */
-static int refresh(struct tree *t, const struct cache_object *dir)
+/* Stores listing l of dir unless a local change happened since it was
+ * asked for (changes was t->changes then). 1: stored, 0: overtaken. */
+static int store_unless_overtaken(struct tree *t,
+				  const struct cache_object *dir,
+				  struct dso_list *l, uint64_t changes)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&t->store);
+	if (t->changes == changes) {
+		r = store_and_tell(t, dir, l);
+		if (r == 0)
+			r = 1;
+	}
+	pthread_mutex_unlock(&t->store);
+	return r;
+}
+
+/* Leaves the hidden bitstreams out of listing l. */
+static void drop_hidden(struct tree *t, struct dso_list *l)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < l->n; i++) {
+		int hide = 0;
+
+		for (size_t h = 0; h < t->nhidden && !hide; h++)
+			hide = !strcmp(t->hidden[h], l->v[i].uuid);
+		if (hide)
+			dso_release(&l->v[i]);
+		else
+			l->v[k++] = l->v[i];
+	}
+	l->n = k;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int tree_hide(struct tree *t, const char *uuid, int hide)
+{
+	size_t i;
+	void *p;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->nhidden && strcmp(t->hidden[i], uuid); i++)
+		;
+	if (!hide && i < t->nhidden)
+		memmove(&t->hidden[i], &t->hidden[i + 1],
+			(t->nhidden-- - i - 1) * sizeof(*t->hidden));
+	if (hide && i == t->nhidden) {
+		p = realloc(t->hidden, (i + 1) * sizeof(*t->hidden));
+		if (!p) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		t->hidden = p;
+		snprintf(t->hidden[t->nhidden++], UUID_LEN + 1, "%s", uuid);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+/* One fetch of dir's children, stored unless overtaken (0). 1: done. */
+static int refresh_once(struct tree *t, const struct cache_object *dir,
+			uint64_t changes)
 {
 	struct dso_list l = {0};
 	int64_t when;
@@ -609,15 +688,39 @@ static int refresh(struct tree *t, const struct cache_object *dir)
 				    "cached listing until the server answers",
 				    dir->ino == TREE_ROOT_INO ? "/" : dir->name,
 				    strerror(-r));
-			r = 0;
+			r = 1;
 		}
 		goto out;
 	}
 	stale_clear(t, dir->ino);
-	r = store_and_tell(t, dir, &l);
+	drop_hidden(t, &l);
+	r = store_unless_overtaken(t, dir, &l, changes);
 out:
 	dso_list_release(&l);
 	return r;
+}
+
+/* Fetches dir's children from the server and stores them; serves the old
+ * listing when the server cannot be reached, and the cached one (with
+ * the local changes) when they keep overtaking the fetch. */
+static int refresh(struct tree *t, const struct cache_object *dir)
+{
+	int r = 0;
+
+	for (int i = 0; i < REFRESH_ATTEMPTS; i++) {
+		uint64_t changes;
+
+		pthread_mutex_lock(&t->store);
+		changes = t->changes;
+		pthread_mutex_unlock(&t->store);
+		r = refresh_once(t, dir, changes);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	log_debug("listing of \"%s\" overtaken by local changes; the cached "
+		  "one serves",
+		  dir->name);
+	return 0;
 }
 
 /* Whether a listing time is within the TTL. */
@@ -979,6 +1082,16 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 	return cache_expire_listing(t->c, dir_ino);
 }
 
+uint64_t tree_changes(struct tree *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->store);
+	n = t->changes;
+	pthread_mutex_unlock(&t->store);
+	return n;
+}
+
 int tree_refresh_all(struct tree *t)
 {
 	int r;
@@ -1098,10 +1211,10 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 	uint64_t rekeyed = ino;
 	int r;
 
+	pthread_mutex_lock(&t->store);
+	t->changes++;
 	r = cache_begin(t->c, &txn);
-	if (r < 0)
-		return r;
-	if (ino)
+	if (r == 0 && ino)
 		r = cache_rekey(txn, ino, d->uuid);
 	if (r == 0)
 		r = put_entry(txn, dir_ino, &x, &ino);
@@ -1110,6 +1223,7 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	pthread_mutex_unlock(&t->store);
 	if (r == 0) {
 		/* New content under ino (an upload landing on it). */
 		inval_content(t->inval, rekeyed);
@@ -1124,14 +1238,17 @@ int tree_add(struct tree *t, uint64_t dir_ino, const struct dso *d,
 int tree_remove(struct tree *t, uint64_t dir_ino, const char *name)
 {
 	struct cache_txn *txn = NULL;
-	int r = cache_begin(t->c, &txn);
+	int r;
 
-	if (r < 0)
-		return r;
-	r = cache_del_entry(txn, dir_ino, name);
+	pthread_mutex_lock(&t->store);
+	t->changes++;
+	r = cache_begin(t->c, &txn);
+	if (r == 0)
+		r = cache_del_entry(txn, dir_ino, name);
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	pthread_mutex_unlock(&t->store);
 	/* The kernel removed the entry itself; its listing changed. */
 	if (r == 0)
 		inval_listing(t->inval, dir_ino);
@@ -1145,11 +1262,13 @@ int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
 	struct dso x = inherit(t, new_dir, d);
 	uint64_t ino = 0;
 	uint64_t was = t->inval ? ino_named(t, new_dir, d->name) : 0;
-	int r = cache_begin(t->c, &txn);
+	int r;
 
-	if (r < 0)
-		return r;
-	r = cache_del_entry(txn, old_dir, old_name);
+	pthread_mutex_lock(&t->store);
+	t->changes++;
+	r = cache_begin(t->c, &txn);
+	if (r == 0)
+		r = cache_del_entry(txn, old_dir, old_name);
 	if (r == 0)
 		r = put_entry(txn, new_dir, &x, &ino);
 	if (r == 0 && d->nmeta)
@@ -1157,6 +1276,7 @@ int tree_rename(struct tree *t, uint64_t old_dir, const char *old_name,
 	if (r == 0)
 		r = cache_commit(&txn);
 	cache_rollback(&txn);
+	pthread_mutex_unlock(&t->store);
 	if (r == 0 && t->inval) {
 		/* The kernel moved the entry itself; a rename over a file
 		 * replaces that file's version (its readers are stale). */
@@ -1186,9 +1306,10 @@ void tree_node_release(struct tree_node *n)
 	if (!n)
 		return;
 	free(n->name);
+	free(n->raw_name);
 	free(n->handle);
 	free(n->mime);
-	n->name = n->handle = n->mime = NULL;
+	n->name = n->raw_name = n->handle = n->mime = NULL;
 }
 
 void tree_nodes_release(struct tree_node *v, size_t n)

@@ -40,6 +40,7 @@ struct tree_node {
 	enum dso_type type;	 /* DSO_NONE for the root */
 	char uuid[UUID_LEN + 1]; /* "" for the root */
 	char *name;	  /* safe name in its directory ("" for the root) */
+	char *raw_name;	  /* the server's name (may be ""), or NULL */
 	char *handle;	  /* or NULL */
 	int64_t size;	  /* bitstreams (-1: unknown); 0 for directories */
 	int64_t mtime;	  /* Unix seconds; items' lastModified, inherited
@@ -69,6 +70,13 @@ int tree_list(struct tree *t, uint64_t dir_ino, struct tree_node **out,
 int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 		  size_t *n);
 
+/* Hides bitstream uuid from listings (hide), or shows it again: an old
+ * version whose DELETE is pending. 0 or -ENOMEM. */
+int tree_hide(struct tree *t, const char *uuid, int hide);
+/* A counter of the local changes (add, remove, rename) so far: a
+ * directory snapshot taken before a change must not put entries of that
+ * time into the kernel's dentry cache. */
+uint64_t tree_changes(struct tree *t);
 /* Forgets that dir's listing is fresh, so that the next list or lookup
  * asks the server again (after a write). A fetch of dir that is in flight
  * meanwhile is stored as already expired. dir_ino TREE_ALL_DIRS: every

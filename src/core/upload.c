@@ -35,6 +35,10 @@
 #define ST_FAILED "failed"	   /* refused or checked wrong; retry */
 #define ST_INCOMPLETE "incomplete" /* never closed or a write failed */
 #define ST_CANCELLED "cancelled"   /* aborted by the user */
+/* uploaded, but the version it replaces is still live: "retry" deletes
+ * it (the row keeps its uuid in replaces) */
+#define ST_DELETE_PENDING "delete-pending"
+#define DELETE_ATTEMPTS 3
 
 /* An upload streamed while the file is being written (new files written
  * from offset 0 in order). Lives until the file is freed. */
@@ -80,6 +84,7 @@ struct upload_file {
 	int fd;		       /* the spool file */
 	int werr;	       /* u->lock: errno of the first failed write */
 	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
+	unsigned writers;      /* u->lock: handles open for writing */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
 	struct upload_file *next;
@@ -119,6 +124,7 @@ struct upload {
 };
 
 static void stream_free(struct stream *s);
+static int delete_retry(struct upload *u, const char *uuid);
 static void gone_flush(struct upload *u);
 
 /* Milliseconds on the monotonic clock. */
@@ -246,7 +252,7 @@ static void stream_start(struct upload_file *f)
 	struct stream *s;
 
 	f->stream_ok = 0;
-	if (u->streams >= STREAM_MAX)
+	if (u->streams >= STREAM_MAX || !f->j.name[0])
 		return;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -342,7 +348,10 @@ static void stream_free(struct stream *s)
 	if (!s->claimed && s->rc == 0 && s->out.n) {
 		log_warn("removing the bitstream of an abandoned upload of %s",
 			 s->name);
-		rest_delete(s->u->s, DSO_BITSTREAM, s->out.v[0].uuid);
+		if (delete_retry(s->u, s->out.v[0].uuid) < 0)
+			log_error("the abandoned copy %s of %s is still on "
+				  "the server",
+				  s->out.v[0].uuid, s->name);
 	}
 	dso_list_release(&s->out);
 	pthread_mutex_destroy(&s->m);
@@ -370,6 +379,13 @@ static int recover_row(struct upload *u, struct cache_upload *j)
 {
 	struct stat st;
 
+	if (!strcmp(j->state, ST_DELETE_PENDING)) {
+		log_warn("upload %" PRId64 " of %s: %s; see MOUNT/%s", j->id,
+			 j->path, j->error, TREE_STATUS_NAME);
+		if (u->t)
+			tree_hide(u->t, j->replaces, 1);
+		return 1; /* needs no data */
+	}
 	if (!j->spool[0] || lstat(j->spool, &st) < 0 || !S_ISREG(st.st_mode)) {
 		log_warn("upload %" PRId64 " of %s: its data (%s) is gone; "
 			 "dropping its journal row",
@@ -558,6 +574,8 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	int r = -ENOMEM;
 
 	*out = NULL;
+	if (!name || !name[0]) /* an upload always has a name */
+		return -EINVAL;
 	if (!f)
 		return -ENOMEM;
 	f->u = u;
@@ -583,6 +601,15 @@ fail:
 	pthread_mutex_destroy(&f->io);
 	free(f);
 	return r;
+}
+
+/* The name f is shown under: the last part of its mount path (j.name is
+ * the server's name, which differs for a disambiguated duplicate). */
+static const char *shown_name(const struct upload_file *f)
+{
+	const char *s = f->j.path ? strrchr(f->j.path, '/') : NULL;
+
+	return s && s[1] ? s + 1 : f->j.name;
 }
 
 /* Whether f is shown in place of the server's view (not uploaded yet). */
@@ -627,7 +654,7 @@ struct upload_file *upload_find_name(struct upload *u, uint64_t bundle_ino,
 	pthread_mutex_lock(&u->lock);
 	for (f = u->files; f; f = f->next)
 		if (f->j.bundle_ino == bundle_ino && shown(f) &&
-		    !strcmp(f->j.name, name))
+		    !strcmp(shown_name(f), name))
 			break;
 	if (f)
 		f->refs++;
@@ -643,7 +670,7 @@ static int info_of(const struct upload_file *f, struct upload_info *i)
 	memset(i, 0, sizeof(*i));
 	i->ino = f->j.ino;
 	i->bundle_ino = f->j.bundle_ino;
-	i->name = strdup(f->j.name);
+	i->name = strdup(shown_name(f));
 	i->size = f->fd >= 0 && fstat(f->fd, &st) == 0 ? st.st_size : 0;
 	if (f->j.has_times) {
 		i->mtime = f->j.mtime;
@@ -1066,9 +1093,13 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 		  const char *mount_path, const char *replaces_uuid)
 {
 	struct upload *u = f->u;
-	char *n = strdup(name), *p = strdup(mount_path);
+	char *n, *p;
 	int r = 0;
 
+	if (!name || !name[0]) /* an upload always has a name */
+		return -EINVAL;
+	n = strdup(name);
+	p = strdup(mount_path);
 	if (!n || !p) {
 		free(n);
 		free(p);
@@ -1167,6 +1198,25 @@ static int already_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
+/* Whether bundle holds a live bitstream called name other than replaces
+ * (a version that landed after this upload failed): 1, 0 or -errno. */
+static int newer_there(struct upload *u, const char *bundle, const char *name,
+		       const char *replaces)
+{
+	struct dso_list l = {0};
+	int found = 0, r;
+
+	r = rest_list_children(u->s, DSO_BUNDLE, bundle, &l);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n && !found; i++)
+		found = l.v[i].type == DSO_BITSTREAM &&
+			!strcmp(l.v[i].name, name) &&
+			strcmp(l.v[i].uuid, replaces);
+	dso_list_release(&l);
+	return found;
+}
+
 /* POSTs the spool with retries; appends the new bitstream to out. An
  * overwrite on DSpace 10 replaces the content instead when the server
  * allows it (*replaced set: the old version is gone already). */
@@ -1215,7 +1265,11 @@ static int post(struct upload *u, const char *bundle, const char *name,
 					 "checksum mismatch (server %s, local "
 					 "%s)",
 					 d->md5[0] ? d->md5 : "none", md5);
-				rest_delete(u->s, DSO_BITSTREAM, d->uuid);
+				if (delete_retry(u, d->uuid) < 0)
+					snprintf(why, whylen,
+						 "checksum mismatch; its copy "
+						 "%s could not be removed",
+						 d->uuid);
 				dso_release(d);
 				out->n--;
 				return -EIO;
@@ -1270,7 +1324,13 @@ static int stream_claim(struct upload_file *f, int64_t size,
 			 "again from the spool",
 			 s->name, d->md5[0] ? d->md5 : "(none)",
 			 whole ? s->hex : "(incomplete)");
-		rest_delete(f->u->s, DSO_BITSTREAM, d->uuid);
+		if (delete_retry(f->u, d->uuid) < 0) {
+			/* Uploading again would leave it live beside. */
+			log_error("streamed upload of \"%s\": its copy %s "
+				  "could not be removed",
+				  s->name, d->uuid);
+			return -EIO;
+		}
 	} else if (s->rc < 0 && whole &&
 		   already_there(f->u, s->bundle, s->name, s->hex, replaces,
 				 l) == 1) {
@@ -1289,22 +1349,61 @@ static int stream_claim(struct upload_file *f, int64_t size,
 	return r;
 }
 
+/* Deletes bitstream uuid, a few times while the server is unavailable.
+ * 0 (also when it was gone) or -errno: it is still there. */
+static int delete_retry(struct upload *u, const char *uuid)
+{
+	int r = -EIO;
+
+	for (int attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
+		if (attempt) {
+			struct timespec ts = {0, (250L << attempt) * 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
+		r = rest_delete(u->s, DSO_BITSTREAM, uuid);
+		if (r == 0 || r == -ENOENT)
+			return 0;
+		if (!err_is_unavailable(r))
+			break;
+	}
+	return r;
+}
+
+/* Row j uploaded, but the version it replaces (j->replaces) is still
+ * live after the error d: journalled so, for "retry" to delete it. */
+static void delete_pending(struct upload *u, struct cache_upload *j, int d)
+{
+	char why[200];
+
+	snprintf(why, sizeof(why),
+		 "uploaded, but the old version %s could not be deleted "
+		 "(%s): both are on the server; \"retry\" deletes it",
+		 j->replaces, strerror(-d));
+	snprintf(j->state, sizeof(j->state), ST_DELETE_PENDING);
+	set_str(&j->error, why);
+	cache_upload_update(u->c, j);
+	log_error("%s: %s", j->path, why);
+	/* The name stays the new version's; the row tells of the old. */
+	if (tree_hide(u->t, j->replaces, 1) == 0)
+		tree_invalidate(u->t, j->bundle_ino);
+}
+
 /* What follows the arrival of row j's bitstream (l->v[0], size bytes):
  * the version it replaces deleted, the inode re-keyed, the times kept;
- * the bitstream moved to result when wanted. */
-static void arrived(struct upload *u, struct cache_upload *j,
-		    struct dso_list *l, int64_t size, struct dso *result)
+ * the bitstream moved to result when wanted. -errno when the old
+ * version could not be deleted (row j is then delete-pending). */
+static int arrived(struct upload *u, struct cache_upload *j, struct dso_list *l,
+		   int64_t size, struct dso *result)
 {
-	int r;
+	int r, d = 0;
 
 	if (j->replaces[0]) {
-		int d = rest_delete(u->s, DSO_BITSTREAM, j->replaces);
-
-		if (d < 0 && d != -ENOENT)
-			log_warn("%s: uploaded, but the old version could not "
-				 "be deleted: %s",
-				 j->path, strerror(-d));
-		j->replaces[0] = '\0';
+		d = delete_retry(u, j->replaces);
+		if (d < 0)
+			delete_pending(u, j, d);
+		else
+			j->replaces[0] = '\0';
 	}
 	r = tree_add(u->t, j->bundle_ino, &l->v[0], j->ino, NULL);
 	if (r < 0)
@@ -1324,6 +1423,7 @@ static void arrived(struct upload *u, struct cache_upload *j,
 		*result = l->v[0];
 		memset(&l->v[0], 0, sizeof(l->v[0]));
 	}
+	return d;
 }
 
 /* Records row j as failed with reason why (or the error r). */
@@ -1352,6 +1452,12 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	int64_t size = lsize;
 	int r, replaced = 0;
 
+	if (!j->name || !j->name[0]) {
+		/* Never sent without a name (the server would invent one). */
+		r = -EINVAL;
+		snprintf(why, sizeof(why), "the upload has no name");
+		goto fail;
+	}
 	if (landed && landed->n) {
 		l = *landed;
 		memset(landed, 0, sizeof(*landed));
@@ -1383,6 +1489,15 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 			 strerror(-r));
 		goto fail;
 	}
+	/* A retry never adds a second live file of one name. */
+	if (check && newer_there(u, j->bundle_uuid, j->name, j->replaces) > 0) {
+		r = -EEXIST;
+		snprintf(why, sizeof(why),
+			 "another version of \"%s\" landed since; not sent "
+			 "(rename the file and \"retry\", or \"forget\" it)",
+			 j->name);
+		goto fail;
+	}
 	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
 		 md5);
 	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces,
@@ -1393,9 +1508,9 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 		j->replaces[0] = '\0'; /* the server deleted it */
 done:
 	j->size = size;
-	arrived(u, j, &l, size, result);
+	r = arrived(u, j, &l, size, result);
 	dso_list_release(&l);
-	return 0;
+	return r < 0 ? -EIO : 0;
 fail:
 	dso_list_release(&l);
 	row_failed(u, j, r, why);
@@ -1418,12 +1533,14 @@ static void commit_done(struct upload_file *f, struct cache_upload *j,
 			const struct dso *d, int r)
 {
 	struct upload *u = f->u;
+	/* Landed, the old version still live: the row stays for "retry". */
+	int landed = r == 0 || !strcmp(j->state, ST_DELETE_PENDING);
 
 	/* Journal row done; further writes replace what landed. */
 	if (r == 0 && j->id && cache_upload_del(u->c, j->id) < 0)
 		gone_add(u, j->id, "");
 	pthread_mutex_lock(&u->lock);
-	if (r == 0) {
+	if (landed) {
 		f->j.id = 0;
 		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s", d->uuid);
 		f->j.size = j->size;
@@ -1495,6 +1612,36 @@ out:
 	cache_upload_release(&j);
 	pthread_mutex_unlock(&f->io);
 	return r;
+}
+
+void upload_writer_open(struct upload_file *f)
+{
+	pthread_mutex_lock(&f->u->lock);
+	f->writers++;
+	pthread_mutex_unlock(&f->u->lock);
+}
+
+int upload_flush(struct upload_file *f, int writer)
+{
+	unsigned others;
+
+	if (!writer)
+		return 0;
+	pthread_mutex_lock(&f->u->lock);
+	others = f->writers > 1;
+	pthread_mutex_unlock(&f->u->lock);
+	return others ? 0 : upload_commit(f);
+}
+
+void upload_writer_close(struct upload_file *f)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&f->u->lock);
+	left = f->writers ? --f->writers : 0;
+	pthread_mutex_unlock(&f->u->lock);
+	if (!left)
+		upload_commit(f);
 }
 
 void upload_discard(struct upload_file *f)
@@ -1623,6 +1770,23 @@ static int md5_spool(const struct cache_upload *j, char md5[33], int64_t *size)
 	return r;
 }
 
+/* Row j is delete-pending: deletes the old version now (the row is done)
+ * or records why not. */
+static int retry_delete(struct upload *u, struct cache_upload *j)
+{
+	int r = delete_retry(u, j->replaces);
+
+	if (r < 0) {
+		delete_pending(u, j, r);
+		return -EIO;
+	}
+	log_info("%s: the old version %s is deleted now", j->path, j->replaces);
+	tree_hide(u->t, j->replaces, 0);
+	tree_invalidate(u->t, j->bundle_ino);
+	row_done(u, j->id, "");
+	return 0;
+}
+
 /* Sends row j again from its spool, unless an earlier attempt arrived. */
 static int retry_row(struct upload *u, struct cache_upload *j)
 {
@@ -1630,6 +1794,8 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 
 	if (!u->s)
 		return -ENOTCONN;
+	if (!strcmp(j->state, ST_DELETE_PENDING))
+		return retry_delete(u, j);
 	fd = open(j->spool, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r = -errno;
@@ -1641,6 +1807,8 @@ static int retry_row(struct upload *u, struct cache_upload *j)
 	close(fd);
 	if (r == 0)
 		row_done(u, j->id, j->spool);
+	else if (!strcmp(j->state, ST_DELETE_PENDING))
+		unlink(j->spool); /* landed: only the DELETE is left */
 	return r;
 }
 
@@ -1656,6 +1824,12 @@ static int cancel_row(struct upload *u, struct cache_upload *j)
 
 	if (!strcmp(j->state, ST_CANCELLED))
 		return 0;
+	if (!strcmp(j->state, ST_DELETE_PENDING)) {
+		log_warn("upload %" PRId64 " of %s landed: \"retry\" deletes "
+			 "the old version, \"forget\" keeps both",
+			 j->id, j->path);
+		return -EINVAL;
+	}
 	if (!strcmp(j->state, ST_UPLOADING) || !strcmp(j->state, ST_FAILED)) {
 		r = u->s ? md5_spool(j, md5, &size) : -ENOTCONN;
 		if (r == 0)
@@ -1693,7 +1867,14 @@ static int command_row(struct upload *u, int cmd, struct cache_upload *j,
 	switch (cmd) {
 	case UPLOAD_CMD_FORGET:
 		/* Also when the journal cannot be written: the spool may be
-		 * what filled the disk. */
+		 * what filled the disk. A delete-pending row owns no spool;
+		 * forgetting it shows both versions again. */
+		if (!strcmp(j->state, ST_DELETE_PENDING)) {
+			tree_hide(u->t, j->replaces, 0);
+			tree_invalidate(u->t, j->bundle_ino);
+			row_done(u, j->id, "");
+			return 0;
+		}
 		row_done(u, j->id, j->spool);
 		log_info("forgot upload %" PRId64 " of %s", j->id, j->path);
 		return 0;
@@ -1812,8 +1993,8 @@ static void check_row(struct upload *u, struct cache_upload *j)
 		log_info("upload %" PRId64 " of %s had arrived before dspacefs "
 			 "stopped",
 			 j->id, j->path);
-		arrived(u, j, &l, size, NULL);
-		row_done(u, j->id, j->spool);
+		if (arrived(u, j, &l, size, NULL) == 0)
+			row_done(u, j->id, j->spool);
 	} else if (r == 0) {
 		row_failed(u, j, 0,
 			   "dspacefs stopped during the upload and it did not "

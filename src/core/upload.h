@@ -115,6 +115,16 @@ int upload_pending(struct upload_file *f);
 /* Uploads the file now when dirty; 0 or -errno (EIO, EACCES, ENOSPC,
  * EFBIG, ...). On failure the data stays in the spool, journalled. */
 int upload_commit(struct upload_file *f);
+/* A handle that may write f was opened. Its release must call
+ * upload_writer_close. */
+void upload_writer_open(struct upload_file *f);
+/* close() of a handle on f (writer: it was opened for writing): only a
+ * writer uploads, and only when no other writer has f open (the last
+ * writer's close publishes the file; a reader's never does). */
+int upload_flush(struct upload_file *f, int writer);
+/* The release of a writer's handle: the last one commits what no flush
+ * did (a failure is logged and journalled). */
+void upload_writer_close(struct upload_file *f);
 /* Drops the file (unlinked before upload): no upload, spool removed. */
 void upload_discard(struct upload_file *f);
 /* The writer gave up (killed by a signal, or interrupted in close): f is

@@ -33,6 +33,7 @@ struct dir_handle {
 	size_t n;
 	uint64_t self_ino;
 	uint64_t parent_ino;
+	uint64_t changes; /* tree_changes() when it was taken */
 };
 
 /* What an open file handle refers to. */
@@ -50,10 +51,11 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text;	     /* FH_STATUS: the snapshot read back */
-	int wrote;		     /* FH_STATUS: commands were written */
-	struct metafile *mf;	     /* FH_META */
-	int fd;			     /* FH_SCRATCH */
+	struct buf text;     /* FH_STATUS: the snapshot read back */
+	int wrote;	     /* FH_STATUS: commands were written */
+	int writer;	     /* FH_UPLOAD: opened for writing (may publish) */
+	struct metafile *mf; /* FH_META */
+	int fd;		     /* FH_SCRATCH */
 	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
 };
 
@@ -452,6 +454,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
+	d->changes = tree_changes(c->tree);
 	if (views_owns(ino))
 		rc = views_list(c->views, ino, &d->nodes, &d->n);
 	else
@@ -482,6 +485,9 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	char *out;
 	size_t used = 0;
 	off_t i;
+	/* A snapshot older than a rename or removal may name an inode by
+	 * a name it no longer has: no dentry from it (ino 0), only names. */
+	int link = plus && tree_changes(c->tree) == d->changes;
 
 	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
 		return;
@@ -503,6 +509,8 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 		} else {
 			node_to_entry(c, &d->nodes[i - 2], &e);
 			name = d->nodes[i - 2].name;
+			if (!link)
+				e.ino = 0;
 		}
 		if (plus) {
 			need = fuse_add_direntry_plus(
@@ -735,6 +743,9 @@ done:
 	fh_keep(c, h);
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
+		h->writer = wr || trunc;
+		if (h->writer)
+			upload_writer_open(h->uf);
 		fi->direct_io = 1;
 	} else {
 		fi->direct_io = direct;
@@ -766,15 +777,48 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* Reads a bitstream, spliced from the content cache (op_read). */
+static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
+			   off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	ssize_t n;
+	int fd = -1;
+
+	/* A handle on a replaced version never puts old bytes into the
+	 * page cache that readers of the new one share. */
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	n = reader_prepare(h->rf, size, off, &fd);
+	if (n < 0) {
+		reply_err(req, (int)n);
+		return;
+	}
+	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	bv.buf[0].size = (size_t)n;
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
 /* Reads from a bitstream (spliced from the content cache), a spool or
  * the status snapshot. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_of(fi);
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct inval *inv;
 	ssize_t n;
-	int fd = -1;
 
 	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
 			 0, ino, NULL))
@@ -808,30 +852,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(b);
 		return;
 	}
-	/* A handle on a replaced version never puts old bytes into the
-	 * page cache that readers of the new one share. */
-	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	n = reader_prepare(h->rf, size, off, &fd);
-	if (n < 0) {
-		reply_err(req, (int)n);
-		return;
-	}
-	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if (n == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	bv.buf[0].size = (size_t)n;
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	/* Bracketed: a data invalidation of this inode waits for the
+	 * answer (the kernel holds the pages locked until then). req and
+	 * h may be gone once answered. */
+	inv = fs_of(req)->inval;
+	ino = h->ino;
+	inval_read_begin(inv, ino);
+	read_bitstream(req, h, size, off);
+	inval_read_end(inv, ino);
 }
 
 /* Writes to a spool, or runs commands written to the status file. */
@@ -951,7 +979,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			upload_abandon(h->uf, why);
 		}
 		fuse_req_interrupt_func(req, flush_interrupted, h->uf);
-		r = upload_commit(h->uf);
+		r = upload_flush(h->uf, h->writer);
 		/* waits for a callback under way; none after this */
 		fuse_req_interrupt_func(req, NULL, NULL);
 	} else if (h->kind == FH_META) {
@@ -979,6 +1007,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		reader_close(&h->rf);
 		inval_close(fs_of(req)->inval, h->ino, h->gen);
 	}
+	if (h->uf && h->writer)
+		upload_writer_close(h->uf);
 	if (h->uf)
 		upload_unref(&h->uf);
 	if (h->kind == FH_META) {
@@ -1200,6 +1230,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (h->uf) {
+		h->writer = 1;
+		upload_writer_open(h->uf);
 		fi->fh = (uintptr_t)h;
 		fh_keep(c, h);
 		fi->direct_io = 1;

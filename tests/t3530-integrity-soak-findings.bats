@@ -1,0 +1,143 @@
+#!/usr/bin/env bats
+# Defects the chaos soak (t9000) found, each as a deterministic test:
+# a reader's close() publishing a half-written file, an overwrite or a
+# rename-over reporting success although the old version's DELETE failed,
+# a display name ("a [uuid8].bin") leaking to the server on overwrite, and
+# a stale listing bringing back the old name of a renamed file.
+load helpers
+load mount
+
+setup_file() {
+	shared_mount_setup --fixture small -- -o cache_ttl=1
+}
+teardown_file() {
+	shared_teardown
+}
+setup() {
+	restore_mount
+	D="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL"
+	B=$(fx "[b['uuid'] for b in kids(one('item', name='Thesis With Empty Bundle')['uuid'], 'bundle') if b['name'] == 'ORIGINAL'][0]")
+}
+teardown() {
+	local rc=0
+	test_teardown || rc=$?
+	[ -z "${L:-}" ] || kill "$L" 2>/dev/null || true
+	fake_control DELETE /faults >/dev/null 2>&1 || true
+	return $rc
+}
+
+# live NAME-PREFIX: the live bitstreams of the bundle whose name starts so
+live() {
+	fake_control GET /state | "$FAKE_PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sorted((o["name"], o["size"]) for o in d["objects"] if o["type"] == "bitstream"
+             and o.get("parent") == sys.argv[1] and not o.get("deleted")
+             and o["name"].startswith(sys.argv[2])))' "$B" "$1"
+}
+
+@test "a reader's close() of a file still being written does not publish it" {
+	"$FAKE_PYTHON" -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * 524288)
+time.sleep(3)
+os.write(fd, b"b" * 524288)
+os.close(fd)' "$D/rc.bin" &
+	w=$!
+	sleep 1
+	timeout 10 cat "$D/rc.bin" >/dev/null
+	sleep 0.5
+	during=$(live rc.bin)
+	wait $w
+	echo "live while the writer writes: $during; after: $(live rc.bin)"
+	[ "$during" = "[]" ]
+	[ "$(live rc.bin)" = "[('rc.bin', 1048576)]" ]
+}
+
+# put FILE TEXT: writes TEXT to FILE as one open/write/close (a shell's
+# redirection closes twice and ignores close()'s error); exit 5 on EIO
+put() {
+	bounded "$FAKE_PYTHON" -c '
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, sys.argv[2].encode())
+try:
+    os.close(fd)
+except OSError as e:
+    sys.exit(5 if e.errno == errno.EIO else 1)' "$1" "$2"
+}
+
+@test "an overwrite or rename-over whose DELETE fails reports EIO and retry deletes the old version" {
+	put "$D/df-a.bin" one
+	put "$D/df-b.bin" three
+	put "$D/df-c.bin" four
+	printf 'status=503,method=DELETE\n' |
+		fake_control POST /faults --data-binary @- >/dev/null
+	put "$D/df-a.bin" two && ow=0 || ow=$?
+	bounded mv "$D/df-b.bin" "$D/df-c.bin" && mv_st=0 || mv_st=$?
+	fake_control DELETE /faults >/dev/null
+	echo "overwrite exit $ow, mv exit $mv_st; live: $(live df-)"
+	grep -q 'delete-pending' "$MNT/.dspacefs-status"
+	[ "$ow" = 5 ]
+	[ "$mv_st" != 0 ]
+	[ "$(live df-b.bin)" = "[('df-b.bin', 5)]" ]
+	[ "$(live df-c.bin)" = "[('df-c.bin', 4)]" ]
+	[ "$(live df-a.bin)" = "[('df-a.bin', 3), ('df-a.bin', 3)]" ]
+	# the old version is hidden: the name stays the new one's
+	[ "$(bounded ls "$D" | grep -c '^df-a')" = 1 ]
+	[ "$(bounded cat "$D/df-a.bin")" = two ]
+	bounded sh -c 'printf "retry\n" >"$1"' sh "$MNT/.dspacefs-status"
+	[ "$(live df-a.bin)" = "[('df-a.bin', 3)]" ]
+	[ "$(bounded cat "$D/df-a.bin")" = two ]
+	! grep -q 'delete-pending' "$MNT/.dspacefs-status" || false
+	bounded mv "$D/df-b.bin" "$D/df-c.bin"
+	[ "$(live df-)" = "[('df-a.bin', 3), ('df-c.bin', 5)]" ]
+}
+
+@test "overwriting a disambiguated duplicate keeps the server name" {
+	fake_login admin@example.org admin
+	printf one >"$BATS_TEST_TMPDIR/sx.bin"
+	api_as POST "/core/bundles/$B/bitstreams" -F "file=@$BATS_TEST_TMPDIR/sx.bin"
+	api_as POST "/core/bundles/$B/bitstreams" -F "file=@$BATS_TEST_TMPDIR/sx.bin"
+	sleep 2
+	n=$(ls "$D" | grep '^sx \[' | head -n 1)
+	[ -n "$n" ]
+	echo two >"$D/$n"
+	echo "server names: $(fx "sorted(b['name'] for b in kids('$B', 'bitstream'))")"
+	[ "$(fx "len([x for x in kids('$B', 'bitstream') if '[' in x['name']])")" = 0 ]
+	[ "$(fx "len(find('bitstream', name='sx.bin'))")" = 2 ]
+}
+
+@test "after mv a b (listings refreshed meanwhile) a is gone and writing a never changes b" {
+	(while :; do ls -l "$D" >/dev/null 2>&1 || :; done) &
+	L=$!
+	bad=0
+	for i in $(seq 1 30); do
+		head -c 20000 /dev/urandom >"$D/ra-a.bin"
+		mv "$D/ra-a.bin" "$D/ra-b.bin" 2>/dev/null || continue
+		cp "$D/ra-b.bin" "$BATS_TEST_TMPDIR/b" 2>/dev/null || continue
+		if [ -e "$D/ra-a.bin" ]; then
+			echo other >"$D/ra-a.bin"
+			if ! cmp -s "$D/ra-b.bin" "$BATS_TEST_TMPDIR/b"; then
+				echo "round $i: ra-a.bin survived mv a b, and writing it changed ra-b.bin"
+				bad=1
+			fi
+			rm -f "$D/ra-a.bin"
+		fi
+	done
+	kill "$L"
+	L=
+	[ "$bad" = 0 ]
+}
+
+@test "create, rename over an existing file, unlink, create: every upload has its name" {
+	put "$D/en-1.bin" one
+	put "$D/en-2.bin" two
+	bounded mv "$D/en-1.bin" "$D/en-2.bin"
+	bounded rm "$D/en-2.bin"
+	put "$D/en-2.bin" three
+	[ "$(live en-)" = "[('en-2.bin', 5)]" ]
+	[ "$(fx "len([b for b in kids('$B', 'bitstream') if not b['name']])")" = 0 ]
+	! grep -q 'ORIGINAL/ (' "$FS_LOG" || false
+}
