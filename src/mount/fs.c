@@ -824,15 +824,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		size_t len = h->text.len;
+		size_t len = h->text.len, n = 0;
+		char *b;
 
-		if ((size_t)off >= len)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, h->text.data + off,
-				       len - (size_t)off < size
-					   ? len - (size_t)off
-					   : size);
+		if ((size_t)off < len)
+			n = len - (size_t)off < size ? len - (size_t)off : size;
+		/* A copy: once the reply is out the reader may close the file,
+		 * and its release frees h (while the reply's buffer is still
+		 * being looked at after the write to /dev/fuse). */
+		b = malloc(n ? n : 1);
+		if (!b) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		if (n)
+			memcpy(b, h->text.data + off, n);
+		fuse_reply_buf(req, b, n);
+		free(b);
 		return;
 	}
 	if (h->kind == FH_UPLOAD || h->kind == FH_META ||
