@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "dspace/dspace.h"
 #include "core/tree.h"
+#include "core/modes.h"
 
 #define DEFAULT_TTL 60
 #define STALE_RETRY 10 /* seconds between attempts while unreachable */
@@ -137,6 +138,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
 	n->mime = o->mime;
+	n->read_only = modes_read_only(o->type, o->rights);
 	o->name = o->handle = o->mime = NULL;
 	cache_object_release(o);
 }
@@ -571,6 +573,7 @@ static int refresh(struct tree *t, const struct cache_object *dir)
 		goto out;
 	}
 	stale_clear(t, dir->ino);
+	modes_fetch(t->s, dir->type, dir->uuid, dir->rights, &l);
 	r = store_and_tell(t, dir, &l);
 out:
 	dso_list_release(&l);

@@ -47,6 +47,8 @@ struct tree_node {
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
 	char md5[33];	  /* bitstreams, or "" */
 	char *mime;	  /* bitstreams, or NULL */
+	int read_only;	  /* the server says the user may not change it
+			   * (modes.c); 0 when allowed or unknown */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a

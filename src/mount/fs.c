@@ -208,6 +208,8 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 	int rc = 0;
 
 	int is_dir = n->type != DSO_BITSTREAM;
+	/* what the server lets this user change (core/modes.h) */
+	int w = fs_writable(c) && !n->read_only;
 	time_t t = n->mtime > 0 ? (time_t)n->mtime : c->mount_time;
 	mode_t keep = c->private_modes ? 0700 : 0777;
 
@@ -219,10 +221,10 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
-		st->st_mode = S_IFDIR | ((fs_writable(c) ? 0755 : 0555) & keep);
+		st->st_mode = S_IFDIR | ((w ? 0755 : 0555) & keep);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
+		st->st_mode = S_IFREG | ((w ? 0644 : 0444) & keep);
 		st->st_nlink = 1;
 		rc = node_size(c, n, &st->st_size);
 		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
