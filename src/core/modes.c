@@ -78,7 +78,9 @@ int modes_read_only(enum dso_type type, unsigned rights)
 		w = DSO_RIGHT_EDIT;
 		break;
 	case DSO_COLLECTION:
-		w = DSO_RIGHT_ADD;
+		/* mkdir makes an item with POST items: ADMIN only (contract
+		 * §6); canSubmit alone does not let the mount add one */
+		w = DSO_RIGHT_EDIT;
 		break;
 	case DSO_ITEM:
 		w = DSO_RIGHT_ADD | DSO_RIGHT_EDIT;

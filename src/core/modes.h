@@ -8,7 +8,9 @@
  * canManageBitstreamBundles). The mapping, per entry type:
  *   community  writable iff canEditMetadata (top-level ones only:
  *              in a community's listing only collections are asked)
- *   collection writable iff canSubmit (a new item may be made in it)
+ *   collection writable iff canEditMetadata: a new item is made with
+ *              POST items, which DSpace allows administrators only
+ *              (canSubmit is asked and stored, for deposits)
  *   item       writable iff canManageBitstreamBundles or canEditMetadata
  *   bundle, bitstream: writable iff their item's canManageBitstreamBundles
  * Unknown rights (not asked yet, or the request failed) keep the old

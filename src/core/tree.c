@@ -496,6 +496,7 @@ static struct inval_child *as_children(const struct cache_object *v, size_t n)
 		c[i].size = v[i].size;
 		c[i].mtime = v[i].mtime;
 		c[i].is_dir = is_dir_type(v[i].type);
+		c[i].rights = v[i].rights;
 	}
 	return c;
 }
@@ -766,6 +767,35 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 			x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	return cache_expire_listing(t->c, dir_ino);
+}
+
+/* Expires a directory's listing and fetches it again at once. */
+static int relist(struct tree *t, uint64_t ino)
+{
+	struct cache_object dir;
+	int r = get_dir(t, ino, &dir);
+
+	if (r < 0)
+		return r;
+	tree_invalidate(t, ino);
+	r = ensure_listing(t, &dir);
+	cache_object_release(&dir);
+	return r;
+}
+
+int tree_refresh_modes(struct tree *t, uint64_t dir_ino)
+{
+	struct cache_object dir;
+	int r = cache_get(t->c, dir_ino, &dir);
+
+	if (r < 0)
+		return r;
+	if (dir_ino != TREE_ROOT_INO)
+		r = relist(t, dir.parent_ino);
+	cache_object_release(&dir);
+	if (r == 0)
+		r = relist(t, dir_ino);
+	return r;
 }
 
 int tree_refresh_all(struct tree *t)

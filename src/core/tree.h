@@ -75,6 +75,12 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
  * meanwhile is stored as already expired. 0 or -errno. */
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
 
+/* After the server refused a change in dir (EACCES): fetches again, now,
+ * the listing that holds dir's own mode (its parent's) and dir's, so that
+ * the modes shown (core/modes.h) tell the truth; inval is told about every
+ * mode that changed. 0 or -errno. */
+int tree_refresh_modes(struct tree *t, uint64_t dir_ino);
+
 /* Marks every cached listing stale (kept: it is served while the server
  * cannot be reached) and tells inval that every listing the kernel holds
  * changed, so that the next look at any directory asks the server ("core

@@ -1,0 +1,91 @@
+#!/usr/bin/env bats
+# Modes tell the truth (issue 10): what the user may not change looks
+# read-only, decided by DSpace's authorization features, fetched once per
+# directory listing (GET authz/authorizations/search/objects, DS:
+# SW/repository/AuthorizationRestRepository.java findByObjects); a change
+# the server refuses refreshes the modes of its directory.
+
+load helpers
+load mount
+
+setup_file() {
+	shared_server_setup --fixture small
+}
+
+teardown_file() {
+	shared_teardown
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	test_teardown
+	unmount_fs || true
+}
+
+# perms PATH: the symbolic permissions of PATH's owner ("rwx", "r-x", ...)
+perms() {
+	stat -c %A "$1" | cut -c2-4
+}
+
+PHYS="Research Data/Physics"
+RUNS="Research Data/Physics/Particle Physics/Detector Runs"
+THESES="Research Data/Physics/Physics Theses"
+QUANTUM="On the Quantum Behaviour of Small Things"
+
+@test "as user@example.org: an item they may not change is r-x, its files r--; a thesis they may add to is writable" {
+	FS_PASSWORD=user fresh_mount -o user=user@example.org
+	run1="$MNT/$RUNS/Run 2023-01 calibration"
+	[ "$(perms "$run1")" = r-x ]
+	[ "$(perms "$run1/ORIGINAL")" = r-x ]
+	[ "$(perms "$run1/ORIGINAL/notes.txt")" = r-- ]
+	[ "$(perms "$MNT/$THESES/$QUANTUM")" = rwx ]
+	[ "$(perms "$MNT/$THESES/$QUANTUM/ORIGINAL")" = rwx ]
+	# only administrators may make items (POST items): collections r-x
+	[ "$(perms "$MNT/$THESES")" = r-x ]
+	# what the modes promise holds: a bundle in the thesis can be made
+	mkdir "$MNT/$THESES/$QUANTUM/EXTRA"
+	[ "$(fx 'len(find("bundle", name="EXTRA"))')" = 1 ]
+}
+
+@test "as admin everything is writable" {
+	fresh_mount
+	[ "$(perms "$MNT/$THESES")" = rwx ]
+	[ "$(perms "$MNT/$RUNS/Run 2023-01 calibration")" = rwx ]
+	[ "$(perms "$MNT/$RUNS/Run 2023-01 calibration/ORIGINAL/notes.txt")" = rw- ]
+}
+
+@test "ls -l of a directory costs at most one request more than its listing" {
+	FS_PASSWORD=user fresh_mount -o user=user@example.org
+	ls "$MNT/Research Data" >/dev/null
+	big="$MNT/Research Data/Big Collection"
+	[ -d "$big" ] || big="$MNT/$RUNS"
+	m=$(log_mark)
+	n=$(ls -l "$big" | tail -n +2 | wc -l)
+	[ "$n" -ge 2 ]
+	all=$(reqs_since "$m")
+	authz=$(reqs_since "$m" "'/authz/' in r['path']")
+	echo "ls -l of $n entries: $all requests, $authz of them authz" >&2
+	[ "$authz" -le 1 ]
+	[ "$((all - authz))" -ge 1 ]
+	# warm: no request at all
+	m=$(log_mark)
+	ls -l "$big" >/dev/null
+	[ "$(reqs_since "$m")" = 0 ]
+}
+
+@test "a refused change refreshes the modes: stale rwx becomes r-x" {
+	FS_PASSWORD=user fresh_mount -o user=user@example.org
+	q="$MNT/$THESES/$QUANTUM"
+	[ "$(perms "$q")" = rwx ]
+	# the server takes the user's right away behind the mount's back
+	c=$(fx "one('collection', name='Physics Theses')['uuid']")
+	fake_control POST "/submitters?collection=$c" --data '[]' >/dev/null
+	[ "$(perms "$q")" = rwx ] # still cached
+	run bounded mkdir "$q/NEWBUNDLE"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Permission denied"* ]]
+	wait_until 10 bash -c '[ "$(stat -c %A "$1" | cut -c2-4)" = r-x ]' _ "$q"
+}
