@@ -159,7 +159,7 @@ const char *session_dspace_version(const struct session *s);
 int session_is_anonymous(const struct session *s);
 
 /* Most objects asked about in one request (uuid parameters). */
-#define DSPACE_AUTHZ_MAX 50
+#define DSPACE_AUTHZ_MAX 100
 /* GET authz/authorizations/search/objects (DSpace >= 7.6) for the objects
  * of v[0..n) whose type is type, in requests of at most DSPACE_AUTHZ_MAX
  * objects: sets their rights (DSO_RIGHT_KNOWN plus what was granted).

@@ -618,27 +618,26 @@ static const char *authz_features(enum dso_type type)
 	}
 }
 
-/* One authz request for up to DSPACE_AUTHZ_MAX objects of v. */
+/* One authz request for up to DSPACE_AUTHZ_MAX objects of v (the URL is
+ * built here: it is longer than api_url takes). */
 static int authz_some(struct session *s, const char *dtype, enum dso_type type,
 		      struct dso **v, size_t n)
 {
 	struct http_response resp = {0};
 	struct dso batch[DSPACE_AUTHZ_MAX];
-	struct buf b = {0};
+	struct buf b = BUF_INIT;
 	int rc = -ENOMEM;
-	char *url;
 
-	for (size_t i = 0; i < n; i++)
-		if (buf_addf(&b, "%suuid=%s", i ? "&" : "", v[i]->uuid))
-			goto out;
-	url = api_url(s,
-		      "/authz/authorizations/search/objects?%s&type=%s%s"
-		      "&size=200",
-		      b.data, dtype, authz_features(type));
-	if (!url)
+	if (buf_adds(&b, session_api_url(s)) ||
+	    buf_addf(&b,
+		     "/authz/authorizations/search/objects?type=%s%s"
+		     "&size=%d",
+		     dtype, authz_features(type), 3 * DSPACE_AUTHZ_MAX))
 		goto out;
-	rc = get_json(s, url, &resp);
-	free(url);
+	for (size_t i = 0; i < n; i++)
+		if (buf_addf(&b, "&uuid=%s", v[i]->uuid))
+			goto out;
+	rc = get_json(s, b.data, &resp);
 	if (rc)
 		goto out;
 	memset(batch, 0, sizeof(batch));
