@@ -5,8 +5,9 @@
 # SW/repository/AuthorizationRestRepository.java findByObjects (uuid, type,
 # feature repeated), SW/authorization/AuthorizationRestUtil.java
 # (ids "<eperson>_<feature>_<type>_<uuid>"), SW/authorization/impl/
-# EditMetadataFeature, DeleteFeature, SubmitFeature,
-# ManageBitstreamBundlesFeature. The fake grants what its write paths allow.
+# EditMetadataFeature, DeleteFeature, SubmitFeature ("canSubmit"),
+# CanManageBitstreamBundlesFeature ("canManageBitstreamBundles").
+# The fake grants what its write paths allow.
 
 load helpers
 load mount

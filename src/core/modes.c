@@ -1,4 +1,5 @@
 /* modes: see modes.h. */
+#include <errno.h>
 #include <string.h>
 
 #include "core/modes.h"
@@ -60,7 +61,11 @@ void modes_fetch(struct session *s, enum dso_type dir_type,
 	default:
 		break;
 	}
-	if (r < 0)
+	if (r == -ENOENT || r == -EINVAL || r == -EIO)
+		log_debug("no authorization features (%s; DSpace before "
+			  "7.6?): modes as before",
+			  strerror(-r));
+	else if (r < 0)
 		log_warn("cannot ask the server what may be changed (%s); "
 			 "modes stay as they were",
 			 strerror(-r));

@@ -34,7 +34,7 @@ class Authz(Part):
             # SubmitFeature: collections only, ADD on the collection
             return self.core.may_submit(user, o) if t == "collection" else None
         if name == "canManageBitstreamBundles":
-            # ManageBitstreamBundlesFeature: items only, ADD/REMOVE on
+            # CanManageBitstreamBundlesFeature: items only, ADD/REMOVE on
             # the item and its bundles (Writes.create_bundle checks this)
             return r.can_write(o, user) if t == "item" else None
         return None
