@@ -333,6 +333,12 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
+	d->fsc.views =
+	    views_new(d->session, d->tree, o->cache_ttl, (size_t)o->search_max);
+	if (!d->fsc.views) {
+		log_error("out of memory");
+		return -1;
+	}
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
@@ -370,6 +376,7 @@ static int run_loop(struct startup *d)
 static void release_all(struct startup *d)
 {
 	upload_free(&d->fsc.upload);
+	views_free(&d->fsc.views);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
 	inval_free(&d->inval);

@@ -76,6 +76,9 @@ const char *cache_db_path(const struct cache *c);
 int cache_get(struct cache *c, uint64_t ino, struct cache_object *out);
 /* The inode number of uuid if one was ever given. -ENOENT. */
 int cache_find_ino(struct cache *c, const char *uuid, uint64_t *ino);
+/* The key (uuid, or a local key) inode ino was given, into key (len
+ * bytes). -ENOENT when ino was never given. */
+int cache_ino_key(struct cache *c, uint64_t ino, char *key, size_t len);
 /* The entry called name in directory dir. -ENOENT. */
 int cache_lookup(struct cache *c, uint64_t dir, const char *name,
 		 struct cache_object *out);

@@ -47,6 +47,23 @@ int rest_list_children(struct session *s, enum dso_type parent_type,
 int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 		    struct dso_list *out);
 
+/* --- finding objects (the mount's .search, .handle and .uuid views) --- */
+
+/* The items a discovery query finds (query as the user typed it, sent
+ * encoded; scope_uuid: a community or collection, or NULL/"" for all),
+ * paged at discovery's cap with the bundles embedded like a collection
+ * listing. Stops after max items (0: no cap), then sets *capped. */
+int rest_search_items(struct session *s, const char *scope_uuid,
+		      const char *query, size_t max, struct dso_list *out,
+		      int *capped);
+/* The object with that UUID: GET dso/find?uuid= (302 to the typed URL),
+ * then that GET; 404 → -ENOENT. Appends the object. */
+int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out);
+/* The object with that handle ("10673/20"): GET pid/find?id= (302), then
+ * the typed GET; 404 → -ENOENT. Appends the object. */
+int rest_find_handle(struct session *s, const char *handle,
+		     struct dso_list *out);
+
 /* --- write path (§6 of the contract). Each returns 0 or -errno after a
  * log line naming the URL, status and the server's message; the objects the
  * server returns are appended to out (which may be NULL where allowed). --- */

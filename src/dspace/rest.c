@@ -165,7 +165,7 @@ static int get_json(struct session *s, const char *url,
  * top-level entries continue from *pos across pages. */
 static int list_pages(struct session *s, const char *first_url,
 		      enum page_kind kind, const char *rel, const char *parent,
-		      struct dso_list *out, int64_t *pos)
+		      struct dso_list *out, int64_t *pos, size_t max)
 {
 	struct page_info page = {0};
 	char *url = strdup(first_url);
@@ -203,6 +203,8 @@ static int list_pages(struct session *s, const char *first_url,
 			count++;
 		}
 		*pos += count;
+		if (max && *pos >= (int64_t)max)
+			break; /* the caller's cap: no more pages */
 		if (page.number != expect) {
 			log_error("GET %s: server sent page %lld instead of "
 				  "%lld",
@@ -266,7 +268,7 @@ static int list_one(struct session *s, enum page_kind kind, const char *rel,
 	url = api_url(s, "%s", tail);
 	if (!url)
 		return -ENOMEM;
-	rc = list_pages(s, url, kind, rel, parent, out, pos);
+	rc = list_pages(s, url, kind, rel, parent, out, pos, 0);
 	free(url);
 	return rc;
 }
@@ -362,6 +364,136 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 		while (out->n > start)
 			dso_release(&out->v[--out->n]);
 	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* Appends s to b percent-encoded (all but RFC 3986's unreserved). */
+static int add_encoded(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int r = 0;
+
+	for (; *s && r == 0; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			r = buf_add(b, s, 1);
+		else
+			r = buf_addf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+	}
+	return r;
+}
+
+int rest_search_items(struct session *s, const char *scope_uuid,
+		      const char *query, size_t max, struct dso_list *out,
+		      int *capped)
+{
+	struct buf b = BUF_INIT;
+	char u[UUID_LEN + 1] = "";
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	*capped = 0;
+	if (scope_uuid && scope_uuid[0] && safe_uuid(scope_uuid, u))
+		return -EINVAL;
+	if (buf_adds(&b, session_api_url(s)) ||
+	    buf_adds(&b, "/discover/search/objects?query=") ||
+	    add_encoded(&b, query) ||
+	    buf_addf(&b, "%s%s", u[0] ? "&scope=" : "", u) ||
+	    buf_adds(&b, "&dsoType=ITEM&size=" DISCOVERY_SIZE "&" ITEM_EMBED)) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	url = buf_detach(&b, NULL);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, max);
+	free(url);
+	if (rc)
+		while (out->n > start)
+			dso_release(&out->v[--out->n]);
+	else if (max && pos >= (int64_t)max)
+		*capped = 1;
+	return rc;
+}
+
+/* The object a find endpoint's redirect names ("{api}/core/items/<u>"). */
+static int follow_find(struct session *s, const char *url, struct dso_list *out)
+{
+	static const enum dso_type types[] = {
+	    DSO_COMMUNITY, DSO_COLLECTION, DSO_ITEM, DSO_BUNDLE, DSO_BITSTREAM};
+	struct http_request req = {0};
+	struct http_response resp = {0};
+	const char *api = session_api_url(s), *loc, *p;
+	size_t n = strlen(api), k;
+	int rc;
+
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = perform(s, &req, &resp, 302, 301);
+	if (rc)
+		goto out;
+	loc = http_response_header(&resp, "Location");
+	rc = -EIO;
+	if (!loc || !link_is_ours(s, loc) || strncmp(loc + n, "/core/", 6)) {
+		log_error("GET %s: unusable redirect to %s", url,
+			  loc ? loc : "(none)");
+		goto out;
+	}
+	p = loc + n + 6;
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		const char *seg = plural(types[k]);
+		size_t len = strlen(seg);
+
+		if (!strncmp(p, seg, len) && p[len] == '/' &&
+		    strlen(p + len + 1) == UUID_LEN) {
+			rc = rest_get_object(s, types[k], p + len + 1, out);
+			goto out;
+		}
+	}
+	log_error("GET %s: redirect to %s names no object", url, loc);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
+{
+	char u[UUID_LEN + 1];
+	char *url;
+	int rc;
+
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/dso/find?uuid=%s", u);
+	if (!url)
+		return -ENOMEM;
+	rc = follow_find(s, url, out);
+	free(url);
+	return rc;
+}
+
+int rest_find_handle(struct session *s, const char *handle,
+		     struct dso_list *out)
+{
+	struct buf b = BUF_INIT;
+	char *url;
+	int rc;
+
+	if (buf_adds(&b, session_api_url(s)) || buf_adds(&b, "/pid/find?id=") ||
+	    add_encoded(&b, handle)) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	url = buf_detach(&b, NULL);
+	if (!url)
+		return -ENOMEM;
+	rc = follow_find(s, url, out);
 	free(url);
 	return rc;
 }

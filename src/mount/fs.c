@@ -46,8 +46,16 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text; /* FH_STATUS: the snapshot read back */
-	int wrote;	 /* FH_STATUS: commands were written */
+	struct buf text;	     /* FH_STATUS: the snapshot read back */
+	int wrote;		     /* FH_STATUS: commands were written */
+	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
+};
+
+/* The handles the kernel holds, so that those it never releases (an
+ * unmount while files are open) are freed by fs_detach. */
+struct fs_open {
+	pthread_mutex_t lock;
+	struct fs_file *head;
 };
 
 /* The mount's configuration (the session's userdata). */
@@ -75,6 +83,16 @@ static struct edit edit_of(const struct fs_config *c)
 	return e;
 }
 
+/* Changes inside .search, .handle and .uuid are refused (views.h):
+ * replies EROFS and returns 1 when a or b is a view's inode. */
+static int refuse_view(fuse_req_t req, uint64_t a, uint64_t b)
+{
+	if (!views_owns(a) && !views_owns(b))
+		return 0;
+	fuse_reply_err(req, EROFS);
+	return 1;
+}
+
 /* Sends an error reply: failures to reach or talk to the server become
  * EIO (util/errors.h, err_for_user). */
 static void reply_err(fuse_req_t req, int negerr)
@@ -87,6 +105,8 @@ static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
 {
 	struct edit e = edit_of(c);
 
+	if (views_owns(ino))
+		return views_getattr(c->views, ino, n);
 	return edit_getattr(&e, ino, n);
 }
 
@@ -96,6 +116,10 @@ static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
 {
 	struct edit e = edit_of(c);
 
+	int r = views_lookup(c->views, parent, name, n);
+
+	if (r != VIEWS_PASS)
+		return r;
 	return edit_lookup(&e, parent, name, n);
 }
 
@@ -215,7 +239,13 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
+	if (views_owns(n->ino)) {
+		/* .search, .handle, .uuid: read-only directories and links */
+		st->st_mode = views_is_link(n->ino) ? S_IFLNK | 0777
+						    : S_IFDIR | (0555 & keep);
+		st->st_nlink = views_is_link(n->ino) ? 1 : 2;
+		st->st_size = n->size;
+	} else if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
 		/* the status file */
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
 		st->st_nlink = 1;
@@ -399,18 +429,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = tree_getattr(c->tree, ino, &self);
+	rc = views_owns(ino) ? views_getattr(c->views, ino, &self)
+			     : tree_getattr(c->tree, ino, &self);
 	if (rc)
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
 	inval_dir_seen(c->inval, ino);
-	if (self.type == DSO_BITSTREAM)
+	if (self.type == DSO_BITSTREAM || views_is_link(ino))
 		rc = -ENOTDIR;
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = edit_list(&e, ino, &d->nodes, &d->n);
+	if (views_owns(ino))
+		rc = views_list(c->views, ino, &d->nodes, &d->n);
+	else
+		rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
@@ -513,6 +547,37 @@ static struct fs_file *fh_new(enum fh_kind kind)
 	return h;
 }
 
+/* Records h as held by the kernel (stored in a fuse_file_info). */
+static void fh_keep(struct fs_config *c, struct fs_file *h)
+{
+	if (!c->open)
+		return;
+	pthread_mutex_lock(&c->open->lock);
+	h->prev = NULL;
+	h->next = c->open->head;
+	if (h->next)
+		h->next->prev = h;
+	c->open->head = h;
+	pthread_mutex_unlock(&c->open->lock);
+}
+
+/* Frees h, which the kernel released. */
+static void fh_free(struct fs_config *c, struct fs_file *h)
+{
+	if (c->open) {
+		pthread_mutex_lock(&c->open->lock);
+		if (h->prev)
+			h->prev->next = h->next;
+		else if (c->open->head == h)
+			c->open->head = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		pthread_mutex_unlock(&c->open->lock);
+	}
+	buf_release(&h->text);
+	free(h);
+}
+
 /* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
@@ -536,6 +601,7 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -596,6 +662,7 @@ done:
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
 		fi->direct_io = 1;
@@ -839,8 +906,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (h->uf)
 		upload_unref(&h->uf);
-	buf_release(&h->text);
-	free(h);
+	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1009,7 +1075,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mkdir(&e, parent, name, &n), &n);
 }
@@ -1026,7 +1093,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	h = fh_new(FH_UPLOAD);
 	r = h ? edit_create(&e, parent, name, (fi->flags & O_EXCL) != 0, &h->uf,
@@ -1048,6 +1116,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (h->uf) {
 		fi->fh = (uintptr_t)h;
+		fh_keep(c, h);
 		fi->direct_io = 1;
 	} else {
 		free(h);
@@ -1065,7 +1134,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)rdev;
-	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mknod(&e, parent, name, mode, &n), &n);
 }
@@ -1075,7 +1145,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 0));
 }
@@ -1085,7 +1156,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 1));
 }
@@ -1097,7 +1169,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name) ||
+	    refuse_view(req, parent, newparent))
 		return;
 	reply_err(req,
 		  edit_rename(&e, parent, name, newparent, newname, flags));
@@ -1115,7 +1188,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int what = 0, r;
 
-	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		what |= EDIT_SET_SIZE;
@@ -1146,7 +1220,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)value;
 	(void)size;
 	(void)flags;
-	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	reply_err(req, edit_xattr_change(&e));
 }
@@ -1157,9 +1232,28 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct edit e = edit_of(fs_of(req));
 
 	(void)name;
-	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	reply_err(req, edit_xattr_change(&e));
+}
+
+/* The target of a link in .search or .handle. */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_config *c = fs_of(req);
+	char *target = NULL;
+	int rc;
+
+	if (refuse_other(req, FS_READ, "readlink", 0, ino, NULL))
+		return;
+	rc = views_readlink(c->views, ino, &target);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1190,6 +1284,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,
+    .readlink = op_readlink,
 };
 
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
@@ -1218,13 +1313,41 @@ int fs_attach(struct fs_config *c, struct fuse_session *se)
 	if (!c->refusals)
 		return -ENOMEM;
 	pthread_mutex_init(&c->refusals->lock, NULL);
+	c->open = calloc(1, sizeof(*c->open));
+	if (!c->open)
+		return -ENOMEM;
+	pthread_mutex_init(&c->open->lock, NULL);
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
+}
+
+/* Frees the handles the kernel never released (unmounted while open): a
+ * file still being written is kept as incomplete, never published. */
+static void release_left_open(struct fs_config *c)
+{
+	struct fs_file *h;
+
+	while (c->open && (h = c->open->head)) {
+		if (h->rf)
+			reader_close(&h->rf);
+		if (h->uf && upload_pending(h->uf))
+			upload_abandon(h->uf, "the mount went away while the "
+					      "file was still open");
+		if (h->uf)
+			upload_unref(&h->uf);
+		fh_free(c, h);
+	}
+	if (c->open) {
+		pthread_mutex_destroy(&c->open->lock);
+		free(c->open);
+		c->open = NULL;
+	}
 }
 
 /* Stops inval's worker before the session goes away; frees fs's state. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
+	release_left_open(c);
 	if (c->refusals) {
 		pthread_mutex_destroy(&c->refusals->lock);
 		free(c->refusals);

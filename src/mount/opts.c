@@ -31,6 +31,7 @@ static const struct fuse_opt opt_table[] = {
     OPT("anonymous", anonymous, 1),
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("cache_ttl=%d", cache_ttl, 0),
+    OPT("search_max=%d", search_max, 0),
     OPT("connections=%d", connections, 0),
     OPT("cacert=%s", cacert, 0),
     OPT("insecure", insecure, 1),
@@ -71,6 +72,8 @@ void opts_usage(const char *progname)
 	    "0700)\n"
 	    "    -o cache_ttl=SECONDS   how long a listing is trusted (default "
 	    "60)\n"
+	    "    -o search_max=N        results kept per search directory "
+	    "(default 1000)\n"
 	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
 	    "(default 2G)\n"
 	    "    -o connections=N       parallel HTTP connections (default 4)\n"
@@ -282,6 +285,7 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->cache_ttl = 60;
+	o->search_max = 1000;
 	o->cache_max = 2ULL << 30;
 	o->connections = 4;
 	o->timeout = 30;
@@ -309,10 +313,10 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 				"it)\n");
 		return -1;
 	}
-	if (o->cache_ttl < 0 || o->connections < 1 || o->connections > 64 ||
-	    o->timeout < 1) {
+	if (o->cache_ttl < 0 || o->search_max < 1 || o->connections < 1 ||
+	    o->connections > 64 || o->timeout < 1) {
 		fprintf(stderr, "dspacefs: cache_ttl must be >= 0, connections "
-				"1..64 and timeout >= 1\n");
+				"1..64, timeout and search_max >= 1\n");
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {

@@ -18,6 +18,7 @@ struct dspacefs_opts {
 	char *cache_dir;     /* -o cache_dir=, else a per-server, per-user dir
 			      * under $XDG_CACHE_HOME (or ~/.cache)/dspacefs */
 	int cache_ttl;	     /* -o cache_ttl= seconds (default 60) */
+	int search_max;	     /* -o search_max= results per search (1000) */
 	uint64_t
 	    cache_max; /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
 	int connections; /* -o connections= (default 4) */
