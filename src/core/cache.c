@@ -75,6 +75,9 @@ static const char *const migrations[] = {
     " mtime INTEGER NOT NULL DEFAULT 0,"
     " mtime_ns INTEGER NOT NULL DEFAULT 0,"
     " has_times INTEGER NOT NULL DEFAULT 0);",
+    /* 2 → 3: what the user may change (dspace.h DSO_RIGHT_*; 0 unknown),
+     * stored with the listing that fetched it. */
+    "ALTER TABLE objects ADD COLUMN rights INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -84,7 +87,7 @@ static const char *const migrations[] = {
 	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
 	"e.name, o.raw_name, o.handle, "                                       \
 	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "      \
-	"COALESCE(t.mtime_ns, 0)"
+	"COALESCE(t.mtime_ns, 0), o.rights"
 
 /* Joins the locally set times of an object (OBJ_COLS reads them). */
 #define TIMES_JOIN " LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"
@@ -121,13 +124,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INO_NEW] = "INSERT INTO inodes (uuid) VALUES (?1)",
     [ST_OBJ_PUT] =
 	"INSERT INTO objects (ino, type, parent_ino, raw_name, handle,"
-	" size, md5, mime, mtime, position)"
-	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	" size, md5, mime, mtime, position, rights)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 	" ON CONFLICT (ino) DO UPDATE SET type = excluded.type,"
 	" parent_ino = excluded.parent_ino, raw_name = excluded.raw_name,"
 	" handle = excluded.handle, size = excluded.size,"
 	" md5 = excluded.md5, mime = excluded.mime,"
-	" mtime = excluded.mtime, position = excluded.position",
+	" mtime = excluded.mtime, position = excluded.position,"
+	" rights = CASE WHEN excluded.rights = 0 THEN objects.rights"
+	" ELSE excluded.rights END",
     [ST_META_DEL] = "DELETE FROM meta WHERE ino = ?1",
     [ST_META_INS] =
 	"INSERT INTO meta (ino, idx, key, value) VALUES (?1, ?2, ?3, ?4)",
@@ -614,6 +619,7 @@ static int read_object(sqlite3_stmt *s, struct cache_object *o)
 	snprintf(o->md5, sizeof(o->md5), "%s", t ? (const char *)t : "");
 	o->mime = col_dup(s, 11);
 	o->mtime_ns = sqlite3_column_int64(s, 12);
+	o->rights = (unsigned)sqlite3_column_int(s, 13);
 	if (!o->name || !o->raw_name ||
 	    (!o->handle && sqlite3_column_type(s, 6) != SQLITE_NULL) ||
 	    (!o->mime && sqlite3_column_type(s, 11) != SQLITE_NULL)) {
@@ -983,6 +989,7 @@ int cache_put_object(struct cache_txn *t, const struct dso *d,
 		sqlite3_bind_text(s, 8, d->mime, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, d->mtime);
 	sqlite3_bind_int64(s, 10, d->position);
+	sqlite3_bind_int(s, 11, (int)d->rights);
 	r = step_done(k, s, "storing an object");
 	if (r == 0 && inop)
 		*inop = ino;

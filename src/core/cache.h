@@ -29,7 +29,7 @@
 #include "dspace/dspace.h"
 
 #define CACHE_ROOT_INO 1
-#define CACHE_SCHEMA_VERSION 2
+#define CACHE_SCHEMA_VERSION 3
 
 struct cache;
 struct cache_txn;
@@ -49,7 +49,8 @@ struct cache_object {
 	int64_t mtime_ns; /* its nanoseconds (0 for the server's) */
 	int64_t position;
 	char md5[33];
-	char *mime; /* or NULL */
+	char *mime;	 /* or NULL */
+	unsigned rights; /* DSO_RIGHT_* (dspace.h); 0 unknown */
 };
 
 /* One entry of a directory, for cache_set_children. Borrowed. */

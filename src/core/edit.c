@@ -246,6 +246,16 @@ static int mkdir_bundle(const struct edit *e, const struct tree_node *p,
 }
 
 /* An item in a collection or a bundle in an item; nothing else. */
+/* A change in dir the server refused: the modes shown were stale (or
+ * unknown); fetch them again so that the next look tells the truth. */
+static int refused(const struct edit *e, uint64_t dir, int r)
+{
+	if (r == -EACCES && tree_refresh_modes(e->tree, dir) < 0)
+		log_debug("cannot refresh the modes of inode %llu",
+			  (unsigned long long)dir);
+	return r;
+}
+
 int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 	       struct tree_node *out)
 {
@@ -276,7 +286,7 @@ int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 						    : "created bundle",
 			   parent, name, 0, NULL);
 	tree_node_release(&p);
-	return r;
+	return refused(e, parent, r);
 }
 
 /* A spool for a new file name in bundle parent, journalled under its
@@ -460,7 +470,7 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 						  : "deleted",
 			   parent, name, 0, NULL);
 	tree_node_release(&n);
-	return r;
+	return refused(e, parent, r);
 }
 
 /* The item a bundle belongs to (its parent inode), or 0. */
@@ -757,7 +767,7 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 	dso_list_release(&x.l);
 	tree_node_release(&x.n);
 	tree_node_release(&x.t);
-	return r > 0 ? 0 : r;
+	return r > 0 ? 0 : refused(e, parent, r);
 }
 
 /* Copies a bitstream's content (up to limit bytes; all when < 0) into a

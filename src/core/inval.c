@@ -742,7 +742,7 @@ static size_t diff_inodes(struct inval *inv, const struct inval_child **o,
 			inval_content(inv, y->ino);
 			changes++;
 		} else if (x->mtime != y->mtime || x->size != y->size ||
-			   x->is_dir != y->is_dir) {
+			   x->is_dir != y->is_dir || x->rights != y->rights) {
 			inval_attr(inv, y->ino);
 			changes++;
 		}

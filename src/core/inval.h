@@ -54,6 +54,7 @@ struct inval_child {
 	int64_t size;
 	int64_t mtime;
 	int is_dir;
+	unsigned rights; /* what the user may change (core/modes.h) */
 };
 
 struct inval *inval_new(void);

@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "dspace/dspace.h"
 #include "core/tree.h"
+#include "core/modes.h"
 
 #define DEFAULT_TTL 60
 #define STALE_RETRY 10 /* seconds between attempts while unreachable */
@@ -154,6 +155,7 @@ static void to_node(struct cache_object *o, struct tree_node *n)
 	n->mtime_ns = o->mtime_ns;
 	memcpy(n->md5, o->md5, sizeof(n->md5));
 	n->mime = o->mime;
+	n->read_only = modes_read_only(o->type, o->rights);
 	o->name = o->raw_name = o->handle = o->mime = NULL;
 	cache_object_release(o);
 }
@@ -554,6 +556,7 @@ static struct inval_child *as_children(const struct cache_object *v, size_t n)
 		c[i].size = v[i].size;
 		c[i].mtime = v[i].mtime;
 		c[i].is_dir = is_dir_type(v[i].type);
+		c[i].rights = v[i].rights;
 	}
 	return c;
 }
@@ -694,6 +697,7 @@ static int refresh_once(struct tree *t, const struct cache_object *dir,
 	}
 	stale_clear(t, dir->ino);
 	drop_hidden(t, &l);
+	modes_fetch(t->s, dir->type, dir->uuid, dir->rights, &l);
 	r = store_unless_overtaken(t, dir, &l, changes);
 out:
 	dso_list_release(&l);
@@ -1090,6 +1094,35 @@ uint64_t tree_changes(struct tree *t)
 	n = t->changes;
 	pthread_mutex_unlock(&t->store);
 	return n;
+}
+
+/* Expires a directory's listing and fetches it again at once. */
+static int relist(struct tree *t, uint64_t ino)
+{
+	struct cache_object dir;
+	int r = get_dir(t, ino, &dir);
+
+	if (r < 0)
+		return r;
+	tree_invalidate(t, ino);
+	r = ensure_listing(t, &dir);
+	cache_object_release(&dir);
+	return r;
+}
+
+int tree_refresh_modes(struct tree *t, uint64_t dir_ino)
+{
+	struct cache_object dir;
+	int r = cache_get(t->c, dir_ino, &dir);
+
+	if (r < 0)
+		return r;
+	if (dir_ino != TREE_ROOT_INO)
+		r = relist(t, dir.parent_ino);
+	cache_object_release(&dir);
+	if (r == 0)
+		r = relist(t, dir_ino);
+	return r;
 }
 
 int tree_refresh_all(struct tree *t)

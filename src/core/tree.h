@@ -48,7 +48,9 @@ struct tree_node {
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
 	char md5[33];	  /* bitstreams, or "" */
 	char *mime;	  /* bitstreams, or NULL */
-	int read_only;	  /* virtual files the user may not change */
+	int read_only;	  /* the server says the user may not change it
+			   * (modes.c), or a virtual file the user may not
+			   * change; 0 when allowed or unknown */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a
@@ -83,6 +85,12 @@ uint64_t tree_changes(struct tree *t);
  * listing (the entries stay, for offline browsing). 0 or -errno. */
 #define TREE_ALL_DIRS 0
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
+
+/* After the server refused a change in dir (EACCES): fetches again, now,
+ * the listing that holds dir's own mode (its parent's) and dir's, so that
+ * the modes shown (core/modes.h) tell the truth; inval is told about every
+ * mode that changed. 0 or -errno. */
+int tree_refresh_modes(struct tree *t, uint64_t dir_ino);
 
 /* Marks every cached listing stale (kept: it is served while the server
  * cannot be reached) and tells inval that every listing the kernel holds

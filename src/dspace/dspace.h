@@ -240,6 +240,15 @@ const char *session_api_url(const struct session *s);
 /* "DSpace 7.6", or "" before session_start() */
 const char *session_dspace_version(const struct session *s);
 int session_is_anonymous(const struct session *s);
+
+/* Most objects asked about in one request (uuid parameters). */
+#define DSPACE_AUTHZ_MAX 100
+/* GET authz/authorizations/search/objects (DSpace >= 7.6) for the objects
+ * of v[0..n) whose type is type, in requests of at most DSPACE_AUTHZ_MAX
+ * objects: sets their rights (DSO_RIGHT_KNOWN plus what was granted).
+ * 0 or -errno; on failure the rights stay unknown. */
+int dspace_authz(struct session *s, enum dso_type type, struct dso *v,
+		 size_t n);
 /* The user logged in as ("" when anonymous). */
 const char *session_user(const struct session *s);
 /* Whether the last attempt to log in again failed. */

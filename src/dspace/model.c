@@ -1469,3 +1469,66 @@ int model_parse_form_fields(const char *json, size_t len, char ***fields,
 	json_decref(root);
 	return rc;
 }
+
+/* The right a feature name grants (dspace.h DSO_RIGHT_*), or 0. */
+static unsigned feature_right(const char *f, size_t len)
+{
+	static const struct {
+		const char *name;
+		unsigned right;
+	} map[] = {
+	    {"canEditMetadata", DSO_RIGHT_EDIT},
+	    {"canDelete", DSO_RIGHT_DELETE},
+	    {"canSubmit", DSO_RIGHT_ADD},
+	    {"canManageBitstreamBundles", DSO_RIGHT_ADD},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strlen(map[i].name) == len && !memcmp(map[i].name, f, len))
+			return map[i].right;
+	return 0;
+}
+
+/* Adds the right of one authorization id to the object it names. */
+static void authz_apply(const char *id, struct dso *v, size_t n)
+{
+	const char *obj = strrchr(id, '_');
+	const char *end, *feat;
+
+	if (!obj || obj == id)
+		return;
+	end = obj - 1;
+	while (end > id && *end != '_')
+		end--; /* back over "_core.item" */
+	if (end == id)
+		return;
+	feat = end - 1;
+	while (feat > id && feat[-1] != '_')
+		feat--;
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(v[i].uuid, obj + 1))
+			v[i].rights |=
+			    feature_right(feat, (size_t)(end - feat));
+}
+
+int model_parse_authz(const char *json, size_t len, struct dso *v, size_t n)
+{
+	json_error_t err;
+	json_t *root = json_loadb(json, len, 0, &err);
+	json_t *list, *a;
+	size_t i;
+
+	if (!root)
+		return -EPROTO;
+	list = json_object_get(json_object_get(root, "_embedded"),
+			       "authorizations");
+	json_array_foreach(list, i, a)
+	{
+		const char *id = json_string_value(json_object_get(a, "id"));
+
+		if (id)
+			authz_apply(id, v, n);
+	}
+	json_decref(root);
+	return 0;
+}

@@ -30,6 +30,14 @@ struct meta_field {
 	char *value;
 };
 
+/* What the user may do to an object, from DSpace's authorization features
+ * (dspace_authz). 0 means unknown; DSO_RIGHT_KNOWN is set once asked. */
+#define DSO_RIGHT_KNOWN 0x1u
+#define DSO_RIGHT_EDIT 0x2u   /* canEditMetadata */
+#define DSO_RIGHT_DELETE 0x4u /* canDelete */
+#define DSO_RIGHT_ADD                                                          \
+	0x8u /* collections: canSubmit; items:                                 \
+	      * canManageBitstreamBundles */
 struct dso {
 	enum dso_type type;
 	char uuid[UUID_LEN + 1]; /* lower case */
@@ -49,6 +57,8 @@ struct dso {
 	 * bitstreams, each bundle has its own flag); bundles: bitstreams. */
 	int children_complete;
 	int restricted; /* set by callers when the server refused access */
+	unsigned
+	    rights; /* DSO_RIGHT_* (dspace.h) from dspace_authz; 0 unknown */
 	struct meta_field *meta;
 	size_t nmeta;
 };
@@ -93,6 +103,12 @@ const char *dso_meta(const struct dso *d, const char *key);
 int model_parse_page(const char *json, size_t len, const char *rel,
 		     const char *parent_uuid, struct dso_list *out,
 		     struct page_info *page);
+
+/* An authorization search page (authz/authorizations/search/objects):
+ * each authorization's id is "<eperson>_<feature>_<type>_<object uuid>"
+ * (AuthorizationRestUtil.getAuthorizationId); the feature granted is
+ * added to the rights of the object of v[0..n) with that uuid. */
+int model_parse_authz(const char *json, size_t len, struct dso *v, size_t n);
 
 /* A discovery page (/api/discover/search/objects): the indexable objects of
  * _embedded.searchResult._embedded.objects[]. */

@@ -1040,3 +1040,77 @@ int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
 	free(patch);
 	return rc;
 }
+
+/* Feature names asked about per type (dspace.h DSO_RIGHT_*). */
+static const char *authz_features(enum dso_type type)
+{
+	switch (type) {
+	case DSO_COLLECTION:
+		return "&feature=canEditMetadata&feature=canSubmit";
+	case DSO_ITEM:
+		return "&feature=canEditMetadata&feature=canDelete"
+		       "&feature=canManageBitstreamBundles";
+	default:
+		return "&feature=canEditMetadata&feature=canDelete";
+	}
+}
+
+/* One authz request for up to DSPACE_AUTHZ_MAX objects of v (the URL is
+ * built here: it is longer than api_url takes). */
+static int authz_some(struct session *s, const char *dtype, enum dso_type type,
+		      struct dso **v, size_t n)
+{
+	struct http_response resp = {0};
+	struct dso batch[DSPACE_AUTHZ_MAX];
+	struct buf b = BUF_INIT;
+	int rc = -ENOMEM;
+
+	if (buf_adds(&b, session_api_url(s)) ||
+	    buf_addf(&b,
+		     "/authz/authorizations/search/objects?type=%s%s"
+		     "&size=%d",
+		     dtype, authz_features(type), 3 * DSPACE_AUTHZ_MAX))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (buf_addf(&b, "&uuid=%s", v[i]->uuid))
+			goto out;
+	rc = get_json(s, b.data, &resp);
+	if (rc)
+		goto out;
+	memset(batch, 0, sizeof(batch));
+	for (size_t i = 0; i < n; i++)
+		memcpy(batch[i].uuid, v[i]->uuid, sizeof(batch[i].uuid));
+	rc = model_parse_authz(resp.body, resp.body_len, batch, n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		v[i]->rights = DSO_RIGHT_KNOWN | batch[i].rights;
+out:
+	http_response_release(&resp);
+	buf_release(&b);
+	return rc == -EPROTO ? -EIO : rc;
+}
+
+int dspace_authz(struct session *s, enum dso_type type, struct dso *v, size_t n)
+{
+	static const char *const names[] = {
+	    [DSO_COMMUNITY] = "core.community",
+	    [DSO_COLLECTION] = "core.collection",
+	    [DSO_ITEM] = "core.item",
+	    [DSO_BUNDLE] = "core.bundle",
+	    [DSO_BITSTREAM] = "core.bitstream",
+	};
+	struct dso *batch[DSPACE_AUTHZ_MAX];
+	size_t k = 0;
+	int rc = 0;
+
+	if (type <= DSO_NONE || type > DSO_BITSTREAM)
+		return -EINVAL;
+	for (size_t i = 0; i <= n && rc == 0; i++) {
+		if (i < n && v[i].type == type && model_uuid_valid(v[i].uuid))
+			batch[k++] = &v[i];
+		if (k == DSPACE_AUTHZ_MAX || (i == n && k > 0)) {
+			rc = authz_some(s, names[type], type, batch, k);
+			k = 0;
+		}
+	}
+	return rc;
+}

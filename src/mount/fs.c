@@ -242,6 +242,8 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 	int rc = 0;
 
 	int is_dir = n->type != DSO_BITSTREAM;
+	/* what the server lets this user change (core/modes.h) */
+	int w = fs_writable(c) && !n->read_only;
 	time_t t = n->mtime > 0 ? (time_t)n->mtime : c->mount_time;
 	mode_t keep = c->private_modes ? 0700 : 0777;
 
@@ -264,10 +266,10 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
-		st->st_mode = S_IFDIR | ((fs_writable(c) ? 0755 : 0555) & keep);
+		st->st_mode = S_IFDIR | ((w ? 0755 : 0555) & keep);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | ((fs_writable(c) ? 0644 : 0444) & keep);
+		st->st_mode = S_IFREG | ((w ? 0644 : 0444) & keep);
 		st->st_nlink = 1;
 		rc = node_size(c, n, &st->st_size);
 		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size + 511) / 512);
@@ -824,22 +826,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		size_t len = h->text.len, n = 0;
+		size_t len = h->text.len, cnt = 0;
 		char *b;
 
 		if ((size_t)off < len)
-			n = len - (size_t)off < size ? len - (size_t)off : size;
+			cnt =
+			    len - (size_t)off < size ? len - (size_t)off : size;
 		/* A copy: once the reply is out the reader may close the file,
 		 * and its release frees h (while the reply's buffer is still
 		 * being looked at after the write to /dev/fuse). */
-		b = malloc(n ? n : 1);
+		b = malloc(cnt ? cnt : 1);
 		if (!b) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		if (n)
-			memcpy(b, h->text.data + off, n);
-		fuse_reply_buf(req, b, n);
+		if (cnt)
+			memcpy(b, h->text.data + off, cnt);
+		fuse_reply_buf(req, b, cnt);
 		free(b);
 		return;
 	}

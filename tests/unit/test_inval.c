@@ -47,7 +47,7 @@ static const char *delivered(struct inval *inv)
 static struct inval_child file(uint64_t ino, const char *name, const char *uuid,
 			       const char *md5, int64_t size)
 {
-	struct inval_child c = {ino, name, uuid, md5, size, 100, 0};
+	struct inval_child c = {ino, name, uuid, md5, size, 100, 0, 0};
 
 	return c;
 }
@@ -142,7 +142,7 @@ static void test_diff(void)
 	inval_start(inv, record, NULL);
 	a[0] = file(10, "a.bin", U1, M1, 5);
 	a[1] = file(11, "b.bin", U2, M2, 6);
-	a[2] = (struct inval_child){12, "sub", U2, "", 0, 100, 1};
+	a[2] = (struct inval_child){12, "sub", U2, "", 0, 100, 1, 0};
 	memcpy(b, a, sizeof(a));
 	is_int(inval_listing_diff(inv, 1, a, 3, b, 3), 0, "same listing");
 	is_str(delivered(inv), "", "nothing to forget");

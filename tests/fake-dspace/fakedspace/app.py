@@ -7,6 +7,7 @@ import threading
 import urllib.parse
 
 from .auth import Authn
+from .authz import Authz
 from .common import (ApiError, CSRF_COOKIE, CSRF_HEADER_OUT, ERROR_JSON, STATUS_TEXT, UUID_RE,
                      error_body, jdump)
 from .content import Content
@@ -38,6 +39,7 @@ class App:
         self.writes = Writes(self)
         self.control = Control(self)
         self.submission = Submission(self)
+        self.authz = Authz(self)
         S = self.submission
         N = r"(?P<id>[^/]+)"
         U = "(?P<uuid>" + UUID_RE + ")"
@@ -56,6 +58,7 @@ class App:
             (("GET",), r"/core/communities/search/top", self.core.top_communities),
             (("GET",), r"/core/collections/?", self.core.list_collections),
             (("GET",), r"/core/collections/search", self.core.collection_search_methods),
+            (("GET",), r"/authz/authorizations/search/objects", self.authz.search_objects),
             (("GET",), r"/core/collections/search/findSubmitAuthorized", self.core.submit_collections),
             (("GET", "POST"), r"/core/items/?", self.core.items_root),
             (("GET", "PATCH"), r"/core/bitstreams/?", self.core.bitstreams_root),

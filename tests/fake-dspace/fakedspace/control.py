@@ -21,7 +21,7 @@ class Control(Part):
 
     ENDPOINTS = {"/faults": "faults", "/restart": "restart", "/stats": "stats",
                  "/config": "config", "/state": "state",
-                 "/hostile": "hostile"}
+                 "/hostile": "hostile", "/submitters": "submitters"}
 
     def handle(self, handler, sub, query):
         """Answer one control request (sub: the path below /fake-control) with a Resp."""
@@ -94,6 +94,19 @@ class Control(Part):
             return None
         data = json.dumps(self.repo.snapshot(), ensure_ascii=False).encode("utf-8")
         return Resp(200, data, "application/json;charset=UTF-8")
+
+    def submitters(self, method, params, body):
+        """POST ?collection=UUID, body a JSON list of e-mails: the members
+        of that collection's submitters group from now on (what an
+        administrator does in the web UI; modes tests, issue 10)."""
+        if method != "POST":
+            return None
+        with self.repo.lock:
+            coll = self.repo.obj.get(params["collection"])
+            if not coll or coll["type"] != "collection":
+                return None
+            coll["submitters"] = list(json.loads(body or b"[]"))
+        return {"collection": coll["uuid"], "submitters": coll["submitters"]}
 
     # -------------------------------------------------------------- run-time configuration
     def update_config(self, d):
