@@ -77,6 +77,12 @@ struct rfile {
 	uint64_t failed_progress;
 	struct range inflight[MAX_INFLIGHT];
 	int verifying;
+	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
+	 * file downloaded front to back is verified without reading it again;
+	 * under hash_lock. */
+	pthread_mutex_t hash_lock;
+	struct content_md5 hash;
+	uint64_t hashed;
 	/* worker */
 	pthread_t thread;
 	int thread_started;
@@ -214,6 +220,32 @@ static uint64_t inflight_next(const struct rfile *rf, uint64_t off,
 
 /* ---- one transfer -------------------------------------------------------- */
 
+/* Feeds bytes just written at off into the running MD5 when they continue
+ * it; at the end marks the cached copy verified if the digest matches. */
+static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+{
+	char hex[33];
+
+	if (!rf->md5[0])
+		return;
+	pthread_mutex_lock(&rf->hash_lock);
+	if (off > rf->hashed || off + len <= rf->hashed)
+		goto out;
+	p += rf->hashed - off;
+	len -= (size_t)(rf->hashed - off);
+	content_md5_update(&rf->hash, p, len);
+	rf->hashed += len;
+	if (rf->hashed == rf->size) {
+		content_md5_final(&rf->hash, hex);
+		if (content_mark_verified(rf->ce, hex) < 0)
+			log_warn("bitstream %s: downloaded bytes have MD5 %s, "
+				 "not %s",
+				 rf->uuid, hex, rf->md5);
+	}
+out:
+	pthread_mutex_unlock(&rf->hash_lock);
+}
+
 /* Moves buffered bytes into the cache and wakes the readers. */
 static int fetch_flush(struct fetch *f)
 {
@@ -223,8 +255,10 @@ static int fetch_flush(struct fetch *f)
 	if (!f->buflen)
 		return 0;
 	rc = content_write(rf->ce, f->bufoff, f->buf, f->buflen);
-	if (rc == 0)
+	if (rc == 0) {
 		f->written += f->buflen;
+		hash_feed(rf, f->bufoff, f->buf, f->buflen);
+	}
 	f->bufoff += f->buflen;
 	f->buflen = 0;
 	pthread_mutex_lock(&rf->lock);
@@ -1006,6 +1040,7 @@ static void rfile_free(struct rfile *rf)
 	content_close(&rf->ce);
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
+	pthread_mutex_destroy(&rf->hash_lock);
 	free(rf);
 }
 
@@ -1055,6 +1090,8 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	rf->eof_at = rf->size;
 	rf->window = WIN_MIN;
 	pthread_mutex_init(&rf->lock, NULL);
+	pthread_mutex_init(&rf->hash_lock, NULL);
+	content_md5_init(&rf->hash);
 	pthread_cond_init(&rf->cond, NULL);
 	rc = content_open(r->cache, uuid, rf->md5, size, &rf->ce);
 	if (rc) {
