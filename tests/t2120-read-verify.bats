@@ -65,3 +65,35 @@ map_of() {
 	fresh_mount
 	save_mount
 }
+
+@test "-o streams=4: a large sequential read has ranged requests in flight together, right bytes, verified" {
+	head -c $((40 * 1024 * 1024 + 11)) /dev/urandom >"$T/par.bin"
+	bounded cp "$T/par.bin" "$DST/par.bin"
+	unmount_fs
+	fresh_mount -o ro,streams=4
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/par.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	fake_control POST /config -d '{"latency_ms": 50}' >/dev/null
+	mark=$(log_mark)
+	bounded cmp "$f" "$T/par.bin"
+	fake_control POST /config -d '{"latency_ms": 0}' >/dev/null
+	reqs_show "$mark"
+	# every request was a range; some overlapped in time (each takes
+	# >= 50 ms, so serial ones would end >= 50 ms apart)
+	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and r['status'] != 206")" -eq 0 ]
+	"${FAKE_PYTHON:-python3}" -S - "$FAKE_LOG" "$u" <<'PY'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+rs = [r for r in rs if sys.argv[2] + "/content" in r["path"]]
+iv = sorted((r["ts"] - r["duration_ms"] / 1000.0, r["ts"]) for r in rs)
+over = sum(1 for a, b in zip(iv, iv[1:]) if b[0] < a[1] - 0.01)
+print("requests", len(rs), "overlapping", over)
+sys.exit(0 if over >= 1 else 1)
+PY
+	cache=$FS_CACHE
+	unmount_fs
+	m=$(map_of "$u" "$cache")
+	[ $(($(map_flags "$m") & 1)) -eq 1 ]
+	fresh_mount
+	save_mount
+}

@@ -40,6 +40,8 @@
 #define WORKER_IDLE 10 /* s a worker waits for demand */
 #define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
+#define STREAMS_DEFAULT 2 /* workers per file: the next window in flight */
+#define STREAMS_MAX 8
 #define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
 
 /* Outcomes of a fetch besides 0 and -errno. */
@@ -83,12 +85,16 @@ struct rfile {
 	pthread_mutex_t hash_lock;
 	struct content_md5 hash;
 	uint64_t hashed;
-	/* worker */
-	pthread_t thread;
-	int thread_started;
-	int worker_running;
-	uint64_t seq_pos; /* offset of the latest sequential read */
-	uint64_t demand;  /* end of the latest sequential read */
+	/* workers (up to r->streams, each one ranged request at a time) */
+	struct wslot {
+		struct rfile *rf;
+		pthread_t thread;
+		int started;
+		int done; /* its last change, under lock */
+	} wslot[STREAMS_MAX];
+	int worker_running; /* how many run */
+	uint64_t seq_pos;   /* offset of the latest sequential read */
+	uint64_t demand;    /* end of the latest sequential read */
 	uint64_t window;
 };
 
@@ -117,6 +123,7 @@ struct reader {
 	int no_range; /* atomic: the server ignores Range */
 	int active;   /* calls in progress, under lock */
 	int budget;   /* s without progress before a read gives up */
+	int streams;  /* workers per file reading sequentially */
 };
 
 /* One HTTP transfer into the cache. */
@@ -205,6 +212,18 @@ static int inflight_has(const struct rfile *rf, uint64_t off)
 	return 0;
 }
 
+/* The end of the in-flight range holding off, or 0 when none does. */
+static uint64_t inflight_end(const struct rfile *rf, uint64_t off)
+{
+	int i;
+
+	for (i = 0; i < MAX_INFLIGHT; i++)
+		if (rf->inflight[i].used && off >= rf->inflight[i].start &&
+		    off < rf->inflight[i].end)
+			return rf->inflight[i].end;
+	return 0;
+}
+
 /* The lowest in-flight start above off (to cut a new fetch short), or lim. */
 static uint64_t inflight_next(const struct rfile *rf, uint64_t off,
 			      uint64_t lim)
@@ -220,6 +239,29 @@ static uint64_t inflight_next(const struct rfile *rf, uint64_t off,
 
 /* ---- one transfer -------------------------------------------------------- */
 
+/* Feeds the bytes that other workers already wrote after rf->hashed into
+ * the running MD5, from the cache file. hash_lock held. */
+static void hash_catch_up(struct rfile *rf)
+{
+	uint64_t n;
+	char *buf = NULL;
+	ssize_t got;
+	int fd;
+
+	while (rf->hashed < rf->size &&
+	       (n = content_present(rf->ce, rf->hashed, FLUSH_SIZE)) > 0) {
+		fd = content_fd_present(rf->ce, rf->hashed, n);
+		if (fd < 0 || (!buf && !(buf = malloc(FLUSH_SIZE))))
+			break;
+		got = pread(fd, buf, n, (off_t)rf->hashed);
+		if (got != (ssize_t)n)
+			break;
+		content_md5_update(&rf->hash, buf, n);
+		rf->hashed += n;
+	}
+	free(buf);
+}
+
 /* Feeds bytes just written at off into the running MD5 when they continue
  * it; at the end marks the cached copy verified if the digest matches. */
 static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
@@ -229,12 +271,15 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 	if (!rf->md5[0])
 		return;
 	pthread_mutex_lock(&rf->hash_lock);
+	if (off > rf->hashed)
+		hash_catch_up(rf);
 	if (off > rf->hashed || off + len <= rf->hashed)
 		goto out;
 	p += rf->hashed - off;
 	len -= (size_t)(rf->hashed - off);
 	content_md5_update(&rf->hash, p, len);
 	rf->hashed += len;
+	hash_catch_up(rf);
 	if (rf->hashed == rf->size) {
 		content_md5_final(&rf->hash, hex);
 		if (content_mark_verified(rf->ce, hex) < 0)
@@ -514,7 +559,8 @@ static void maybe_verify(struct rfile *rf)
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
-	uint64_t ahead = 2 * rf->window, cap = content_entry_cap(rf->ce) / 4;
+	int n = rf->r->streams > 2 ? rf->r->streams : 2;
+	uint64_t ahead = n * rf->window, cap = content_entry_cap(rf->ce) / 4;
 
 	if (ahead > cap)
 		ahead = cap;
@@ -527,12 +573,17 @@ static int worker_next(struct rfile *rf, int whole, uint64_t *start,
 		       uint64_t *end)
 {
 	uint64_t lim = rf->eof_at < rf->size ? rf->eof_at : rf->size, p;
+	int skipped = 0;
 
 	*start = content_missing_from(rf->ce, whole ? 0 : rf->seq_pos);
+	/* Another worker (or a read) fetches that: take what follows. */
+	while (*start < lim && (p = inflight_end(rf, *start)) > *start) {
+		*start = content_missing_from(rf->ce, p);
+		skipped = 1;
+	}
 	if (*start >= lim)
-		return -1;
-	if (!whole && (*start >= rf->demand + ahead_limit(rf) ||
-		       inflight_has(rf, *start)))
+		return skipped ? 0 : -1;
+	if (!whole && *start >= rf->demand + ahead_limit(rf))
 		return 0;
 	*end = *start + rf->window;
 	if (*end > lim)
@@ -600,7 +651,8 @@ static long worker_failed(struct rfile *rf, uint64_t start, int rc, int fatal,
  * complete, nobody needs more, or the reader stops. */
 static void *worker_main(void *arg)
 {
-	struct rfile *rf = arg;
+	struct wslot *ws = arg;
+	struct rfile *rf = ws->rf;
 	struct reader *r = rf->r;
 	time_t idle_since = mono_s();
 	uint64_t start, end, got;
@@ -610,7 +662,6 @@ static void *worker_main(void *arg)
 	long wait;
 
 	pthread_mutex_lock(&rf->lock);
-	rf->window = WIN_MIN;
 	while (!rf->stop && !is_closing(r) && !rf->fatal) {
 		/* Pick the next window, or wait for demand (not forever). */
 		whole = __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE);
@@ -651,47 +702,61 @@ static void *worker_main(void *arg)
 	if (!rf->stop && !is_closing(r))
 		maybe_verify(rf);
 	pthread_mutex_lock(&rf->lock);
-	rf->worker_running = 0;
+	rf->worker_running--;
+	ws->done = 1;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
 	return NULL;
 }
 
-/* Starts the worker unless it runs. rf->lock held. 0 or -errno. */
+/* Starts the workers that do not run (r->streams of them). rf->lock held.
+ * 0 or -errno. */
 static int worker_ensure(struct rfile *rf)
 {
-	int rc;
+	struct wslot *ws;
+	int i, rc;
 
-	if (rf->worker_running)
+	if (rf->worker_running >= rf->r->streams)
 		return 0;
 	if (rf->stop || is_closing(rf->r))
 		return -EIO;
-	if (rf->thread_started) {
-		/* It has finished (worker_running is its last change). */
-		pthread_join(rf->thread, NULL);
-		rf->thread_started = 0;
+	if (!rf->worker_running)
+		rf->window = WIN_MIN;
+	for (i = 0; i < rf->r->streams; i++) {
+		ws = &rf->wslot[i];
+		if (ws->started && !ws->done)
+			continue;
+		if (ws->started) /* finished: done is its last change */
+			pthread_join(ws->thread, NULL);
+		ws->rf = rf;
+		ws->started = ws->done = 0;
+		rf->worker_running++;
+		rc = pthread_create(&ws->thread, NULL, worker_main, ws);
+		if (rc) {
+			rf->worker_running--;
+			log_warn("cannot start a reader thread: %s",
+				 strerror(rc));
+			return i ? 0 : -rc;
+		}
+		ws->started = 1;
 	}
-	rf->worker_running = 1;
-	rc = pthread_create(&rf->thread, NULL, worker_main, rf);
-	if (rc) {
-		rf->worker_running = 0;
-		log_warn("cannot start a reader thread: %s", strerror(rc));
-		return -rc;
-	}
-	rf->thread_started = 1;
 	return 0;
 }
 
 /* Stops and joins the worker. No lock held. */
 static void worker_stop(struct rfile *rf)
 {
+	int i;
+
 	pthread_mutex_lock(&rf->lock);
 	__atomic_store_n(&rf->stop, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	if (rf->thread_started)
-		pthread_join(rf->thread, NULL);
-	rf->thread_started = 0;
+	for (i = 0; i < STREAMS_MAX; i++) {
+		if (rf->wslot[i].started)
+			pthread_join(rf->wslot[i].thread, NULL);
+		rf->wslot[i].started = 0;
+	}
 }
 
 /* ---- reads ------------------------------------------------------------------
@@ -903,7 +968,8 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		h->last_end = w->o + (uint64_t)ret;
 		h->nreads++;
 	}
-	if (ret > 0 && w->seq && !rf->worker_running && !rf->fatal &&
+	if (ret > 0 && w->seq && rf->worker_running < rf->r->streams &&
+	    !rf->fatal &&
 	    !__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE)) {
 		miss = content_missing_from(rf->ce, w->o);
 		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
@@ -1160,6 +1226,9 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 	}
 	r->s = s;
 	r->budget = cfg->retry_budget > 0 ? cfg->retry_budget : RETRY_BUDGET;
+	r->streams = cfg->streams > 0 ? cfg->streams : STREAMS_DEFAULT;
+	if (r->streams > STREAMS_MAX)
+		r->streams = STREAMS_MAX;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
 	if (!r->cache) {
 		free(r);

@@ -32,6 +32,8 @@ static const struct fuse_opt opt_table[] = {
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("cache_ttl=%d", cache_ttl, 0),
     OPT("connections=%d", connections, 0),
+    OPT("streams=%d", streams, 0),
+    OPT("proxy=%s", proxy, 0),
     OPT("cacert=%s", cacert, 0),
     OPT("insecure", insecure, 1),
     OPT("debug_http", debug_http, 1),
@@ -74,6 +76,12 @@ void opts_usage(const char *progname)
 	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
 	    "(default 2G)\n"
 	    "    -o connections=N       parallel HTTP connections (default 4)\n"
+	    "    -o streams=N           parallel range requests of one "
+	    "sequential reader\n"
+	    "                           (default 2, at most 8)\n"
+	    "    -o proxy=URL           HTTP(S) proxy (default: http_proxy, "
+	    "https_proxy,\n"
+	    "                           ALL_PROXY and no_proxy)\n"
 	    "    -o timeout=SECONDS     fail a stalled transfer after this "
 	    "long (default 30)\n"
 	    "    -o cacert=FILE         CA certificates to trust for TLS\n"
@@ -284,6 +292,7 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	o->cache_ttl = 60;
 	o->cache_max = 2ULL << 30;
 	o->connections = 4;
+	o->streams = 2;
 	o->timeout = 30;
 
 	if (fuse_opt_parse(args, o, opt_table, opt_proc) == -1)
@@ -310,9 +319,9 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 		return -1;
 	}
 	if (o->cache_ttl < 0 || o->connections < 1 || o->connections > 64 ||
-	    o->timeout < 1) {
+	    o->timeout < 1 || o->streams < 1 || o->streams > 8) {
 		fprintf(stderr, "dspacefs: cache_ttl must be >= 0, connections "
-				"1..64 and timeout >= 1\n");
+				"1..64, streams 1..8 and timeout >= 1\n");
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {
@@ -338,6 +347,7 @@ void opts_release(struct dspacefs_opts *o)
 	free(o->password_file);
 	free(o->cache_dir);
 	free(o->cacert);
+	free(o->proxy);
 	memset(o, 0, sizeof(*o));
 }
 
