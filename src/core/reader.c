@@ -79,6 +79,7 @@ struct rfile {
 	uint64_t failed_progress;
 	struct range inflight[MAX_INFLIGHT];
 	int verifying;
+	int no_range; /* atomic: a ranged request got the whole file */
 	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
 	 * file downloaded front to back is verified without reading it again;
 	 * under hash_lock. */
@@ -120,7 +121,7 @@ struct reader {
 	pthread_cond_t idle;
 	struct rfile *files;
 	int closing;  /* read without the lock in callbacks (atomic) */
-	int no_range; /* atomic: the server ignores Range */
+	int no_range; /* atomic: some file got a 200 to a Range (logged) */
 	int active;   /* calls in progress, under lock */
 	int budget;   /* s without progress before a read gives up */
 	int streams;  /* workers per file reading sequentially */
@@ -315,12 +316,19 @@ static int fetch_flush(struct fetch *f)
 	return rc;
 }
 
-/* Remembers, once for the whole mount, that Range is ignored. */
-static void note_no_range(struct reader *r)
+/* Remembers that the server (or a proxy) answered a ranged request of rf
+ * with the whole file: that file is read as a whole stream from then on.
+ * Only that file: another may come from elsewhere (a proxy's cache, a
+ * slice) and answer ranges, so Range is decided per response. */
+static void note_no_range(struct rfile *rf)
 {
-	if (!__atomic_exchange_n(&r->no_range, 1, __ATOMIC_ACQ_REL))
-		log_warn("the server (or a proxy) ignores HTTP Range requests: "
-			 "files will be read as whole streams from offset 0");
+	if (__atomic_exchange_n(&rf->no_range, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (!__atomic_exchange_n(&rf->r->no_range, 1, __ATOMIC_ACQ_REL))
+		log_warn("the server (or a proxy) ignored an HTTP Range "
+			 "request: such files are read as whole streams from "
+			 "offset 0 (logged once)");
+	log_info("bitstream %s: Range ignored; reading it whole", rf->uuid);
 }
 
 /* on_head: accepts only a range that matches the request (or the whole
@@ -357,7 +365,7 @@ static int fetch_head(const struct rest_content_head *h, void *ctx)
 		return 0;
 	}
 	if (f->ranged)
-		note_no_range(rf->r);
+		note_no_range(rf);
 	if (!f->allow_whole && f->ranged) {
 		f->err = FETCH_WHOLE_NEEDED;
 		return 1;
@@ -431,7 +439,7 @@ static int fetch_result(struct fetch *f, int rc,
 static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
 		      uint64_t end, int worker, int slot)
 {
-	int whole = __atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE);
+	int whole = __atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE);
 
 	memset(f, 0, sizeof(*f));
 	f->rf = rf;
@@ -664,7 +672,7 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&rf->lock);
 	while (!rf->stop && !is_closing(r) && !rf->fatal) {
 		/* Pick the next window, or wait for demand (not forever). */
-		whole = __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE);
+		whole = __atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE);
 		rc = worker_next(rf, whole, &start, &end);
 		if (rc < 0)
 			break;
@@ -867,7 +875,7 @@ static int read_by_others(struct rfile *rf, const struct rwait *w,
 			  uint64_t miss)
 {
 	return inflight_has(rf, miss) ||
-	       (__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE) &&
+	       (__atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE) &&
 		worker_ensure(rf) == 0) ||
 	       (w->seq && miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
 		worker_ensure(rf) == 0);
@@ -969,8 +977,7 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		h->nreads++;
 	}
 	if (ret > 0 && w->seq && rf->worker_running < rf->r->streams &&
-	    !rf->fatal &&
-	    !__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE)) {
+	    !rf->fatal && !__atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE)) {
 		miss = content_missing_from(rf->ce, w->o);
 		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
