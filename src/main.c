@@ -335,6 +335,7 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
+	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
 	d->fsc.inval = d->inval;

@@ -17,6 +17,18 @@
 /* Directories remembered as seen by the kernel; past this many, every
  * directory counts as seen (comparisons cost time, never correctness). */
 #define SEEN_MAX (1u << 20)
+/* Directories whose listing digest is kept; past that the table starts
+ * afresh (a miss only costs a readdir). */
+#define STAMPS_MAX (1u << 21)
+
+/* What each directory listed last looked like: an open-addressing table
+ * keyed by inode that doubles as it fills. */
+struct stamps {
+	uint64_t *ino; /* 0: empty slot (inode 0 does not exist) */
+	uint64_t *hash;
+	size_t size; /* slots, a power of two */
+	size_t used;
+};
 
 struct qnode {
 	struct inval_req r;
@@ -49,7 +61,8 @@ struct inval {
 	size_t nbuckets, nrec;
 	uint64_t *seen; /* open addressing; 0 is an empty slot */
 	size_t seen_size, seen_used;
-	int seen_all; /* the set overflowed */
+	int seen_all;	      /* the set overflowed */
+	struct stamps stamps; /* listing digests (inval_listing_unchanged) */
 };
 
 struct inval *inval_new(void)
@@ -97,6 +110,8 @@ void inval_free(struct inval **invp)
 	}
 	free(inv->buckets);
 	free(inv->seen);
+	free(inv->stamps.ino);
+	free(inv->stamps.hash);
 	pthread_cond_destroy(&inv->wake);
 	pthread_cond_destroy(&inv->empty);
 	pthread_mutex_destroy(&inv->lock);
@@ -678,4 +693,79 @@ out:
 	free(oi);
 	free(ci);
 	return changes;
+}
+
+/* Finds ino's slot in st (or the empty slot where it belongs). */
+static size_t stamp_slot(const struct stamps *st, uint64_t ino)
+{
+	size_t i = (size_t)(ino * 11400714819323198485ULL) & (st->size - 1);
+
+	while (st->ino[i] && st->ino[i] != ino)
+		i = (i + 1) & (st->size - 1);
+	return i;
+}
+
+/* Makes room in st for one more entry; false when memory is short. */
+static int stamps_reserve(struct stamps *st)
+{
+	uint64_t *old_ino = st->ino, *old_hash = st->hash;
+	size_t old_size = st->size, i, n;
+
+	if (st->size && (st->used + 1) * 2 <= st->size)
+		return 1;
+	n = old_size ? old_size * 2 : 1024;
+	if (n > STAMPS_MAX * 2) {
+		/* Full: forget everything but keep the memory. */
+		memset(st->ino, 0, old_size * sizeof(uint64_t));
+		st->used = 0;
+		return 1;
+	}
+	st->ino = calloc(n, sizeof(uint64_t));
+	st->hash = calloc(n, sizeof(uint64_t));
+	if (!st->ino || !st->hash) {
+		free(st->ino);
+		free(st->hash);
+		st->ino = old_ino;
+		st->hash = old_hash;
+		return 0;
+	}
+	st->size = n;
+	st->used = 0;
+	for (i = 0; i < old_size; i++) {
+		if (old_ino[i]) {
+			size_t k = stamp_slot(st, old_ino[i]);
+
+			st->ino[k] = old_ino[i];
+			st->hash[k] = old_hash[i];
+			st->used++;
+		}
+	}
+	free(old_ino);
+	free(old_hash);
+	return 1;
+}
+
+/* Compares and records dir's listing digest (see inval.h). */
+int inval_listing_unchanged(struct inval *inv, uint64_t dir, uint64_t hash)
+{
+	struct stamps *st;
+	int same = 0;
+	size_t k;
+
+	if (!inv)
+		return 0;
+	st = &inv->stamps;
+	pthread_mutex_lock(&inv->lock);
+	if (stamps_reserve(st)) {
+		k = stamp_slot(st, dir);
+		if (st->ino[k] == dir) {
+			same = st->hash[k] == hash;
+		} else {
+			st->ino[k] = dir;
+			st->used++;
+		}
+		st->hash[k] = hash;
+	}
+	pthread_mutex_unlock(&inv->lock);
+	return same;
 }

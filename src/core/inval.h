@@ -77,6 +77,12 @@ void inval_dir_seen(struct inval *inv, uint64_t dir);
  * it never saw need no comparison). */
 int inval_dir_known(struct inval *inv, uint64_t dir);
 
+/* Records hash, a digest of everything a listing of dir reports, as an
+ * opendir serves it; true when it equals the one recorded last, so that
+ * the kernel may keep its cached copy of the listing (a repeated recursive
+ * ls then costs no readdir calls). */
+int inval_listing_unchanged(struct inval *inv, uint64_t dir, uint64_t hash);
+
 /* --- changes --- */
 
 /* The content of ino was replaced: handles opened before fail from now on,

@@ -46,6 +46,7 @@ struct tree {
 	struct inflight *inflight;
 	struct stale *stale;
 	struct inval *inval; /* told what changed; may be NULL */
+	uint64_t status_ino; /* the status file's, once allocated */
 };
 
 /* Names that desktops and shells probe in every directory; unless a real
@@ -764,14 +765,25 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino)
 	return cache_expire_listing(t->c, dir_ino);
 }
 
+/* The cache database, for upload.c's journal. */
 struct cache *tree_cache(struct tree *t)
 {
 	return t->c;
 }
 
-struct session *tree_session(struct tree *t)
+/* Allocates the status file's inode on first use (retried after a
+ * failure) and keeps it. */
+uint64_t tree_status_ino(struct tree *t)
 {
-	return t->s;
+	uint64_t ino;
+
+	pthread_mutex_lock(&t->lock);
+	if (!t->status_ino &&
+	    cache_alloc_ino(t->c, "local:status", &t->status_ino) < 0)
+		t->status_ino = 0;
+	ino = t->status_ino;
+	pthread_mutex_unlock(&t->lock);
+	return ino;
 }
 
 /* Puts d into the open transaction as the entry called by its safe name

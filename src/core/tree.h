@@ -79,10 +79,12 @@ int tree_invalidate(struct tree *t, uint64_t dir_ino);
 
 /* --- our own writes, applied to the cache at once (0 or -errno) --- */
 
-/* The cache database (upload.c keeps its journal there). Borrowed. */
+/* The cache database, for core modules that keep their own tables in it
+ * (upload.c's journal); the mount never reaches it. Borrowed. */
 struct cache *tree_cache(struct tree *t);
-/* The session the tree talks through. Borrowed. */
-struct session *tree_session(struct tree *t);
+/* The inode of the status file (status.h), allocated in the cache
+ * database on first use and kept; 0 when none could be allocated. */
+uint64_t tree_status_ino(struct tree *t);
 /* Stores object d, just created on the server, as an entry of dir (named
  * by its safe name, replacing an entry of that name). When ino is not 0,
  * that inode (a file written through the mount) is re-keyed to d->uuid

@@ -12,12 +12,12 @@
 #include <pthread.h>
 
 #include "util/buf.h"
-#include "core/cache.h"
-#include "mount/fs.h"
-#include "core/inval.h"
 #include "util/errors.h"
 #include "util/log.h"
-#include "dspace/rest.h"
+#include "core/edit.h"
+#include "core/inval.h"
+#include "core/status.h"
+#include "mount/fs.h"
 
 /* Reported as st_blksize: tools such as cat and cp size their buffers
  * from it, and larger requests are what make FUSE reads fast. */
@@ -49,16 +49,29 @@ struct fs_file {
 	int wrote;	 /* FH_STATUS: commands were written */
 };
 
-/* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
-#define COPY_CHUNK (1 << 20)
-
-/* The inode of the status file, allocated once per cache database. */
-static uint64_t status_ino_v;
-static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
-
+/* The mount's configuration (the session's userdata). */
 static struct fs_config *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* Whether changes may be attempted at all on this mount. */
+static int fs_writable(const struct fs_config *c)
+{
+	return !c->read_only && !c->anonymous;
+}
+
+/* The core modules a change goes through (edit.h), from the config. */
+static struct edit edit_of(const struct fs_config *c)
+{
+	struct edit e = {.session = c->session,
+			 .tree = c->tree,
+			 .reader = c->reader,
+			 .upload = c->upload,
+			 .inval = c->inval,
+			 .writable = fs_writable(c)};
+
+	return e;
 }
 
 /* Sends an error reply: failures to reach or talk to the server become
@@ -68,125 +81,29 @@ static void reply_err(fuse_req_t req, int negerr)
 	fuse_reply_err(req, err_for_user(negerr));
 }
 
-/* The status file's inode (0 when none could be allocated). */
-static uint64_t status_ino(struct fs_config *c)
-{
-	uint64_t ino;
-
-	pthread_mutex_lock(&status_lock);
-	if (!status_ino_v && c->tree &&
-	    cache_alloc_ino(tree_cache(c->tree), "local:status",
-			    &status_ino_v) < 0)
-		status_ino_v = 0;
-	ino = status_ino_v;
-	pthread_mutex_unlock(&status_lock);
-	return ino;
-}
-
-/* A tree node for a file being written. */
-static int upload_node(struct upload_file *f, struct tree_node *n)
-{
-	struct upload_info i;
-	int r = upload_info(f, &i);
-
-	if (r < 0)
-		return r;
-	memset(n, 0, sizeof(*n));
-	n->ino = i.ino;
-	n->parent_ino = i.bundle_ino;
-	n->type = DSO_BITSTREAM;
-	n->name = i.name;
-	n->size = i.size;
-	n->mtime = i.mtime ? i.mtime : (int64_t)time(NULL);
-	n->mtime_ns = i.mtime ? i.mtime_ns : 0;
-	return 0;
-}
-
-/* The status file as a node (type DSO_NONE; node_to_stat knows it). */
-static int status_node(struct fs_config *c, struct tree_node *n)
-{
-	struct buf b = BUF_INIT;
-
-	memset(n, 0, sizeof(*n));
-	n->ino = status_ino(c);
-	n->parent_ino = TREE_ROOT_INO;
-	n->type = DSO_NONE;
-	n->name = strdup(TREE_STATUS_NAME);
-	if (!n->ino || !n->name) {
-		free(n->name);
-		return -ENOMEM;
-	}
-	if (c->upload && upload_status_text(c->upload, &b) == 0)
-		n->size = (int64_t)b.len;
-	buf_release(&b);
-	return 0;
-}
-
-/* stat of any inode: the status file, a file being written, or the
- * tree's view. */
+/* stat of any inode (edit_getattr). */
 static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
 {
-	struct upload_file *f;
-	int r;
+	struct edit e = edit_of(c);
 
-	if (ino != TREE_ROOT_INO && ino == status_ino(c))
-		return status_node(c, n);
-	f = c->upload ? upload_find(c->upload, ino) : NULL;
-	if (f) {
-		r = upload_node(f, n);
-		upload_unref(&f);
-		return r;
-	}
-	return tree_getattr(c->tree, ino, n);
+	return edit_getattr(&e, ino, n);
 }
 
-/* Resolves name in parent: the status file, files being written, then
- * the tree. */
+/* Resolves name in parent (edit_lookup). */
 static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
 		       struct tree_node *n)
 {
-	struct upload_file *f;
-	int r;
+	struct edit e = edit_of(c);
 
-	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
-		return status_node(c, n);
-	f = c->upload ? upload_find_name(c->upload, parent, name) : NULL;
-	if (f) {
-		r = upload_node(f, n);
-		upload_unref(&f);
-		return r;
-	}
-	return tree_lookup(c->tree, parent, name, n);
+	return edit_lookup(&e, parent, name, n);
 }
 
-/* The path of name in dir as seen in the mount ("/a/b/name"). */
+/* The path of name in dir as seen in the mount, for log lines. */
 static char *mount_path(struct fs_config *c, uint64_t dir, const char *name)
 {
-	struct buf b = BUF_INIT;
-	char *parts[64];
-	int k = 0, rc = 0;
-	uint64_t ino = dir;
+	struct edit e = edit_of(c);
 
-	while (ino != TREE_ROOT_INO && ino && k < 64) {
-		struct tree_node n;
-
-		if (tree_getattr(c->tree, ino, &n) < 0)
-			break;
-		parts[k++] = n.name;
-		n.name = NULL;
-		ino = n.parent_ino;
-		tree_node_release(&n);
-	}
-	while (k > 0) {
-		if (!rc)
-			rc = buf_addf(&b, "/%s", parts[k - 1]);
-		free(parts[--k]);
-	}
-	if (rc || buf_addf(&b, "/%s", name)) {
-		buf_release(&b);
-		return NULL;
-	}
-	return buf_detach(&b, NULL);
+	return edit_path(&e, dir, name);
 }
 
 /* What a request from another local user (-o allow_other) asks for. */
@@ -196,31 +113,45 @@ enum fs_access {
 	FS_OWNER   /* the status file: the mounting user only, even to read */
 };
 
-/* Logs a refused request: at most 10 lines a minute, then a count. */
+/* How many refusals were logged in the current minute (fs_attach makes
+ * it, fs_detach frees it). */
+struct fs_refusals {
+	pthread_mutex_t lock;
+	time_t window;
+	unsigned logged, dropped;
+};
+
+/* Whether a refusal is logged: at most 10 a minute, then a count. */
+static int refusal_logged(struct fs_refusals *rf)
+{
+	time_t now = time(NULL);
+	int say;
+
+	if (!rf)
+		return 1;
+	pthread_mutex_lock(&rf->lock);
+	if (now - rf->window >= 60) {
+		if (rf->dropped)
+			log_warn("%u more requests from other users refused",
+				 rf->dropped);
+		rf->window = now;
+		rf->logged = rf->dropped = 0;
+	}
+	say = rf->logged < 10;
+	rf->logged += say;
+	rf->dropped += !say;
+	pthread_mutex_unlock(&rf->lock);
+	return say;
+}
+
+/* Logs a refused request with the path it named (rate: refusal_logged). */
 static void log_refusal(struct fs_config *c, uid_t uid, const char *op,
 			uint64_t dir, uint64_t ino, const char *name)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static time_t window;
-	static unsigned logged, dropped;
-	time_t now = time(NULL);
 	struct tree_node n;
 	char *path = NULL;
-	int say;
 
-	pthread_mutex_lock(&lock);
-	if (now - window >= 60) {
-		if (dropped)
-			log_warn("%u more requests from other users refused",
-				 dropped);
-		window = now;
-		logged = dropped = 0;
-	}
-	say = logged < 10;
-	logged += say;
-	dropped += !say;
-	pthread_mutex_unlock(&lock);
-	if (!say)
+	if (!refusal_logged(c->refusals))
 		return;
 	if (name) {
 		path = mount_path(c, dir, name);
@@ -251,12 +182,6 @@ static int refuse_other(fuse_req_t req, enum fs_access want, const char *op,
 	log_refusal(c, uid, op, dir, ino, name);
 	fuse_reply_err(req, EACCES);
 	return 1;
-}
-
-/* Whether changes may be attempted at all on this mount. */
-static int fs_writable(const struct fs_config *c)
-{
-	return !c->read_only && !c->anonymous;
 }
 
 /* The size a bitstream node shows: its JSON size, or the one asked from
@@ -330,7 +255,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* The status file's inode now, while the cache can be written:
 	 * it must open also when the disk is full. */
-	status_ino(userdata);
+	status_ino(((struct fs_config *)userdata)->tree);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -384,6 +309,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	fuse_reply_none(req);
 }
 
+/* As op_forget, for a batch. */
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
@@ -422,118 +348,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
-/* Adds the files being written in dir to its snapshot; one shadows a
- * server entry of the same name (it is about to replace it). */
-static int merge_uploads(struct fs_config *c, uint64_t dir,
-			 struct dir_handle *d)
-{
-	struct upload_info *v = NULL;
-	struct tree_node *nn;
-	size_t n = 0;
-	int r;
-
-	if (!c->upload)
-		return 0;
-	r = upload_list_dir(c->upload, dir, &v, &n);
-	if (r < 0 || n == 0)
-		return r;
-	nn = realloc(d->nodes, (d->n + n) * sizeof(*nn));
-	if (!nn) {
-		upload_infos_release(v, n);
-		return -ENOMEM;
-	}
-	d->nodes = nn;
-	for (size_t i = 0; i < n; i++) {
-		struct tree_node *x = NULL;
-
-		for (size_t k = 0; k < d->n; k++)
-			if (!strcmp(d->nodes[k].name, v[i].name) ||
-			    d->nodes[k].ino == v[i].ino)
-				x = &d->nodes[k];
-		if (x)
-			tree_node_release(x);
-		else
-			x = &d->nodes[d->n++];
-		memset(x, 0, sizeof(*x));
-		x->ino = v[i].ino;
-		x->parent_ino = dir;
-		x->type = DSO_BITSTREAM;
-		x->name = v[i].name;
-		v[i].name = NULL;
-		x->size = v[i].size;
-		x->mtime = v[i].mtime ? v[i].mtime : (int64_t)time(NULL);
-		x->mtime_ns = v[i].mtime_ns;
-	}
-	upload_infos_release(v, n);
-	return 0;
-}
-
-/* What each directory listed last looked like, so that the kernel may keep
- * its cached copy of a listing that has not changed (FOPEN_CACHE_DIR with
- * FOPEN_KEEP_CACHE): a repeated recursive ls then costs no readdir calls.
- * An open-addressing table keyed by inode that doubles as it fills; past
- * DIR_STAMPS_MAX directories it starts afresh (a miss only costs a
- * readdir). */
-#define DIR_STAMPS_MAX (1u << 21)
-static struct {
-	pthread_mutex_t lock;
-	uint64_t *ino; /* 0: empty slot (inode 0 does not exist) */
-	uint64_t *hash;
-	size_t size; /* slots, a power of two */
-	size_t used;
-} dir_stamps = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* Finds ino's slot (or the empty slot where it belongs). */
-static size_t stamp_slot(uint64_t ino)
-{
-	size_t i =
-	    (size_t)(ino * 11400714819323198485ULL) & (dir_stamps.size - 1);
-
-	while (dir_stamps.ino[i] && dir_stamps.ino[i] != ino)
-		i = (i + 1) & (dir_stamps.size - 1);
-	return i;
-}
-
-/* Makes room for one more entry; false when memory is short. */
-static int stamps_reserve(void)
-{
-	uint64_t *old_ino = dir_stamps.ino, *old_hash = dir_stamps.hash;
-	size_t old_size = dir_stamps.size, i, n;
-
-	if (dir_stamps.size && (dir_stamps.used + 1) * 2 <= dir_stamps.size)
-		return 1;
-	n = old_size ? old_size * 2 : 1024;
-	if (n > DIR_STAMPS_MAX * 2) {
-		/* Full: forget everything but keep the memory. */
-		memset(dir_stamps.ino, 0, old_size * sizeof(uint64_t));
-		dir_stamps.used = 0;
-		return 1;
-	}
-	dir_stamps.ino = calloc(n, sizeof(uint64_t));
-	dir_stamps.hash = calloc(n, sizeof(uint64_t));
-	if (!dir_stamps.ino || !dir_stamps.hash) {
-		free(dir_stamps.ino);
-		free(dir_stamps.hash);
-		dir_stamps.ino = old_ino;
-		dir_stamps.hash = old_hash;
-		return 0;
-	}
-	dir_stamps.size = n;
-	dir_stamps.used = 0;
-	for (i = 0; i < old_size; i++) {
-		if (old_ino[i]) {
-			size_t k = stamp_slot(old_ino[i]);
-
-			dir_stamps.ino[k] = old_ino[i];
-			dir_stamps.hash[k] = old_hash[i];
-			dir_stamps.used++;
-		}
-	}
-	free(old_ino);
-	free(old_hash);
-	return 1;
-}
-
 /* FNV-1a over the bytes of one field. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
@@ -565,32 +379,12 @@ static uint64_t listing_hash(const struct dir_handle *d)
 	return h;
 }
 
-/* Records the listing's digest; true when it equals the previous one. */
-static int listing_unchanged(uint64_t ino, uint64_t hash)
-{
-	int same = 0;
-	size_t k;
-
-	pthread_mutex_lock(&dir_stamps.lock);
-	if (stamps_reserve()) {
-		k = stamp_slot(ino);
-		if (dir_stamps.ino[k] == ino) {
-			same = dir_stamps.hash[k] == hash;
-		} else {
-			dir_stamps.ino[k] = ino;
-			dir_stamps.used++;
-		}
-		dir_stamps.hash[k] = hash;
-	}
-	pthread_mutex_unlock(&dir_stamps.lock);
-	return same;
-}
-
 /* Snapshots the listing of a directory. */
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
+	struct edit e = edit_of(c);
 	struct dir_handle *d;
 	struct tree_node self;
 	int rc;
@@ -613,17 +407,16 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = tree_list(c->tree, ino, &d->nodes, &d->n);
-	if (rc)
-		goto fail;
-	rc = merge_uploads(c, ino, d);
+	rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
-	/* The kernel keeps the entries it read; it may reuse them only while
-	 * the listing is the same as the one it cached. */
+	/* The kernel keeps the entries it read (FOPEN_CACHE_DIR); it may
+	 * reuse them (FOPEN_KEEP_CACHE) only while the listing is the same
+	 * as the one it cached. */
 	fi->cache_readdir = 1;
-	fi->keep_cache = listing_unchanged(ino, listing_hash(d));
+	fi->keep_cache =
+	    inval_listing_unchanged(c->inval, ino, listing_hash(d));
 	fuse_reply_open(req, fi);
 	return;
 fail:
@@ -679,6 +472,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	free(out);
 }
 
+/* readdir: names and modes. */
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -686,6 +480,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	do_readdir(req, size, off, fi, 0);
 }
 
+/* readdirplus: names with their attributes. */
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
@@ -693,6 +488,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	do_readdir(req, size, off, fi, 1);
 }
 
+/* Frees the snapshot taken at opendir. */
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
@@ -714,123 +510,23 @@ static struct fs_file *fh_new(enum fh_kind kind)
 	return h;
 }
 
+/* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
 	return (struct fs_file *)(uintptr_t)fi->fh;
 }
 
-/* Copies a bitstream's content (up to limit bytes) into a spool, for an
- * open for writing without O_TRUNC. */
-static int copy_in(struct fs_config *c, const struct tree_node *n,
-		   struct upload_file *f, int64_t limit)
-{
-	struct reader_file *rf = NULL;
-	char *b = NULL;
-	off_t off = 0;
-	int r;
-
-	if (n->size == 0 || limit == 0) /* < 0: unknown, reader_open asks */
-		return 0;
-	r = reader_open(c->reader, n->uuid, n->md5, n->size, &rf);
-	if (r < 0)
-		return r;
-	b = malloc(COPY_CHUNK);
-	if (!b) {
-		r = -ENOMEM;
-		goto out;
-	}
-	while (limit < 0 || off < limit) {
-		size_t want = COPY_CHUNK;
-		ssize_t got, w;
-
-		if (limit >= 0 && (int64_t)want > limit - off)
-			want = (size_t)(limit - off);
-		got = reader_read(rf, b, want, off);
-		if (got < 0) {
-			r = (int)got;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		w = upload_write(f, b, (size_t)got, off);
-		if (w < 0) {
-			r = (int)w;
-			goto out;
-		}
-		off += got;
-	}
-	r = 0;
-out:
-	free(b);
-	reader_close(&rf);
-	return r;
-}
-
-/* Starts writing over bitstream n (open for writing, truncate): a spool
- * replacing it, keeping its inode; filled with its content unless trunc.
- * Caller owns the returned reference. */
-static int begin_overwrite(struct fs_config *c, const struct tree_node *n,
-			   int trunc, int64_t limit, struct upload_file **out)
-{
-	struct tree_node b;
-	char *path = NULL;
-	int r;
-
-	*out = NULL;
-	if (!fs_writable(c))
-		return -EROFS;
-	if (n->type != DSO_BITSTREAM)
-		return -EISDIR;
-	r = tree_getattr(c->tree, n->parent_ino, &b);
-	if (r < 0)
-		return r;
-	if (b.type != DSO_BUNDLE) {
-		r = -EPERM;
-		goto out;
-	}
-	path = mount_path(c, n->parent_ino, n->name);
-	if (!path) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = upload_create(c->upload, b.ino, b.uuid, n->name, path, n->ino,
-			  n->uuid, out);
-	/* Cut or emptied now: readers of the old version are stale. */
-	if (r == 0 && (trunc || limit >= 0))
-		inval_content(c->inval, n->ino);
-	if (r == 0 && !trunc) {
-		r = copy_in(c, n, *out, limit);
-		if (r == 0)
-			upload_set_dirty(*out, 0);
-	} else if (r == 0) {
-		/* Written from scratch: may upload while written. */
-		upload_stream_allow(*out);
-	}
-	if (r < 0 && *out) {
-		upload_discard(*out);
-		upload_unref(out);
-	}
-out:
-	free(path);
-	tree_node_release(&b);
-	return r;
-}
-
 /* Opens the status file: a snapshot to read, or commands to write. */
 static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 {
-	struct fs_file *h;
-	int r = 0;
+	struct fs_file *h = fh_new(FH_STATUS);
+	int r;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && !fs_writable(c))
-		return -EROFS;
-	h = fh_new(FH_STATUS);
 	if (!h)
 		return -ENOMEM;
-	if (c->upload)
-		r = upload_status_text(c->upload, &h->text);
+	r = status_open(c->upload, (fi->flags & O_ACCMODE) != O_RDONLY,
+			fs_writable(c), &h->text);
 	if (r < 0) {
-		buf_release(&h->text);
 		free(h);
 		return r;
 	}
@@ -840,57 +536,60 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Opens a bitstream to read: the kernel may keep its pages of this inode
+ * only when they are of this very content (an overwrite keeps the
+ * inode). Returns whether reads must bypass the page cache. */
+static int open_read(struct fs_config *c, const struct tree_node *n,
+		     struct fs_file *h, struct fuse_file_info *fi, int *direct)
+{
+	int r = reader_open(c->reader, n->uuid, n->md5, n->size, &h->rf);
+	int how;
+
+	if (r < 0)
+		return r;
+	how = inval_open(c->inval, n->ino, n->uuid, n->md5, n->size, &h->gen);
+	h->ino = n->ino;
+	fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
+	*direct = c->direct_io || how == INVAL_DIRECT;
+	return 0;
+}
+
 /* Opens inode ino (shared by open and create on an existing name). */
 static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 {
 	int wr = (fi->flags & O_ACCMODE) != O_RDONLY;
 	int trunc = (fi->flags & O_TRUNC) != 0;
-	struct upload_file *f = NULL;
+	struct edit e = edit_of(c);
 	struct fs_file *h;
 	struct tree_node n;
 	int direct = c->direct_io, r;
 
-	if (ino != TREE_ROOT_INO && ino == status_ino(c))
+	if (status_is(c->tree, ino))
 		return open_status(c, fi);
 	if ((wr || trunc) && !fs_writable(c))
 		return -EROFS;
 	h = fh_new(FH_READ);
 	if (!h)
 		return -ENOMEM;
-	f = c->upload ? upload_find(c->upload, ino) : NULL;
-	if (f) {
-		/* Being written: every open shares its spool. */
-		r = trunc ? upload_truncate(f, 0) : 0;
-		if (r < 0)
-			goto fail;
-		h->kind = FH_UPLOAD;
-		h->uf = f;
-		fi->fh = (uintptr_t)h;
-		fi->direct_io = 1;
-		return 0;
-	}
+	/* Being written: every open shares its spool. */
+	r = edit_open_pending(&e, ino, trunc, &h->uf);
+	if (r < 0 || h->uf)
+		goto done;
 	r = tree_getattr(c->tree, ino, &n);
 	if (r < 0)
-		goto fail;
+		goto done;
 	if (n.type != DSO_BITSTREAM)
 		r = -EISDIR;
 	else if (wr || trunc)
-		r = begin_overwrite(c, &n, trunc, -1, &h->uf);
+		r = edit_overwrite(&e, &n, trunc, -1, &h->uf);
 	else
-		r = reader_open(c->reader, n.uuid, n.md5, n.size, &h->rf);
-	if (r == 0 && h->rf) {
-		/* The kernel may keep its pages of this inode only when they
-		 * are of this very content (an overwrite keeps the inode). */
-		int how =
-		    inval_open(c->inval, ino, n.uuid, n.md5, n.size, &h->gen);
-
-		h->ino = ino;
-		fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
-		direct = c->direct_io || how == INVAL_DIRECT;
-	}
+		r = open_read(c, &n, h, fi, &direct);
 	tree_node_release(&n);
-	if (r < 0)
-		goto fail;
+done:
+	if (r < 0) {
+		free(h);
+		return r;
+	}
 	fi->fh = (uintptr_t)h;
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
@@ -899,9 +598,6 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		fi->direct_io = direct;
 	}
 	return 0;
-fail:
-	free(h);
-	return r;
 }
 
 /* What opening ino with fi->flags asks for (see refuse_other). */
@@ -910,10 +606,10 @@ static enum fs_access open_access(struct fs_config *c, uint64_t ino,
 {
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return FS_CHANGE;
-	return ino != TREE_ROOT_INO && ino == status_ino(c) ? FS_OWNER
-							    : FS_READ;
+	return status_is(c->tree, ino) ? FS_OWNER : FS_READ;
 }
 
+/* open(2): the status file, a file being written or a bitstream. */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int r;
@@ -994,28 +690,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
-/* Runs the commands written to the status file, one per line. */
-static int status_commands(struct fs_config *c, const char *buf, size_t size)
-{
-	char *text = strndup(buf, size), *save = NULL, *line;
-	int r = 0, x;
-
-	if (!text)
-		return -ENOMEM;
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		x = c->upload ? upload_command(c->upload, line) : -ENOENT;
-		if (x < 0) {
-			log_warn("%s: \"%s\": %s", TREE_STATUS_NAME, line,
-				 strerror(-x));
-			if (r == 0)
-				r = x;
-		}
-	}
-	free(text);
-	return r;
-}
-
+/* Writes to a spool, or runs commands written to the status file. */
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -1025,7 +700,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		int r = status_commands(fs_of(req), buf, size);
+		int r = status_commands(fs_of(req)->upload, buf, size);
 
 		if (r < 0)
 			reply_err(req, r);
@@ -1057,6 +732,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_err(req, r);
 }
 
+/* fsync(2) uploads like close. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
@@ -1064,6 +740,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	op_flush(req, ino, fi);
 }
 
+/* The last close of a handle: frees it. */
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -1168,6 +845,7 @@ static void reply_sized(fuse_req_t req, const struct buf *b, size_t size)
 		fuse_reply_buf(req, b->data ? b->data : "", b->len);
 }
 
+/* getxattr: one user.* attribute (the object's fields, metadata). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
@@ -1198,6 +876,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	buf_release(&value);
 }
 
+/* listxattr: the names of the user.* attributes. */
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct fs_config *c = fs_of(req);
@@ -1219,71 +898,32 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf_release(&names);
 }
 
+/* Replies with the entry of node n made by a change (r 0), or r. */
+static void reply_made(fuse_req_t req, int r, struct tree_node *n)
+{
+	struct fuse_entry_param e;
+
+	if (r < 0) {
+		reply_err(req, r);
+		return;
+	}
+	node_to_entry(fs_of(req), n, &e);
+	tree_node_release(n);
+	fuse_reply_entry(req, &e);
+}
+
 /* Creates a directory: an item in a collection (with an empty ORIGINAL
  * bundle) or a bundle in an item. */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
-	struct fs_config *c = fs_of(req);
-	struct dso_list l = {0}, lb = {0};
-	struct fuse_entry_param e;
-	struct tree_node p, n;
-	int r;
+	struct edit e = edit_of(fs_of(req));
+	struct tree_node n;
 
 	(void)mode;
 	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	r = tree_getattr(c->tree, parent, &p);
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	memset(&n, 0, sizeof(n));
-	if (lookup_node(c, parent, name, &n) == 0) {
-		tree_node_release(&n);
-		r = -EEXIST;
-		goto out;
-	}
-	if (p.type == DSO_COLLECTION) {
-		r = rest_create_item(tree_session(c->tree), p.uuid, name, &l);
-		if (r == 0)
-			r = tree_add(c->tree, parent, &l.v[0], 0, &n);
-		if (r == 0) {
-			int b =
-			    rest_create_bundle(tree_session(c->tree),
-					       l.v[0].uuid, "ORIGINAL", &lb);
-
-			if (b == 0)
-				tree_add(c->tree, n.ino, &lb.v[0], 0, NULL);
-			else
-				log_warn("item \"%s\" created without an "
-					 "ORIGINAL bundle: %s",
-					 name, strerror(-b));
-		}
-	} else if (p.type == DSO_ITEM) {
-		r = rest_create_bundle(tree_session(c->tree), p.uuid, name, &l);
-		if (r == 0)
-			r = tree_add(c->tree, parent, &l.v[0], 0, &n);
-	} else {
-		/* Communities and collections are not made from the mount. */
-		r = -EPERM;
-	}
-	if (r == 0) {
-		node_to_entry(c, &n, &e);
-		tree_node_release(&n);
-	}
-out:
-	tree_node_release(&p);
-	dso_list_release(&l);
-	dso_list_release(&lb);
-	if (r < 0)
-		reply_err(req, r);
-	else
-		fuse_reply_entry(req, &e);
+	reply_made(req, edit_mkdir(&e, parent, name, &n), &n);
 }
 
 /* Creates (or opens, when it exists) a file in a bundle. */
@@ -1291,458 +931,88 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
-	struct fuse_entry_param e;
-	struct tree_node p, n;
-	struct fs_file *h = NULL;
-	char *path = NULL;
+	struct edit e = edit_of(c);
+	struct fuse_entry_param ep;
+	struct tree_node n;
+	struct fs_file *h;
 	int r;
 
 	(void)mode;
 	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	r = lookup_node(c, parent, name, &n);
-	if (r == 0) {
-		if (fi->flags & O_EXCL) {
-			r = -EEXIST;
-		} else {
-			r = do_open(c, n.ino, fi);
-			if (r == 0) {
-				tree_node_release(&n);
-				r = get_node(c, n.ino, &n);
-			}
-		}
-		goto reply;
-	}
-	if (r != -ENOENT) {
-		reply_err(req, r);
-		return;
-	}
-	r = tree_getattr(c->tree, parent, &p);
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	if (p.type != DSO_BUNDLE) {
-		r = p.type == DSO_BITSTREAM ? -ENOTDIR : -EPERM;
-		goto out_p;
-	}
 	h = fh_new(FH_UPLOAD);
-	path = mount_path(c, parent, name);
-	if (!h || !path) {
-		r = -ENOMEM;
-		goto out_p;
+	r = h ? edit_create(&e, parent, name, (fi->flags & O_EXCL) != 0, &h->uf,
+			    &n)
+	      : -ENOMEM;
+	if (r == 0 && !h->uf) {
+		/* It exists: opened as by open(2). */
+		uint64_t ino = n.ino;
+
+		tree_node_release(&n);
+		r = do_open(c, ino, fi);
+		if (r == 0)
+			r = get_node(c, ino, &n);
 	}
-	r = upload_create(c->upload, parent, p.uuid, name, path, 0, NULL,
-			  &h->uf);
-	if (r == 0) {
-		upload_stream_allow(h->uf);
-		r = upload_node(h->uf, &n);
+	if (r < 0) {
+		free(h);
+		reply_err(req, r);
+		return;
 	}
-	if (r < 0 && h->uf) {
-		upload_discard(h->uf);
-		upload_unref(&h->uf);
-	}
-	if (r == 0) {
+	if (h->uf) {
 		fi->fh = (uintptr_t)h;
 		fi->direct_io = 1;
-		h = NULL;
+	} else {
+		free(h);
 	}
-out_p:
-	free(h);
-	free(path);
-	tree_node_release(&p);
-reply:
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	node_to_entry(c, &n, &e);
+	node_to_entry(c, &n, &ep);
 	tree_node_release(&n);
-	fuse_reply_create(req, &e, fi);
+	fuse_reply_create(req, &ep, fi);
 }
 
 /* Only regular files can be made, through create. */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	struct fs_config *c = fs_of(req);
-	struct fuse_entry_param e;
+	struct edit e = edit_of(fs_of(req));
 	struct tree_node n;
-	int r;
 
 	(void)rdev;
 	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	/* An empty file: create, then upload at once (no close follows). */
-	if (lookup_node(c, parent, name, &n) == 0) {
-		tree_node_release(&n);
-		fuse_reply_err(req, EEXIST);
-		return;
-	}
-	{
-		struct tree_node p;
-		struct upload_file *f = NULL;
-		char *path;
-
-		r = tree_getattr(c->tree, parent, &p);
-		if (r < 0) {
-			reply_err(req, r);
-			return;
-		}
-		path = mount_path(c, parent, name);
-		if (p.type != DSO_BUNDLE)
-			r = -EPERM;
-		else if (!path)
-			r = -ENOMEM;
-		else
-			r = upload_create(c->upload, parent, p.uuid, name, path,
-					  0, NULL, &f);
-		if (r == 0)
-			r = upload_commit(f);
-		if (r == 0) {
-			struct upload_info i;
-
-			r = upload_info(f, &i);
-			if (r == 0) {
-				r = get_node(c, i.ino, &n);
-				upload_info_release(&i);
-			}
-		}
-		upload_unref(&f);
-		free(path);
-		tree_node_release(&p);
-	}
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	node_to_entry(c, &n, &e);
-	tree_node_release(&n);
-	fuse_reply_entry(req, &e);
+	reply_made(req, edit_mknod(&e, parent, name, mode, &n), &n);
 }
 
-/* Whether directory ino (a bundle, or an item's bundles) holds files. */
-static int has_files(struct fs_config *c, const struct tree_node *d)
-{
-	struct tree_node *v = NULL;
-	struct upload_info *u = NULL;
-	size_t n = 0, nu = 0;
-	int r, any = 0;
-
-	r = tree_list(c->tree, d->ino, &v, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && !any; i++) {
-		if (d->type == DSO_ITEM && v[i].type == DSO_BUNDLE) {
-			r = has_files(c, &v[i]);
-			if (r != 0)
-				any = r;
-		} else {
-			any = 1;
-		}
-	}
-	tree_nodes_release(v, n);
-	if (!any && c->upload &&
-	    upload_list_dir(c->upload, d->ino, &u, &nu) == 0) {
-		any = nu > 0;
-		upload_infos_release(u, nu);
-	}
-	return any;
-}
-
-/* unlink (dir 0) and rmdir (dir 1). */
-static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      int dir)
-{
-	struct fs_config *c = fs_of(req);
-	struct upload_file *f;
-	struct tree_node n;
-	int r;
-
-	if (refuse_other(req, FS_CHANGE, dir ? "rmdir" : "unlink", parent, 0,
-			 name))
-		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	f = !dir && c->upload ? upload_find_name(c->upload, parent, name)
-			      : NULL;
-	if (f) {
-		/* Not uploaded yet: nothing on the server to delete (unless
-		 * it was to replace a file, which stays). */
-		upload_discard(f);
-		upload_unref(&f);
-		fuse_reply_err(req, 0);
-		return;
-	}
-	r = tree_lookup(c->tree, parent, name, &n);
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	if (!dir && n.type != DSO_BITSTREAM)
-		r = -EISDIR;
-	else if (dir && n.type == DSO_BITSTREAM)
-		r = -ENOTDIR;
-	else if (dir && n.type != DSO_BUNDLE && n.type != DSO_ITEM)
-		r = -EPERM;
-	else if (dir && (r = has_files(c, &n)) != 0)
-		r = r > 0 ? -ENOTEMPTY : r;
-	if (r == 0) {
-		r = rest_delete(tree_session(c->tree), n.type, n.uuid);
-		if (r == -ENOENT)
-			r = 0; /* already gone */
-	}
-	if (r == 0)
-		r = tree_remove(c->tree, parent, name);
-	tree_node_release(&n);
-	reply_err(req, r);
-}
-
+/* unlink(2) (edit_remove). */
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	do_remove(req, parent, name, 0);
+	struct edit e = edit_of(fs_of(req));
+
+	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name))
+		return;
+	reply_err(req, edit_remove(&e, parent, name, 0));
 }
 
+/* rmdir(2) (edit_remove). */
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	do_remove(req, parent, name, 1);
+	struct edit e = edit_of(fs_of(req));
+
+	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name))
+		return;
+	reply_err(req, edit_remove(&e, parent, name, 1));
 }
 
-/* The item a bundle belongs to (its parent inode), or 0. */
-static uint64_t item_of(struct fs_config *c, uint64_t bundle_ino)
-{
-	struct tree_node b;
-	uint64_t ino = 0;
-
-	if (tree_getattr(c->tree, bundle_ino, &b) == 0) {
-		if (b.type == DSO_BUNDLE)
-			ino = b.parent_ino;
-		tree_node_release(&b);
-	}
-	return ino;
-}
-
-/* rename(2) of a file not uploaded yet: only its pending name changes. */
-static int rename_pending(struct fs_config *c, struct upload_file *f,
-			  uint64_t newparent, const char *newname,
-			  struct tree_node *target, int has_target)
-{
-	struct tree_node b;
-	char *path;
-	const char *repl = NULL;
-	int r;
-
-	r = tree_getattr(c->tree, newparent, &b);
-	if (r < 0)
-		return r;
-	path = mount_path(c, newparent, newname);
-	if (!path) {
-		tree_node_release(&b);
-		return -ENOMEM;
-	}
-	if (has_target) {
-		struct upload_file *t =
-		    upload_find_name(c->upload, newparent, newname);
-
-		if (t) {
-			upload_discard(t);
-			upload_unref(&t);
-		} else {
-			repl = target->uuid;
-		}
-	}
-	r = upload_rename(f, newparent, b.uuid, newname, path, repl);
-	free(path);
-	tree_node_release(&b);
-	return r;
-}
-
-/* A dso describing node n under a new name (for the cache after a move
- * the server answered without a body). Strings borrowed. */
-static void node_dso(const struct tree_node *n, const char *name, struct dso *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->type = n->type;
-	memcpy(d->uuid, n->uuid, sizeof(d->uuid));
-	d->name = (char *)name;
-	d->handle = n->handle;
-	d->size = n->size;
-	memcpy(d->md5, n->md5, sizeof(d->md5));
-	d->mime = n->mime;
-	d->mtime = n->mtime;
-}
-
+/* rename(2) (edit_rename). */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	struct fs_config *c = fs_of(req);
-	struct session *s = c->tree ? tree_session(c->tree) : NULL;
-	struct upload_file *f = NULL;
-	struct dso_list l = {0};
-	struct tree_node n, t;
-	int r, has_t;
+	struct edit e = edit_of(fs_of(req));
 
 	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
 		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (flags & ~(unsigned)RENAME_NOREPLACE) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME)) ||
-	    (newparent == TREE_ROOT_INO &&
-	     !strcmp(newname, TREE_STATUS_NAME))) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	r = lookup_node(c, parent, name, &n);
-	if (r < 0) {
-		reply_err(req, r);
-		return;
-	}
-	memset(&t, 0, sizeof(t));
-	has_t = lookup_node(c, newparent, newname, &t) == 0;
-	if (has_t && t.ino == n.ino)
-		goto out; /* the same file */
-	if (has_t && (flags & RENAME_NOREPLACE)) {
-		r = -EEXIST;
-		goto out;
-	}
-	if (n.type == DSO_BITSTREAM) {
-		if (has_t && t.type != DSO_BITSTREAM) {
-			r = -EISDIR;
-			goto out;
-		}
-		if (item_of(c, newparent) == 0) {
-			r = -EPERM;
-			goto out;
-		}
-		if (item_of(c, newparent) != item_of(c, parent)) {
-			r = -EXDEV;
-			goto out;
-		}
-		f = upload_find(c->upload, n.ino);
-		if (f) {
-			r = rename_pending(c, f, newparent, newname, &t, has_t);
-			goto out;
-		}
-		if (newparent != parent) {
-			struct tree_node b;
-
-			r = tree_getattr(c->tree, newparent, &b);
-			if (r == 0) {
-				r = rest_move_bitstream(s, n.uuid, b.uuid);
-				tree_node_release(&b);
-			}
-			if (r < 0)
-				goto out;
-		}
-		if (strcmp(name, newname)) {
-			r = rest_set_name(s, DSO_BITSTREAM, n.uuid, newname,
-					  &l);
-			if (r < 0) {
-				/* A move that happened stays visible. */
-				if (newparent != parent)
-					tree_invalidate(c->tree, newparent),
-					    tree_invalidate(c->tree, parent);
-				goto out;
-			}
-		}
-		if (has_t) {
-			struct upload_file *tf =
-			    upload_find_name(c->upload, newparent, newname);
-
-			if (tf) {
-				upload_discard(tf);
-				upload_unref(&tf);
-			} else {
-				int d = rest_delete(s, DSO_BITSTREAM, t.uuid);
-
-				if (d < 0 && d != -ENOENT)
-					log_warn("rename over %s: the old file "
-						 "could not be deleted: %s",
-						 newname, strerror(-d));
-			}
-		}
-		/* A handle still open on it uploads under the new name. */
-		f = upload_find_open(c->upload, n.ino);
-		if (f) {
-			char *path = mount_path(c, newparent, newname);
-			struct tree_node b;
-
-			if (path && tree_getattr(c->tree, newparent, &b) == 0) {
-				upload_rename(f, newparent, b.uuid, newname,
-					      path, NULL);
-				tree_node_release(&b);
-			}
-			free(path);
-		}
-	} else if (n.type == DSO_ITEM || n.type == DSO_BUNDLE) {
-		if (newparent != parent) {
-			r = -EXDEV;
-			goto out;
-		}
-		if (has_t) {
-			r = -ENOTEMPTY;
-			goto out;
-		}
-		r = rest_set_name(s, n.type, n.uuid, newname, &l);
-		if (r < 0)
-			goto out;
-	} else {
-		r = -EPERM;
-		goto out;
-	}
-	{
-		struct dso d;
-
-		if (l.n) {
-			d = l.v[0];
-			d.meta = NULL; /* listings are the source of metadata */
-			d.nmeta = 0;
-			/* keep what the answer may lack */
-			if (d.size < 0)
-				d.size = n.size;
-			if (!d.md5[0])
-				memcpy(d.md5, n.md5, sizeof(d.md5));
-		} else {
-			node_dso(&n, newname, &d);
-		}
-		r = tree_rename(c->tree, parent, name, newparent, &d);
-		if (r < 0) {
-			tree_invalidate(c->tree, parent);
-			tree_invalidate(c->tree, newparent);
-			r = 0;
-		}
-	}
-out:
-	upload_unref(&f);
-	dso_list_release(&l);
-	tree_node_release(&n);
-	tree_node_release(&t);
-	reply_err(req, r);
+	reply_err(req,
+		  edit_rename(&e, parent, name, newparent, newname, flags));
 }
 
 /* chmod/chown succeed (nothing to keep); times are kept locally; a size
@@ -1751,93 +1021,57 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct fs_config *c = fs_of(req);
+	struct edit e = edit_of(c);
 	struct fs_file *h = fi ? fh_of(fi) : NULL;
-	struct upload_file *f = NULL;
 	struct tree_node n;
 	struct stat st;
-	int r = 0;
+	int what = 0, r;
 
 	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
 		return;
-	if (!fs_writable(c)) {
-		fuse_reply_err(req, EROFS);
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		what |= EDIT_SET_SIZE;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		what |= EDIT_SET_MTIME;
+	r = edit_setattr(&e, ino, h && h->kind == FH_UPLOAD ? h->uf : NULL,
+			 what, attr->st_size,
+			 to_set & FUSE_SET_ATTR_MTIME_NOW ? NULL
+							  : &attr->st_mtim);
+	if (r == 0)
+		r = get_node(c, ino, &n);
+	if (r < 0) {
+		reply_err(req, r);
 		return;
 	}
-	if (ino != TREE_ROOT_INO && ino == status_ino(c))
-		goto reply;
-	if (h && h->kind == FH_UPLOAD) {
-		f = h->uf;
-		upload_ref(f);
-	} else {
-		f = c->upload ? upload_find(c->upload, ino) : NULL;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (f) {
-			r = upload_truncate(f, attr->st_size);
-		} else {
-			memset(&n, 0, sizeof(n));
-			r = tree_getattr(c->tree, ino, &n);
-			if (r == 0 && n.size != attr->st_size) {
-				r = begin_overwrite(c, &n, attr->st_size == 0,
-						    attr->st_size, &f);
-				if (r == 0)
-					r = upload_truncate(f, attr->st_size);
-				if (r == 0)
-					r = upload_commit(f);
-			}
-			tree_node_release(&n);
-			upload_unref(&f);
-		}
-		if (r < 0)
-			goto out;
-	}
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		struct timespec ts;
-
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			clock_gettime(CLOCK_REALTIME, &ts);
-		else
-			ts = attr->st_mtim;
-		if (f)
-			upload_set_times(f, ts.tv_sec, ts.tv_nsec);
-		else
-			r = tree_set_times(c->tree, ino, ts.tv_sec, ts.tv_nsec);
-		if (r < 0)
-			goto out;
-	}
-reply:
-	r = get_node(c, ino, &n);
-	if (r == 0) {
-		node_to_stat(c, &n, &st);
-		tree_node_release(&n);
-	}
-out:
-	upload_unref(&f);
-	if (r < 0)
-		reply_err(req, r);
-	else
-		fuse_reply_attr(req, &st, c->entry_ttl);
+	node_to_stat(c, &n, &st);
+	tree_node_release(&n);
+	fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
 /* No attribute can be set or removed (they come from the server). */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
+	struct edit e = edit_of(fs_of(req));
+
 	(void)name;
 	(void)value;
 	(void)size;
 	(void)flags;
 	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
 		return;
-	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+	reply_err(req, edit_xattr_change(&e));
 }
 
+/* No attribute can be removed either. */
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	struct edit e = edit_of(fs_of(req));
+
 	(void)name;
 	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
 		return;
-	fuse_reply_err(req, fs_writable(fs_of(req)) ? ENOTSUP : EROFS);
+	reply_err(req, edit_xattr_change(&e));
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1870,7 +1104,6 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .rename = op_rename,
 };
 
-/* The operation table for fuse_session_new. */
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
  * worker thread, never inside a request handler. */
 static int notify_kernel(void *arg, const struct inval_req *r)
@@ -1889,16 +1122,29 @@ static int notify_kernel(void *arg, const struct inval_req *r)
 	return -EINVAL;
 }
 
+/* Sets up fs's own state and hands inval fs's sink: the kernel hears of
+ * changes from now on. */
 int fs_attach(struct fs_config *c, struct fuse_session *se)
 {
+	c->refusals = calloc(1, sizeof(*c->refusals));
+	if (!c->refusals)
+		return -ENOMEM;
+	pthread_mutex_init(&c->refusals->lock, NULL);
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
 }
 
+/* Stops inval's worker before the session goes away; frees fs's state. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
+	if (c->refusals) {
+		pthread_mutex_destroy(&c->refusals->lock);
+		free(c->refusals);
+		c->refusals = NULL;
+	}
 }
 
+/* The operation table for fuse_session_new. */
 const struct fuse_lowlevel_ops *fs_operations(void)
 {
 	return &fs_ops;

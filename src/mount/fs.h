@@ -1,5 +1,7 @@
-/* fs: translates FUSE low-level calls into tree (metadata) and reader
- * (content) calls. The only module that knows FUSE. */
+/* fs: translates FUSE low-level calls into calls of the core — tree
+ * (metadata), reader (content), edit (changes), status (the status file)
+ * — and their results into replies. The only module that knows FUSE; it
+ * keeps no state of its own beyond the handles it gives the kernel. */
 #ifndef DSPACEFS_FS_H
 #define DSPACEFS_FS_H
 
@@ -12,8 +14,11 @@
 #include "core/upload.h"
 
 struct inval;
+struct session;
+struct fs_refusals;
 
 struct fs_config {
+	struct session *session; /* the server, for changes (core/edit.h) */
 	struct tree *tree;
 	struct reader *reader;
 	struct upload *upload; /* files being written; NULL when read-only */
@@ -29,16 +34,20 @@ struct fs_config {
 				* may browse and read, never change */
 	int private_modes;     /* allow_other without others=read: show
 				* no group/other permission bits */
+	/* fs.c's own, made by fs_attach: the rate of refusal log lines */
+	struct fs_refusals *refusals;
 };
 
 /* The operation table; userdata for fuse_session_new must be a
  * struct fs_config that outlives the session. */
 const struct fuse_lowlevel_ops *fs_operations(void);
 
-/* Starts telling the kernel (through se) what to forget when content,
- * entries or listings change (inval.h). 0 or -errno. */
+/* Sets up fs's own state and starts telling the kernel (through se) what
+ * to forget when content, entries or listings change (inval.h). 0 or
+ * -errno. */
 int fs_attach(struct fs_config *c, struct fuse_session *se);
-/* Stops that before the session goes away. */
+/* Stops that before the session goes away and frees fs's state (also
+ * when fs_attach was never called). */
 void fs_detach(struct fs_config *c);
 
 #endif

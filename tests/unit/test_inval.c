@@ -219,8 +219,33 @@ static void test_many(void)
 	ok(inval_current(NULL, 1, 3), "NULL inval: never stale");
 }
 
+/* Listing digests: the kernel may keep a listing only while it is the same
+ * as the one recorded for that directory last. */
+static void test_listing_stamps(void)
+{
+	struct inval *inv = inval_new();
+	uint64_t d;
+	int all = 1;
+
+	ok(!inval_listing_unchanged(NULL, 5, 1), "no inval: never kept");
+	ok(!inval_listing_unchanged(inv, 5, 42), "first listing: not kept");
+	ok(inval_listing_unchanged(inv, 5, 42), "the same listing: kept");
+	ok(!inval_listing_unchanged(inv, 5, 43), "a changed one: not kept");
+	ok(inval_listing_unchanged(inv, 5, 43), "then kept again");
+	ok(!inval_listing_unchanged(inv, 6, 43), "per directory");
+	/* Past the first table size: every directory is still known. */
+	for (d = 100; d < 5100; d++)
+		inval_listing_unchanged(inv, d, d * 7);
+	for (d = 100; d < 5100; d++)
+		all &= inval_listing_unchanged(inv, d, d * 7);
+	ok(all, "5000 directories remembered as the table grows");
+	ok(inval_listing_unchanged(inv, 5, 43), "the first one too");
+	inval_free(&inv);
+}
+
 int main(void)
 {
+	test_listing_stamps();
 	test_open_keep();
 	test_content_stale();
 	test_requests();

@@ -1,0 +1,95 @@
+/* edit: every change made through the mount — directories, files created,
+ * written over, removed or renamed, times and sizes set — as plain calls:
+ * the server request (rest.h), the cache update (tree.h), the upload journal
+ * (upload.h) and what the kernel must forget (inval.h), with the naming
+ * rules of the mount (only items and bundles are made, files live in
+ * bundles, the status file is neither renamed nor removed).
+ *
+ * It also resolves inodes and names the way the mount shows them: the
+ * status file (status.h), then files being written, then the tree.
+ *
+ * Every function returns 0 or -errno (EROFS on a read-only mount, EPERM,
+ * EEXIST, ENOTEMPTY, EXDEV, ... and what the server calls returned) and
+ * knows nothing of FUSE. Thread safe as the modules below. */
+#ifndef DSPACEFS_EDIT_H
+#define DSPACEFS_EDIT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "core/reader.h"
+#include "core/tree.h"
+#include "core/upload.h"
+
+struct inval;
+
+/* The modules a change goes through. All borrowed. */
+struct edit {
+	struct session *session; /* the server; NULL: nothing can be made */
+	struct tree *tree;
+	struct reader *reader; /* copies content into a spool */
+	struct upload *upload; /* files being written; NULL when read-only */
+	struct inval *inval;   /* may be NULL */
+	int writable;	       /* 0: every change fails with EROFS */
+};
+
+/* What edit_setattr changes. */
+#define EDIT_SET_SIZE 1
+#define EDIT_SET_MTIME 2
+
+/* --- how the mount shows things --- */
+
+/* The node of ino: the status file, a file being written or the tree's. */
+int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
+/* The node called name in parent, looked up in the same order. */
+int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
+		struct tree_node *out);
+/* The children of dir as the mount lists them: the tree's, with the files
+ * being written in it (one replaces a server entry of its name). *out:
+ * caller frees with tree_nodes_release. */
+int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
+	      size_t *n);
+/* The path of name in dir as seen in the mount ("/a/b/name"); malloc'd,
+ * NULL when out of memory. Used in log lines and the upload journal. */
+char *edit_path(const struct edit *e, uint64_t dir, const char *name);
+
+/* --- changes --- */
+
+/* mkdir: an item in a collection (with an empty ORIGINAL bundle) or a
+ * bundle in an item; out receives the new directory. */
+int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
+	       struct tree_node *out);
+/* create: a new file name in bundle parent, to be written (*f: caller's
+ * reference, uploaded when flushed; out: its node). When name exists,
+ * -EEXIST if excl, else 0 with *f NULL and out its node (the caller opens
+ * it as open(2) does). */
+int edit_create(const struct edit *e, uint64_t parent, const char *name,
+		int excl, struct upload_file **f, struct tree_node *out);
+/* mknod: an empty regular file, uploaded at once; out receives its node. */
+int edit_mknod(const struct edit *e, uint64_t parent, const char *name,
+	       mode_t mode, struct tree_node *out);
+/* unlink (dir 0) or rmdir (dir 1) of name in parent. */
+int edit_remove(const struct edit *e, uint64_t parent, const char *name,
+		int dir);
+/* rename(2); flags 0 or RENAME_NOREPLACE. */
+int edit_rename(const struct edit *e, uint64_t parent, const char *name,
+		uint64_t newparent, const char *newname, unsigned flags);
+/* Opens ino for writing when it is a file being written: *f shares its
+ * spool (truncated when trunc). 0 with *f NULL when it is not one. */
+int edit_open_pending(const struct edit *e, uint64_t ino, int trunc,
+		      struct upload_file **f);
+/* Starts writing over bitstream n: a spool replacing it under its inode,
+ * filled with its first limit bytes (all when < 0) unless trunc.
+ * *f: caller's reference. */
+int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
+		   int64_t limit, struct upload_file **f);
+/* setattr: what (EDIT_SET_*) of ino: a size truncates a file being written
+ * (open is the handle's file, or NULL) or overwrites an uploaded one; a
+ * time is kept locally. chmod/chown need nothing. */
+int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
+		 int what, off_t size, const struct timespec *mtime);
+/* setxattr/removexattr: attributes come from the server, never set. */
+int edit_xattr_change(const struct edit *e);
+
+#endif
