@@ -301,18 +301,19 @@ static int fetch_flush(struct fetch *f)
 	if (!f->buflen)
 		return 0;
 	rc = content_write(rf->ce, f->bufoff, f->buf, f->buflen);
-	if (rc == 0) {
+	if (rc == 0)
 		f->written += f->buflen;
-		hash_feed(rf, f->bufoff, f->buf, f->buflen);
-	}
-	f->bufoff += f->buflen;
-	f->buflen = 0;
 	pthread_mutex_lock(&rf->lock);
 	rf->progress++;
-	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff)
-		rf->inflight[f->slot].start = f->bufoff;
+	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff + f->buflen)
+		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
+	/* Hash after waking the readers: they need not wait for it. */
+	if (rc == 0)
+		hash_feed(rf, f->bufoff, f->buf, f->buflen);
+	f->bufoff += f->buflen;
+	f->buflen = 0;
 	return rc;
 }
 
