@@ -271,7 +271,10 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 
 	if (!rf->md5[0])
 		return;
-	pthread_mutex_lock(&rf->hash_lock);
+	/* Busy: the holder catches up on these bytes from the cache (or the
+	 * whole-file check does); never make a second stream wait for it. */
+	if (pthread_mutex_trylock(&rf->hash_lock))
+		return;
 	if (off > rf->hashed)
 		hash_catch_up(rf);
 	if (off > rf->hashed || off + len <= rf->hashed)
