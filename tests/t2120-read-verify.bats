@@ -40,7 +40,7 @@ map_of() {
 	head -c $((80 * 1024 * 1024 + 5)) /dev/urandom >"$T/big.bin"
 	bounded cp "$T/big.bin" "$DST/big.bin"
 	unmount_fs
-	fresh_mount -o ro
+	fresh_mount -o ro 3>&-
 	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/big.bin"
 	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
 	bounded cmp "$f" "$T/big.bin"
@@ -55,14 +55,14 @@ map_of() {
 	# A remount serves it from the cache without a request.
 	MNT= FS_LOG=
 	FS_CACHE=$cache
-	mount_fs -o ro
+	mount_fs -o ro 3>&-
 	f="$MNT/${f#"$old/"}"
 	mark=$(log_mark)
 	bounded cmp "$f" "$T/big.bin"
 	reqs_show "$mark"
 	[ "$(reqs_since "$mark" "'$u/content' in r['path']")" -eq 0 ]
 	unmount_fs
-	fresh_mount
+	fresh_mount 3>&-
 	save_mount
 }
 
@@ -70,7 +70,7 @@ map_of() {
 	head -c $((40 * 1024 * 1024 + 11)) /dev/urandom >"$T/par.bin"
 	bounded cp "$T/par.bin" "$DST/par.bin"
 	unmount_fs
-	fresh_mount -o ro,streams=4
+	fresh_mount -o ro,streams=4 3>&-
 	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/par.bin"
 	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
 	fake_control POST /config -d '{"latency_ms": 50}' >/dev/null
@@ -94,6 +94,6 @@ PY
 	unmount_fs
 	m=$(map_of "$u" "$cache")
 	[ $(($(map_flags "$m") & 1)) -eq 1 ]
-	fresh_mount
+	fresh_mount 3>&-
 	save_mount
 }
