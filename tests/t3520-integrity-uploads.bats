@@ -176,7 +176,7 @@ remount() {
 	# the journal catches up once it can be written
 	timeout 10 cat "$MNT/.dspacefs-status" >"$T/status1"
 	remount
-	timeout 10 cat "$MNT/.dspacefs-status" >"$T/status2"
+	timeout 10 cat "$MNT/.dspacefs-status" | grep -v '^#' >"$T/status2" || true
 	cat "$T/status1" "$T/status2" >&3
 	# every row left has its data in the spool
 	while IFS=$'\t' read -r id kind state path size sent detail; do

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "core/reader.h"
+#include "core/status.h"
 #include "core/tree.h"
 #include "core/upload.h"
 
@@ -40,6 +41,8 @@ struct edit {
 
 /* --- how the mount shows things --- */
 
+/* What the status file (status.h) reports on, from e's modules. */
+struct status_src edit_status_src(const struct edit *e);
 /* The node of ino: the status file, a file being written or the tree's. */
 int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 /* The node called name in parent, looked up in the same order. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -872,6 +873,52 @@ out:
 	return rc;
 }
 
+/* Whether format f lists extension ext (any case). */
+static int format_has_ext(const json_t *f, const char *ext)
+{
+	json_t *e, *arr = json_object_get(f, "extensions");
+	size_t i;
+
+	json_array_foreach(
+	    arr, i, e) if (json_is_string(e) &&
+			   !strcasecmp(json_string_value(e), ext)) return 1;
+	return 0;
+}
+
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime)
+{
+	json_t *root = load_object(json, len, "bitstream formats");
+	json_t *arr, *f, *hit = NULL, *unknown = NULL;
+	const char *m;
+	size_t i;
+	int rc = -ENOENT;
+
+	*mime = NULL;
+	if (!root)
+		return -EPROTO;
+	arr = json_object_get(jobj(root, "_embedded"), "bitstreamformats");
+	json_array_foreach(arr, i, f)
+	{
+		const char *sd = jstr(f, "shortDescription");
+
+		if (!hit && ext && *ext && format_has_ext(f, ext))
+			hit = f;
+		if (!unknown && sd && !strcmp(sd, "Unknown"))
+			unknown = f;
+	}
+	if (!hit)
+		hit = unknown;
+	m = hit ? jstr(hit, "mimetype") : NULL;
+	if (hit && json_is_integer(json_object_get(hit, "id")) && m) {
+		*id = json_integer_value(json_object_get(hit, "id"));
+		*mime = strdup(m);
+		rc = *mime ? 0 : -ENOMEM;
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* The human-readable message of an error body: DSpace's "message", an
  * RFC 7807 "detail", or the status text "error". */
 char *model_error_message(const char *json, size_t len)
@@ -999,4 +1046,49 @@ char *model_metadata_replace_patch(const char *field, const char *value)
 	}
 	return dump(json_pack("[{s:s, s:s, s:o}]", "op", "replace", "path",
 			      path, "value", mv));
+}
+
+/* A bitstream's modification time stored on the server (see model.h). */
+int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns)
+{
+	const char *v = dso_meta(d, MODEL_MODIFIED_FIELD), *p;
+	int64_t n = 0;
+	int k = 0;
+
+	if (!v || model_parse_time(v, sec) < 0)
+		return -ENOENT;
+	p = strchr(v, 'T');
+	p = p ? strchr(p, '.') : NULL;
+	for (p = p ? p + 1 : ""; k < 9; k++)
+		n = n * 10 + (isdigit((unsigned char)*p) ? *p++ - '0' : 0);
+	*ns = n;
+	return 0;
+}
+
+/* The PATCH that stores (or removes) it. */
+char *model_modified_patch(int64_t sec, int64_t ns)
+{
+	char v[64], path[] = "/metadata/" MODEL_MODIFIED_FIELD;
+	time_t t = (time_t)sec;
+	struct tm tm;
+	json_t *mv, *ops;
+
+	ops = json_pack("[{s:s, s:s}]", "op", "remove", "path", path);
+	if (!ops || sec < 0)
+		return dump(ops);
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(v, sizeof(v), "%Y-%m-%dT%H:%M:%S", &tm)) {
+		json_decref(ops);
+		return NULL;
+	}
+	snprintf(v + strlen(v), sizeof(v) - strlen(v), ".%09lldZ",
+		 (long long)(ns >= 0 && ns < 1000000000 ? ns : 0));
+	mv = meta_value(v);
+	if (!mv || json_array_append_new(ops, json_pack("{s:s, s:s, s:[o]}",
+							"op", "add", "path",
+							path, "value", mv))) {
+		json_decref(ops);
+		return NULL;
+	}
+	return dump(ops);
 }

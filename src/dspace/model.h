@@ -107,6 +107,13 @@ int model_parse_object(const char *json, size_t len, const char *parent_uuid,
  * -EPROTO when this is not a DSpace root document. */
 int model_parse_root(const char *json, size_t len, char **version);
 
+/* From a page of the bitstream format registry: the format whose
+ * extensions list ext (any case), else the one called "Unknown" (what
+ * DSpace gives a name it cannot guess). Sets *id and *mime (caller
+ * frees); -ENOENT when neither is there, -EPROTO for bad JSON. */
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime);
+
 /* The "message" of a DSpace error body, or NULL (caller frees). */
 char *model_error_message(const char *json, size_t len);
 
@@ -118,6 +125,22 @@ int model_parse_status(const char *json, size_t len, int *authenticated);
 
 /* Whether s is a canonical UUID (8-4-4-4-12 hex digits, either case). */
 int model_uuid_valid(const char *s);
+
+/* The bitstream metadata field that holds a file's modification time set
+ * through the mount (touch, cp -p, rsync -a): dcterms.modified, "Date on
+ * which the resource was changed" in DSpace's stock registry
+ * dspace/config/registries/dcterms-types.xml, loaded on every DSpace
+ * 7-10, and meant for this; dc.date.updated is registered for "the last
+ * time the item was updated via the SWORD interface"
+ * (dublin-core-types.xml). */
+#define MODEL_MODIFIED_FIELD "dcterms.modified"
+
+/* The time in d's MODEL_MODIFIED_FIELD ("2024-01-02T03:04:05.123456789Z"):
+ * 0, or -ENOENT when absent or not a date-time. */
+int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns);
+/* A JSON Patch that sets MODEL_MODIFIED_FIELD to sec.ns (UTC, nanoseconds
+ * kept), or removes it when sec < 0. NULL on ENOMEM. */
+char *model_modified_patch(int64_t sec, int64_t ns);
 
 /* ISO-8601 date-time ("2021-06-21T12:53:57.871+00:00", "...Z", "+02:00",
  * "+0200"; no zone = UTC) → Unix seconds, independent of TZ. 0 or -EINVAL. */

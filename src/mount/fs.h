@@ -12,6 +12,7 @@
 #include "core/reader.h"
 #include "core/tree.h"
 #include "core/upload.h"
+#include "core/views.h"
 
 struct inval;
 struct session;
@@ -21,6 +22,7 @@ struct fs_config {
 	struct session *session; /* the server, for changes (core/edit.h) */
 	struct tree *tree;
 	struct reader *reader;
+	struct views *views;   /* .search, .handle, .uuid */
 	struct upload *upload; /* files being written; NULL when read-only */
 	int read_only;	       /* every change fails with EROFS */
 	int anonymous;	       /* shown with read-only modes */
@@ -36,6 +38,7 @@ struct fs_config {
 				* no group/other permission bits */
 	/* fs.c's own, made by fs_attach: the rate of refusal log lines */
 	struct fs_refusals *refusals;
+	struct fs_open *open; /* the handles the kernel holds */
 };
 
 /* The operation table; userdata for fuse_session_new must be a
