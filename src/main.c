@@ -22,6 +22,8 @@
 #include "net/http.h"
 #include "core/inval.h"
 #include "util/buf.h"
+#include "core/metafile.h"
+#include "core/scratch.h"
 #include "util/log.h"
 #include "mount/opts.h"
 #include "core/reader.h"
@@ -556,6 +558,12 @@ static int start_modules(struct startup *d)
 	else
 		log_warn("no stop_timeout: cannot start its thread");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	d->fsc.meta = metafiles_new(d->session, d->tree, o->cache_ttl);
+	d->fsc.scratch = scratch_new(o->cache_dir);
+	if (!d->fsc.meta || !d->fsc.scratch) {
+		log_error("out of memory (metadata.json)");
+		return -1;
+	}
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
@@ -667,6 +675,8 @@ static void release_all(struct startup *d)
 {
 	upload_free(&d->fsc.upload);
 	views_free(&d->fsc.views);
+	metafiles_free(&d->fsc.meta);
+	scratch_free(&d->fsc.scratch);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
 	inval_free(&d->inval);

@@ -12,6 +12,7 @@
 #include "dspace/dspace.h"
 #include "core/edit.h"
 #include "core/inval.h"
+#include "core/itemfiles.h"
 #include "core/status.h"
 
 /* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
@@ -58,6 +59,9 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
 
 	if (status_is(e->tree, ino))
 		return status_node(&src, out);
+	r = itemfile_getattr(e, ino, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = e->upload ? upload_find(e->upload, ino) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -79,6 +83,9 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return status_node(&src, out);
+	r = itemfile_lookup(e, parent, name, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = e->upload ? upload_find_name(e->upload, parent, name) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -143,6 +150,8 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 	if (r < 0)
 		return r;
 	r = merge_uploads(e, dir, out, n);
+	if (r == 0)
+		r = itemfile_list(e, dir, out, n);
 	if (r < 0) {
 		tree_nodes_release(*out, *n);
 		*out = NULL;
@@ -307,6 +316,9 @@ int edit_create(const struct edit *e, uint64_t parent, const char *name,
 	*f = NULL;
 	if (!e->writable)
 		return -EROFS;
+	r = itemfile_create(e, parent, name, excl, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	r = edit_lookup(e, parent, name, out);
 	if (r == 0 && excl) {
 		tree_node_release(out);
@@ -417,6 +429,9 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 		return -EROFS;
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return -EPERM;
+	r = dir ? ITEMFILE_PASS : itemfile_remove(e, parent, name);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = !dir && e->upload ? upload_find_name(e->upload, parent, name)
 			      : NULL;
 	if (f) {
@@ -703,6 +718,9 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 	r = rename_allowed(e, parent, name, newparent, newname, flags);
 	if (r < 0)
 		return r;
+	r = itemfile_rename(e, parent, name, newparent, newname);
+	if (r != ITEMFILE_PASS)
+		return r;
 	r = edit_lookup(e, parent, name, &x.n);
 	if (r < 0)
 		return r;
@@ -939,4 +957,16 @@ out:
 int edit_xattr_change(const struct edit *e)
 {
 	return e->writable ? -ENOTSUP : -EROFS;
+}
+
+/* setxattr/removexattr of user.FIELD: the object's metadata field. */
+int edit_xattr_set(const struct edit *e, uint64_t ino, const char *name,
+		   const char *value, size_t size)
+{
+	int r;
+
+	if (!e->writable)
+		return -EROFS;
+	r = itemfile_xattr(e, ino, name, value, size);
+	return r == ITEMFILE_PASS ? -ENOTSUP : r;
 }

@@ -29,10 +29,12 @@ struct inval;
 struct edit {
 	struct session *session; /* the server; NULL: nothing can be made */
 	struct tree *tree;
-	struct reader *reader; /* copies content into a spool */
-	struct upload *upload; /* files being written; NULL when read-only */
-	struct inval *inval;   /* may be NULL */
-	int writable;	       /* 0: every change fails with EROFS */
+	struct reader *reader;	 /* copies content into a spool */
+	struct upload *upload;	 /* files being written; NULL when read-only */
+	struct inval *inval;	 /* may be NULL */
+	int writable;		 /* 0: every change fails with EROFS */
+	struct metafiles *meta;	 /* metadata.json; NULL: none shown */
+	struct scratch *scratch; /* editors' scratch files; may be NULL */
 };
 
 /* What edit_setattr changes. */
@@ -92,7 +94,11 @@ int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
  * time is kept locally. chmod/chown need nothing. */
 int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 		 int what, off_t size, const struct timespec *mtime);
-/* setxattr/removexattr: attributes come from the server, never set. */
+/* setxattr/removexattr: user.FIELD (a metadata field) of an item or a
+ * bitstream is replaced (value non-NULL) or removed on the server; other
+ * attributes come from the server and are never set (ENOTSUP). */
 int edit_xattr_change(const struct edit *e);
+int edit_xattr_set(const struct edit *e, uint64_t ino, const char *name,
+		   const char *value, size_t size);
 
 #endif

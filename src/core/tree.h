@@ -47,6 +47,7 @@ struct tree_node {
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
 	char md5[33];	  /* bitstreams, or "" */
 	char *mime;	  /* bitstreams, or NULL */
+	int read_only;	  /* virtual files the user may not change */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a

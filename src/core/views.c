@@ -134,7 +134,10 @@ void views_free(struct views **vp)
 
 int views_owns(uint64_t ino)
 {
-	return ino >= VIEWS_BASE + (UINT64_C(1) << VIEWS_SHIFT);
+	/* [2^60, 2^61): scratch files (core/scratch.h) and metadata.json
+	 * (core/metafile.h) own the ranges at bits 61 and 62 */
+	return ino >= VIEWS_BASE + (UINT64_C(1) << VIEWS_SHIFT) &&
+	       ino < (VIEWS_BASE << 1);
 }
 
 int views_is_link(uint64_t ino)

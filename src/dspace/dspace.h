@@ -131,6 +131,42 @@ int rest_fix_format(struct session *s, const char *uuid, const char *name,
 int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
 		      int64_t ns);
 
+/* GET of an object's whole metadata (every value's language, authority
+ * and confidence) into out (md_set_release). */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out);
+/* One PATCH replacing the fields of m whole (§6.4): per field "remove
+ * /metadata/F" (no error when empty) then "add /metadata/F/-" per value,
+ * since "add"/"replace" without a place keep only the first value
+ * (DSpaceObjectMetadataAddOperation, ...ReplaceOperation). A field of m
+ * without values is removed. 403 → -EACCES. */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m);
+
+/* Whether the user may edit the object's metadata: GET
+ * authz/authorizations/search/object?uri=&feature=canEditMetadata
+ * (EditMetadataFeature: WRITE on the object). 1, 0, or -errno. */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid);
+
+/* The submission form of a draft: which form section offers which field. */
+struct draft_form {
+	int64_t wsid; /* the workspace item; 0: the item is no draft */
+	char **field; /* field[i] is offered by section[i] */
+	char **section;
+	size_t n;
+};
+void draft_form_release(struct draft_form *f);
+/* The workspace item of item_uuid (search/item?uuid=, 204: none, then
+ * wsid 0) and the fields its form sections offer (each section of the
+ * workspace item that /config/submissionforms/<section> describes). */
+int rest_draft_form(struct session *s, const char *item_uuid,
+		    struct draft_form *out);
+/* One PATCH of the draft's form sections: per field of m "add
+ * /sections/<section>/<field>" with the whole list, or "remove" when
+ * empty (§7.3; sections[i] for m->f[i]). */
+int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
+		     const char *const *sections);
+
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
 int rest_move_bitstream(struct session *s, const char *bitstream_uuid,

@@ -863,3 +863,180 @@ int rest_delete(struct session *s, enum dso_type type, const char *uuid)
 	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u), NULL,
 			  NULL, NULL, 0, 204, NULL);
 }
+
+/* The whole metadata of an object, every attribute of every value. */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *url;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/core/%s/%s", seg, u);
+	if (!url)
+		return -ENOMEM;
+	rc = get_json(s, url, &resp);
+	if (rc == 0)
+		rc = model_parse_md_object(resp.body, resp.body_len, out);
+	if (rc == -EPROTO) {
+		log_error("GET %s: unusable response", url);
+		rc = -EIO;
+	}
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* Replaces the fields of m whole on an object, in one PATCH (§6.4). */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m)
+{
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	if (m->n == 0)
+		return 0;
+	patch = model_md_patch(m, NULL);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			NULL);
+	free(patch);
+	return rc;
+}
+
+/* Whether the user may edit the object's metadata (canEditMetadata). */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	struct buf q = BUF_INIT;
+	char u[UUID_LEN + 1];
+	char *obj = NULL, *url = NULL;
+	int64_t total = 0;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	obj = api_url(s, "/core/%s/%s", seg, u);
+	rc = obj ? buf_add_urlencoded(&q, obj) : -ENOMEM;
+	if (rc == 0)
+		url = api_url(s,
+			      "/authz/authorizations/search/object?uri=%s"
+			      "&feature=canEditMetadata",
+			      q.data);
+	rc = rc ? rc : url ? get_json(s, url, &resp) : -ENOMEM;
+	if (rc == 0 && model_page_total(resp.body, resp.body_len,
+					"authorizations", &total) < 0)
+		rc = -EIO;
+	http_response_release(&resp);
+	buf_release(&q);
+	free(obj);
+	free(url);
+	return rc < 0 ? rc : total > 0;
+}
+
+void draft_form_release(struct draft_form *f)
+{
+	model_strv_release(f->field, f->n);
+	model_strv_release(f->section, f->n);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Adds the fields that form section sec offers to out (a section that
+ * is no form, 404, adds none). */
+static int form_section(struct session *s, const char *sec,
+			struct draft_form *out)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	struct buf q = BUF_INIT;
+	char **f = NULL;
+	size_t nf = 0, i, ns = out->n;
+	char *url = NULL;
+	int rc = buf_add_urlencoded(&q, sec);
+
+	url = rc ? NULL : api_url(s, "/config/submissionforms/%s", q.data);
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = rc ? rc : url ? perform(s, &req, &resp, 200, 404) : -ENOMEM;
+	if (rc == 0 && resp.status == 200)
+		rc = model_parse_form_fields(resp.body, resp.body_len, &f, &nf);
+	for (i = 0; rc == 0 && i < nf; i++) {
+		ns = out->n;
+		rc = model_strv_add(&out->field, &ns, f[i]);
+		if (rc == 0)
+			rc = model_strv_add(&out->section, &out->n, sec);
+	}
+	model_strv_release(f, nf);
+	http_response_release(&resp);
+	buf_release(&q);
+	free(url);
+	return rc == -EPROTO ? -EIO : rc;
+}
+
+/* The draft's workspace item and its form. */
+int rest_draft_form(struct session *s, const char *item_uuid,
+		    struct draft_form *out)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	char u[UUID_LEN + 1];
+	char **secs = NULL;
+	size_t ns = 0, i;
+	char *url;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (safe_uuid(item_uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/submission/workspaceitems/search/item?uuid=%s", u);
+	if (!url)
+		return -ENOMEM;
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = perform(s, &req, &resp, 200, 204);
+	if (rc == 0 && resp.status == 200)
+		rc = model_parse_workspace(resp.body, resp.body_len, &out->wsid,
+					   &secs, &ns);
+	for (i = 0; rc == 0 && i < ns; i++)
+		rc = form_section(s, secs[i], out);
+	model_strv_release(secs, ns);
+	http_response_release(&resp);
+	free(url);
+	if (rc)
+		draft_form_release(out);
+	return rc == -EPROTO ? -EIO : rc;
+}
+
+/* PATCHes the draft's form sections. */
+int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
+		     const char *const *sections)
+{
+	char *patch;
+	int rc;
+
+	if (m->n == 0)
+		return 0;
+	patch = model_md_patch(m, sections);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(
+	    s, "PATCH",
+	    api_url(s, "/submission/workspaceitems/%lld", (long long)wsid),
+	    "application/json-patch+json", patch, NULL, 0, 200, NULL);
+	free(patch);
+	return rc;
+}

@@ -17,6 +17,8 @@
 #include "util/log.h"
 #include "core/edit.h"
 #include "core/inval.h"
+#include "core/metafile.h"
+#include "core/scratch.h"
 #include "core/status.h"
 #include "mount/fs.h"
 
@@ -37,7 +39,9 @@ struct dir_handle {
 enum fh_kind {
 	FH_READ,   /* a bitstream on the server, through the reader */
 	FH_UPLOAD, /* a file being written (spool) */
-	FH_STATUS  /* the .dspacefs-status file */
+	FH_STATUS, /* the .dspacefs-status file */
+	FH_META,   /* an item's metadata.json */
+	FH_SCRATCH /* an editor's scratch file */
 };
 
 struct fs_file {
@@ -48,6 +52,8 @@ struct fs_file {
 	struct upload_file *uf;
 	struct buf text;	     /* FH_STATUS: the snapshot read back */
 	int wrote;		     /* FH_STATUS: commands were written */
+	struct metafile *mf;	     /* FH_META */
+	int fd;			     /* FH_SCRATCH */
 	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
 };
 
@@ -78,7 +84,9 @@ static struct edit edit_of(const struct fs_config *c)
 			 .reader = c->reader,
 			 .upload = c->upload,
 			 .inval = c->inval,
-			 .writable = fs_writable(c)};
+			 .writable = fs_writable(c),
+			 .meta = c->meta,
+			 .scratch = c->scratch};
 
 	return e;
 }
@@ -244,8 +252,13 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 		st->st_nlink = views_is_link(n->ino) ? 1 : 2;
 		st->st_size = n->size;
 	} else if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
-		/* the status file */
+		/* the status file, or metadata.json */
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
+		if (metafile_is(n->ino))
+			st->st_mode =
+			    S_IFREG |
+			    ((fs_writable(c) && !n->read_only ? 0644 : 0444) &
+			     keep);
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
@@ -605,6 +618,63 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Opens metadata.json (a snapshot) or a scratch file. */
+static int open_itemfile(struct fs_config *c, uint64_t ino,
+			 struct fuse_file_info *fi)
+{
+	int trunc = (fi->flags & O_TRUNC) != 0;
+	struct fs_file *h = fh_new(FH_META);
+	struct tree_node n;
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	if (metafile_is(ino) &&
+	    (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
+	    get_node(c, ino, &n) == 0) {
+		r = n.read_only ? -EACCES : 0;
+		tree_node_release(&n);
+		if (r < 0) {
+			free(h);
+			return r;
+		}
+	}
+	if (metafile_is(ino)) {
+		r = c->meta ? metafile_open(c->meta, ino, trunc,
+					    (fi->flags & O_ACCMODE) == O_WRONLY,
+					    &h->mf)
+			    : -ENOENT;
+	} else {
+		h->kind = FH_SCRATCH;
+		h->fd = r = c->scratch
+				? scratch_open(c->scratch, ino, fi->flags)
+				: -ENOENT;
+	}
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Reads or writes a metadata.json or scratch handle (write: buf set). */
+static ssize_t itemfile_io(struct fs_file *h, char *rbuf, const char *wbuf,
+			   size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (h->kind == FH_META)
+		return wbuf ? metafile_write(h->mf, wbuf, size, off)
+			    : metafile_read(h->mf, rbuf, size, off);
+	n = wbuf ? pwrite(h->fd, wbuf, size, off)
+		 : pread(h->fd, rbuf, size, off);
+	return n < 0 ? -errno : n;
+}
+
 /* Opens a bitstream to read: the kernel may keep its pages of this inode
  * only when they are of this very content (an overwrite keeps the
  * inode). Returns whether reads must bypass the page cache. */
@@ -637,6 +707,8 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		return open_status(c, fi);
 	if ((wr || trunc) && !fs_writable(c))
 		return -EROFS;
+	if (metafile_is(ino) || scratch_is(ino))
+		return open_itemfile(c, ino, fi);
 	h = fh_new(FH_READ);
 	if (!h)
 		return -ENOMEM;
@@ -719,14 +791,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					   : size);
 		return;
 	}
-	if (h->kind == FH_UPLOAD) {
+	if (h->kind == FH_UPLOAD || h->kind == FH_META ||
+	    h->kind == FH_SCRATCH) {
 		char *b = malloc(size ? size : 1);
 
 		if (!b) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		n = upload_read(h->uf, b, size, off);
+		n = h->kind == FH_UPLOAD ? upload_read(h->uf, b, size, off)
+					 : itemfile_io(h, b, NULL, size, off);
 		if (n < 0)
 			reply_err(req, (int)n);
 		else
@@ -780,11 +854,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			fuse_reply_write(req, size);
 		return;
 	}
-	if (h->kind != FH_UPLOAD) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	n = upload_write(h->uf, buf, size, off);
+	if (h->kind == FH_META || h->kind == FH_SCRATCH)
+		n = itemfile_io(h, NULL, buf, size, off);
+	else if (h->kind != FH_UPLOAD)
+		n = -EBADF;
+	else
+		n = upload_write(h->uf, buf, size, off);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -879,6 +954,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = upload_commit(h->uf);
 		/* waits for a callback under way; none after this */
 		fuse_req_interrupt_func(req, NULL, NULL);
+	} else if (h->kind == FH_META) {
+		r = metafile_commit(fs_of(req)->meta, h->mf);
 	}
 	reply_err(req, r);
 }
@@ -904,6 +981,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (h->uf)
 		upload_unref(&h->uf);
+	if (h->kind == FH_META) {
+		metafile_commit(fs_of(req)->meta, h->mf);
+		metafile_close(&h->mf);
+	}
+	if (h->kind == FH_SCRATCH && h->fd >= 0)
+		close(h->fd);
 	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
@@ -1014,6 +1097,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	 * round trips per entry. */
 	if (strncmp(name, "user.", 5) != 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (metafile_is(ino) || scratch_is(ino)) {
+		fuse_reply_err(req, ENODATA);
 		return;
 	}
 	rc = tree_getattr(c->tree, ino, &n);
@@ -1174,6 +1261,22 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  edit_rename(&e, parent, name, newparent, newname, flags));
 }
 
+/* A size of metadata.json (its open handle's save; without a handle an
+ * empty save, refused) or of a scratch file; times are not kept. */
+static int setattr_itemfile(struct fs_config *c, uint64_t ino,
+			    struct fs_file *h, int what, off_t size)
+{
+	if (!(what & EDIT_SET_SIZE))
+		return fs_writable(c) ? 0 : -EROFS;
+	if (!fs_writable(c))
+		return -EROFS;
+	if (scratch_is(ino))
+		return scratch_truncate(c->scratch, ino, size);
+	if (h && h->kind == FH_META)
+		return metafile_truncate(h->mf, size);
+	return -EINVAL;
+}
+
 /* chmod/chown succeed (nothing to keep); times are kept locally; a size
  * truncates a file being written, or overwrites an uploaded one. */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -1193,10 +1296,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		what |= EDIT_SET_SIZE;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
 		what |= EDIT_SET_MTIME;
-	r = edit_setattr(&e, ino, h && h->kind == FH_UPLOAD ? h->uf : NULL,
-			 what, attr->st_size,
-			 to_set & FUSE_SET_ATTR_MTIME_NOW ? NULL
-							  : &attr->st_mtim);
+	if (metafile_is(ino) || scratch_is(ino))
+		r = setattr_itemfile(c, ino, h, what, attr->st_size);
+	else
+		r = edit_setattr(
+		    &e, ino, h && h->kind == FH_UPLOAD ? h->uf : NULL, what,
+		    attr->st_size,
+		    to_set & FUSE_SET_ATTR_MTIME_NOW ? NULL : &attr->st_mtim);
 	if (r == 0)
 		r = get_node(c, ino, &n);
 	if (r < 0) {
@@ -1208,23 +1314,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
-/* No attribute can be set or removed (they come from the server). */
+/* setfattr user.FIELD: the object's metadata field (edit_xattr_set). */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	(void)name;
-	(void)value;
-	(void)size;
 	(void)flags;
 	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL) ||
 	    refuse_view(req, ino, 0))
 		return;
-	reply_err(req, edit_xattr_change(&e));
+	reply_err(req, edit_xattr_set(&e, ino, name, value, size));
 }
 
-/* No attribute can be removed either. */
+/* setfattr -x user.FIELD: the field removed (edit_xattr_set). */
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
@@ -1233,7 +1336,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL) ||
 	    refuse_view(req, ino, 0))
 		return;
-	reply_err(req, edit_xattr_change(&e));
+	reply_err(req, edit_xattr_set(&e, ino, name, NULL, 0));
 }
 
 /* The target of a link in .search or .handle. */
@@ -1332,6 +1435,10 @@ static void release_left_open(struct fs_config *c)
 					      "file was still open");
 		if (h->uf)
 			upload_unref(&h->uf);
+		if (h->kind == FH_META)
+			metafile_close(&h->mf); /* not saved: never closed */
+		if (h->kind == FH_SCRATCH && h->fd >= 0)
+			close(h->fd);
 		fh_free(c, h);
 	}
 	if (c->open) {
