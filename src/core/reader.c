@@ -726,7 +726,7 @@ static void *worker_main(void *arg)
 static int worker_ensure(struct rfile *rf)
 {
 	struct wslot *ws;
-	int i, rc;
+	int i, n, rc;
 
 	if (rf->worker_running >= rf->r->streams)
 		return 0;
@@ -734,7 +734,10 @@ static int worker_ensure(struct rfile *rf)
 		return -EIO;
 	if (!rf->worker_running)
 		rf->window = WIN_MIN;
-	for (i = 0; i < rf->r->streams; i++) {
+	/* More streams only once the reader proved sequential (the window
+	 * grew twice): a few nearby random reads must not fetch ahead. */
+	n = rf->window >= 4 * WIN_MIN ? rf->r->streams : 1;
+	for (i = 0; i < n; i++) {
 		ws = &rf->wslot[i];
 		if (ws->started && !ws->done)
 			continue;
