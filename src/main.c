@@ -446,6 +446,7 @@ static int log_in(struct startup *d)
 
 	hc.connections = o->connections;
 	hc.cacert = o->cacert;
+	hc.proxy = o->proxy;
 	hc.insecure = o->insecure;
 	hc.debug_http = o->debug_http;
 	hc.stall_timeout = o->timeout;
@@ -523,6 +524,7 @@ static int start_modules(struct startup *d)
 	/* The read contract (reader.h, dspacefs(1)): a read that sees no
 	 * data for -o timeout seconds fails with EIO. */
 	rc_cfg.retry_budget = o->timeout;
+	rc_cfg.streams = o->streams;
 	d->reader =
 	    d->tree ? reader_new(d->session, &rc_cfg, d->err, sizeof(d->err))
 		    : NULL;

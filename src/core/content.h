@@ -93,6 +93,11 @@ int content_verify_md5(struct content_entry *e);
 /* The same, giving up with -ECANCELED as soon as *stop becomes non-zero
  * (read atomically), so that closing a file need not wait for it. */
 int content_verify_md5_stoppable(struct content_entry *e, const int *stop);
+/* Records that the bytes written into the entry had MD5 hex (computed by
+ * the caller as they arrived in order): 0 and the entry is verified (and
+ * stays so across mounts) when hex is the entry's MD5 and every block is
+ * present; -EIO when hex differs; -EAGAIN when blocks are missing. */
+int content_mark_verified(struct content_entry *e, const char *hex);
 /* 1 once content_verify_md5 succeeded (in this or an earlier mount). */
 int content_verified(struct content_entry *e);
 

@@ -40,6 +40,8 @@
 #define WORKER_IDLE 10 /* s a worker waits for demand */
 #define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
+#define STREAMS_DEFAULT 2 /* workers per file: the next window in flight */
+#define STREAMS_MAX 8
 #define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
 
 /* Outcomes of a fetch besides 0 and -errno. */
@@ -77,12 +79,23 @@ struct rfile {
 	uint64_t failed_progress;
 	struct range inflight[MAX_INFLIGHT];
 	int verifying;
-	/* worker */
-	pthread_t thread;
-	int thread_started;
-	int worker_running;
-	uint64_t seq_pos; /* offset of the latest sequential read */
-	uint64_t demand;  /* end of the latest sequential read */
+	int no_range; /* atomic: a ranged request got the whole file */
+	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
+	 * file downloaded front to back is verified without reading it again;
+	 * under hash_lock. */
+	pthread_mutex_t hash_lock;
+	struct content_md5 hash;
+	uint64_t hashed;
+	/* workers (up to r->streams, each one ranged request at a time) */
+	struct wslot {
+		struct rfile *rf;
+		pthread_t thread;
+		int started;
+		int done; /* its last change, under lock */
+	} wslot[STREAMS_MAX];
+	int worker_running; /* how many run */
+	uint64_t seq_pos;   /* offset of the latest sequential read */
+	uint64_t demand;    /* end of the latest sequential read */
 	uint64_t window;
 };
 
@@ -108,9 +121,10 @@ struct reader {
 	pthread_cond_t idle;
 	struct rfile *files;
 	int closing;  /* read without the lock in callbacks (atomic) */
-	int no_range; /* atomic: the server ignores Range */
+	int no_range; /* atomic: some file got a 200 to a Range (logged) */
 	int active;   /* calls in progress, under lock */
 	int budget;   /* s without progress before a read gives up */
+	int streams;  /* workers per file reading sequentially */
 };
 
 /* One HTTP transfer into the cache. */
@@ -199,6 +213,18 @@ static int inflight_has(const struct rfile *rf, uint64_t off)
 	return 0;
 }
 
+/* The end of the in-flight range holding off, or 0 when none does. */
+static uint64_t inflight_end(const struct rfile *rf, uint64_t off)
+{
+	int i;
+
+	for (i = 0; i < MAX_INFLIGHT; i++)
+		if (rf->inflight[i].used && off >= rf->inflight[i].start &&
+		    off < rf->inflight[i].end)
+			return rf->inflight[i].end;
+	return 0;
+}
+
 /* The lowest in-flight start above off (to cut a new fetch short), or lim. */
 static uint64_t inflight_next(const struct rfile *rf, uint64_t off,
 			      uint64_t lim)
@@ -214,6 +240,61 @@ static uint64_t inflight_next(const struct rfile *rf, uint64_t off,
 
 /* ---- one transfer -------------------------------------------------------- */
 
+/* Feeds the bytes that other workers already wrote after rf->hashed into
+ * the running MD5, from the cache file. hash_lock held. */
+static void hash_catch_up(struct rfile *rf)
+{
+	uint64_t n;
+	char *buf = NULL;
+	ssize_t got;
+	int fd;
+
+	while (rf->hashed < rf->size &&
+	       (n = content_present(rf->ce, rf->hashed, FLUSH_SIZE)) > 0) {
+		fd = content_fd_present(rf->ce, rf->hashed, n);
+		if (fd < 0 || (!buf && !(buf = malloc(FLUSH_SIZE))))
+			break;
+		got = pread(fd, buf, n, (off_t)rf->hashed);
+		if (got != (ssize_t)n)
+			break;
+		content_md5_update(&rf->hash, buf, n);
+		rf->hashed += n;
+	}
+	free(buf);
+}
+
+/* Feeds bytes just written at off into the running MD5 when they continue
+ * it; at the end marks the cached copy verified if the digest matches. */
+static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+{
+	char hex[33];
+
+	if (!rf->md5[0])
+		return;
+	/* Busy: the holder catches up on these bytes from the cache (or the
+	 * whole-file check does); never make a second stream wait for it. */
+	if (pthread_mutex_trylock(&rf->hash_lock))
+		return;
+	if (off > rf->hashed)
+		hash_catch_up(rf);
+	if (off > rf->hashed || off + len <= rf->hashed)
+		goto out;
+	p += rf->hashed - off;
+	len -= (size_t)(rf->hashed - off);
+	content_md5_update(&rf->hash, p, len);
+	rf->hashed += len;
+	hash_catch_up(rf);
+	if (rf->hashed == rf->size) {
+		content_md5_final(&rf->hash, hex);
+		if (content_mark_verified(rf->ce, hex) < 0)
+			log_warn("bitstream %s: downloaded bytes have MD5 %s, "
+				 "not %s",
+				 rf->uuid, hex, rf->md5);
+	}
+out:
+	pthread_mutex_unlock(&rf->hash_lock);
+}
+
 /* Moves buffered bytes into the cache and wakes the readers. */
 static int fetch_flush(struct fetch *f)
 {
@@ -225,23 +306,33 @@ static int fetch_flush(struct fetch *f)
 	rc = content_write(rf->ce, f->bufoff, f->buf, f->buflen);
 	if (rc == 0)
 		f->written += f->buflen;
-	f->bufoff += f->buflen;
-	f->buflen = 0;
 	pthread_mutex_lock(&rf->lock);
 	rf->progress++;
-	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff)
-		rf->inflight[f->slot].start = f->bufoff;
+	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff + f->buflen)
+		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
+	/* Hash after waking the readers: they need not wait for it. */
+	if (rc == 0)
+		hash_feed(rf, f->bufoff, f->buf, f->buflen);
+	f->bufoff += f->buflen;
+	f->buflen = 0;
 	return rc;
 }
 
-/* Remembers, once for the whole mount, that Range is ignored. */
-static void note_no_range(struct reader *r)
+/* Remembers that the server (or a proxy) answered a ranged request of rf
+ * with the whole file: that file is read as a whole stream from then on.
+ * Only that file: another may come from elsewhere (a proxy's cache, a
+ * slice) and answer ranges, so Range is decided per response. */
+static void note_no_range(struct rfile *rf)
 {
-	if (!__atomic_exchange_n(&r->no_range, 1, __ATOMIC_ACQ_REL))
-		log_warn("the server (or a proxy) ignores HTTP Range requests: "
-			 "files will be read as whole streams from offset 0");
+	if (__atomic_exchange_n(&rf->no_range, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (!__atomic_exchange_n(&rf->r->no_range, 1, __ATOMIC_ACQ_REL))
+		log_warn("the server (or a proxy) ignored an HTTP Range "
+			 "request: such files are read as whole streams from "
+			 "offset 0 (logged once)");
+	log_info("bitstream %s: Range ignored; reading it whole", rf->uuid);
 }
 
 /* on_head: accepts only a range that matches the request (or the whole
@@ -278,7 +369,7 @@ static int fetch_head(const struct rest_content_head *h, void *ctx)
 		return 0;
 	}
 	if (f->ranged)
-		note_no_range(rf->r);
+		note_no_range(rf);
 	if (!f->allow_whole && f->ranged) {
 		f->err = FETCH_WHOLE_NEEDED;
 		return 1;
@@ -352,7 +443,7 @@ static int fetch_result(struct fetch *f, int rc,
 static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
 		      uint64_t end, int worker, int slot)
 {
-	int whole = __atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE);
+	int whole = __atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE);
 
 	memset(f, 0, sizeof(*f));
 	f->rf = rf;
@@ -480,7 +571,8 @@ static void maybe_verify(struct rfile *rf)
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
-	uint64_t ahead = 2 * rf->window, cap = content_entry_cap(rf->ce) / 4;
+	int n = rf->r->streams > 2 ? rf->r->streams : 2;
+	uint64_t ahead = n * rf->window, cap = content_entry_cap(rf->ce) / 4;
 
 	if (ahead > cap)
 		ahead = cap;
@@ -493,12 +585,17 @@ static int worker_next(struct rfile *rf, int whole, uint64_t *start,
 		       uint64_t *end)
 {
 	uint64_t lim = rf->eof_at < rf->size ? rf->eof_at : rf->size, p;
+	int skipped = 0;
 
 	*start = content_missing_from(rf->ce, whole ? 0 : rf->seq_pos);
+	/* Another worker (or a read) fetches that: take what follows. */
+	while (*start < lim && (p = inflight_end(rf, *start)) > *start) {
+		*start = content_missing_from(rf->ce, p);
+		skipped = 1;
+	}
 	if (*start >= lim)
-		return -1;
-	if (!whole && (*start >= rf->demand + ahead_limit(rf) ||
-		       inflight_has(rf, *start)))
+		return skipped ? 0 : -1;
+	if (!whole && *start >= rf->demand + ahead_limit(rf))
 		return 0;
 	*end = *start + rf->window;
 	if (*end > lim)
@@ -566,7 +663,8 @@ static long worker_failed(struct rfile *rf, uint64_t start, int rc, int fatal,
  * complete, nobody needs more, or the reader stops. */
 static void *worker_main(void *arg)
 {
-	struct rfile *rf = arg;
+	struct wslot *ws = arg;
+	struct rfile *rf = ws->rf;
 	struct reader *r = rf->r;
 	time_t idle_since = mono_s();
 	uint64_t start, end, got;
@@ -576,10 +674,9 @@ static void *worker_main(void *arg)
 	long wait;
 
 	pthread_mutex_lock(&rf->lock);
-	rf->window = WIN_MIN;
 	while (!rf->stop && !is_closing(r) && !rf->fatal) {
 		/* Pick the next window, or wait for demand (not forever). */
-		whole = __atomic_load_n(&r->no_range, __ATOMIC_ACQUIRE);
+		whole = __atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE);
 		rc = worker_next(rf, whole, &start, &end);
 		if (rc < 0)
 			break;
@@ -617,47 +714,64 @@ static void *worker_main(void *arg)
 	if (!rf->stop && !is_closing(r))
 		maybe_verify(rf);
 	pthread_mutex_lock(&rf->lock);
-	rf->worker_running = 0;
+	rf->worker_running--;
+	ws->done = 1;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
 	return NULL;
 }
 
-/* Starts the worker unless it runs. rf->lock held. 0 or -errno. */
+/* Starts the workers that do not run (r->streams of them). rf->lock held.
+ * 0 or -errno. */
 static int worker_ensure(struct rfile *rf)
 {
-	int rc;
+	struct wslot *ws;
+	int i, n, rc;
 
-	if (rf->worker_running)
+	if (rf->worker_running >= rf->r->streams)
 		return 0;
 	if (rf->stop || is_closing(rf->r))
 		return -EIO;
-	if (rf->thread_started) {
-		/* It has finished (worker_running is its last change). */
-		pthread_join(rf->thread, NULL);
-		rf->thread_started = 0;
+	if (!rf->worker_running)
+		rf->window = WIN_MIN;
+	/* More streams only once the reader proved sequential (the window
+	 * grew twice): a few nearby random reads must not fetch ahead. */
+	n = rf->window >= 4 * WIN_MIN ? rf->r->streams : 1;
+	for (i = 0; i < n; i++) {
+		ws = &rf->wslot[i];
+		if (ws->started && !ws->done)
+			continue;
+		if (ws->started) /* finished: done is its last change */
+			pthread_join(ws->thread, NULL);
+		ws->rf = rf;
+		ws->started = ws->done = 0;
+		rf->worker_running++;
+		rc = pthread_create(&ws->thread, NULL, worker_main, ws);
+		if (rc) {
+			rf->worker_running--;
+			log_warn("cannot start a reader thread: %s",
+				 strerror(rc));
+			return i ? 0 : -rc;
+		}
+		ws->started = 1;
 	}
-	rf->worker_running = 1;
-	rc = pthread_create(&rf->thread, NULL, worker_main, rf);
-	if (rc) {
-		rf->worker_running = 0;
-		log_warn("cannot start a reader thread: %s", strerror(rc));
-		return -rc;
-	}
-	rf->thread_started = 1;
 	return 0;
 }
 
 /* Stops and joins the worker. No lock held. */
 static void worker_stop(struct rfile *rf)
 {
+	int i;
+
 	pthread_mutex_lock(&rf->lock);
 	__atomic_store_n(&rf->stop, 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	if (rf->thread_started)
-		pthread_join(rf->thread, NULL);
-	rf->thread_started = 0;
+	for (i = 0; i < STREAMS_MAX; i++) {
+		if (rf->wslot[i].started)
+			pthread_join(rf->wslot[i].thread, NULL);
+		rf->wslot[i].started = 0;
+	}
 }
 
 /* ---- reads ------------------------------------------------------------------
@@ -768,7 +882,7 @@ static int read_by_others(struct rfile *rf, const struct rwait *w,
 			  uint64_t miss)
 {
 	return inflight_has(rf, miss) ||
-	       (__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE) &&
+	       (__atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE) &&
 		worker_ensure(rf) == 0) ||
 	       (w->seq && miss >= rf->seq_pos / CONTENT_BLOCK * CONTENT_BLOCK &&
 		worker_ensure(rf) == 0);
@@ -869,8 +983,8 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		h->last_end = w->o + (uint64_t)ret;
 		h->nreads++;
 	}
-	if (ret > 0 && w->seq && !rf->worker_running && !rf->fatal &&
-	    !__atomic_load_n(&rf->r->no_range, __ATOMIC_ACQUIRE)) {
+	if (ret > 0 && w->seq && rf->worker_running < rf->r->streams &&
+	    !rf->fatal && !__atomic_load_n(&rf->no_range, __ATOMIC_ACQUIRE)) {
 		miss = content_missing_from(rf->ce, w->o);
 		lim = rf->eof_at < rf->size ? rf->eof_at : rf->size;
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
@@ -1006,6 +1120,7 @@ static void rfile_free(struct rfile *rf)
 	content_close(&rf->ce);
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
+	pthread_mutex_destroy(&rf->hash_lock);
 	free(rf);
 }
 
@@ -1055,6 +1170,8 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	rf->eof_at = rf->size;
 	rf->window = WIN_MIN;
 	pthread_mutex_init(&rf->lock, NULL);
+	pthread_mutex_init(&rf->hash_lock, NULL);
+	content_md5_init(&rf->hash);
 	pthread_cond_init(&rf->cond, NULL);
 	rc = content_open(r->cache, uuid, rf->md5, size, &rf->ce);
 	if (rc) {
@@ -1123,6 +1240,9 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 	}
 	r->s = s;
 	r->budget = cfg->retry_budget > 0 ? cfg->retry_budget : RETRY_BUDGET;
+	r->streams = cfg->streams > 0 ? cfg->streams : STREAMS_DEFAULT;
+	if (r->streams > STREAMS_MAX)
+		r->streams = STREAMS_MAX;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
 	if (!r->cache) {
 		free(r);

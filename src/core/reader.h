@@ -29,6 +29,9 @@ struct reader_config {
 	int retry_budget;      /* seconds a read waits (and retries) without
 				* any data arriving before it fails with EIO;
 				* 0 → 60 */
+	int streams;	       /* parallel ranged requests of one sequential
+				* reader (the next window in flight while one
+				* streams); 0 → 2, at most 8 */
 };
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,

@@ -131,6 +131,7 @@ int rest_content_get(struct session *s, const struct rest_content_req *req,
 	hr.url = url;
 	hr.headers = &hdrs;
 	hr.binary = 1;
+	hr.bulk = 1;
 	hr.idempotent = 1;
 	hr.stall_ms = req->stall_ms;
 	hr.on_headers = cget_headers;

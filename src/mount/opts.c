@@ -34,6 +34,8 @@ static const struct fuse_opt opt_table[] = {
     OPT("cache_ttl=%d", cache_ttl, 0),
     OPT("search_max=%d", search_max, 0),
     OPT("connections=%d", connections, 0),
+    OPT("streams=%d", streams, 0),
+    OPT("proxy=%s", proxy, 0),
     OPT("cacert=%s", cacert, 0),
     OPT("insecure", insecure, 1),
     OPT("debug_http", debug_http, 1),
@@ -86,6 +88,8 @@ void opts_usage(const char *progname)
 	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
 	    "(default 2G)\n"
 	    "    -o connections=N       parallel HTTP connections (default 4)\n"
+	    "    -o streams=N           ranges in flight per reader (2)\n"
+	    "    -o proxy=URL           HTTP(S) proxy (else the *_proxy vars)\n"
 	    "    -o timeout=SECONDS     fail a stalled transfer after this "
 	    "long (default 30)\n"
 	    "    -o cacert=FILE         CA certificates to trust for TLS\n"
@@ -393,6 +397,7 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	o->search_max = 1000;
 	o->cache_max = 2ULL << 30;
 	o->connections = 4;
+	o->streams = 2;
 	o->timeout = 30;
 	o->connect_timeout = 30;
 	o->stop_timeout = 60;
@@ -424,11 +429,11 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	}
 	if (o->cache_ttl < 0 || o->search_max < 1 || o->connections < 1 ||
 	    o->connections > 64 || o->timeout < 1 || o->connect_timeout < 1 ||
-	    o->stop_timeout < 0) {
+	    o->stop_timeout < 0 || o->streams < 1 || o->streams > 8) {
 		fprintf(stderr,
 			"dspacefs: cache_ttl must be >= 0, connections "
-			"1..64, timeout, connect_timeout and search_max "
-			">= 1, stop_timeout >= 0\n");
+			"1..64, streams 1..8, timeout, connect_timeout and "
+			"search_max >= 1, stop_timeout >= 0\n");
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {
@@ -454,6 +459,7 @@ void opts_release(struct dspacefs_opts *o)
 	free(o->password_file);
 	free(o->cache_dir);
 	free(o->cacert);
+	free(o->proxy);
 	free(o->config_name);
 	free(o->log_file);
 	free(o->log_level);

@@ -22,6 +22,8 @@ struct dspacefs_opts {
 	uint64_t
 	    cache_max; /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
 	int connections; /* -o connections= (default 4) */
+	int streams;	 /* -o streams= ranged requests per reader (2) */
+	char *proxy;	 /* -o proxy=URL, else libcurl's *_proxy variables */
 	char *cacert;	 /* -o cacert= */
 	int insecure;	 /* -o insecure */
 	int debug_http;	 /* -o debug_http */

@@ -42,6 +42,7 @@
 struct http {
 	int connections;
 	char *cacert;
+	char *proxy;
 	int insecure;
 	int debug_http;
 	long connect_timeout;
@@ -124,6 +125,8 @@ struct http *http_new(const struct http_config *cfg)
 	h->max_retries = cfg->max_retries == 0	? DEFAULT_MAX_RETRIES
 			 : cfg->max_retries < 0 ? 0
 						: cfg->max_retries;
+	if (cfg->proxy && !(h->proxy = strdup(cfg->proxy)))
+		goto fail;
 	if (cfg->cacert && !(h->cacert = strdup(cfg->cacert)))
 		goto fail;
 	h->user_agent = strdup(cfg->user_agent ? cfg->user_agent
@@ -177,6 +180,7 @@ void http_free(struct http **hp)
 	free(h->all);
 	free(h->idle);
 	free(h->cacert);
+	free(h->proxy);
 	free(h->user_agent);
 	if (h->user_agent || h->share) {
 		for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -188,13 +192,16 @@ void http_free(struct http **hp)
 	*hp = NULL;
 }
 
-/* Borrows a free easy handle, waiting while all are busy. */
-static CURL *handle_get(struct http *h)
+/* Borrows a free easy handle, waiting while all are busy (a bulk transfer
+ * also while only one is free, so that metadata requests are not starved
+ * by parallel content streams). */
+static CURL *handle_get(struct http *h, int bulk)
 {
+	int keep = bulk && h->nall > 1;
 	CURL *c;
 
 	pthread_mutex_lock(&h->lock);
-	while (h->nidle == 0)
+	while (h->nidle <= keep)
 		pthread_cond_wait(&h->cond, &h->lock);
 	c = h->idle[--h->nidle];
 	pthread_mutex_unlock(&h->lock);
@@ -206,7 +213,8 @@ static void handle_put(struct http *h, CURL *c)
 {
 	pthread_mutex_lock(&h->lock);
 	h->idle[h->nidle++] = c;
-	pthread_cond_signal(&h->cond);
+	/* Waiters differ (bulk or not): wake them all to re-check. */
+	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -711,6 +719,8 @@ static void set_fixed_options(struct http *h, CURL *c, struct xfer *x)
 	curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
 	if (h->cacert)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+	if (h->proxy)
+		curl_easy_setopt(c, CURLOPT_PROXY, h->proxy);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -928,7 +938,7 @@ int http_perform(struct http *h, const struct http_request *req,
 			 "server unreachable moments ago; not retried yet");
 		return -ECONNREFUSED;
 	}
-	c = handle_get(h);
+	c = handle_get(h, req->bulk);
 	for (;;) {
 		long wait_ms, ra;
 		int again = 0;

@@ -39,7 +39,10 @@ void http_headers_release(struct http_headers *h);
 struct http_config {
 	int connections;    /* size of the handle pool; 0 → 4 */
 	const char *cacert; /* CA bundle file, or NULL for the system default */
-	int insecure;	    /* disable TLS verification (caller warns loudly) */
+	/* proxy URL, or NULL: libcurl then honours http_proxy, https_proxy,
+	 * ALL_PROXY (all_proxy) and no_proxy (NO_PROXY) itself */
+	const char *proxy;
+	int insecure; /* disable TLS verification (caller warns loudly) */
 	/* trace requests/headers at LL_TRACE, secrets redacted */
 	int debug_http;
 	long connect_timeout; /* seconds; 0 → 10 */
@@ -104,6 +107,9 @@ struct http_request {
 	int redact_body;
 	/* the answer is not JSON: the session adds no JSON Accept header */
 	int binary;
+	/* a bulk content transfer: never takes the last free handle of a
+	 * pool of two or more, which stays for listings and uploads */
+	int bulk;
 };
 
 struct http_header {

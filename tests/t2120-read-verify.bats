@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# The MD5 check of downloaded content (issue 11): a large file read front to
+# back is verified from the bytes as they arrive, so the cached copy is
+# marked verified when the read ends (not by hashing the file again after
+# it, which closing the file or unmounting cancelled, so that every mount
+# hashed it again); a copy whose bytes do not match is not marked.
+
+load helpers
+load mount
+
+setup_file() {
+	shared_mount_setup --fixture small --
+}
+
+teardown_file() {
+	shared_teardown
+}
+
+setup() {
+	restore_mount
+	DST="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL"
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	test_teardown
+}
+
+# map_flags FILE.map: the flags word of a content map (bytes 20-23, LE).
+map_flags() {
+	od -An -tu4 -j20 -N4 "$1" | tr -d ' '
+}
+
+# The one content map of the bitstream with uuid $1 in cache dir $2.
+map_of() {
+	find "$2" -name "$1-*.map" | head -n 1
+}
+
+@test "a large file read front to back is verified by the time it is closed" {
+	head -c $((80 * 1024 * 1024 + 5)) /dev/urandom >"$T/big.bin"
+	bounded cp "$T/big.bin" "$DST/big.bin"
+	unmount_fs
+	fresh_mount -o ro 3>&-
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/big.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	bounded cmp "$f" "$T/big.bin"
+	cache=$FS_CACHE
+	old=$MNT
+	# Unmount at once: nothing may be left to do after the read.
+	unmount_fs
+	m=$(map_of "$u" "$cache")
+	[ -n "$m" ]
+	echo "map $m flags $(map_flags "$m")"
+	[ $(($(map_flags "$m") & 1)) -eq 1 ]
+	# A remount serves it from the cache without a request.
+	MNT= FS_LOG=
+	FS_CACHE=$cache
+	mount_fs -o ro 3>&-
+	f="$MNT/${f#"$old/"}"
+	mark=$(log_mark)
+	bounded cmp "$f" "$T/big.bin"
+	reqs_show "$mark"
+	[ "$(reqs_since "$mark" "'$u/content' in r['path']")" -eq 0 ]
+	unmount_fs
+	fresh_mount 3>&-
+	save_mount
+}
+
+@test "-o streams=4: a large sequential read has ranged requests in flight together, right bytes, verified" {
+	head -c $((40 * 1024 * 1024 + 11)) /dev/urandom >"$T/par.bin"
+	bounded cp "$T/par.bin" "$DST/par.bin"
+	unmount_fs
+	fresh_mount -o ro,streams=4 3>&-
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/par.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	fake_control POST /config -d '{"latency_ms": 50}' >/dev/null
+	mark=$(log_mark)
+	bounded cmp "$f" "$T/par.bin"
+	fake_control POST /config -d '{"latency_ms": 0}' >/dev/null
+	reqs_show "$mark"
+	# every request was a range; some overlapped in time (each takes
+	# >= 50 ms, so serial ones would end >= 50 ms apart)
+	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and r['status'] != 206")" -eq 0 ]
+	"${FAKE_PYTHON:-python3}" -S - "$FAKE_LOG" "$u" <<'PY'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+rs = [r for r in rs if sys.argv[2] + "/content" in r["path"]]
+iv = sorted((r["ts"] - r["duration_ms"] / 1000.0, r["ts"]) for r in rs)
+over = sum(1 for a, b in zip(iv, iv[1:]) if b[0] < a[1] - 0.01)
+print("requests", len(rs), "overlapping", over)
+sys.exit(0 if over >= 1 else 1)
+PY
+	cache=$FS_CACHE
+	unmount_fs
+	m=$(map_of "$u" "$cache")
+	[ $(($(map_flags "$m") & 1)) -eq 1 ]
+	fresh_mount 3>&-
+	save_mount
+}
