@@ -16,6 +16,7 @@
 
 #include "mount/fs.h"
 #include "net/http.h"
+#include "core/draft.h"
 #include "core/inval.h"
 #include "util/log.h"
 #include "mount/opts.h"
@@ -312,6 +313,10 @@ static int start_modules(struct startup *d)
 	tc.cache_dir = o->cache_dir;
 	tc.cache_ttl = o->cache_ttl;
 	tc.inval = d->inval;
+	d->fsc.draft = draft_new(d->session);
+	d->fsc.deposit_direct = o->deposit_direct;
+	tc.more = draft_list_more;
+	tc.more_ctx = d->fsc.draft;
 	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
 	rc_cfg.cache_dir = o->cache_dir;
 	rc_cfg.cache_max = o->cache_max;
@@ -372,6 +377,7 @@ static void release_all(struct startup *d)
 	upload_free(&d->fsc.upload);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
+	draft_free(&d->fsc.draft);
 	inval_free(&d->inval);
 	if (d->se)
 		fuse_session_destroy(d->se);

@@ -12,6 +12,7 @@
 #include "dspace/dspace.h"
 #include "core/edit.h"
 #include "core/inval.h"
+#include "core/draft.h"
 #include "core/status.h"
 
 /* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
@@ -166,6 +167,26 @@ char *edit_path(const struct edit *e, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* A draft called name in collection p (draft.h), stored with its
+ * ORIGINAL bundle. */
+static int mkdir_draft(const struct edit *e, const struct tree_node *p,
+		       const char *name, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	char *path = edit_path(e, p->ino, name);
+	int r;
+
+	r = draft_create(e->draft, p->uuid, name, path, &l);
+	if (r == 0)
+		r = tree_add(e->tree, p->ino, &l.v[0], 0, out);
+	for (size_t i = 1; r == 0 && i < l.n; i++)
+		if (l.v[i].type == DSO_BUNDLE)
+			tree_add(e->tree, out->ino, &l.v[i], 0, NULL);
+	dso_list_release(&l);
+	free(path);
+	return r;
+}
+
 /* An item called name in collection p, with an empty ORIGINAL bundle (a
  * failure to make that one is only logged). */
 static int mkdir_item(const struct edit *e, const struct tree_node *p,
@@ -174,6 +195,8 @@ static int mkdir_item(const struct edit *e, const struct tree_node *p,
 	struct dso_list l = {0}, lb = {0};
 	int r, b;
 
+	if (e->draft && !e->deposit_direct)
+		return mkdir_draft(e, p, name, out);
 	r = rest_create_item(e->session, p->uuid, name, &l);
 	if (r == 0)
 		r = tree_add(e->tree, p->ino, &l.v[0], 0, out);
@@ -370,6 +393,17 @@ static int removable(const struct edit *e, const struct tree_node *n, int dir)
 	return 0;
 }
 
+/* rmdir of a draft: its workspace item is deleted (draft.h). */
+static int remove_draft(const struct edit *e, uint64_t parent, const char *name,
+			const struct tree_node *n)
+{
+	char *path = edit_path(e, parent, name);
+	int r = draft_abandon(e->draft, n->uuid, path);
+
+	free(path);
+	return r == -ENOENT ? -EACCES : r;
+}
+
 /* unlink/rmdir: deleted on the server, then from the cache; a file not
  * uploaded yet is only discarded. */
 int edit_remove(const struct edit *e, uint64_t parent, const char *name,
@@ -396,7 +430,9 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	if (r < 0)
 		return r;
 	r = removable(e, &n, dir);
-	if (r == 0) {
+	if (r == 0 && n.type == DSO_ITEM && draft_state(e->draft, n.uuid)) {
+		r = remove_draft(e, parent, name, &n);
+	} else if (r == 0) {
 		r = rest_delete(e->session, n.type, n.uuid);
 		if (r == -ENOENT)
 			r = 0; /* already gone */

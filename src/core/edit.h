@@ -23,6 +23,7 @@
 #include "core/upload.h"
 
 struct inval;
+struct draft;
 
 /* The modules a change goes through. All borrowed. */
 struct edit {
@@ -32,6 +33,9 @@ struct edit {
 	struct upload *upload; /* files being written; NULL when read-only */
 	struct inval *inval;   /* may be NULL */
 	int writable;	       /* 0: every change fails with EROFS */
+	struct draft *draft;   /* the user's drafts (draft.h); NULL: none */
+	int deposit_direct;    /* mkdir in a collection: an archived item
+				* (-o deposit=direct), not a draft */
 };
 
 /* What edit_setattr changes. */
@@ -56,7 +60,8 @@ char *edit_path(const struct edit *e, uint64_t dir, const char *name);
 
 /* --- changes --- */
 
-/* mkdir: an item in a collection (with an empty ORIGINAL bundle) or a
+/* mkdir: a draft in a collection (draft.h; an archived item with
+ * deposit_direct or without drafts), with an empty ORIGINAL bundle, or a
  * bundle in an item; out receives the new directory. */
 int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 	       struct tree_node *out);

@@ -47,6 +47,8 @@ struct tree {
 	struct stale *stale;
 	struct inval *inval; /* told what changed; may be NULL */
 	uint64_t status_ino; /* the status file's, once allocated */
+	int (*more)(void *, enum dso_type, const char *, struct dso_list *);
+	void *more_ctx;
 };
 
 /* Names that desktops and shells probe in every directory; unless a real
@@ -88,6 +90,8 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 	t->s = s;
 	t->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
 	t->inval = cfg->inval;
+	t->more = cfg->more;
+	t->more_ctx = cfg->more_ctx;
 	r = cache_open(cfg->cache_dir, &t->c, err, errlen);
 	if (r < 0) {
 		free(t);
@@ -249,6 +253,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 		ne[k].uuid = d->uuid;
 		ne[k].handle = d->handle;
 		ne[k].is_dir = is_dir_type(d->type);
+		ne[k].yields = d->in_progress;
 		which[k] = m[i].idx;
 		k++;
 	}
@@ -571,6 +576,9 @@ static int refresh(struct tree *t, const struct cache_object *dir)
 		goto out;
 	}
 	stale_clear(t, dir->ino);
+	if (t->more && t->more(t->more_ctx, dir->type, dir->uuid, &l))
+		log_warn("\"%s\": listed without the entries only you see",
+			 dir->name);
 	r = store_and_tell(t, dir, &l);
 out:
 	dso_list_release(&l);

@@ -150,6 +150,42 @@ int rest_content_size(struct session *s, const char *uuid, long stall_ms,
 /* What an upload's read callback returns to fail the upload. */
 #define REST_READ_ABORT ((size_t)0x10000000)
 
+/* --- the submission route (dspace/submission.c; contract §7, §13) --- */
+
+struct buf;
+
+/* A draft: a workspace item of the user (or, after a deposit, the
+ * workflow item it became). */
+struct dspace_draft {
+	int64_t id;		       /* the workspace/workflow item's id */
+	char item[UUID_LEN + 1];       /* its item's uuid */
+	char collection[UUID_LEN + 1]; /* "" when the server did not say */
+	int workflow;		       /* a workflow item */
+	size_t nerrors;		       /* validation errors the server listed */
+};
+
+/* POST submission/workspaceitems?owningCollection=: a draft in coll, its
+ * dc.title set to title through the form section that offers it (from
+ * the collection's submission definition). No submit right → -EACCES. */
+int dspace_draft_create(struct session *s, const char *coll, const char *title,
+			struct dspace_draft *out);
+/* The user's workspace items, every page (findBySubmitter). *v: caller
+ * frees. */
+int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n);
+/* DELETE submission/workspaceitems/{id}. */
+int dspace_draft_delete(struct session *s, int64_t id);
+/* The paths of the draft's validation errors now, one a line. */
+int dspace_draft_errors(struct session *s, int64_t id, struct buf *paths);
+/* Grants the licence (the definition's license section) and posts the
+ * workflow item; *archived set when the collection has no workflow. */
+int dspace_draft_deposit(struct session *s, const char *coll, int64_t id,
+			 int *archived);
+/* The id of the first section of type type ("upload", "license",
+ * "submission-form" offering field when not NULL) in the collection's
+ * submission definition; out: 101 bytes. -ENOENT when none. */
+int dspace_submission_section(struct session *s, const char *coll,
+			      const char *type, const char *field, char *out);
+
 /* --- the session, as the core sees it --- */
 
 /* Borrowed strings, valid for the life of the session. */

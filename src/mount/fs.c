@@ -14,6 +14,7 @@
 #include "util/buf.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "core/draft.h"
 #include "core/edit.h"
 #include "core/inval.h"
 #include "core/status.h"
@@ -69,7 +70,9 @@ static struct edit edit_of(const struct fs_config *c)
 			 .reader = c->reader,
 			 .upload = c->upload,
 			 .inval = c->inval,
-			 .writable = fs_writable(c)};
+			 .writable = fs_writable(c),
+			 .draft = c->draft,
+			 .deposit_direct = c->deposit_direct};
 
 	return e;
 }
@@ -805,6 +808,11 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 		XATTR("user.dspace.type", type);
 		if (n->handle && *n->handle)
 			XATTR("user.dspace.handle", n->handle);
+	}
+	if (n->type == DSO_ITEM) {
+		const char *st = draft_state(c->draft, n->uuid);
+
+		XATTR("user.dspace.state", st ? st : "archived");
 	}
 	if (n->type == DSO_BITSTREAM) {
 		if (n->md5[0])

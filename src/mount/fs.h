@@ -14,6 +14,7 @@
 #include "core/upload.h"
 
 struct inval;
+struct draft;
 struct session;
 struct fs_refusals;
 
@@ -22,6 +23,8 @@ struct fs_config {
 	struct tree *tree;
 	struct reader *reader;
 	struct upload *upload; /* files being written; NULL when read-only */
+	struct draft *draft;   /* the user's drafts; NULL: none */
+	int deposit_direct;    /* -o deposit=direct */
 	int read_only;	       /* every change fails with EROFS */
 	int anonymous;	       /* shown with read-only modes */
 	double entry_ttl;      /* kernel dentry/attribute cache, seconds */

@@ -23,7 +23,15 @@
 		t, offsetof(struct dspacefs_opts, p), v                        \
 	}
 
-enum { KEY_HELP, KEY_VERSION, KEY_PASSWORD, KEY_RO, KEY_ALLOW, KEY_OTHERS };
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_PASSWORD,
+	KEY_RO,
+	KEY_ALLOW,
+	KEY_OTHERS,
+	KEY_DEPOSIT
+};
 
 static const struct fuse_opt opt_table[] = {
     OPT("user=%s", user, 0),
@@ -43,6 +51,7 @@ static const struct fuse_opt opt_table[] = {
     FUSE_OPT_KEY("allow_other", KEY_ALLOW),
     FUSE_OPT_KEY("allow_root", KEY_ALLOW),
     FUSE_OPT_KEY("others=", KEY_OTHERS),
+    FUSE_OPT_KEY("deposit=", KEY_DEPOSIT),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -89,6 +98,10 @@ void opts_usage(const char *progname)
 	    "whatever\n"
 	    "                           your account may read, never "
 	    "changes)\n"
+	    "    -o deposit=draft|direct  mkdir in a collection: a draft "
+	    "(default)\n"
+	    "                           or, for administrators, an archived "
+	    "item\n"
 	    "\n"
 	    "The password is never accepted on the command line. It comes "
 	    "from\n"
@@ -120,6 +133,17 @@ static int parse_others(struct dspacefs_opts *o, const char *v)
 		return 0;
 	}
 	fprintf(stderr, "dspacefs: invalid others=%s (none or read)\n", v);
+	return -1;
+}
+
+/* -o deposit=draft|direct: what mkdir in a collection makes. */
+static int parse_deposit(struct dspacefs_opts *o, const char *v)
+{
+	if (strcmp(v, "draft") == 0 || strcmp(v, "direct") == 0) {
+		o->deposit_direct = v[1] == 'i';
+		return 0;
+	}
+	fprintf(stderr, "dspacefs: invalid deposit=%s (draft or direct)\n", v);
 	return -1;
 }
 
@@ -162,6 +186,8 @@ static int opt_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_OTHERS:
 		return parse_others(o, arg + strlen("others="));
+	case KEY_DEPOSIT:
+		return parse_deposit(o, arg + strlen("deposit="));
 	case KEY_HELP:
 		o->show_help = 1;
 		return 0;

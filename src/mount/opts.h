@@ -30,6 +30,8 @@ struct dspacefs_opts {
 	int allow_other; /* -o allow_other or allow_root (passed on) */
 	int others_read; /* -o others=read: other users may read (not the
 			  * default, others=none) */
+	int deposit_direct; /* -o deposit=direct: mkdir in a collection makes
+			     * an archived item (admins), not a draft */
 	int show_help;
 	int show_version;
 	int bad_password_opt; /* -o password=... was given (refused) */

@@ -1,0 +1,306 @@
+/* draft: submissions in progress as item directories (see draft.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/draft.h"
+#include "dspace/dspace.h"
+#include "util/log.h"
+
+/* One draft the mount knows, and what was last done with it. */
+struct draft_entry {
+	struct dspace_draft d;
+	const char *state; /* "workspace", "workflow", "archived", "deleted" */
+	char *path;	   /* as last seen through the mount, or NULL */
+	char detail[160];
+};
+
+struct draft {
+	struct session *s;
+	pthread_mutex_t lock;
+	struct draft_entry *v;
+	size_t n;
+};
+
+struct draft *draft_new(struct session *s)
+{
+	struct draft *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->s = s;
+	pthread_mutex_init(&d->lock, NULL);
+	return d;
+}
+
+void draft_free(struct draft **pd)
+{
+	struct draft *d = *pd;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].path);
+	free(d->v);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	*pd = NULL;
+}
+
+/* The entry of item uuid (lock held), or NULL. */
+static struct draft_entry *find(struct draft *d, const char *uuid)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->v[i].d.item, uuid) == 0)
+			return &d->v[i];
+	return NULL;
+}
+
+/* Records (or updates) draft dd in state (lock held). */
+static struct draft_entry *
+remember(struct draft *d, const struct dspace_draft *dd, const char *state)
+{
+	struct draft_entry *e = find(d, dd->item), *nv;
+
+	if (!e) {
+		nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		d->v = nv;
+		e = &nv[d->n++];
+		memset(e, 0, sizeof(*e));
+	}
+	e->d = *dd;
+	e->state = state;
+	return e;
+}
+
+/* Appends item uuid (with its bundles) as a child of coll. */
+static int append_item(struct draft *d, const char *coll, const char *uuid,
+		       struct dso_list *l)
+{
+	size_t start = l->n;
+	int r = rest_get_object(d->s, DSO_ITEM, uuid, l);
+
+	if (r == 0 && l->n > start) {
+		snprintf(l->v[start].parent, sizeof(l->v[start].parent), "%s",
+			 coll);
+		l->v[start].position = (int64_t)start;
+		l->v[start].in_progress = 1;
+	}
+	return r;
+}
+
+/* tree hook: the user's drafts in collection uuid. */
+int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
+		    struct dso_list *l)
+{
+	struct draft *d = ctx;
+	struct dspace_draft *v = NULL;
+	size_t n = 0, i;
+	int r;
+
+	if (!d || type != DSO_COLLECTION || session_is_anonymous(d->s))
+		return 0;
+	r = dspace_drafts_mine(d->s, &v, &n);
+	for (i = 0; r == 0 && i < n; i++) {
+		pthread_mutex_lock(&d->lock);
+		remember(d, &v[i], "workspace");
+		pthread_mutex_unlock(&d->lock);
+		if (strcmp(v[i].collection, uuid) != 0)
+			continue;
+		if (append_item(d, uuid, v[i].item, l))
+			log_warn("draft %lld: its item %s cannot be read",
+				 (long long)v[i].id, v[i].item);
+	}
+	free(v);
+	return r;
+}
+
+/* mkdir in a collection: a new draft with an ORIGINAL bundle. */
+int draft_create(struct draft *d, const char *coll, const char *title,
+		 const char *path, struct dso_list *l)
+{
+	struct dspace_draft dd;
+	struct draft_entry *e;
+	int r, b;
+
+	r = dspace_draft_create(d->s, coll, title, &dd);
+	if (r) {
+		log_error("draft %s: the server refused to create it (%s)",
+			  path ? path : title, strerror(-r));
+		return r;
+	}
+	snprintf(dd.collection, sizeof(dd.collection), "%s", coll);
+	pthread_mutex_lock(&d->lock);
+	e = remember(d, &dd, "workspace");
+	if (e && path) {
+		free(e->path);
+		e->path = strdup(path);
+	}
+	pthread_mutex_unlock(&d->lock);
+	r = append_item(d, coll, dd.item, l);
+	if (r == 0 && l->n == 1) {
+		b = rest_create_bundle(d->s, dd.item, "ORIGINAL", l);
+		if (b)
+			log_warn("draft %s: no ORIGINAL bundle (%s)", path,
+				 strerror(-b));
+	}
+	log_info("draft %s: created (workspace item %lld)", path ? path : title,
+		 (long long)dd.id);
+	return r;
+}
+
+/* The state of draft item_uuid, or NULL. */
+const char *draft_state(struct draft *d, const char *item_uuid)
+{
+	struct draft_entry *e;
+	const char *st;
+
+	if (!d)
+		return NULL;
+	pthread_mutex_lock(&d->lock);
+	e = find(d, item_uuid);
+	st = e && strcmp(e->state, "deleted") != 0 ? e->state : NULL;
+	pthread_mutex_unlock(&d->lock);
+	return st;
+}
+
+/* Copies the entry of item_uuid into out under the lock; -ENOENT. */
+static int lookup(struct draft *d, const char *item_uuid,
+		  struct draft_entry *out, const char *path)
+{
+	struct draft_entry *e;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&d->lock);
+	e = find(d, item_uuid);
+	if (e) {
+		if (path && (!e->path || strcmp(e->path, path) != 0)) {
+			free(e->path);
+			e->path = strdup(path);
+		}
+		*out = *e;
+		r = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+/* Sets the state and detail of item_uuid's entry. */
+static void set_state(struct draft *d, const char *item_uuid, const char *state,
+		      const char *detail)
+{
+	struct draft_entry *e;
+
+	pthread_mutex_lock(&d->lock);
+	e = find(d, item_uuid);
+	if (e) {
+		e->state = state;
+		snprintf(e->detail, sizeof(e->detail), "%s", detail);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* rmdir of an empty draft: the workspace item goes. */
+int draft_abandon(struct draft *d, const char *item_uuid, const char *path)
+{
+	struct draft_entry e;
+	int r;
+
+	if (!d || lookup(d, item_uuid, &e, path) ||
+	    strcmp(e.state, "workspace") != 0)
+		return -ENOENT;
+	r = dspace_draft_delete(d->s, e.d.id);
+	if (r == 0) {
+		set_state(d, item_uuid, "deleted", "abandoned");
+		log_info("draft %s: abandoned (workspace item %lld deleted)",
+			 path, (long long)e.d.id);
+	} else {
+		log_error("draft %s: cannot delete workspace item %lld (%s)",
+			  path, (long long)e.d.id, strerror(-r));
+	}
+	return r;
+}
+
+/* Keeps in b (one path a line) the validation errors a deposit cannot
+ * fix itself (the licence it grants); replaces newlines with spaces.
+ * Whether any is left. */
+static int missing_fields(struct buf *b)
+{
+	char *p, *nl, *w;
+
+	if (!b->data || b->len + 1 > b->alloc)
+		return 0;
+	for (p = w = b->data; p < b->data + b->len; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(b->data + b->len - p));
+		if (!nl)
+			break;
+		*nl = 0;
+		if (strstr(p, "license"))
+			continue;
+		if (w != b->data)
+			*w++ = ' ';
+		memmove(w, p, strlen(p));
+		w += strlen(p);
+	}
+	*w = 0;
+	b->len = (size_t)(w - b->data);
+	return b->len > 0;
+}
+
+/* Deposits a draft after checking the server's validation errors. */
+int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
+		  int *archived)
+{
+	struct buf missing = BUF_INIT;
+	struct draft_entry e;
+	int r;
+
+	if (!d || lookup(d, item_uuid, &e, path))
+		return -ENOENT;
+	if (strcmp(e.state, "workspace") != 0)
+		return -EALREADY;
+	r = dspace_draft_errors(d->s, e.d.id, &missing);
+	if (r == 0 && missing_fields(&missing)) {
+		log_error("draft %s: cannot deposit, still missing: %s", path,
+			  missing.data);
+		set_state(d, item_uuid, "workspace", missing.data);
+		r = -EINVAL;
+	}
+	buf_release(&missing);
+	if (r)
+		return r;
+	r = dspace_draft_deposit(d->s, e.d.collection, e.d.id, archived);
+	if (r == 0) {
+		set_state(d, item_uuid, *archived ? "archived" : "workflow",
+			  "deposited");
+		log_info("draft %s: deposited (%s)", path,
+			 *archived ? "archived" : "in the workflow");
+	} else {
+		log_error("draft %s: deposit refused (%s)", path, strerror(-r));
+	}
+	return r;
+}
+
+/* One "draft" row per draft the mount knows. */
+int draft_status_text(struct draft *d, struct buf *out)
+{
+	int r = 0;
+
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; r == 0 && i < d->n; i++) {
+		struct draft_entry *e = &d->v[i];
+
+		if (!e->path)
+			continue;
+		r = buf_addf(out, "draft\t%s\t%lld\t%s\t%s\n", e->state,
+			     (long long)e->d.id, e->path, e->detail);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}

@@ -1,0 +1,44 @@
+/* draft: the user's submissions in progress (DSpace workspace items) as
+ * item directories of their collections (contract §7, §13).
+ *
+ * mkdir in a collection makes a draft (dspace_draft_create) with an
+ * ORIGINAL bundle; the collection's listing is merged with the user's
+ * drafts in it (draft_list_more, the tree's hook); a draft is keyed on its
+ * item's UUID, so its inode and name survive the deposit; rmdir of an
+ * empty draft deletes the workspace item. Every action is logged with its
+ * path and kept as a "draft" row of the status file. Thread safe. */
+#ifndef DSPACEFS_DRAFT_H
+#define DSPACEFS_DRAFT_H
+
+#include <stdint.h>
+
+#include "dspace/dspace.h"
+#include "util/buf.h"
+
+struct draft;
+
+struct draft *draft_new(struct session *s);
+void draft_free(struct draft **d);
+
+/* tree_config.more: appends the user's drafts in collection uuid (each
+ * item with its bundles) to l. 0 or -errno; other types: nothing. */
+int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
+		    struct dso_list *l);
+/* mkdir: a draft called title in collection coll, with an ORIGINAL
+ * bundle; l receives the item then the bundle. path: for log lines. */
+int draft_create(struct draft *d, const char *coll, const char *title,
+		 const char *path, struct dso_list *l);
+/* "workspace" or "workflow" when item_uuid is a draft, else NULL. */
+const char *draft_state(struct draft *d, const char *item_uuid);
+/* rmdir of draft item_uuid: deletes the workspace item. -ENOENT when it
+ * is no draft. */
+int draft_abandon(struct draft *d, const char *item_uuid, const char *path);
+/* Deposits draft item_uuid: -EINVAL with the missing fields logged when
+ * the server lists validation errors, -EALREADY when already deposited;
+ * *archived when the collection has no workflow. */
+int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
+		  int *archived);
+/* The status file's "draft" rows (kind, state, id, path, detail). */
+int draft_status_text(struct draft *d, struct buf *out);
+
+#endif

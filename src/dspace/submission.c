@@ -1,0 +1,441 @@
+/* submission: DSpace's submission route for depositors (contract §7, §13):
+ * workspace items (drafts), their form sections, the licence and the
+ * workflow item that deposits them. Declared in dspace.h. Section names
+ * come from the collection's submission definition, never hard-coded. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dspace/dspace.h"
+#include "dspace/session.h"
+#include "net/http.h"
+#include "util/buf.h"
+#include "util/log.h"
+
+/* Formats a URL under the API base; NULL on ENOMEM or overflow. */
+static char *sub_url(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static char *sub_url(struct session *s, const char *fmt, ...)
+{
+	char tail[1024], *out;
+	va_list ap;
+	size_t len;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tail, sizeof(tail), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tail))
+		return NULL;
+	len = strlen(session_api_url(s)) + (size_t)n + 1;
+	out = malloc(len);
+	if (out)
+		snprintf(out, len, "%s%s", session_api_url(s), tail);
+	return out;
+}
+
+/* One request (url freed here); *json receives the parsed body of an
+ * answer with status want (NULL when empty). 0 or -errno after a log
+ * line with the server's message. */
+static int sub_call(struct session *s, const char *method, char *url,
+		    const char *ctype, const char *body, long want,
+		    json_t **json)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	struct http_headers hdr = {0};
+	char line[128];
+	char *msg;
+	int rc = 0, e;
+
+	if (json)
+		*json = NULL;
+	if (!url)
+		return -ENOMEM;
+	snprintf(line, sizeof(line), "Content-Type: %s", ctype ? ctype : "");
+	if (ctype && http_headers_add(&hdr, line) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	req.method = method;
+	req.url = url;
+	req.headers = &hdr;
+	req.body = body;
+	req.body_len = body ? strlen(body) : 0;
+	req.idempotent = strcmp(method, "GET") == 0;
+	rc = session_request(s, &req, &resp);
+	if (rc) {
+		log_error("%s %s: %s (%s)", method, url, strerror(-rc),
+			  resp.errmsg);
+		goto out;
+	}
+	if (resp.status != want) {
+		msg = model_error_message(resp.body, resp.body_len);
+		log_error("%s %s: HTTP %ld%s%s", method, url, resp.status,
+			  msg ? ": " : "", msg ? msg : "");
+		free(msg);
+		e = http_status_errno(resp.status);
+		rc = e ? -e : -EIO;
+		goto out;
+	}
+	if (json && resp.body_len > 0) {
+		*json = json_loadb(resp.body, resp.body_len, 0, NULL);
+		if (!*json) {
+			log_error("%s %s: unusable response", method, url);
+			rc = -EIO;
+		}
+	}
+out:
+	http_response_release(&resp);
+	http_headers_release(&hdr);
+	free(url);
+	return rc;
+}
+
+/* Whether a string is safe in a URL path or query (UUIDs, section ids). */
+static int url_safe(const char *v)
+{
+	if (!v || !*v || strlen(v) > 100)
+		return 0;
+	for (; *v; v++)
+		if (!(*v == '-' || *v == '_' || *v == '.' ||
+		      (*v >= '0' && *v <= '9') || (*v >= 'a' && *v <= 'z') ||
+		      (*v >= 'A' && *v <= 'Z')))
+			return 0;
+	return 1;
+}
+
+/* The submission definition's sections of a collection (a JSON array,
+ * caller decrefs). */
+static int definition_sections(struct session *s, const char *coll,
+			       json_t **out)
+{
+	json_t *def = NULL, *page = NULL;
+	const char *name;
+	int rc;
+
+	*out = NULL;
+	rc = sub_call(s, "GET",
+		      sub_url(s,
+			      "/config/submissiondefinitions/search/"
+			      "findByCollection?uuid=%s",
+			      coll),
+		      NULL, NULL, 200, &def);
+	if (rc)
+		return rc;
+	name = json_string_value(json_object_get(def, "id"));
+	if (!url_safe(name)) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = sub_call(
+	    s, "GET",
+	    sub_url(s, "/config/submissiondefinitions/%s/sections", name), NULL,
+	    NULL, 200, &page);
+	if (rc)
+		goto out;
+	*out = json_incref(
+	    json_object_get(json_object_get(page, "_embedded"), "sections"));
+	if (!json_is_array(*out))
+		rc = -EIO;
+out:
+	json_decref(def);
+	json_decref(page);
+	return rc;
+}
+
+/* Whether form (a submissionform) offers field. */
+static int form_offers(json_t *form, const char *field)
+{
+	json_t *row, *f, *sel;
+	size_t i, j, k;
+
+	json_array_foreach(json_object_get(form, "rows"), i, row)
+	    json_array_foreach(json_object_get(row, "fields"), j, f)
+		json_array_foreach(
+		    json_object_get(f, "selectableMetadata"), k,
+		    sel) if (json_is_string(json_object_get(sel, "metadata")) &&
+			     strcmp(json_string_value(
+					json_object_get(sel, "metadata")),
+				    field) == 0) return 1;
+	return 0;
+}
+
+/* The id of the first section of type type (and, for forms, offering
+ * field) in the collection's definition; out has room for 101 bytes. */
+int dspace_submission_section(struct session *s, const char *coll,
+			      const char *type, const char *field, char *out)
+{
+	json_t *secs = NULL, *sec, *form;
+	const char *id, *t;
+	size_t i;
+	int rc;
+
+	rc = definition_sections(s, coll, &secs);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	json_array_foreach(secs, i, sec)
+	{
+		id = json_string_value(json_object_get(sec, "id"));
+		t = json_string_value(json_object_get(sec, "sectionType"));
+		if (!url_safe(id) || !t || strcmp(t, type) != 0)
+			continue;
+		if (field) {
+			if (sub_call(
+				s, "GET",
+				sub_url(s, "/config/submissionforms/%s", id),
+				NULL, NULL, 200, &form))
+				continue;
+			t = form_offers(form, field) ? id : NULL;
+			json_decref(form);
+			if (!t)
+				continue;
+		}
+		snprintf(out, 101, "%s", id);
+		rc = 0;
+		break;
+	}
+	json_decref(secs);
+	return rc;
+}
+
+/* The uuid of the item of workspace item ws (from its embedded item, or
+ * its item link). */
+static int ws_item_uuid(struct session *s, json_t *ws, char *out)
+{
+	json_t *item =
+	    json_object_get(json_object_get(ws, "_embedded"), "item");
+	const char *u = json_string_value(json_object_get(item, "uuid"));
+	json_int_t id = json_integer_value(json_object_get(ws, "id"));
+	int rc = 0;
+
+	if (!u) {
+		rc = sub_call(s, "GET",
+			      sub_url(s, "/submission/workspaceitems/%lld/item",
+				      (long long)id),
+			      NULL, NULL, 200, &item);
+		if (rc)
+			return rc;
+		u = json_string_value(json_object_get(item, "uuid"));
+	} else {
+		json_incref(item);
+	}
+	if (u && model_uuid_valid(u))
+		snprintf(out, UUID_LEN + 1, "%s", u);
+	else
+		rc = -EIO;
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'F')
+			*p = (char)(*p - 'A' + 'a');
+	json_decref(item);
+	return rc;
+}
+
+/* Fills d from a workspace/workflow item JSON. */
+static int draft_from_json(struct session *s, json_t *ws,
+			   struct dspace_draft *d)
+{
+	const char *c = json_string_value(
+	    json_object_get(json_object_get(ws, "sections"), "collection"));
+	const char *t = json_string_value(json_object_get(ws, "type"));
+
+	memset(d, 0, sizeof(*d));
+	d->id = json_integer_value(json_object_get(ws, "id"));
+	d->workflow = t && strcmp(t, "workflowitem") == 0;
+	d->nerrors = json_array_size(json_object_get(ws, "errors"));
+	if (c && model_uuid_valid(c))
+		snprintf(d->collection, sizeof(d->collection), "%s", c);
+	return ws_item_uuid(s, ws, d->item);
+}
+
+/* POST workspaceitems?owningCollection=; the draft's title set through
+ * the form section offering dc.title. */
+int dspace_draft_create(struct session *s, const char *coll, const char *title,
+			struct dspace_draft *out)
+{
+	char sec[101];
+	json_t *ws = NULL, *patch = NULL;
+	char *body = NULL;
+	int rc;
+
+	if (!model_uuid_valid(coll))
+		return -EINVAL;
+	rc = sub_call(s, "POST",
+		      sub_url(s,
+			      "/submission/workspaceitems?owningCollection=%s"
+			      "&embed=item",
+			      coll),
+		      "application/json", "{}", 201, &ws);
+	if (rc)
+		return rc;
+	rc = draft_from_json(s, ws, out);
+	if (rc == 0 && dspace_submission_section(s, coll, "submission-form",
+						 "dc.title", sec) == 0) {
+		patch = json_pack("[{s:s, s:s++, s:[{s:s}]}]", "op", "add",
+				  "path", "/sections/", sec, "/dc.title",
+				  "value", "value", title);
+		body = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+		rc =
+		    body
+			? sub_call(s, "PATCH",
+				   sub_url(s, "/submission/workspaceitems/%lld",
+					   (long long)out->id),
+				   "application/json", body, 200, NULL)
+			: -ENOMEM;
+	} else if (rc == 0) {
+		log_warn("draft %lld: no form of the collection offers "
+			 "dc.title; left untitled",
+			 (long long)out->id);
+	}
+	free(body);
+	json_decref(patch);
+	json_decref(ws);
+	return rc;
+}
+
+/* The uuid of the user the session acts for (authn/status). */
+static int whoami(struct session *s, char *out)
+{
+	json_t *st = NULL;
+	const char *href;
+	int rc;
+
+	rc = sub_call(s, "GET", sub_url(s, "/authn/status"), NULL, NULL, 200,
+		      &st);
+	if (rc)
+		return rc;
+	href = json_string_value(json_object_get(
+	    json_object_get(json_object_get(st, "_links"), "eperson"), "href"));
+	rc = -ENOENT;
+	if (href && strlen(href) > UUID_LEN &&
+	    model_uuid_valid(href + strlen(href) - UUID_LEN)) {
+		snprintf(out, UUID_LEN + 1, "%s",
+			 href + strlen(href) - UUID_LEN);
+		rc = 0;
+	}
+	json_decref(st);
+	return rc;
+}
+
+/* Appends the drafts of one page; *next: the next page's number or -1. */
+static int drafts_page(struct session *s, json_t *page, struct dspace_draft **v,
+		       size_t *n, int *next)
+{
+	json_t *list = json_object_get(json_object_get(page, "_embedded"),
+				       "workspaceitems");
+	json_t *pg = json_object_get(page, "page"), *ws;
+	struct dspace_draft *nv;
+	size_t i;
+
+	json_array_foreach(list, i, ws)
+	{
+		nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		if (draft_from_json(s, ws, &nv[*n]) == 0)
+			(*n)++;
+	}
+	*next = -1;
+	if (json_integer_value(json_object_get(pg, "number")) + 1 <
+	    json_integer_value(json_object_get(pg, "totalPages")))
+		*next =
+		    (int)json_integer_value(json_object_get(pg, "number")) + 1;
+	return 0;
+}
+
+/* The user's workspace items (findBySubmitter, every page). */
+int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n)
+{
+	char me[UUID_LEN + 1];
+	json_t *page;
+	int rc, next = 0;
+
+	*v = NULL;
+	*n = 0;
+	rc = whoami(s, me);
+	while (rc == 0 && next >= 0) {
+		rc = sub_call(s, "GET",
+			      sub_url(s,
+				      "/submission/workspaceitems/search/"
+				      "findBySubmitter?uuid=%s&size=100&page=%d"
+				      "&embed=item",
+				      me, next),
+			      NULL, NULL, 200, &page);
+		if (rc == 0)
+			rc = drafts_page(s, page, v, n, &next);
+		json_decref(page);
+	}
+	if (rc) {
+		free(*v);
+		*v = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* DELETE workspaceitems/{id}: abandons a draft. */
+int dspace_draft_delete(struct session *s, int64_t id)
+{
+	return sub_call(
+	    s, "DELETE",
+	    sub_url(s, "/submission/workspaceitems/%lld", (long long)id), NULL,
+	    NULL, 204, NULL);
+}
+
+/* The draft's validation errors now (GET workspaceitems/{id}): their
+ * paths, one a line, into paths. */
+int dspace_draft_errors(struct session *s, int64_t id, struct buf *paths)
+{
+	json_t *ws = NULL, *err, *p;
+	size_t i, j;
+	int rc;
+
+	rc = sub_call(
+	    s, "GET",
+	    sub_url(s, "/submission/workspaceitems/%lld", (long long)id), NULL,
+	    NULL, 200, &ws);
+	json_array_foreach(json_object_get(ws, "errors"), i, err)
+	    json_array_foreach(json_object_get(err, "paths"), j,
+			       p) if (json_is_string(p)) rc =
+		rc ? rc : buf_addf(paths, "%s\n", json_string_value(p));
+	json_decref(ws);
+	return rc;
+}
+
+/* Grants the licence and posts the workflow item; *archived: the
+ * collection has no workflow (201 without a body). */
+int dspace_draft_deposit(struct session *s, const char *coll, int64_t id,
+			 int *archived)
+{
+	char sec[101], body[600];
+	json_t *wf = NULL;
+	int rc;
+
+	rc = dspace_submission_section(s, coll, "license", NULL, sec);
+	if (rc == 0) {
+		snprintf(body, sizeof(body),
+			 "[{\"op\":\"add\",\"path\":\"/sections/%s/granted\","
+			 "\"value\":true}]",
+			 sec);
+		rc = sub_call(s, "PATCH",
+			      sub_url(s, "/submission/workspaceitems/%lld",
+				      (long long)id),
+			      "application/json", body, 200, NULL);
+	} else if (rc == -ENOENT) {
+		rc = 0; /* no licence step */
+	}
+	if (rc)
+		return rc;
+	snprintf(body, sizeof(body), "%s/submission/workspaceitems/%lld",
+		 session_api_url(s), (long long)id);
+	rc = sub_call(s, "POST", sub_url(s, "/workflow/workflowitems"),
+		      "text/uri-list", body, 201, &wf);
+	*archived = rc == 0 && wf == NULL;
+	json_decref(wf);
+	return rc;
+}

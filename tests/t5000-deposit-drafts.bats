@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# Depositing as a researcher (issue 9): mkdir in a collection makes a draft
+# (a DSpace workspace item, contract §7, §13), shown to its submitter on
+# every mount with user.dspace.state = workspace; rm -r abandons it; a
+# refused mkdir is EACCES with the server's message in the log; -o
+# deposit=direct keeps the administrators' direct creation. Each test runs
+# against the DSpace version in DSPACE_VERSIONS (all four by default).
+
+load helpers
+load mount
+
+VERSIONS=${DSPACE_VERSIONS:-7.6 8.1 9.1 10.0}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	PT="Research Data/Physics/Physics Theses"
+}
+
+teardown() {
+	test_teardown
+}
+
+# on_version V: a fresh server of DSpace V and a mount as user@example.org
+on_version() {
+	fake_start --fixture small --dspace-version "$1"
+	FS_PASSWORD=user fresh_mount -o user=user@example.org 3>&-
+}
+
+# draft_field TITLE EXPR: EXPR of the in-progress item titled TITLE (d)
+draft_field() {
+	fx "[$2 for d in drafts if d['metadata'].get('dc.title', [{}])[0].get('value') == '$1'][0]"
+}
+
+# ws_patch ID JSON: a PATCH of workspace item ID as user@example.org
+ws_patch() {
+	fake_login user@example.org user
+	api_as PATCH "/submission/workspaceitems/$1" -H 'Content-Type: application/json' --data "$2"
+}
+
+# stop_all: unmount and stop the server of one version
+stop_all() {
+	unmount_fs
+	fake_stop
+}
+
+@test "mkdir makes a titled draft (workspace item) shown on a second mount with user.dspace.state=workspace" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		bounded mkdir "$MNT/$PT/My Thesis"
+		[ "$(draft_field 'My Thesis' "d['submission']['state']")" = workspace ]
+		[ "$(draft_field 'My Thesis' "d['parent']")" = "$(fx "one('collection', name='Physics Theses')['uuid']")" ]
+		[ "$(getfattr --only-values -n user.dspace.state "$MNT/$PT/My Thesis")" = workspace ]
+		[ -d "$MNT/$PT/My Thesis/ORIGINAL" ]
+		grep -q 'draft .*My Thesis.*created' "$FS_LOG"
+		# a second mount with its own cache lists it, and the web UI's draft
+		local first=$MNT
+		FS_PASSWORD=user fresh_mount -o user=user@example.org 3>&-
+		bounded ls "$MNT/$PT" | grep -qx 'My Thesis'
+		bounded ls "$MNT/$PT" | grep -qx 'Draft Started In The Web UI'
+		[ "$(getfattr --only-values -n user.dspace.state "$MNT/$PT/Draft Started In The Web UI")" = workspace ]
+		[ "$(getfattr --only-values -n user.dspace.state "$MNT/$PT/Thesis Without Bundles")" = archived ]
+		unmount_fs
+		MNT=$first
+		stop_all
+	done
+}
+
+@test "a draft never takes an archived sibling's name" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		bounded mkdir "$MNT/$PT/Second"
+		# the web UI retitles it like an archived sibling
+		ws_patch "$(draft_field Second "d['submission']['id']")" \
+			'[{"op":"replace","path":"/sections/traditionalpageone/dc.title/0","value":{"value":"Thesis Without Bundles"}}]'
+		[ "$STATUS" = 200 ]
+		unmount_fs
+		FS_PASSWORD=user fresh_mount -o user=user@example.org 3>&-
+		run bounded ls "$MNT/$PT"
+		[ "$(grep -c '^Thesis Without Bundles' <<<"$output")" = 2 ]
+		[ -d "$MNT/$PT/Thesis Without Bundles" ]
+		[ "$(getfattr --only-values -n user.dspace.state "$MNT/$PT/Thesis Without Bundles")" = archived ]
+		unmount_fs
+		stop_all
+	done
+}
+
+@test "rm -r abandons a draft: the workspace item is deleted" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		bounded mkdir "$MNT/$PT/Abandoned"
+		[ "$(draft_field Abandoned "d['submission']['state']")" = workspace ]
+		bounded rm -r "$MNT/$PT/Abandoned"
+		[ ! -e "$MNT/$PT/Abandoned" ]
+		[ "$(fx "[d for d in drafts if d['metadata'].get('dc.title', [{}])[0].get('value') == 'Abandoned' and not d.get('deleted')]")" = "[]" ]
+		grep -q 'draft .*Abandoned.*abandoned' "$FS_LOG"
+		stop_all
+	done
+}
+
+@test "a refused mkdir (no submit right) is EACCES with the server's message in the log" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		run bounded mkdir "$MNT/Research Data/Big Collection/Not Mine"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Permission denied"* ]]
+		grep -q 'POST .*workspaceitems.*HTTP 403' "$FS_LOG"
+		[ ! -e "$MNT/Research Data/Big Collection/Not Mine" ]
+		stop_all
+	done
+}
+
+@test "-o deposit=direct as admin creates an archived item; an admin's plain mkdir makes a draft" {
+	for v in $VERSIONS; do
+		fake_start --fixture small --dspace-version "$v"
+		fresh_mount -o deposit=direct 3>&-
+		bounded mkdir "$MNT/$PT/Direct Item"
+		[ "$(fx "one('item', name='Direct Item')['inArchive']")" = true ]
+		[ "$(getfattr --only-values -n user.dspace.state "$MNT/$PT/Direct Item")" = archived ]
+		unmount_fs
+		fresh_mount 3>&-
+		bounded mkdir "$MNT/$PT/Admin Draft"
+		[ "$(draft_field 'Admin Draft' "d['submission']['state']")" = workspace ]
+		[ "$(fx "find('item', name='Admin Draft')")" = "[]" ]
+		stop_all
+	done
+}
