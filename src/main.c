@@ -338,6 +338,9 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
+	if (d->fsc.draft)
+		upload_set_draft_target(d->fsc.upload, draft_of_bundle,
+					d->fsc.draft);
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;

@@ -124,3 +124,38 @@ stop_all() {
 		stop_all
 	done
 }
+
+# srv_draft_files TITLE: "name md5" of each file of draft TITLE on the server
+srv_draft_files() {
+	fx "' '.join(sorted(b['name'] + ':' + b['md5'] for b in allobjs if b['type'] == 'bitstream' and not b.get('deleted') and any(x['uuid'] == b['parent'] and x['name'] == 'ORIGINAL' and x['parent'] == [d for d in drafts if d['metadata'].get('dc.title', [{}])[0].get('value') == '$1'][0]['uuid'] for x in allobjs)))"
+}
+
+# local_files DIR: "name md5" of each file in DIR, as srv_draft_files
+local_files() {
+	(cd "$1" && for f in *; do printf '%s:%s\n' "$f" "$(md5sum <"$f" | cut -d' ' -f1)"; done) | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+@test "cp, rsync -a (twice), mv and rm in a draft's ORIGINAL go through the submission route" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		local o="$MNT/$PT/Files Draft/ORIGINAL" m
+		bounded mkdir "$MNT/$PT/Files Draft"
+		mkdir -p "$T/src"
+		head -c 200000 /dev/urandom >"$T/src/data.bin"
+		printf 'x,y\n1,2\n' >"$T/src/table.csv"
+		echo notes >"$T/src/notes.txt"
+		m=$(log_mark)
+		bounded cp "$T/src/data.bin" "$o/"
+		[ "$(reqs_since "$m" "r['method'] == 'POST' and '/submission/workspaceitems/' in r['path']")" = 1 ]
+		[ "$(reqs_since "$m" "r['method'] == 'POST' and '/bitstreams' in r['path']")" = 0 ]
+		bounded rsync -a "$T/src/" "$o/"
+		[ "$(local_files "$o")" = "$(local_files "$T/src")" ]
+		[ "$(srv_draft_files 'Files Draft')" = "$(local_files "$T/src")" ]
+		run bounded rsync -a --stats "$T/src/" "$o/"
+		[[ "$output" == *"Number of regular files transferred: 0"* ]]
+		bounded mv "$o/notes.txt" "$o/readme.txt"
+		bounded rm "$o/table.csv"
+		[ "$(srv_draft_files 'Files Draft' | tr ' ' '\n' | cut -d: -f1 | tr '\n' ' ')" = "data.bin readme.txt " ]
+		stop_all
+	done
+}

@@ -14,6 +14,7 @@ struct draft_entry {
 	struct dspace_draft d;
 	const char *state; /* "workspace", "workflow", "archived", "deleted" */
 	char *path;	   /* as last seen through the mount, or NULL */
+	char original[UUID_LEN + 1]; /* its ORIGINAL bundle, or "" */
 	char detail[160];
 };
 
@@ -77,6 +78,38 @@ remember(struct draft *d, const struct dspace_draft *dd, const char *state)
 	return e;
 }
 
+/* Notes the ORIGINAL bundle among l[from..] as draft item's. */
+static void note_original(struct draft *d, const char *item,
+			  const struct dso_list *l, size_t from)
+{
+	struct draft_entry *e;
+
+	pthread_mutex_lock(&d->lock);
+	e = find(d, item);
+	for (size_t i = from; e && i < l->n; i++)
+		if (l->v[i].type == DSO_BUNDLE &&
+		    !strcmp(l->v[i].name, "ORIGINAL") &&
+		    !strcmp(l->v[i].parent, item))
+			snprintf(e->original, sizeof(e->original), "%s",
+				 l->v[i].uuid);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* upload_set_draft_target: the workspace item fed by bundle, or 0. */
+int64_t draft_of_bundle(void *ctx, const char *bundle_uuid)
+{
+	struct draft *d = ctx;
+	int64_t id = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->v[i].original, bundle_uuid) &&
+		    !strcmp(d->v[i].state, "workspace"))
+			id = d->v[i].d.id;
+	pthread_mutex_unlock(&d->lock);
+	return id;
+}
+
 /* Appends item uuid (with its bundles) as a child of coll. */
 static int append_item(struct draft *d, const char *coll, const char *uuid,
 		       struct dso_list *l)
@@ -89,6 +122,7 @@ static int append_item(struct draft *d, const char *coll, const char *uuid,
 			 coll);
 		l->v[start].position = (int64_t)start;
 		l->v[start].in_progress = 1;
+		note_original(d, uuid, l, start + 1);
 	}
 	return r;
 }
@@ -147,6 +181,11 @@ int draft_create(struct draft *d, const char *coll, const char *title,
 		if (b)
 			log_warn("draft %s: no ORIGINAL bundle (%s)", path,
 				 strerror(-b));
+		else {
+			snprintf(l->v[1].parent, sizeof(l->v[1].parent), "%s",
+				 dd.item);
+			note_original(d, dd.item, l, 1);
+		}
 	}
 	log_info("draft %s: created (workspace item %lld)", path ? path : title,
 		 (long long)dd.id);

@@ -24,6 +24,9 @@ void draft_free(struct draft **d);
  * item with its bundles) to l. 0 or -errno; other types: nothing. */
 int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		    struct dso_list *l);
+/* upload_set_draft_target: the workspace item whose upload section
+ * bundle_uuid (a draft's ORIGINAL) feeds, or 0. */
+int64_t draft_of_bundle(void *ctx, const char *bundle_uuid);
 /* mkdir: a draft called title in collection coll, with an ORIGINAL
  * bundle; l receives the item then the bundle. path: for log lines. */
 int draft_create(struct draft *d, const char *coll, const char *title,

@@ -180,6 +180,21 @@ int dspace_draft_errors(struct session *s, int64_t id, struct buf *paths);
  * workflow item; *archived set when the collection has no workflow. */
 int dspace_draft_deposit(struct session *s, const char *coll, int64_t id,
 			 int *archived);
+/* The body of an upload into a draft: a file (path), or read/read_end/ctx
+ * as for rest_upload_bitstream_stream. */
+struct dspace_draft_body {
+	const char *path;
+	size_t (*read)(char *, size_t, size_t, void *);
+	void (*read_end)(void *);
+	void *ctx;
+};
+/* Multipart POST submission/workspaceitems/{id}: the body becomes a file
+ * of the draft's upload section, checked to be there without a validation
+ * error at its path (a file saved with one is removed: -EIO). Appends it
+ * to out as a bitstream of bundle (its md5 for the caller to compare). */
+int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
+			const char *name, const struct dspace_draft_body *b,
+			struct dso_list *out);
 /* The id of the first section of type type ("upload", "license",
  * "submission-form" offering field when not NULL) in the collection's
  * submission definition; out: 101 bytes. -ENOENT when none. */

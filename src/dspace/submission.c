@@ -439,3 +439,157 @@ int dspace_draft_deposit(struct session *s, const char *coll, int64_t id,
 	json_decref(wf);
 	return rc;
 }
+
+/* The upload section's data of a workspace item (the section value with
+ * a "files" array) and its name; NULL when none. */
+static json_t *upload_section(json_t *ws, const char **name)
+{
+	json_t *v;
+	const char *k;
+
+	json_object_foreach(json_object_get(ws, "sections"), k, v)
+	{
+		if (json_is_array(json_object_get(v, "files"))) {
+			*name = k;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/* Whether an error of ws names path. */
+static int error_at(json_t *ws, const char *path)
+{
+	json_t *err, *p;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(ws, "errors"), i, err)
+	    json_array_foreach(
+		json_object_get(err, "paths"), j,
+		p) if (json_is_string(p) &&
+		       !strcmp(json_string_value(p), path)) return 1;
+	return 0;
+}
+
+/* The first value of field in a submission file's metadata, or NULL. */
+static const char *file_meta(json_t *f, const char *field)
+{
+	json_t *v = json_array_get(
+	    json_object_get(json_object_get(f, "metadata"), field), 0);
+
+	return json_string_value(json_object_get(v, "value"));
+}
+
+/* Appends submission file f (at position n of the upload section) as a
+ * bitstream of bundle to out. */
+static int push_file(json_t *f, const char *bundle, struct dso_list *out)
+{
+	const char *u = json_string_value(json_object_get(f, "uuid"));
+	const char *md5 = json_string_value(
+	    json_object_get(json_object_get(f, "checkSum"), "value"));
+	json_t *size = json_object_get(f, "sizeBytes");
+	struct dso *d;
+
+	if (!u || !model_uuid_valid(u))
+		return -EIO;
+	d = dso_list_push(out);
+	if (!d)
+		return -ENOMEM;
+	d->type = DSO_BITSTREAM;
+	snprintf(d->uuid, sizeof(d->uuid), "%s", u);
+	snprintf(d->parent, sizeof(d->parent), "%s", bundle ? bundle : "");
+	snprintf(d->md5, sizeof(d->md5), "%s",
+		 md5 && strlen(md5) == 32 ? md5 : "");
+	d->size = json_is_integer(size) ? json_integer_value(size) : -1;
+	d->name =
+	    strdup(file_meta(f, "dc.title") ? file_meta(f, "dc.title") : "");
+	return d->name ? 0 : -ENOMEM;
+}
+
+/* Finds the file just uploaded as name in the answer ws (the last of that
+ * name not in before), checks that no error names it, appends it. */
+static int uploaded_file(struct session *s, int64_t id, json_t *ws,
+			 const char *name, const char *bundle,
+			 struct dso_list *out)
+{
+	const char *sec = NULL;
+	json_t *files = json_object_get(upload_section(ws, &sec), "files");
+	char path[160], body[300];
+	size_t n = json_array_size(files);
+
+	while (n > 0) {
+		const char *t =
+		    file_meta(json_array_get(files, n - 1), "dc.title");
+
+		if (t && !strcmp(t, name))
+			break;
+		n--;
+	}
+	if (n == 0) {
+		log_error("draft %lld: \"%s\" is not among its files after "
+			  "the upload",
+			  (long long)id, name);
+		return -EIO;
+	}
+	snprintf(path, sizeof(path), "/sections/%s/files/%zu", sec, n - 1);
+	if (!error_at(ws, path))
+		return push_file(json_array_get(files, n - 1), bundle, out);
+	log_error("draft %lld: the server saved \"%s\" with an error (%s); "
+		  "removing it",
+		  (long long)id, name, path);
+	snprintf(body, sizeof(body), "[{\"op\":\"remove\",\"path\":\"%s\"}]",
+		 path);
+	sub_call(s, "PATCH",
+		 sub_url(s, "/submission/workspaceitems/%lld", (long long)id),
+		 "application/json", body, 200, NULL);
+	return -EIO;
+}
+
+/* Multipart POST workspaceitems/{id} (part "file"): the file f becomes a
+ * file of the draft's upload section; appends it to out. */
+int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
+			const char *name, const struct dspace_draft_body *b,
+			struct dso_list *out)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	struct http_part part = {0};
+	char *url =
+	    sub_url(s, "/submission/workspaceitems/%lld", (long long)id);
+	json_t *ws = NULL;
+	char *msg;
+	int rc, e;
+
+	if (!url)
+		return -ENOMEM;
+	part.name = "file";
+	part.filename = name;
+	part.type = "application/octet-stream";
+	part.filepath = b->path;
+	part.read = b->read;
+	part.read_end = b->read_end;
+	part.read_ctx = b->ctx;
+	req.method = "POST";
+	req.url = url;
+	req.parts = &part;
+	req.nparts = 1;
+	rc = session_request(s, &req, &resp);
+	if (rc == 0 && resp.status != 201) {
+		msg = model_error_message(resp.body, resp.body_len);
+		log_error("POST %s: HTTP %ld%s%s", url, resp.status,
+			  msg ? ": " : "", msg ? msg : "");
+		free(msg);
+		e = http_status_errno(resp.status);
+		rc = e ? -e : -EIO;
+	} else if (rc) {
+		log_error("POST %s: %s (%s)", url, strerror(-rc), resp.errmsg);
+	}
+	if (rc == 0) {
+		ws = json_loadb(resp.body, resp.body_len, 0, NULL);
+		rc = ws ? uploaded_file(s, id, ws, name, bundle, out) : -EIO;
+	}
+	json_decref(ws);
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
