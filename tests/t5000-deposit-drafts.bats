@@ -153,8 +153,13 @@ local_files() {
 		[ "$(srv_draft_files 'Files Draft')" = "$(local_files "$T/src")" ]
 		run bounded rsync -a --stats "$T/src/" "$o/"
 		[[ "$output" == *"Number of regular files transferred: 0"* ]]
+		m=$(log_mark)
 		bounded mv "$o/notes.txt" "$o/readme.txt"
 		bounded rm "$o/table.csv"
+		# both by position in the upload section, none on /core
+		[ "$(reqs_since "$m" "r['method'] == 'PATCH' and '/submission/workspaceitems/' in r['path']")" = 2 ]
+		[ "$(reqs_since "$m" "r['method'] in ('PATCH', 'DELETE') and '/core/' in r['path']")" = 0 ]
+		[ "$(local_files "$o" | tr ' ' '\n' | cut -d: -f1 | tr '\n' ' ')" = "data.bin readme.txt " ]
 		[ "$(srv_draft_files 'Files Draft' | tr ' ' '\n' | cut -d: -f1 | tr '\n' ' ')" = "data.bin readme.txt " ]
 		stop_all
 	done

@@ -110,6 +110,27 @@ int64_t draft_of_bundle(void *ctx, const char *bundle_uuid)
 	return id;
 }
 
+/* A file of a draft renamed (new_name) or removed (NULL) through the
+ * submission route; 1 when bundle is no draft's (the caller's route). */
+int draft_file_change(struct draft *d, const char *bundle_uuid,
+		      const char *uuid, const char *new_name, const char *path)
+{
+	int64_t id = d ? draft_of_bundle(d, bundle_uuid) : 0;
+	int r;
+
+	if (id <= 0)
+		return 1;
+	r = dspace_draft_file_change(d->s, id, uuid, new_name);
+	if (r)
+		log_error("draft file %s: cannot %s it (%s)", path,
+			  new_name ? "rename" : "remove", strerror(-r));
+	else
+		log_info("draft file %s: %s%s", path,
+			 new_name ? "renamed to " : "removed",
+			 new_name ? new_name : "");
+	return r;
+}
+
 /* Appends item uuid (with its bundles) as a child of coll. */
 static int append_item(struct draft *d, const char *coll, const char *uuid,
 		       struct dso_list *l)

@@ -27,6 +27,12 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 /* upload_set_draft_target: the workspace item whose upload section
  * bundle_uuid (a draft's ORIGINAL) feeds, or 0. */
 int64_t draft_of_bundle(void *ctx, const char *bundle_uuid);
+/* A file (uuid) of the draft whose ORIGINAL is bundle_uuid renamed to
+ * new_name, or removed when new_name is NULL, through the submission
+ * route at the position the server gives it now. 1 when bundle_uuid is
+ * no draft's; else 0 or -errno. path: for log lines. */
+int draft_file_change(struct draft *d, const char *bundle_uuid,
+		      const char *uuid, const char *new_name, const char *path);
 /* mkdir: a draft called title in collection coll, with an ORIGINAL
  * bundle; l receives the item then the bundle. path: for log lines. */
 int draft_create(struct draft *d, const char *coll, const char *title,

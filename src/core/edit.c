@@ -393,6 +393,10 @@ static int removable(const struct edit *e, const struct tree_node *n, int dir)
 	return 0;
 }
 
+static int file_change(const struct edit *e, uint64_t dir, const char *uuid,
+		       const char *name, const char *newname,
+		       struct dso_list *out);
+
 /* rmdir of a draft: its workspace item is deleted (draft.h). */
 static int remove_draft(const struct edit *e, uint64_t parent, const char *name,
 			const struct tree_node *n)
@@ -432,6 +436,10 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	r = removable(e, &n, dir);
 	if (r == 0 && n.type == DSO_ITEM && draft_state(e->draft, n.uuid)) {
 		r = remove_draft(e, parent, name, &n);
+	} else if (r == 0 && n.type == DSO_BITSTREAM) {
+		r = file_change(e, parent, n.uuid, name, NULL, NULL);
+		if (r == -ENOENT)
+			r = 0; /* already gone */
 	} else if (r == 0) {
 		r = rest_delete(e->session, n.type, n.uuid);
 		if (r == -ENOENT)
@@ -441,6 +449,30 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 		r = tree_remove(e->tree, parent, name);
 	tree_node_release(&n);
 	return r;
+}
+
+/* Renames (newname) or deletes (NULL) bitstream uuid of bundle dir: a
+ * draft's through the submission route, else the bitstream's own. */
+static int file_change(const struct edit *e, uint64_t dir, const char *uuid,
+		       const char *name, const char *newname,
+		       struct dso_list *out)
+{
+	struct tree_node b;
+	char *path;
+	int r = 1;
+
+	if (e->draft && tree_getattr(e->tree, dir, &b) == 0) {
+		path = edit_path(e, dir, name);
+		r = draft_file_change(e->draft, b.uuid, uuid, newname, path);
+		free(path);
+		tree_node_release(&b);
+	}
+	if (r != 1)
+		return r;
+	if (newname)
+		return rest_set_name(e->session, DSO_BITSTREAM, uuid, newname,
+				     out);
+	return rest_delete(e->session, DSO_BITSTREAM, uuid);
 }
 
 /* The item a bundle belongs to (its parent inode), or 0. */
@@ -546,7 +578,7 @@ static void drop_target(const struct edit *e, struct rename_op *x)
 		upload_unref(&tf);
 		return;
 	}
-	d = rest_delete(e->session, DSO_BITSTREAM, x->t.uuid);
+	d = file_change(e, x->newparent, x->t.uuid, x->newname, NULL, NULL);
 	if (d < 0 && d != -ENOENT)
 		log_warn(
 		    "rename over %s: the old file could not be deleted: %s",
@@ -594,8 +626,8 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 	if (x->newparent != x->parent && (r = move_file(e, x)) < 0)
 		return r;
 	if (strcmp(x->name, x->newname)) {
-		r = rest_set_name(e->session, DSO_BITSTREAM, x->n.uuid,
-				  x->newname, &x->l);
+		r = file_change(e, x->newparent, x->n.uuid, x->name, x->newname,
+				&x->l);
 		if (r < 0) {
 			/* A move that happened stays visible. */
 			if (x->newparent != x->parent) {

@@ -195,6 +195,12 @@ struct dspace_draft_body {
 int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
 			const char *name, const struct dspace_draft_body *b,
 			struct dso_list *out);
+/* Renames (new_name) or removes (new_name NULL) file uuid of draft id
+ * through its upload section (PATCH .../files/<n>/metadata/dc.title/0 or
+ * remove .../files/<n>), n being the position the server gives it now.
+ * -ENOENT when it is not among the draft's files. */
+int dspace_draft_file_change(struct session *s, int64_t id, const char *uuid,
+			     const char *new_name);
 /* The id of the first section of type type ("upload", "license",
  * "submission-form" offering field when not NULL) in the collection's
  * submission definition; out: 101 bytes. -ENOENT when none. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dspace/dspace.h"
 #include "dspace/session.h"
@@ -591,5 +592,68 @@ int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
 	json_decref(ws);
 	http_response_release(&resp);
 	free(url);
+	return rc;
+}
+
+/* The position of file uuid in the draft's upload section now (re-read:
+ * files are addressed by position), and the section's name. */
+static int file_position(struct session *s, int64_t id, const char *uuid,
+			 char *sec, size_t *pos)
+{
+	json_t *ws = NULL, *f;
+	const char *name = NULL, *u;
+	size_t i;
+	int rc;
+
+	rc = sub_call(
+	    s, "GET",
+	    sub_url(s, "/submission/workspaceitems/%lld", (long long)id), NULL,
+	    NULL, 200, &ws);
+	if (rc)
+		return rc;
+	rc = -ENOENT;
+	json_array_foreach(json_object_get(upload_section(ws, &name), "files"),
+			   i, f)
+	{
+		u = json_string_value(json_object_get(f, "uuid"));
+		if (u && !strcasecmp(u, uuid) && url_safe(name)) {
+			snprintf(sec, 101, "%s", name);
+			*pos = i;
+			rc = 0;
+			break;
+		}
+	}
+	json_decref(ws);
+	return rc;
+}
+
+/* Renames (new_name) or removes (NULL) file uuid of the draft through its
+ * upload section, at the position it has now. */
+int dspace_draft_file_change(struct session *s, int64_t id, const char *uuid,
+			     const char *new_name)
+{
+	char sec[101];
+	json_t *patch;
+	char *body, path[200];
+	size_t pos;
+	int rc;
+
+	rc = file_position(s, id, uuid, sec, &pos);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "/sections/%s/files/%zu%s", sec, pos,
+		 new_name ? "/metadata/dc.title/0" : "");
+	patch = new_name
+		    ? json_pack("[{s:s, s:s, s:{s:s}}]", "op", "replace",
+				"path", path, "value", "value", new_name)
+		    : json_pack("[{s:s, s:s}]", "op", "remove", "path", path);
+	body = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
+	rc = body ? sub_call(s, "PATCH",
+			     sub_url(s, "/submission/workspaceitems/%lld",
+				     (long long)id),
+			     "application/json", body, 200, NULL)
+		  : -ENOMEM;
+	free(body);
+	json_decref(patch);
 	return rc;
 }
