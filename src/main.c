@@ -16,6 +16,7 @@
 
 #include "mount/fs.h"
 #include "net/http.h"
+#include "core/deposit.h"
 #include "core/draft.h"
 #include "core/inval.h"
 #include "util/log.h"
@@ -137,6 +138,8 @@ struct startup {
 	struct inval *inval;
 	struct tree *tree;
 	struct reader *reader;
+	struct virt virt;	    /* virtual files of directories */
+	struct deposit_ctx deposit; /* DEPOSIT.txt of drafts */
 	char err[512];
 };
 
@@ -297,6 +300,21 @@ static int new_fuse_session(struct startup *d)
 	return d->se ? 0 : -1;
 }
 
+/* The virtual files of directories: DEPOSIT.txt in drafts. */
+static void add_virtual_files(struct startup *d)
+{
+	struct virt_file f;
+
+	d->virt.tree = d->tree;
+	d->deposit.s = d->session;
+	d->deposit.draft = d->fsc.draft;
+	d->deposit.tree = d->tree;
+	d->deposit.upload = d->fsc.upload;
+	f = deposit_virt_file(&d->deposit);
+	if (virt_register(&d->virt, &f) == 0)
+		d->fsc.virt = &d->virt;
+}
+
 /* Opens the caches and starts the threads (after fuse_daemonize: SQLite
  * and threads must not cross fork), then hands them to the adapter. */
 static int start_modules(struct startup *d)
@@ -338,9 +356,11 @@ static int start_modules(struct startup *d)
 		log_error("%s", d->err);
 		return -1;
 	}
-	if (d->fsc.draft)
+	if (d->fsc.draft) {
 		upload_set_draft_target(d->fsc.upload, draft_of_bundle,
 					d->fsc.draft);
+		add_virtual_files(d);
+	}
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;

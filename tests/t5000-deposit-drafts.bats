@@ -164,3 +164,78 @@ local_files() {
 		stop_all
 	done
 }
+
+# faults SPEC...: replace the server's active faults
+faults() {
+	printf '%s\n' "$@" | fake_control POST /faults --data-binary @- >"$T/faults.json"
+	grep -q '"faults"' "$T/faults.json"
+}
+
+# complete TITLE: the web UI fills the required fields of draft TITLE
+complete() {
+	ws_patch "$(draft_field "$1" "d['submission']['id']")" \
+		'[{"op":"add","path":"/sections/traditionalpageone/dc.date.issued","value":[{"value":"2026"}]},{"op":"add","path":"/sections/traditionalpageone/dc.type","value":[{"value":"Thesis"}]}]'
+	[ "$STATUS" = 200 ]
+}
+
+# deposit DIR: echo deposit > DIR/DEPOSIT.txt in bash (which names the
+# errno of a failed write; dash says "I/O error" for every one)
+deposit() {
+	run bounded bash -c 'echo deposit > "$1/DEPOSIT.txt"' bash "$1"
+}
+
+@test "DEPOSIT.txt: missing field (EINVAL, named), failed upload (EBUSY), deposit into a workflow, EALREADY; without a workflow: archived" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		local d="$MNT/$PT/Deposit Draft" m
+		bounded mkdir "$d"
+		head -c 100000 /dev/urandom >"$T/a.bin"
+		bounded cp "$T/a.bin" "$d/ORIGINAL/"
+		bounded cat "$d/DEPOSIT.txt" >"$T/dep.txt"
+		grep -q 'Physics Theses' "$T/dep.txt"
+		grep -q 'Date of Issue (dc.date.issued)' "$T/dep.txt"
+		grep -q 'echo deposit > DEPOSIT.txt' "$T/dep.txt"
+		! grep -qx '[[:space:]]*deposit[[:space:]]*' "$T/dep.txt" || false
+		[ "$(stat -c %s "$d/DEPOSIT.txt")" -ge 0 ]
+		# a field missing: EINVAL, nothing lost
+		deposit "$d"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Invalid argument"* ]]
+		[ "$(draft_field 'Deposit Draft' "d['submission']['state']")" = workspace ]
+		bounded cmp "$T/a.bin" "$d/ORIGINAL/a.bin"
+		grep -q 'cannot deposit, still missing' "$FS_LOG"
+		complete 'Deposit Draft'
+		! bounded grep -q 'Date of Issue' "$d/DEPOSIT.txt" || false
+		# an upload that failed: EBUSY
+		faults "status=500,method=POST,path=/submission/workspaceitems/$(draft_field 'Deposit Draft' "d['submission']['id']")"
+		! bounded cp "$T/a.bin" "$d/ORIGINAL/b.bin" || false
+		fake_control DELETE /faults >/dev/null
+		deposit "$d"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"busy"* ]]
+		printf 'cancel %s\n' "$(pending_field b.bin 1)" >"$MNT/.dspacefs-status" || true
+		rm -f "$d/ORIGINAL/b.bin"
+		# deposit (Physics Theses has a workflow); >> works too
+		run bounded bash -c 'printf "x\r\n  deposit \r\n" >> "$1/DEPOSIT.txt"' bash "$d"
+		[ "$status" -eq 0 ]
+		[ "$(draft_field 'Deposit Draft' "d['submission']['state']")" = workflow ]
+		[ "$(draft_field 'Deposit Draft' "d['submission']['license'] is not None")" = True ] || [ "$(draft_field 'Deposit Draft' "bool(d['submission']['license'])")" = true ]
+		[ "$(getfattr --only-values -n user.dspace.state "$d")" = workflow ]
+		[ "$(srv_draft_files 'Deposit Draft')" = "a.bin:$(md5sum <"$T/a.bin" | cut -d' ' -f1)" ]
+		[ "$(draft_field 'Deposit Draft' "d['metadata']['dc.date.issued'][0]['value']")" = 2026 ]
+		deposit "$d"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"already in progress"* ]]
+		# Edge Cases has no workflow: archived at once
+		local e="$MNT/Awkward Names/Edge Cases/Quick Deposit"
+		bounded mkdir "$e"
+		bounded cp "$T/a.bin" "$e/ORIGINAL/"
+		complete 'Quick Deposit'
+		deposit "$e"
+		[ "$status" -eq 0 ]
+		[ "$(fx "one('item', name='Quick Deposit')['inArchive']")" = true ]
+		[ "$(getfattr --only-values -n user.dspace.state "$e")" = archived ]
+		[ ! -e "$e/DEPOSIT.txt" ]
+		stop_all
+	done
+}

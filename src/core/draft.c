@@ -148,6 +148,25 @@ static int append_item(struct draft *d, const char *coll, const char *uuid,
 	return r;
 }
 
+/* Appends the drafts of coll this mount deposited into a workflow: they
+ * stay visible to their submitter (read-only). */
+static int append_deposited(struct draft *d, const char *coll,
+			    struct dso_list *l)
+{
+	char items[16][UUID_LEN + 1];
+	size_t k = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n && k < 16; i++)
+		if (!strcmp(d->v[i].state, "workflow") &&
+		    !strcmp(d->v[i].d.collection, coll))
+			memcpy(items[k++], d->v[i].d.item, UUID_LEN + 1);
+	pthread_mutex_unlock(&d->lock);
+	for (size_t i = 0; i < k; i++)
+		append_item(d, coll, items[i], l);
+	return 0;
+}
+
 /* tree hook: the user's drafts in collection uuid. */
 int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		    struct dso_list *l)
@@ -162,7 +181,9 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 	r = dspace_drafts_mine(d->s, &v, &n);
 	for (i = 0; r == 0 && i < n; i++) {
 		pthread_mutex_lock(&d->lock);
-		remember(d, &v[i], "workspace");
+		if (!find(d, v[i].item) ||
+		    !strcmp(find(d, v[i].item)->state, "workspace"))
+			remember(d, &v[i], "workspace");
 		pthread_mutex_unlock(&d->lock);
 		if (strcmp(v[i].collection, uuid) != 0)
 			continue;
@@ -171,6 +192,8 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 				 (long long)v[i].id, v[i].item);
 	}
 	free(v);
+	if (r == 0)
+		r = append_deposited(d, uuid, l);
 	return r;
 }
 
@@ -194,6 +217,7 @@ int draft_create(struct draft *d, const char *coll, const char *title,
 	if (e && path) {
 		free(e->path);
 		e->path = strdup(path);
+		snprintf(e->detail, sizeof(e->detail), "created");
 	}
 	pthread_mutex_unlock(&d->lock);
 	r = append_item(d, coll, dd.item, l);
@@ -285,32 +309,6 @@ int draft_abandon(struct draft *d, const char *item_uuid, const char *path)
 	return r;
 }
 
-/* Keeps in b (one path a line) the validation errors a deposit cannot
- * fix itself (the licence it grants); replaces newlines with spaces.
- * Whether any is left. */
-static int missing_fields(struct buf *b)
-{
-	char *p, *nl, *w;
-
-	if (!b->data || b->len + 1 > b->alloc)
-		return 0;
-	for (p = w = b->data; p < b->data + b->len; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(b->data + b->len - p));
-		if (!nl)
-			break;
-		*nl = 0;
-		if (strstr(p, "license"))
-			continue;
-		if (w != b->data)
-			*w++ = ' ';
-		memmove(w, p, strlen(p));
-		w += strlen(p);
-	}
-	*w = 0;
-	b->len = (size_t)(w - b->data);
-	return b->len > 0;
-}
-
 /* Deposits a draft after checking the server's validation errors. */
 int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
 		  int *archived)
@@ -323,10 +321,13 @@ int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
 		return -ENOENT;
 	if (strcmp(e.state, "workspace") != 0)
 		return -EALREADY;
-	r = dspace_draft_errors(d->s, e.d.id, &missing);
-	if (r == 0 && missing_fields(&missing)) {
-		log_error("draft %s: cannot deposit, still missing: %s", path,
-			  missing.data);
+	r = dspace_draft_missing(d->s, e.d.id, &missing);
+	if (r == 0 && missing.len) {
+		for (size_t i = 0; i + 1 < missing.len; i++)
+			if (missing.data[i] == '\n')
+				missing.data[i] = ';';
+		log_error("draft %s: cannot deposit, still missing:%.*s", path,
+			  (int)missing.len - 1, missing.data);
 		set_state(d, item_uuid, "workspace", missing.data);
 		r = -EINVAL;
 	}
@@ -345,6 +346,19 @@ int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
 	return r;
 }
 
+/* The workspace item id and collection of draft item_uuid. */
+int draft_info(struct draft *d, const char *item_uuid, int64_t *id,
+	       char coll[UUID_LEN + 1])
+{
+	struct draft_entry e;
+
+	if (!d || lookup(d, item_uuid, &e, NULL))
+		return -ENOENT;
+	*id = e.d.id;
+	memcpy(coll, e.d.collection, UUID_LEN + 1);
+	return 0;
+}
+
 /* One "draft" row per draft the mount knows. */
 int draft_status_text(struct draft *d, struct buf *out)
 {
@@ -358,8 +372,8 @@ int draft_status_text(struct draft *d, struct buf *out)
 
 		if (!e->path)
 			continue;
-		r = buf_addf(out, "draft\t%s\t%lld\t%s\t%s\n", e->state,
-			     (long long)e->d.id, e->path, e->detail);
+		r = buf_addf(out, "d%lld\tdraft\t%s\t%s\t-\t-\t%s\n",
+			     (long long)e->d.id, e->state, e->path, e->detail);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return r;

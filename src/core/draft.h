@@ -47,7 +47,12 @@ int draft_abandon(struct draft *d, const char *item_uuid, const char *path);
  * *archived when the collection has no workflow. */
 int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
 		  int *archived);
-/* The status file's "draft" rows (kind, state, id, path, detail). */
+/* The workspace item id and collection uuid of draft item_uuid. */
+int draft_info(struct draft *d, const char *item_uuid, int64_t *id,
+	       char coll[UUID_LEN + 1]);
+/* The status file's "draft" rows, in the columns of the upload rows:
+ * "d<workspace item id>", "draft", state, path, "-", "-", detail (what
+ * was last done, or the fields still missing). */
 int draft_status_text(struct draft *d, struct buf *out);
 
 #endif

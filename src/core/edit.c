@@ -14,6 +14,7 @@
 #include "core/inval.h"
 #include "core/draft.h"
 #include "core/status.h"
+#include "core/virt.h"
 
 /* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
 #define COPY_CHUNK (1 << 20)
@@ -45,7 +46,9 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
 	int r;
 
 	if (status_is(e->tree, ino))
-		return status_node(e->tree, e->upload, out);
+		return status_node(e->tree, e->upload, e->draft, out);
+	if (virt_is(ino))
+		return virt_getattr(e->virt, ino, out);
 	f = e->upload ? upload_find(e->upload, ino) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -64,7 +67,9 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 	int r;
 
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
-		return status_node(e->tree, e->upload, out);
+		return status_node(e->tree, e->upload, e->draft, out);
+	if (virt_lookup(e->virt, parent, name, out) == 0)
+		return 0;
 	f = e->upload ? upload_find_name(e->upload, parent, name) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -129,11 +134,34 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 	if (r < 0)
 		return r;
 	r = merge_uploads(e, dir, out, n);
+	if (r == 0)
+		r = virt_list(e->virt, dir, out, n);
 	if (r < 0) {
 		tree_nodes_release(*out, *n);
 		*out = NULL;
 		*n = 0;
 	}
+	return r;
+}
+
+/* Opens virtual file ino (virt.h) with its directory's mount path. */
+int edit_virt_open(const struct edit *e, uint64_t ino, int for_write,
+		   struct virt_handle **h)
+{
+	struct tree_node n;
+	char *path;
+	int r;
+
+	*h = NULL;
+	if (for_write && !e->writable)
+		return -EROFS;
+	r = tree_getattr(e->tree, (ino & ~VIRT_INO_FLAG) >> 4, &n);
+	if (r)
+		return r;
+	path = edit_path(e, n.parent_ino, n.name);
+	r = path ? virt_open(e->virt, ino, path, h) : -ENOMEM;
+	free(path);
+	tree_node_release(&n);
 	return r;
 }
 
@@ -421,6 +449,11 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 		return -EROFS;
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return -EPERM;
+	if (virt_lookup(e->virt, parent, name, &n) == 0) {
+		/* not stored: nothing to remove (rm -r of a draft) */
+		tree_node_release(&n);
+		return dir ? -ENOTDIR : 0;
+	}
 	f = !dir && e->upload ? upload_find_name(e->upload, parent, name)
 			      : NULL;
 	if (f) {
@@ -888,7 +921,7 @@ int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 
 	if (!e->writable)
 		return -EROFS;
-	if (status_is(e->tree, ino))
+	if (status_is(e->tree, ino) || virt_is(ino))
 		return 0;
 	if (open) {
 		f = open;

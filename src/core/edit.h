@@ -24,6 +24,7 @@
 
 struct inval;
 struct draft;
+struct virt;
 
 /* The modules a change goes through. All borrowed. */
 struct edit {
@@ -34,6 +35,7 @@ struct edit {
 	struct inval *inval;   /* may be NULL */
 	int writable;	       /* 0: every change fails with EROFS */
 	struct draft *draft;   /* the user's drafts (draft.h); NULL: none */
+	struct virt *virt;     /* virtual files of directories (virt.h) */
 	int deposit_direct;    /* mkdir in a collection: an archived item
 				* (-o deposit=direct), not a draft */
 };
@@ -57,6 +59,12 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 /* The path of name in dir as seen in the mount ("/a/b/name"); malloc'd,
  * NULL when out of memory. Used in log lines and the upload journal. */
 char *edit_path(const struct edit *e, uint64_t dir, const char *name);
+
+/* Opens virtual file ino (core/virt.h) with its directory's path; a
+ * handle for writing needs a writable mount (-EROFS). */
+struct virt_handle;
+int edit_virt_open(const struct edit *e, uint64_t ino, int for_write,
+		   struct virt_handle **h);
 
 /* --- changes --- */
 

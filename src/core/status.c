@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/draft.h"
 #include "core/status.h"
 #include "util/log.h"
 
@@ -19,7 +20,8 @@ int status_is(struct tree *t, uint64_t ino)
 }
 
 /* The node; its size is that of the text it would show now. */
-int status_node(struct tree *t, struct upload *u, struct tree_node *out)
+int status_node(struct tree *t, struct upload *u, struct draft *d,
+		struct tree_node *out)
 {
 	struct buf b = BUF_INIT;
 
@@ -33,14 +35,16 @@ int status_node(struct tree *t, struct upload *u, struct tree_node *out)
 		out->name = NULL;
 		return -ENOMEM;
 	}
-	if (u && upload_status_text(u, &b) == 0)
+	if ((!u || upload_status_text(u, &b) == 0) &&
+	    draft_status_text(d, &b) == 0)
 		out->size = (int64_t)b.len;
 	buf_release(&b);
 	return 0;
 }
 
 /* The snapshot an open reads back. */
-int status_open(struct upload *u, int for_write, int writable, struct buf *text)
+int status_open(struct upload *u, struct draft *d, int for_write, int writable,
+		struct buf *text)
 {
 	int r = 0;
 
@@ -48,6 +52,8 @@ int status_open(struct upload *u, int for_write, int writable, struct buf *text)
 		return -EROFS;
 	if (u)
 		r = upload_status_text(u, text);
+	if (r == 0)
+		r = draft_status_text(d, text);
 	if (r < 0)
 		buf_release(text);
 	return r;

@@ -201,6 +201,15 @@ int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
  * -ENOENT when it is not among the draft's files. */
 int dspace_draft_file_change(struct session *s, int64_t id, const char *uuid,
 			     const char *new_name);
+/* What draft id still lacks for a deposit (its validation errors but the
+ * licence, which the deposit grants): one line each, "  - label (field):
+ * message", labels and messages from the submission forms, control
+ * characters removed. */
+int dspace_draft_missing(struct session *s, int64_t id, struct buf *out);
+/* The licence text of a collection (collections/{uuid}/license), control
+ * characters but newlines and tabs removed. */
+int dspace_collection_license(struct session *s, const char *coll,
+			      struct buf *out);
 /* The id of the first section of type type ("upload", "license",
  * "submission-form" offering field when not NULL) in the collection's
  * submission definition; out: 101 bytes. -ENOENT when none. */

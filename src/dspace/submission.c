@@ -657,3 +657,117 @@ int dspace_draft_file_change(struct session *s, int64_t id, const char *uuid,
 	json_decref(patch);
 	return rc;
 }
+
+/* Appends s to b without control characters (server text shown). */
+static int add_clean(struct buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; s && *s && r == 0; s++)
+		if ((unsigned char)*s >= 0x20 && *s != 0x7f)
+			r = buf_add(b, s, 1);
+		else if (*s == '\n' || *s == '\t')
+			r = buf_add(b, s, 1);
+	return r;
+}
+
+/* The label and required-message of field on form sec, appended as
+ * "label (field): message". */
+static int describe_field(struct session *s, const char *sec, const char *field,
+			  struct buf *out)
+{
+	json_t *form = NULL, *row, *f;
+	const char *label = NULL, *msg = NULL;
+	size_t i, j;
+	int r;
+
+	if (url_safe(sec) &&
+	    sub_call(s, "GET", sub_url(s, "/config/submissionforms/%s", sec),
+		     NULL, NULL, 200, &form) == 0) {
+		json_array_foreach(json_object_get(form, "rows"), i, row)
+		    json_array_foreach(json_object_get(row, "fields"), j, f)
+		{
+			json_t *one = json_array_get(
+			    json_object_get(f, "selectableMetadata"), 0);
+			const char *m =
+			    json_string_value(json_object_get(one, "metadata"));
+
+			if (m && !strcmp(m, field) && !label) {
+				label = json_string_value(
+				    json_object_get(f, "label"));
+				msg = json_string_value(
+				    json_object_get(f, "mandatoryMessage"));
+			}
+		}
+	}
+	r = buf_adds(out, "  - ");
+	r = r ? r : add_clean(out, label ? label : field);
+	r = r ? r : buf_addf(out, " (%s)", field);
+	if (!r && msg) {
+		r = buf_adds(out, ": ");
+		r = r ? r : add_clean(out, msg);
+	}
+	r = r ? r : buf_adds(out, "\n");
+	json_decref(form);
+	return r;
+}
+
+/* One error path as a line of out: a form field with its label, the
+ * files, or nothing (the licence, granted by the deposit). */
+static int describe_path(struct session *s, const char *path, struct buf *out)
+{
+	char sec[101];
+	const char *p = path + strlen("/sections/"), *slash;
+
+	if (strncmp(path, "/sections/", 10) != 0)
+		return 0;
+	slash = strchr(p, '/');
+	snprintf(sec, sizeof(sec), "%.*s",
+		 (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
+	if (strstr(sec, "license"))
+		return 0;
+	if (slash && !strstr(slash, "/files"))
+		return describe_field(s, sec, slash + 1, out);
+	return buf_addf(out, "  - Files (%s): at least one file in ORIGINAL/\n",
+			sec);
+}
+
+/* What the draft still lacks (its validation errors but the licence),
+ * one "  - label (field): message" line each, into out. */
+int dspace_draft_missing(struct session *s, int64_t id, struct buf *out)
+{
+	struct buf paths = BUF_INIT;
+	char *p, *nl;
+	int r;
+
+	r = dspace_draft_errors(s, id, &paths);
+	for (p = paths.data; r == 0 && p && p < paths.data + paths.len;
+	     p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(paths.data + paths.len - p));
+		if (!nl)
+			break;
+		*nl = 0;
+		r = describe_path(s, p, out);
+	}
+	buf_release(&paths);
+	return r;
+}
+
+/* The collection's licence text (GET collections/{uuid}/license),
+ * without control characters, into out. */
+int dspace_collection_license(struct session *s, const char *coll,
+			      struct buf *out)
+{
+	json_t *l = NULL;
+	int r;
+
+	if (!model_uuid_valid(coll))
+		return -EINVAL;
+	r = sub_call(s, "GET", sub_url(s, "/core/collections/%s/license", coll),
+		     NULL, NULL, 200, &l);
+	if (r == 0)
+		r = add_clean(out,
+			      json_string_value(json_object_get(l, "text")));
+	json_decref(l);
+	return r;
+}

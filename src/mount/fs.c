@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "core/draft.h"
 #include "core/edit.h"
+#include "core/virt.h"
 #include "core/inval.h"
 #include "core/status.h"
 #include "mount/fs.h"
@@ -37,7 +38,8 @@ struct dir_handle {
 enum fh_kind {
 	FH_READ,   /* a bitstream on the server, through the reader */
 	FH_UPLOAD, /* a file being written (spool) */
-	FH_STATUS  /* the .dspacefs-status file */
+	FH_STATUS, /* the .dspacefs-status file */
+	FH_VIRT	   /* a virtual file of a directory (core/virt.h) */
 };
 
 struct fs_file {
@@ -46,8 +48,9 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text; /* FH_STATUS: the snapshot read back */
-	int wrote;	 /* FH_STATUS: commands were written */
+	struct buf text;	/* FH_STATUS: the snapshot read back */
+	int wrote;		/* FH_STATUS: commands were written */
+	struct virt_handle *vh; /* FH_VIRT */
 };
 
 /* The mount's configuration (the session's userdata). */
@@ -72,6 +75,7 @@ static struct edit edit_of(const struct fs_config *c)
 			 .inval = c->inval,
 			 .writable = fs_writable(c),
 			 .draft = c->draft,
+			 .virt = c->virt,
 			 .deposit_direct = c->deposit_direct};
 
 	return e;
@@ -527,8 +531,31 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 
 	if (!h)
 		return -ENOMEM;
-	r = status_open(c->upload, (fi->flags & O_ACCMODE) != O_RDONLY,
-			fs_writable(c), &h->text);
+	r = status_open(c->upload, c->draft,
+			(fi->flags & O_ACCMODE) != O_RDONLY, fs_writable(c),
+			&h->text);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Opens a virtual file: one snapshot per open, served direct_io. */
+static int open_virt(struct fs_config *c, uint64_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct fs_file *h = fh_new(FH_VIRT);
+	struct edit e = edit_of(c);
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	r = edit_virt_open(&e, ino, (fi->flags & O_ACCMODE) != O_RDONLY,
+			   &h->vh);
 	if (r < 0) {
 		free(h);
 		return r;
@@ -569,6 +596,8 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 
 	if (status_is(c->tree, ino))
 		return open_status(c, fi);
+	if (virt_is(ino))
+		return open_virt(c, ino, fi);
 	if ((wr || trunc) && !fs_writable(c))
 		return -EROFS;
 	h = fh_new(FH_READ);
@@ -640,13 +669,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
 			 0, ino, NULL))
 		return;
-	if (h->kind == FH_STATUS) {
-		size_t len = h->text.len;
+	if (h->kind == FH_STATUS || h->kind == FH_VIRT) {
+		const struct buf *t =
+		    h->kind == FH_VIRT ? virt_text(h->vh) : &h->text;
+		size_t len = t->len;
 
 		if ((size_t)off >= len)
 			fuse_reply_buf(req, NULL, 0);
 		else
-			fuse_reply_buf(req, h->text.data + off,
+			fuse_reply_buf(req, t->data + off,
 				       len - (size_t)off < size
 					   ? len - (size_t)off
 					   : size);
@@ -711,6 +742,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			fuse_reply_write(req, size);
 		return;
 	}
+	if (h->kind == FH_VIRT) {
+		int r = virt_write(h->vh, buf, size);
+
+		if (r < 0)
+			reply_err(req, r);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	if (h->kind != FH_UPLOAD) {
 		fuse_reply_err(req, EBADF);
 		return;
@@ -756,6 +796,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (h->uf)
 		upload_unref(&h->uf);
+	virt_close(&h->vh);
 	buf_release(&h->text);
 	free(h);
 	fuse_reply_err(req, 0);

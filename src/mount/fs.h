@@ -15,6 +15,7 @@
 
 struct inval;
 struct draft;
+struct virt;
 struct session;
 struct fs_refusals;
 
@@ -24,6 +25,7 @@ struct fs_config {
 	struct reader *reader;
 	struct upload *upload; /* files being written; NULL when read-only */
 	struct draft *draft;   /* the user's drafts; NULL: none */
+	struct virt *virt;     /* virtual files of directories */
 	int deposit_direct;    /* -o deposit=direct */
 	int read_only;	       /* every change fails with EROFS */
 	int anonymous;	       /* shown with read-only modes */

@@ -61,7 +61,7 @@ static void test_file(const char *dir)
 			     0, NULL, &f),
 	       0, "a file being written");
 	is_int(upload_status_text(u, &want), 0, "upload's status text");
-	is_int(status_node(t, u, &n), 0, "status_node");
+	is_int(status_node(t, u, NULL, &n), 0, "status_node");
 	is_int((int)n.ino, (int)status_ino(t), "its inode");
 	is_int((int)n.parent_ino, TREE_ROOT_INO, "in the root");
 	is_int(n.type, DSO_NONE, "typed DSO_NONE");
@@ -69,17 +69,18 @@ static void test_file(const char *dir)
 	is_int((int)n.size, (int)want.len, "its size is the text's");
 	ok(want.len > 0, "the text lists the upload");
 	tree_node_release(&n);
-	is_int(status_node(t, NULL, &n), 0, "without uploads");
+	is_int(status_node(t, NULL, NULL, &n), 0, "without uploads");
 	is_int((int)n.size, 0, "empty");
 	tree_node_release(&n);
 
-	is_int(status_open(u, 1, 0, &text), -EROFS,
+	is_int(status_open(u, NULL, 1, 0, &text), -EROFS,
 	       "no commands on a read-only mount");
-	is_int(status_open(u, 0, 0, &text), 0, "read on a read-only mount");
+	is_int(status_open(u, NULL, 0, 0, &text), 0,
+	       "read on a read-only mount");
 	ok(text.len == want.len && !memcmp(text.data, want.data, want.len),
 	   "the snapshot is upload's status text");
 	buf_release(&text);
-	is_int(status_open(NULL, 1, 1, &text), 0, "no uploads: opens");
+	is_int(status_open(NULL, NULL, 1, 1, &text), 0, "no uploads: opens");
 	is_int((int)text.len, 0, "and is empty");
 
 	is_int(status_commands(u, "refresh\n", 8), 0, "a valid command");
