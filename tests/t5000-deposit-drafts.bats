@@ -239,3 +239,26 @@ deposit() {
 		stop_all
 	done
 }
+
+@test "the JWT is refreshed right before every upload (DSpace checks it only after the whole body)" {
+	for v in $VERSIONS; do
+		on_version "$v"
+		local o="$MNT/$PT/Token Draft/ORIGINAL" m
+		bounded mkdir "$MNT/$PT/Token Draft"
+		echo one >"$T/one.txt"
+		echo two >"$T/two.txt"
+		m=$(log_mark)
+		bounded cp "$T/one.txt" "$o/"
+		bounded cp "$T/two.txt" "$o/"
+		# each upload POST follows a refresh (POST authn/login with the token)
+		"$FAKE_PYTHON" -S -c '
+import json, sys
+for i, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
+    r = json.loads(line)
+    if i >= int(sys.argv[2]) and r["method"] == "POST":
+        print(r["path"])' "$FAKE_LOG" "$m" >"$T/posts"
+		[ "$(grep -c '/submission/workspaceitems/' "$T/posts")" = 2 ]
+		[ "$(grep -B1 '/submission/workspaceitems/' "$T/posts" | grep -c '/authn/login')" = 2 ]
+		stop_all
+	done
+}

@@ -621,8 +621,10 @@ out:
 	return rc;
 }
 
-/* The current bearer (copy) and generation; refreshes first when due. */
-static char *auth_snapshot(struct session *s, unsigned long *gen)
+/* The current bearer (copy) and generation; refreshes first when due,
+ * or always when upload: DSpace checks the token only once the whole body
+ * has arrived, so a long upload must start with the freshest token. */
+static char *auth_snapshot(struct session *s, unsigned long *gen, int upload)
 {
 	char *bearer = NULL;
 	int due;
@@ -632,7 +634,8 @@ static char *auth_snapshot(struct session *s, unsigned long *gen)
 		return NULL;
 	}
 	pthread_rwlock_rdlock(&s->auth_lock);
-	due = s->jwt && now_s() >= s->refresh_at && now_s() >= s->pause_until;
+	due = s->jwt && (upload || now_s() >= s->refresh_at) &&
+	      now_s() >= s->pause_until;
 	*gen = s->gen;
 	pthread_rwlock_unlock(&s->auth_lock);
 	if (due)
@@ -653,7 +656,7 @@ int session_request(struct session *s, const struct http_request *req,
 	int rc, relogged = 0;
 
 	for (;;) {
-		bearer = auth_snapshot(s, &gen);
+		bearer = auth_snapshot(s, &gen, req->nparts > 0 && !relogged);
 		rc = send_csrf(s, req, bearer, bearer && !relogged, resp);
 		if (rc < 0 || resp->status != 401 || !bearer || relogged)
 			break;
