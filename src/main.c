@@ -305,7 +305,7 @@ static void add_virtual_files(struct startup *d)
 {
 	struct virt_file f;
 
-	d->virt.tree = d->tree;
+	virt_init(&d->virt, d->tree);
 	d->deposit.s = d->session;
 	d->deposit.draft = d->fsc.draft;
 	d->deposit.tree = d->tree;

@@ -196,7 +196,8 @@ deposit() {
 		grep -q 'Date of Issue (dc.date.issued)' "$T/dep.txt"
 		grep -q 'echo deposit > DEPOSIT.txt' "$T/dep.txt"
 		! grep -qx '[[:space:]]*deposit[[:space:]]*' "$T/dep.txt" || false
-		[ "$(stat -c %s "$d/DEPOSIT.txt")" -ge 0 ]
+		# st_size: the bytes the last open served
+		[ "$(stat -c %s "$d/DEPOSIT.txt")" = "$(stat -c %s "$T/dep.txt")" ]
 		# a field missing: EINVAL, nothing lost
 		deposit "$d"
 		[ "$status" -ne 0 ]

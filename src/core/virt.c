@@ -8,6 +8,30 @@
 
 #include "core/virt.h"
 
+void virt_init(struct virt *v, struct tree *t)
+{
+	memset(v, 0, sizeof(*v));
+	v->tree = t;
+	pthread_mutex_init(&v->lock, NULL);
+}
+
+/* The size of ino's last snapshot (size < 0: look it up, else set). */
+static int64_t seen(struct virt *v, uint64_t ino, int64_t size)
+{
+	size_t slot = (size_t)((ino >> 4) % 32);
+	int64_t r = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (size >= 0) {
+		v->seen_ino[slot] = ino;
+		v->seen_size[slot] = size;
+	} else if (v->seen_ino[slot] == ino) {
+		r = v->seen_size[slot];
+	}
+	pthread_mutex_unlock(&v->lock);
+	return r;
+}
+
 int virt_register(struct virt *v, const struct virt_file *f)
 {
 	if (v->n >= VIRT_MAX)
@@ -68,6 +92,8 @@ int virt_getattr(struct virt *v, uint64_t ino, struct tree_node *out)
 	if (r)
 		return r;
 	r = make_node(f, dir.ino, (size_t)(ino & 15), out);
+	if (r == 0)
+		out->size = seen(v, ino, -1);
 	tree_node_release(&dir);
 	return r;
 }
@@ -85,6 +111,8 @@ int virt_lookup(struct virt *v, uint64_t dir, const char *name,
 			return -ENOENT;
 		if (v->files[k].has(v->files[k].ctx, &d) == 1)
 			r = make_node(&v->files[k], dir, k, out);
+		if (r == 0)
+			out->size = seen(v, out->ino, -1);
 		tree_node_release(&d);
 		return r;
 	}
@@ -144,6 +172,7 @@ int virt_open(struct virt *v, uint64_t ino, const char *path,
 		virt_close(&h);
 		return r;
 	}
+	seen(v, ino, (int64_t)h->text.len);
 	*out = h;
 	return 0;
 }

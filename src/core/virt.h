@@ -13,6 +13,7 @@
 #define DSPACEFS_VIRT_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/tree.h"
@@ -43,14 +44,22 @@ struct virt {
 	struct tree *tree;
 	struct virt_file files[VIRT_MAX];
 	size_t n;
+	/* the size of the last snapshot of a few inodes (st_size = the
+	 * bytes an open serves); set up with virt_init */
+	pthread_mutex_t lock;
+	uint64_t seen_ino[32];
+	int64_t seen_size[32];
 };
+
+/* Sets up v for the tree t (no providers yet). */
+void virt_init(struct virt *v, struct tree *t);
 
 /* Adds a provider (before the mount starts). -ENOSPC when full. */
 int virt_register(struct virt *v, const struct virt_file *f);
 /* Whether ino is a virtual file's. */
 int virt_is(uint64_t ino);
-/* The node of virtual file ino (type DSO_NONE, a regular file; size: its
- * text now when text is not NULL, else 0). */
+/* The node of virtual file ino (type DSO_NONE, a regular file; size: that
+ * of the last snapshot an open took, 0 before). */
 int virt_getattr(struct virt *v, uint64_t ino, struct tree_node *out);
 /* The virtual file name of dir, or -ENOENT. */
 int virt_lookup(struct virt *v, uint64_t dir, const char *name,

@@ -252,8 +252,9 @@ static void node_to_entry(const struct fs_config *c, const struct tree_node *n,
 	e->generation = 1;
 	e->attr_timeout = c->entry_ttl;
 	e->entry_timeout = c->entry_ttl;
-	/* An unknown size is not cached: the next stat asks (and fails). */
-	if (node_to_stat(c, n, &e->attr) < 0)
+	/* An unknown size is not cached: the next stat asks (and fails);
+	 * nor that of a virtual file (the size of its last snapshot). */
+	if (node_to_stat(c, n, &e->attr) < 0 || virt_is(n->ino))
 		e->attr_timeout = 0;
 }
 
@@ -352,7 +353,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, c->entry_ttl);
+		fuse_reply_attr(req, &st,
+				virt_is(st.st_ino) ? 0 : c->entry_ttl);
 }
 
 /* FNV-1a over the bytes of one field. */
