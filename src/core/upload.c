@@ -1,5 +1,6 @@
 /* upload: spool, journal and upload of files written through the mount
  * (see upload.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

@@ -23,8 +23,8 @@ struct cget {
 };
 
 /* Parses "bytes a-b/total". 0 or -1. */
-static int parse_content_range(const char *v, uint64_t *a, uint64_t *b,
-			       uint64_t *total)
+int rest_parse_content_range(const char *v, uint64_t *a, uint64_t *b,
+			     uint64_t *total)
 {
 	char *end;
 
@@ -58,8 +58,8 @@ static int cget_headers(const struct http_response *resp, void *ctx)
 	if (resp->status == 206 && g->req->ranged) {
 		cr = http_response_header(resp, "Content-Range");
 		h.content_range = cr ? cr : "";
-		h.range_ok =
-		    parse_content_range(cr, &h.first, &h.last, &h.total) == 0;
+		h.range_ok = rest_parse_content_range(cr, &h.first, &h.last,
+						      &h.total) == 0;
 	} else if (resp->status == 200) {
 		h.whole = 1;
 		h.content_range = "";
@@ -159,7 +159,7 @@ static int probe_headers(const struct http_response *resp, void *ctx)
 
 	if (resp->status == 206) {
 		v = http_response_header(resp, "Content-Range");
-		if (v && parse_content_range(v, &a, &b, &total) == 0 &&
+		if (v && rest_parse_content_range(v, &a, &b, &total) == 0 &&
 		    total <= MODEL_SIZE_MAX)
 			*size = (int64_t)total;
 		return 0;

@@ -13,4 +13,9 @@
  * malformed uuid. */
 char *rest_content_url(struct session *s, const char *uuid);
 
+/* Parses a Content-Range value "bytes a-b/total" into its three numbers.
+ * 0, or -1 when v is NULL or not of that form (pure: fuzzed). */
+int rest_parse_content_range(const char *v, uint64_t *a, uint64_t *b,
+			     uint64_t *total);
+
 #endif

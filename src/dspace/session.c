@@ -427,12 +427,14 @@ static int send_csrf(struct session *s, const struct http_request *req,
 	return rc;
 }
 
-/* When to refresh a token obtained now with expiry exp (-1 unknown). */
-static int64_t refresh_time(const struct session *s, int64_t exp)
+/* When to refresh a token obtained at now with expiry exp (-1 unknown). */
+int64_t session_refresh_at(int64_t exp, int64_t now, int refresh_margin)
 {
-	int64_t now = now_s(), life = exp - now;
 	int64_t margin =
-	    s->refresh_margin > 0 ? s->refresh_margin : DEFAULT_REFRESH_MARGIN;
+	    refresh_margin > 0 ? refresh_margin : DEFAULT_REFRESH_MARGIN;
+	/* exp comes from the server: exp - now would overflow for a very
+	 * negative one, so it is judged first. */
+	int64_t life = exp < 0 ? 0 : exp - now;
 
 	if (exp < 0 || life <= 0)
 		return now +
@@ -460,7 +462,7 @@ static int take_token(struct session *s, const struct http_response *resp)
 	pthread_rwlock_wrlock(&s->auth_lock);
 	free(s->jwt);
 	s->jwt = jwt;
-	s->refresh_at = refresh_time(s, exp);
+	s->refresh_at = session_refresh_at(exp, now_s(), s->refresh_margin);
 	s->pause_until = 0;
 	s->gen++;
 	pthread_rwlock_unlock(&s->auth_lock);

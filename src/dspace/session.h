@@ -62,6 +62,11 @@ void session_free(struct session **s);
  * on a fixed schedule instead. */
 int64_t session_jwt_expiry(const char *jwt);
 
+/* When to refresh a token obtained at now (Unix seconds) whose exp claim is
+ * exp (-1 unknown): refresh_margin seconds before exp (0 → 60), at most a
+ * fifth of the lifetime; unknown or past exp → a fixed interval from now. */
+int64_t session_refresh_at(int64_t exp, int64_t now, int refresh_margin);
+
 /* The CSRF token a response hands out: its DSPACE-XSRF-TOKEN header, else
  * the last non-empty DSPACE-XSRF-COOKIE Set-Cookie value; NULL if none.
  * Caller frees. */

@@ -546,28 +546,29 @@ static void headers_clear(struct http_response *resp)
 	resp->nheaders = 0;
 }
 
-/* Parses the status code out of "HTTP/1.1 200 OK" or "HTTP/2 200". */
+/* Parses the status code out of "HTTP/1.1 200 OK" or "HTTP/2 200"; 0 when
+ * it is not three digits (a longer run of digits must not overflow). */
 static long parse_status_line(const char *p, size_t n)
 {
-	size_t i = 5;
+	size_t i = 5, k;
 	long st = 0;
 
 	while (i < n && p[i] != ' ')
 		i++;
 	while (i < n && p[i] == ' ')
 		i++;
-	for (; i < n && isdigit((unsigned char)p[i]); i++)
-		st = st * 10 + (p[i] - '0');
-	return st;
+	for (k = 0; i < n && isdigit((unsigned char)p[i]); i++, k++)
+		if (k < 3)
+			st = st * 10 + (p[i] - '0');
+	return k == 3 ? st : 0;
 }
 
-/* CURLOPT_HEADERFUNCTION: collects the headers of the final response. */
-static size_t header_cb(char *p, size_t sz, size_t nm, void *userp)
+/* Parses one received header line into resp (see http.h). */
+int http_response_add_header(struct http_response *resp, const char *p,
+			     size_t len)
 {
-	struct xfer *x = userp;
-	struct http_response *resp = x->resp;
 	struct http_header *hv;
-	size_t n = sz * nm, len = n, vs, ve;
+	size_t vs, ve;
 	const char *colon;
 
 	while (len && (p[len - 1] == '\r' || p[len - 1] == '\n'))
@@ -576,11 +577,11 @@ static size_t header_cb(char *p, size_t sz, size_t nm, void *userp)
 		/* A new response (after 100-continue or a 1xx): start over. */
 		headers_clear(resp);
 		resp->status = parse_status_line(p, len);
-		return n;
+		return 0;
 	}
 	colon = memchr(p, ':', len);
 	if (!colon || colon == p)
-		return n; /* blank line or a folded continuation: ignore */
+		return 0; /* blank line or a folded continuation: ignore */
 	vs = colon - p + 1;
 	while (vs < len && (p[vs] == ' ' || p[vs] == '\t'))
 		vs++;
@@ -589,7 +590,7 @@ static size_t header_cb(char *p, size_t sz, size_t nm, void *userp)
 		ve--;
 	hv = realloc(resp->headers, (resp->nheaders + 1) * sizeof(*hv));
 	if (!hv)
-		goto nomem;
+		return -ENOMEM;
 	resp->headers = hv;
 	hv = &resp->headers[resp->nheaders];
 	hv->name = strndup(p, colon - p);
@@ -597,13 +598,23 @@ static size_t header_cb(char *p, size_t sz, size_t nm, void *userp)
 	if (!hv->name || !hv->value) {
 		free(hv->name);
 		free(hv->value);
-		goto nomem;
+		return -ENOMEM;
 	}
 	resp->nheaders++;
-	return n;
-nomem:
-	x->nomem = 1;
 	return 0;
+}
+
+/* CURLOPT_HEADERFUNCTION: collects the headers of the final response. */
+static size_t header_cb(char *p, size_t sz, size_t nm, void *userp)
+{
+	struct xfer *x = userp;
+	size_t n = sz * nm;
+
+	if (http_response_add_header(x->resp, p, n) < 0) {
+		x->nomem = 1;
+		return 0;
+	}
+	return n;
 }
 
 /* CURLOPT_WRITEFUNCTION: on the first byte decides between streaming to

@@ -166,5 +166,11 @@ long http_parse_retry_after(const char *value);
  * Authorization, Cookie, Set-Cookie, X-XSRF-TOKEN and DSPACE-XSRF-TOKEN
  * with "<redacted>". */
 void http_redact_header(const char *line, size_t len, char *out, size_t outlen);
+/* Adds one received header line (len bytes, CR/LF optional, not
+ * NUL-terminated) to resp: a status line ("HTTP/1.1 200 OK") sets
+ * resp->status and drops the headers collected so far; "Name: value" is
+ * appended (value trimmed); anything else is ignored. 0 or -ENOMEM. */
+int http_response_add_header(struct http_response *resp, const char *line,
+			     size_t len);
 
 #endif

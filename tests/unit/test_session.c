@@ -1,12 +1,15 @@
 /* Unit tests for the pure parts of session and http: JWT expiry, CSRF
- * token extraction, status/curl → errno, backoff, Retry-After, redaction. */
+ * token extraction, status/curl → errno, backoff, Retry-After, redaction,
+ * header lines and Content-Range. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
 #include "net/http.h"
+#include "dspace/rest.h"
 #include "dspace/session.h"
 #include "tap.h"
 
@@ -243,6 +246,67 @@ static void test_csrf(void)
 	free(t);
 }
 
+/* When a token is refreshed; a hostile exp must not overflow (seen while
+ * writing fuzz_jwt: exp = INT64_MIN). */
+static void test_refresh_at(void)
+{
+	is_int((int)(session_refresh_at(1000 + 3600, 1000, 60) - 1000), 3540,
+	       "refresh 60 s before exp");
+	is_int((int)(session_refresh_at(1000 + 100, 1000, 60) - 1000), 80,
+	       "margin at most a fifth of the lifetime");
+	ok(session_refresh_at(-1, 1000, 60) > 1000, "unknown exp: later");
+	ok(session_refresh_at(INT64_MIN, 1000, 60) > 1000,
+	   "exp = INT64_MIN: no overflow, treated as unknown");
+	ok(session_refresh_at(INT64_MAX, 1000, 60) == INT64_MAX - 60,
+	   "exp = INT64_MAX");
+}
+
+/* Header lines as curl delivers them (found by fuzz_headers: a status code
+ * of twenty digits overflowed). */
+static void test_header_lines(void)
+{
+	static const char *const lines[] = {
+	    "HTTP/1.1 100 Continue\r\n",
+	    "\r\n",
+	    "HTTP/1.1 206 Partial Content\r\n",
+	    "Content-Range:  bytes 0-8/9 \t\r\n",
+	    " folded continuation\r\n",
+	    ": no name\r\n",
+	};
+	struct http_response r;
+	const char *big = "HTTP/1.1 18446744073709551615 Odd\r\n";
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		is_int(http_response_add_header(&r, lines[i], strlen(lines[i])),
+		       0, "header line accepted");
+	is_int((int)r.status, 206, "status of the final response");
+	is_int((int)r.nheaders, 1, "1xx headers dropped, junk ignored");
+	is_str(http_response_header(&r, "content-range"), "bytes 0-8/9",
+	       "value trimmed, name case-insensitive");
+	is_int(http_response_add_header(&r, big, strlen(big)), 0,
+	       "overlong status line");
+	is_int((int)r.status, 0, "a status that is not 3 digits is 0");
+	is_int((int)r.nheaders, 0, "a status line starts over");
+	http_response_release(&r);
+}
+
+/* Content-Range values. */
+static void test_content_range(void)
+{
+	uint64_t a = 0, b = 0, t = 0;
+
+	is_int(rest_parse_content_range("bytes 0-8/9", &a, &b, &t), 0,
+	       "Content-Range parsed");
+	ok(a == 0 && b == 8 && t == 9, "Content-Range numbers");
+	is_int(rest_parse_content_range("bytes */9", &a, &b, &t), -1,
+	       "unsatisfied range refused");
+	is_int(rest_parse_content_range("bytes 1-2/3x", &a, &b, &t), -1,
+	       "trailing junk refused");
+	is_int(rest_parse_content_range(NULL, &a, &b, &t), -1, "absent");
+}
+
 int main(void)
 {
 	test_jwt();
@@ -251,5 +315,8 @@ int main(void)
 	test_retry();
 	test_redact();
 	test_csrf();
+	test_refresh_at();
+	test_header_lines();
+	test_content_range();
 	return tap_done();
 }

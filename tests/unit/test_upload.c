@@ -300,6 +300,11 @@ static void test_parse(void)
 	is_int(upload_parse_command("retry 99999999999999999999", &c, &id),
 	       -EINVAL, "overflow");
 	is_int(upload_parse_command("retryx", &c, &id), -EINVAL, "retryx");
+	/* found while factoring the parser out for fuzzing */
+	is_int(upload_parse_command("retry abc", &c, &id), -EINVAL, "abc");
+	is_int(upload_parse_command("retry 12abc", &c, &id), -EINVAL, "12abc");
+	is_int(upload_parse_command("RETRY", &c, &id), -EINVAL, "RETRY");
+	is_int(upload_parse_command("forget -1", &c, &id), -EINVAL, "-1");
 }
 
 /* Spool files, recovery of an earlier run, status and commands. */
