@@ -89,6 +89,11 @@ stop_all() {
 		on_version "$v"
 		bounded mkdir "$MNT/$PT/Abandoned"
 		[ "$(draft_field Abandoned "d['submission']['state']")" = workspace ]
+		echo gone >"$T/gone.txt"
+		bounded cp "$T/gone.txt" "$MNT/$PT/Abandoned/ORIGINAL/"
+		run bounded rmdir "$MNT/$PT/Abandoned"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"not empty"* ]]
 		bounded rm -r "$MNT/$PT/Abandoned"
 		[ ! -e "$MNT/$PT/Abandoned" ]
 		[ "$(fx "[d for d in drafts if d['metadata'].get('dc.title', [{}])[0].get('value') == 'Abandoned' and not d.get('deleted')]")" = "[]" ]

@@ -915,7 +915,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	rc = tree_getattr(c->tree, ino, &n);
+	rc = virt_is(ino) ? -ENODATA : tree_getattr(c->tree, ino, &n);
 	if (!rc) {
 		rc = collect_xattrs(c, &n, name, &value, NULL);
 		tree_node_release(&n);
@@ -937,8 +937,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (refuse_other(req, FS_READ, "listxattr", 0, ino, NULL))
 		return;
-	rc = tree_getattr(c->tree, ino, &n);
-	if (!rc) {
+	rc = virt_is(ino) ? 0 : tree_getattr(c->tree, ino, &n);
+	if (!rc && !virt_is(ino)) {
 		rc = collect_xattrs(c, &n, NULL, NULL, &names);
 		tree_node_release(&n);
 	}
