@@ -3,9 +3,13 @@
  * password or a dead server fails here, before anything is mounted) →
  * FUSE session → signals → mount → daemonize → open caches and start
  * threads (SQLite and threads must not cross fork) → loop → clean up. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +23,13 @@
 #include "core/deposit.h"
 #include "core/draft.h"
 #include "core/inval.h"
+#include "util/buf.h"
+#include "core/metafile.h"
+#include "core/scratch.h"
 #include "util/log.h"
 #include "mount/opts.h"
 #include "core/reader.h"
+#include "core/refresh.h"
 #include "dspace/session.h"
 #include "core/tree.h"
 
@@ -140,14 +148,204 @@ struct startup {
 	struct reader *reader;
 	struct virt virt;	    /* virtual files of directories */
 	struct deposit_ctx deposit; /* DEPOSIT.txt of drafts */
+	pthread_t hup_thread;
+	int hup_started;
+	pthread_t stop_thread;
+	int stop_started;
+	int use_syslog; /* once daemonised (plan_daemon_log) */
 	char err[512];
 };
+
+/* SIGHUP wakes hup_main (a semaphore is async-signal-safe); hup_stop ends
+ * it. libfuse's own handler would end the mount on SIGHUP. */
+static sem_t hup_sem;
+static volatile sig_atomic_t hup_stop;
+
+/* The SIGHUP handler: only wakes the refresh thread. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	sem_post(&hup_sem);
+}
+
+/* Refreshes on every SIGHUP until told to stop. */
+static void *hup_main(void *arg)
+{
+	struct startup *d = arg;
+
+	for (;;) {
+		while (sem_wait(&hup_sem) != 0 && errno == EINTR)
+			;
+		if (hup_stop)
+			break;
+		log_info("SIGHUP: refreshing");
+		core_refresh_all(d->tree, d->inval);
+	}
+	return NULL;
+}
+
+/* SIGTERM and SIGINT end the loop (as libfuse's handler does) and wake
+ * stop_main, which gives uploads under way -o stop_timeout seconds;
+ * stop_done tells it the loop is over. */
+static struct fuse_session *stop_se;
+static sem_t stop_sem, stop_done;
+
+/* The SIGTERM/SIGINT handler: stop taking requests, start the clock. */
+static void on_stop(int sig)
+{
+	(void)sig;
+	if (stop_se)
+		fuse_session_exit(stop_se);
+	sem_post(&stop_sem);
+}
+
+/* Once a stop was asked for: after stop_timeout seconds with requests
+ * still in flight, cuts every transfer short (uploads fail and keep their
+ * data in the spool; reported at unmount). */
+static void *stop_main(void *arg)
+{
+	struct startup *d = arg;
+	struct timespec ts;
+
+	while (sem_wait(&stop_sem) != 0 && errno == EINTR)
+		;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += d->o.stop_timeout;
+	while (sem_timedwait(&stop_done, &ts) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno == ETIMEDOUT) {
+			log_warn("stopping: requests still under way after %d "
+				 "s (-o stop_timeout); cutting them short",
+				 d->o.stop_timeout);
+			http_abort_all(d->http);
+		}
+		break;
+	}
+	return NULL;
+}
+
+/* Our SIGTERM/SIGINT handlers (over libfuse's) and the semaphores. */
+static int catch_stop(struct fuse_session *se)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	if (sem_init(&stop_sem, 0, 0) != 0 || sem_init(&stop_done, 0, 0) != 0)
+		return -1;
+	stop_se = se;
+	if (sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGINT, &sa, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/* Ends stop_main once the loop is over. */
+static void stop_join(struct startup *d)
+{
+	if (d->stop_started) {
+		sem_post(&stop_done);
+		sem_post(&stop_sem);
+		pthread_join(d->stop_thread, NULL);
+		d->stop_started = 0;
+	}
+}
+
+/* Our SIGHUP handler, over libfuse's (after fuse_set_signal_handlers). */
+static int catch_hup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	if (sem_init(&hup_sem, 0, 0) != 0)
+		return -1;
+	return sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Stops the refresh thread and gives SIGHUP back its default. */
+static void stop_hup(struct startup *d)
+{
+	if (d->hup_started) {
+		hup_stop = 1;
+		sem_post(&hup_sem);
+		pthread_join(d->hup_thread, NULL);
+		d->hup_started = 0;
+	}
+	signal(SIGHUP, SIG_DFL);
+}
+
+/* Refuses a mount point that is not an empty directory (libfuse 3 mounts
+ * over anything; a file's mount answers EIO, a directory's files would
+ * hide under the mount). 0, or -1 after saying why. */
+static int check_mountpoint(const char *path, int nonempty_ok)
+{
+	struct stat st;
+	struct dirent *e;
+	DIR *dir;
+	int used = 0;
+
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "dspacefs: mount point %s: %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+			"dspacefs: mount point %s is not a directory; mount "
+			"on an empty directory (mkdir it)\n",
+			path);
+		return -1;
+	}
+	dir = nonempty_ok ? NULL : opendir(path);
+	while (dir && !used && (e = readdir(dir)) != NULL)
+		used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	if (dir)
+		closedir(dir);
+	if (used) {
+		fprintf(stderr,
+			"dspacefs: mount point %s is not empty: its files "
+			"would be hidden under the mount; use an empty "
+			"directory (or -o nonempty)\n",
+			path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The log level: -o log_level, raised by -d (debug) and -o debug_http
+ * (trace). -1 after a message for an unknown name. */
+static int choose_level(const struct startup *d)
+{
+	int level = LL_INFO;
+
+	if (d->o.log_level) {
+		level = log_parse_level(d->o.log_level);
+		if (level < 0) {
+			fprintf(stderr,
+				"dspacefs: invalid log_level=%s "
+				"(error, warn, info, debug or trace)\n",
+				d->o.log_level);
+			return -1;
+		}
+	}
+	if (d->fopts.debug && level < LL_DEBUG)
+		level = LL_DEBUG;
+	if (d->o.debug_http)
+		level = LL_TRACE;
+	return level;
+}
 
 /* Reads the command line and sets up logging; 1 when --help or --version
  * was answered, 0 to go on, -1 on error (already reported). */
 static int parse_command_line(struct startup *d, const char *argv0)
 {
 	struct dspacefs_opts *o = &d->o;
+	int level;
 
 	if (opts_parse(&d->args, o) != 0)
 		return -1;
@@ -166,12 +364,15 @@ static int parse_command_line(struct startup *d, const char *argv0)
 		fprintf(stderr, "dspacefs: missing MOUNTPOINT (see --help)\n");
 		return -1;
 	}
-	log_init("dspacefs", 0,
-		 d->fopts.debug	 ? LL_DEBUG
-		 : o->debug_http ? LL_TRACE
-				 : LL_INFO);
-	if (o->debug_http && log_get_level() < LL_TRACE)
-		log_init(NULL, 0, LL_TRACE);
+	level = choose_level(d);
+	if (level < 0 || check_mountpoint(d->fopts.mountpoint, o->nonempty))
+		return -1;
+	log_init("dspacefs", 0, (enum log_level)level);
+	if (o->log_file && (level = log_open_file(o->log_file)) < 0) {
+		fprintf(stderr, "dspacefs: cannot open log_file %s: %s\n",
+			o->log_file, strerror(-level));
+		return -1;
+	}
 	return 0;
 }
 
@@ -257,12 +458,15 @@ static int log_in(struct startup *d)
 	sc.api_url = o->api_url;
 	sc.user = o->user;
 	sc.password = d->password;
+	sc.start_timeout = o->connect_timeout;
 	d->session = d->http ? session_new(d->http, &sc) : NULL;
 	wipe_password(d);
 	if (!d->session) {
 		fprintf(stderr, "dspacefs: out of memory\n");
 		return -1;
 	}
+	/* At once: the server may take up to -o connect_timeout to answer. */
+	fprintf(stderr, "dspacefs: connecting to %s ...\n", o->url);
 	if (session_start(d->session, d->err, sizeof(d->err)) != 0) {
 		fprintf(stderr, "dspacefs: %s\n", d->err);
 		return -1;
@@ -322,6 +526,7 @@ static int start_modules(struct startup *d)
 	const struct dspacefs_opts *o = &d->o;
 	struct tree_config tc = {0};
 	struct reader_config rc_cfg = {0};
+	sigset_t all, old;
 
 	d->inval = inval_new();
 	if (!d->inval) {
@@ -361,6 +566,30 @@ static int start_modules(struct startup *d)
 					d->fsc.draft);
 		add_virtual_files(d);
 	}
+	d->fsc.views =
+	    views_new(d->session, d->tree, o->cache_ttl, (size_t)o->search_max);
+	if (!d->fsc.views) {
+		log_error("out of memory");
+		return -1;
+	}
+	/* Signals go to the main thread, whose wait libfuse interrupts. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&d->hup_thread, NULL, hup_main, d) == 0)
+		d->hup_started = 1;
+	else
+		log_warn("no SIGHUP refresh: cannot start its thread");
+	if (pthread_create(&d->stop_thread, NULL, stop_main, d) == 0)
+		d->stop_started = 1;
+	else
+		log_warn("no stop_timeout: cannot start its thread");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	d->fsc.meta = metafiles_new(d->session, d->tree, o->cache_ttl);
+	d->fsc.scratch = scratch_new(o->cache_dir);
+	if (!d->fsc.meta || !d->fsc.scratch) {
+		log_error("out of memory (metadata.json)");
+		return -1;
+	}
 	d->fsc.session = d->session;
 	d->fsc.tree = d->tree;
 	d->fsc.reader = d->reader;
@@ -370,6 +599,79 @@ static int start_modules(struct startup *d)
 		return -1;
 	}
 	return 0;
+}
+
+/* Before daemonising: decides where the daemon's messages go (never
+ * nowhere) and says so on stderr, the last line the terminal sees. */
+static int plan_daemon_log(struct startup *d)
+{
+	struct stat st;
+	struct buf b = BUF_INIT;
+	int devlog = stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode), rc;
+
+	switch (log_daemon_sink(d->o.log_file, devlog)) {
+	case LOG_SINK_FILE:
+		fprintf(stderr, "dspacefs: messages go to %s\n", d->o.log_file);
+		return 0;
+	case LOG_SINK_SYSLOG:
+		d->use_syslog = 1;
+		fprintf(stderr, "dspacefs: messages go to syslog (journalctl "
+				"-t dspacefs)\n");
+		return 0;
+	case LOG_SINK_FALLBACK:
+		break;
+	}
+	rc = buf_addf(&b, "%s/dspacefs.log", d->o.cache_dir);
+	rc = rc ? rc : log_open_file(b.data);
+	if (rc)
+		fprintf(stderr, "dspacefs: cannot open %s/dspacefs.log: %s\n",
+			d->o.cache_dir, strerror(-rc));
+	else
+		fprintf(stderr,
+			"dspacefs: no syslog (/dev/log missing): messages go "
+			"to %s\n",
+			b.data);
+	buf_release(&b);
+	return rc ? -1 : 0;
+}
+
+/* Names, at unmount, the uploads that are not on the server (failed,
+ * incomplete, cut short): stderr in the foreground, the log otherwise. */
+static void report_pending(struct startup *d)
+{
+	struct buf b = BUF_INIT;
+	char *line, *save = NULL;
+	size_t n = 0;
+
+	if (!d->fsc.upload ||
+	    upload_status_text(d->fsc.upload, &b, NULL) != 0 || !b.data) {
+		buf_release(&b);
+		return;
+	}
+	for (line = strtok_r(b.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f[7] = {0}, *p = line, *tab;
+		int k;
+
+		for (k = 0; k < 7 && p; k++, p = tab ? tab + 1 : NULL) {
+			tab = strchr(p, '\t');
+			if (tab)
+				*tab = '\0';
+			f[k] = p;
+		}
+		if (!f[3])
+			continue;
+		n++;
+		log_warn("at unmount: upload %s is %s, not on the server: %s "
+			 "(%s bytes)%s%s",
+			 f[0], f[2], f[3], f[4] ? f[4] : "?",
+			 f[6] && *f[6] ? ": " : "", f[6] ? f[6] : "");
+	}
+	if (n)
+		log_warn("%zu upload%s kept in %s/spool: the status file lists "
+			 "them at the next mount (retry, cancel, forget)",
+			 n, n == 1 ? "" : "s", d->o.cache_dir);
+	buf_release(&b);
 }
 
 /* Serves requests until unmounted or signalled; 0 on a clean end. */
@@ -398,6 +700,9 @@ static int run_loop(struct startup *d)
 static void release_all(struct startup *d)
 {
 	upload_free(&d->fsc.upload);
+	views_free(&d->fsc.views);
+	metafiles_free(&d->fsc.meta);
+	scratch_free(&d->fsc.scratch);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
 	draft_free(&d->fsc.draft);
@@ -433,23 +738,37 @@ int main(int argc, char *argv[])
 	harden_process(d.fopts.debug);
 	if (prepare_options(&d) || log_in(&d) || new_fuse_session(&d))
 		goto out;
-	if (fuse_set_signal_handlers(d.se) != 0)
+	if (fuse_set_signal_handlers(d.se) != 0 || catch_hup() != 0 ||
+	    catch_stop(d.se) != 0)
 		goto out;
 	if (fuse_session_mount(d.se, d.fopts.mountpoint) != 0)
 		goto out_signals;
+	if (!d.fopts.foreground && plan_daemon_log(&d) != 0)
+		goto out_unmount;
 	if (fuse_daemonize(d.fopts.foreground) != 0)
 		goto out_unmount;
-	if (!d.fopts.foreground)
+	if (d.use_syslog)
 		log_init(NULL, 1, log_get_level());
 	if (start_modules(&d) != 0)
 		goto out_unmount;
-	ret = run_loop(&d) ? 1 : 0;
+	/* libfuse answers a SIGTERM or SIGINT with the signal's number: a
+	 * clean stop (systemctl --user stop), exit status 0. */
+	r = run_loop(&d);
+	ret = r == 0 || r == SIGTERM || r == SIGINT ? 0 : 1;
 
 out_unmount:
+	stop_join(&d);
+	stop_hup(&d);
 	/* No invalidation may reach the session once it goes away. */
 	fs_detach(&d.fsc);
 	fuse_session_unmount(d.se);
+	report_pending(&d);
 out_signals:
+	stop_hup(&d);
+	/* libfuse only removes handlers of its own. */
+	stop_se = NULL;
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	fuse_remove_signal_handlers(d.se);
 out:
 	release_all(&d);

@@ -100,19 +100,31 @@ install_into() {
 # the root and unmounts. Output in $INST/ns.log.
 mount_as_user() {
 	cat >"$INST/fstab" <<-EOF
-		$FAKE_URL $INST/mnt fuse.dspacefs $1 0 0
+		${SOURCE:-$FAKE_URL} $INST/mnt fuse.dspacefs $1 0 0
 	EOF
 	unshare -m --propagation private bash -c '
 		set -u
 		mount --bind "$0/fstab" /etc/fstab
 		# /dev/fuse as a Debian workstation has it (0666), in here only
+		rm -f "$0/fuse-dev"
 		mknod -m 666 "$0/fuse-dev" c 10 229 && mount --bind "$0/fuse-dev" /dev/fuse
 		if [ -d "$0/helper" ]; then
 			mkdir -p "$0/ovl/upper" "$0/ovl/work"
 			cp "$0/helper/mount.fuse.dspacefs" "$0/ovl/upper/"
 			mount -t overlay overlay -o "lowerdir=/usr/sbin,upperdir=$0/ovl/upper,workdir=$0/ovl/work" /usr/sbin
 		fi
+		if [ -f "$0/config" ]; then
+			# the user'"'"'s home, in here only, with its configuration
+			home=$(getent passwd "$1" | cut -d: -f6)
+			mount -t tmpfs tmpfs "$(dirname "$home")"
+			mkdir -p "$home/.config/dspacefs"
+			cp "$0/config" "$home/.config/dspacefs/config"
+			chown -R "$1" "$home"
+		fi
 		runuser -u "$1" -- mount "$0/mnt" || exit 3
+		# the environment mount(8) gave the daemon
+		pid=$(pgrep -n -u "$1" -x dspacefs) &&
+			tr "\0" "\n" <"/proc/$pid/environ" >"$0/daemon.env"
 		runuser -u "$1" -- ls "$0/mnt" >"$0/listing"
 		rc=$?
 		runuser -u "$1" -- fusermount3 -u "$0/mnt"
@@ -155,4 +167,18 @@ prepare_user_mount() {
 	cat "$INST/ns.log"
 	[ "$status" = 3 ]
 	grep -q "dspacefs: not found" "$INST/ns.log"
+}
+
+@test "a user fstab entry naming a configuration section mounts with the user's configuration" {
+	prepare_user_mount
+	printf '[myrepo]\nurl = %s\nanonymous\ncache_dir = %s\n' "$FAKE_URL" "$INST/cache" >"$INST/config"
+	SOURCE=myrepo run mount_as_user "noauto,user"
+	cat "$INST/ns.log"
+	[ "$status" = 0 ]
+	diff -u "$INST/expected" "$INST/listing"
+	[ -z "$(find "$INST/cache" ! -user "$TEST_USER")" ]
+	# mount(8) keeps the caller's environment: here runuser's, with
+	# root's HOME; dspacefs takes the user's home from the password
+	# database when HOME is not a directory of the user's
+	grep -qx 'HOME=/root' "$INST/daemon.env"
 }

@@ -92,6 +92,7 @@ static const char *const migrations[] = {
 enum stmt_id {
 	ST_INO_GET,
 	ST_INO_NEW,
+	ST_INO_UUID,
 	ST_OBJ_PUT,
 	ST_META_DEL,
 	ST_META_INS,
@@ -116,6 +117,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INO_GET] = "SELECT ino FROM inodes WHERE uuid = ?1",
+    [ST_INO_UUID] = "SELECT uuid FROM inodes WHERE ino = ?1",
     [ST_INO_NEW] = "INSERT INTO inodes (uuid) VALUES (?1)",
     [ST_OBJ_PUT] =
 	"INSERT INTO objects (ino, type, parent_ino, raw_name, handle,"
@@ -164,7 +166,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	" JOIN inodes i ON i.ino = o.ino" TIMES_JOIN " WHERE e.parent_ino = ?1"
 	" ORDER BY e.position, e.name",
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
-    [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1",
+    [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1 OR ?1 = 0",
     [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
 };
 
@@ -646,6 +648,31 @@ int cache_get(struct cache *c, uint64_t ino, struct cache_object *out)
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
 	r = one_object(k, s, out);
+out:
+	give_back(c, k);
+	return r;
+}
+
+int cache_ino_key(struct cache *c, uint64_t ino, char *key, size_t len)
+{
+	struct conn *k;
+	sqlite3_stmt *s;
+	int r = borrow(c, &k), rc;
+
+	if (r < 0)
+		return r;
+	r = stmt(k, ST_INO_UUID, &s);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		snprintf(key, len, "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = sql_err(k->db, rc, "finding an inode's key");
 out:
 	give_back(c, k);
 	return r;

@@ -75,6 +75,9 @@ const char *cache_db_path(const struct cache *c);
 int cache_get(struct cache *c, uint64_t ino, struct cache_object *out);
 /* The inode number of uuid if one was ever given. -ENOENT. */
 int cache_find_ino(struct cache *c, const char *uuid, uint64_t *ino);
+/* The key (uuid, or a local key) inode ino was given, into key (len
+ * bytes). -ENOENT when ino was never given. */
+int cache_ino_key(struct cache *c, uint64_t ino, char *key, size_t len);
 /* The entry called name in directory dir. -ENOENT. */
 int cache_lookup(struct cache *c, uint64_t dir, const char *name,
 		 struct cache_object *out);
@@ -90,7 +93,8 @@ int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when);
 int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n);
 
 /* Forgets that dir's listing is fresh (keeps the entries, which may still
- * be served while the server is unreachable). 0 when dir was never listed. */
+ * be served while the server is unreachable); dir 0: every listing. 0 when
+ * dir was never listed. */
 int cache_expire_listing(struct cache *c, uint64_t dir);
 
 /* --- writes, inside one transaction --- */

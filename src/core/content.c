@@ -1266,3 +1266,8 @@ uint64_t content_cap(const struct content *c)
 {
 	return c->cap;
 }
+
+int content_space(const struct content *c, struct statvfs *out)
+{
+	return fstatvfs(c->dirfd, out) < 0 ? -errno : 0;
+}

@@ -110,6 +110,9 @@ int content_sync(struct content_entry *e);
 /* Bytes the cache currently accounts for, and the cap. */
 uint64_t content_usage(struct content *c);
 uint64_t content_cap(const struct content *c);
+/* The figures of the filesystem holding the cache (fstatvfs). 0/-errno. */
+struct statvfs;
+int content_space(const struct content *c, struct statvfs *out);
 
 /* --- MD5 (RFC 1321), exposed for reader.c and the unit tests --- */
 struct content_md5 {

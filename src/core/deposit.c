@@ -136,7 +136,7 @@ static int files_busy(struct deposit_ctx *c, const char *path)
 	const char *p, *end, *col, *nl;
 	int busy = 0, k;
 
-	if (!c->upload || upload_status_text(c->upload, &b) || !b.data) {
+	if (!c->upload || upload_status_text(c->upload, &b, NULL) || !b.data) {
 		buf_release(&b);
 		return 0;
 	}

@@ -13,6 +13,7 @@
 #include "core/edit.h"
 #include "core/inval.h"
 #include "core/draft.h"
+#include "core/itemfiles.h"
 #include "core/status.h"
 #include "core/virt.h"
 
@@ -38,6 +39,18 @@ static int upload_node(struct upload_file *f, struct tree_node *n)
 	return 0;
 }
 
+/* What the status file reports on. */
+struct status_src edit_status_src(const struct edit *e)
+{
+	struct status_src src = {.session = e->session,
+				 .tree = e->tree,
+				 .reader = e->reader,
+				 .upload = e->upload,
+				 .draft = e->draft};
+
+	return src;
+}
+
 /* stat of any inode: the status file, a file being written, or the
  * tree's view. */
 int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
@@ -45,10 +58,15 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
 	struct upload_file *f;
 	int r;
 
+	struct status_src src = edit_status_src(e);
+
 	if (status_is(e->tree, ino))
-		return status_node(e->tree, e->upload, e->draft, out);
+		return status_node(&src, out);
 	if (virt_is(ino))
 		return virt_getattr(e->virt, ino, out);
+	r = itemfile_getattr(e, ino, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = e->upload ? upload_find(e->upload, ino) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -66,10 +84,15 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 	struct upload_file *f;
 	int r;
 
+	struct status_src src = edit_status_src(e);
+
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
-		return status_node(e->tree, e->upload, e->draft, out);
+		return status_node(&src, out);
 	if (virt_lookup(e->virt, parent, name, out) == 0)
 		return 0;
+	r = itemfile_lookup(e, parent, name, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = e->upload ? upload_find_name(e->upload, parent, name) : NULL;
 	if (f) {
 		r = upload_node(f, out);
@@ -136,6 +159,8 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 	r = merge_uploads(e, dir, out, n);
 	if (r == 0)
 		r = virt_list(e->virt, dir, out, n);
+	if (r == 0)
+		r = itemfile_list(e, dir, out, n);
 	if (r < 0) {
 		tree_nodes_release(*out, *n);
 		*out = NULL;
@@ -215,6 +240,20 @@ static int mkdir_draft(const struct edit *e, const struct tree_node *p,
 	return r;
 }
 
+/* Logs a change made through the mount at info, with its path (and the
+ * new path of a rename or move: dir2 non-zero). */
+static void log_change(const struct edit *e, const char *what, uint64_t dir,
+		       const char *name, uint64_t dir2, const char *name2)
+{
+	char *p = edit_path(e, dir, name);
+	char *p2 = dir2 ? edit_path(e, dir2, name2) : NULL;
+
+	log_info("%s %s%s%s", what, p ? p : name, dir2 ? " to " : "",
+		 dir2 ? (p2 ? p2 : name2) : "");
+	free(p);
+	free(p2);
+}
+
 /* An item called name in collection p, with an empty ORIGINAL bundle (a
  * failure to make that one is only logged). */
 static int mkdir_item(const struct edit *e, const struct tree_node *p,
@@ -282,6 +321,11 @@ int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 		/* Communities and collections are not made from the mount. */
 		r = -EPERM;
 	}
+	if (r == 0)
+		log_change(e,
+			   p.type == DSO_COLLECTION ? "created item"
+						    : "created bundle",
+			   parent, name, 0, NULL);
 	tree_node_release(&p);
 	return r;
 }
@@ -324,6 +368,9 @@ int edit_create(const struct edit *e, uint64_t parent, const char *name,
 	*f = NULL;
 	if (!e->writable)
 		return -EROFS;
+	r = itemfile_create(e, parent, name, excl, out);
+	if (r != ITEMFILE_PASS)
+		return r;
 	r = edit_lookup(e, parent, name, out);
 	if (r == 0 && excl) {
 		tree_node_release(out);
@@ -454,6 +501,9 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 		tree_node_release(&n);
 		return dir ? -ENOTDIR : 0;
 	}
+	r = dir ? ITEMFILE_PASS : itemfile_remove(e, parent, name);
+	if (r != ITEMFILE_PASS)
+		return r;
 	f = !dir && e->upload ? upload_find_name(e->upload, parent, name)
 			      : NULL;
 	if (f) {
@@ -480,6 +530,12 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	}
 	if (r == 0)
 		r = tree_remove(e->tree, parent, name);
+	if (r == 0)
+		log_change(e,
+			   n.type == DSO_ITEM	  ? "deleted item"
+			   : n.type == DSO_BUNDLE ? "deleted bundle"
+						  : "deleted",
+			   parent, name, 0, NULL);
 	tree_node_release(&n);
 	return r;
 }
@@ -636,6 +692,29 @@ static void follow_open(const struct edit *e, struct rename_op *x)
 	upload_unref(&f);
 }
 
+/* After a rename of x->n on the server: the format that its new name's
+ * extension gives (DSpace guesses it at upload only, so rsync's temp
+ * names would leave "Unknown"). A failure is only logged. */
+static void fix_format(const struct edit *e, struct rename_op *x)
+{
+	char *mime = NULL;
+	int r;
+
+	r = rest_fix_format(e->session, x->n.uuid, x->newname, x->n.mime,
+			    &mime);
+	if (r < 0)
+		log_warn("%s: the format of \"%s\" could not be set (%s)",
+			 x->n.uuid, x->newname, strerror(-r));
+	if (!mime)
+		return;
+	if (x->l.n) {
+		free(x->l.v[0].mime);
+		x->l.v[0].mime = strdup(mime);
+	}
+	free(x->n.mime);
+	x->n.mime = mime;
+}
+
 /* Renames or moves a file within its item. 1: done (a file not uploaded
  * yet, nothing to store), 0: the cache is to be updated, or -errno. */
 static int rename_file(const struct edit *e, struct rename_op *x)
@@ -669,6 +748,7 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 			}
 			return r;
 		}
+		fix_format(e, x);
 	}
 	if (x->has_t)
 		drop_target(e, x);
@@ -740,6 +820,9 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 	r = rename_allowed(e, parent, name, newparent, newname, flags);
 	if (r < 0)
 		return r;
+	r = itemfile_rename(e, parent, name, newparent, newname);
+	if (r != ITEMFILE_PASS)
+		return r;
 	r = edit_lookup(e, parent, name, &x.n);
 	if (r < 0)
 		return r;
@@ -755,8 +838,11 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 		r = rename_dir(e, &x);
 	else
 		r = -EPERM;
-	if (r == 0 && !(x.has_t && x.t.ino == x.n.ino))
+	if (r == 0 && !(x.has_t && x.t.ino == x.n.ino)) {
 		rename_store(e, &x);
+		log_change(e, newparent != parent ? "moved" : "renamed", parent,
+			   name, newparent, newname);
+	}
 	dso_list_release(&x.l);
 	tree_node_release(&x.n);
 	tree_node_release(&x.t);
@@ -911,6 +997,24 @@ static int set_size(const struct edit *e, uint64_t ino, struct upload_file *f,
 	return r;
 }
 
+/* A time set on an uploaded file: kept locally, and in the bitstream's
+ * metadata so that other mounts see it (a refusal is only logged: the
+ * local copy answers). */
+static int store_times(const struct edit *e, uint64_t ino,
+		       const struct timespec *ts)
+{
+	struct tree_node n;
+	int r = tree_set_times(e->tree, ino, ts->tv_sec, ts->tv_nsec);
+
+	if (r < 0 || tree_getattr(e->tree, ino, &n) < 0)
+		return r;
+	if (n.type == DSO_BITSTREAM && n.uuid[0] &&
+	    rest_set_modified(e->session, n.uuid, ts->tv_sec, ts->tv_nsec) < 0)
+		log_info("%s: the time is kept on this computer only", n.uuid);
+	tree_node_release(&n);
+	return 0;
+}
+
 /* setattr: a size, then a modification time (now when mtime is NULL). */
 int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 		 int what, off_t size, const struct timespec *mtime)
@@ -941,8 +1045,10 @@ int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 			clock_gettime(CLOCK_REALTIME, &ts);
 		if (f)
 			upload_set_times(f, ts.tv_sec, ts.tv_nsec);
-		else
-			r = tree_set_times(e->tree, ino, ts.tv_sec, ts.tv_nsec);
+		if (f && !upload_pending(f)) /* uploaded: on the server too */
+			store_times(e, ino, &ts);
+		else if (!f)
+			r = store_times(e, ino, &ts);
 	}
 out:
 	upload_unref(&f);
@@ -953,4 +1059,16 @@ out:
 int edit_xattr_change(const struct edit *e)
 {
 	return e->writable ? -ENOTSUP : -EROFS;
+}
+
+/* setxattr/removexattr of user.FIELD: the object's metadata field. */
+int edit_xattr_set(const struct edit *e, uint64_t ino, const char *name,
+		   const char *value, size_t size)
+{
+	int r;
+
+	if (!e->writable)
+		return -EROFS;
+	r = itemfile_xattr(e, ino, name, value, size);
+	return r == ITEMFILE_PASS ? -ENOTSUP : r;
 }

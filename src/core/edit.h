@@ -6,7 +6,16 @@
  * bundles, the status file is neither renamed nor removed).
  *
  * It also resolves inodes and names the way the mount shows them: the
- * status file (status.h), then files being written, then the tree.
+ * status file (status.h), the virtual files of directories (virt.h), the
+ * item directories' own files (itemfiles.h), then files being written, then
+ * the tree.
+ *
+ * Inode ranges (disjoint; each module's test checks its whole range):
+ *   [1, 2^55)          the tree (cache database rows), the status file
+ *   [2^59, 2^60)       virt.h: VIRT_INO_FLAG | dir << 4 | k (DEPOSIT.txt)
+ *   [2^60, 2^61)       views.h: .search, .handle, .uuid and their links
+ *   bit 61             scratch.h: SC_INO_BIT | n (editors' scratch files)
+ *   bit 62             metafile.h: MF_INO_BIT | item (metadata.json)
  *
  * Every function returns 0 or -errno (EROFS on a read-only mount, EPERM,
  * EEXIST, ENOTEMPTY, EXDEV, ... and what the server calls returned) and
@@ -19,6 +28,7 @@
 #include <time.h>
 
 #include "core/reader.h"
+#include "core/status.h"
 #include "core/tree.h"
 #include "core/upload.h"
 
@@ -30,14 +40,16 @@ struct virt;
 struct edit {
 	struct session *session; /* the server; NULL: nothing can be made */
 	struct tree *tree;
-	struct reader *reader; /* copies content into a spool */
-	struct upload *upload; /* files being written; NULL when read-only */
-	struct inval *inval;   /* may be NULL */
-	int writable;	       /* 0: every change fails with EROFS */
-	struct draft *draft;   /* the user's drafts (draft.h); NULL: none */
-	struct virt *virt;     /* virtual files of directories (virt.h) */
-	int deposit_direct;    /* mkdir in a collection: an archived item
-				* (-o deposit=direct), not a draft */
+	struct reader *reader;	 /* copies content into a spool */
+	struct upload *upload;	 /* files being written; NULL when read-only */
+	struct inval *inval;	 /* may be NULL */
+	int writable;		 /* 0: every change fails with EROFS */
+	struct metafiles *meta;	 /* metadata.json; NULL: none shown */
+	struct scratch *scratch; /* editors' scratch files; may be NULL */
+	struct draft *draft;	 /* the user's drafts (draft.h); NULL: none */
+	struct virt *virt;	 /* virtual files of directories (virt.h) */
+	int deposit_direct;	 /* mkdir in a collection: an archived item
+				  * (-o deposit=direct), not a draft */
 };
 
 /* What edit_setattr changes. */
@@ -46,6 +58,8 @@ struct edit {
 
 /* --- how the mount shows things --- */
 
+/* What the status file (status.h) reports on, from e's modules. */
+struct status_src edit_status_src(const struct edit *e);
 /* The node of ino: the status file, a file being written or the tree's. */
 int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 /* The node called name in parent, looked up in the same order. */
@@ -102,7 +116,11 @@ int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
  * time is kept locally. chmod/chown need nothing. */
 int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 		 int what, off_t size, const struct timespec *mtime);
-/* setxattr/removexattr: attributes come from the server, never set. */
+/* setxattr/removexattr: user.FIELD (a metadata field) of an item or a
+ * bitstream is replaced (value non-NULL) or removed on the server; other
+ * attributes come from the server and are never set (ENOTSUP). */
 int edit_xattr_change(const struct edit *e);
+int edit_xattr_set(const struct edit *e, uint64_t ino, const char *name,
+		   const char *value, size_t size);
 
 #endif

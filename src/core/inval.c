@@ -459,6 +459,29 @@ void inval_listing(struct inval *inv, uint64_t dir)
 		push(inv, INVAL_DATA, dir, NULL);
 }
 
+void inval_listings_all(struct inval *inv)
+{
+	uint64_t *dirs;
+	size_t n = 0;
+
+	if (!inv)
+		return;
+	pthread_mutex_lock(&inv->lock);
+	dirs = calloc(inv->seen_size ? inv->seen_size : 1, sizeof(*dirs));
+	for (size_t i = 0; dirs && i < inv->seen_size; i++)
+		if (inv->seen[i])
+			dirs[n++] = inv->seen[i];
+	/* The digests would let an opendir keep the kernel's old copy. */
+	if (inv->stamps.size)
+		memset(inv->stamps.ino, 0,
+		       inv->stamps.size * sizeof(*inv->stamps.ino));
+	inv->stamps.used = 0;
+	pthread_mutex_unlock(&inv->lock);
+	for (size_t i = 0; i < n; i++)
+		push(inv, INVAL_DATA, dirs[i], NULL);
+	free(dirs);
+}
+
 int inval_open(struct inval *inv, uint64_t ino, const char *uuid,
 	       const char *md5, int64_t size, uint64_t *gen)
 {

@@ -96,6 +96,10 @@ void inval_entry(struct inval *inv, uint64_t dir, const char *name);
 /* The listing of dir changed (the kernel's cached readdir and its
  * attributes). */
 void inval_listing(struct inval *inv, uint64_t dir);
+/* Every listing the kernel may hold changed (a refresh of everything):
+ * each directory it asked about is told as by inval_listing. When there
+ * were too many to remember, only those remembered are. */
+void inval_listings_all(struct inval *inv);
 /* Compares dir's listing before (old) and after (cur) a refresh and
  * reports every difference: names added, removed or mapped to another
  * inode (the replaced inode's content is stale when it left dir), content

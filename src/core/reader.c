@@ -1175,3 +1175,16 @@ void reader_free(struct reader **rp)
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
+
+/* The content cache's figures. */
+void reader_cache_use(struct reader *r, uint64_t *used, uint64_t *cap)
+{
+	*used = r && r->cache ? content_usage(r->cache) : 0;
+	*cap = r && r->cache ? content_cap(r->cache) : 0;
+}
+
+/* The cache's filesystem figures. */
+int reader_space(struct reader *r, struct statvfs *out)
+{
+	return r && r->cache ? content_space(r->cache, out) : -ENOENT;
+}

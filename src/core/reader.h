@@ -65,4 +65,11 @@ void reader_close(struct reader_file **f);
  * -EIO when the server does not tell it. */
 int reader_size(struct reader *r, const char *uuid, int64_t *size);
 
+/* The content cache's use and capacity, bytes (status file, statfs). */
+void reader_cache_use(struct reader *r, uint64_t *used, uint64_t *cap);
+/* statvfs of the filesystem holding the content cache and the spool
+ * (statfs of the mount). 0 or -errno (-ENOENT without a cache). */
+struct statvfs;
+int reader_space(struct reader *r, struct statvfs *out);
+
 #endif

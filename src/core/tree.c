@@ -226,6 +226,46 @@ static int member_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
+/* Names the mount reserves (fs.c, views.h): at the root, and ".search" in
+ * communities and collections. A real entry of such a name collides with
+ * a stand-in and gets a suffix; the stand-ins are not stored. */
+static const char *const root_reserved[] = {
+    TREE_STATUS_NAME,
+    TREE_SEARCH_NAME,
+    TREE_HANDLE_NAME,
+    TREE_UUID_NAME,
+};
+#define NSTANDINS (sizeof(root_reserved) / sizeof(root_reserved[0]))
+
+/* Makes the k names of ne unique in directory dir_ino, whose children are
+ * of type child (the first one's), beside the reserved names. ne has room
+ * for NSTANDINS more. */
+static int assign_names(struct names_entry *ne, size_t k, uint64_t dir_ino,
+			enum dso_type child)
+{
+	size_t extra = 0;
+	int r;
+
+	if (k && dir_ino == TREE_ROOT_INO) {
+		extra = NSTANDINS;
+		for (size_t i = 0; i < extra; i++)
+			ne[k + i].raw = root_reserved[i];
+	} else if (k && (child == DSO_COMMUNITY || child == DSO_COLLECTION ||
+			 child == DSO_ITEM)) {
+		/* children of a community or collection */
+		extra = 1;
+		ne[k].raw = TREE_SEARCH_NAME;
+	}
+	for (size_t i = 0; i < extra; i++) {
+		ne[k + i].uuid = "00000000-0000-0000-0000-000000000000";
+		ne[k + i].is_dir = 0;
+	}
+	r = names_assign(ne, k + extra);
+	if (r == 0)
+		names_release(ne + k, extra);
+	return r;
+}
+
 /* Names and stores the children of one directory: members m[0..n) (sorted
  * by uuid, duplicates skipped). */
 static int store_group(struct cache_txn *txn, uint64_t dir_ino,
@@ -238,7 +278,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 	int r = -ENOMEM;
 
 	if (n) {
-		ne = calloc(n + 1, sizeof(*ne));
+		ne = calloc(n + NSTANDINS, sizeof(*ne));
 		ce = calloc(n, sizeof(*ce));
 		which = calloc(n, sizeof(*which));
 		if (!ne || !ce || !which)
@@ -257,19 +297,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 		which[k] = m[i].idx;
 		k++;
 	}
-	if (dir_ino == TREE_ROOT_INO && k) {
-		/* A stand-in for the status file: a real entry of that name
-		 * collides with it and gets a suffix; the stand-in is not
-		 * stored. */
-		ne[k].raw = TREE_STATUS_NAME;
-		ne[k].uuid = "00000000-0000-0000-0000-000000000000";
-		ne[k].is_dir = 0;
-		r = names_assign(ne, k + 1);
-		if (r == 0)
-			names_release(ne + k, 1);
-	} else {
-		r = names_assign(ne, k);
-	}
+	r = assign_names(ne, k, dir_ino, k ? l->v[which[0]].type : DSO_NONE);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < k; i++) {
@@ -422,6 +450,19 @@ static int put_groups(struct cache_txn *txn, const struct plan *pl,
 	return 0;
 }
 
+/* Times that other mounts stored in bitstream metadata (edit.c) become
+ * this cache's times; without one the local times answer as before. */
+static void server_times(struct tree *t, const struct dso_list *l)
+{
+	int64_t sec, ns;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].type == DSO_BITSTREAM &&
+		    model_modified_time(&l->v[i], &sec, &ns) == 0)
+			cache_set_times(t->c, l->v[i].uuid, l->v[i].md5, sec,
+					ns);
+}
+
 /* Stores a fresh listing of dir: its direct children, and the listings of
  * embedded descendants that arrived complete, in one transaction. */
 static int store_listing(struct tree *t, const struct cache_object *dir,
@@ -442,6 +483,8 @@ static int store_listing(struct tree *t, const struct cache_object *dir,
 		r = put_groups(txn, &pl, dir, l, now);
 	if (r == 0)
 		r = cache_commit(&txn);
+	if (r == 0)
+		server_times(t, l);
 out:
 	cache_rollback(&txn);
 	plan_release(&pl);
@@ -673,8 +716,21 @@ static int get_dir(struct tree *t, uint64_t ino, struct cache_object *dir)
 int tree_getattr(struct tree *t, uint64_t ino, struct tree_node *out)
 {
 	struct cache_object o;
+	char key[UUID_LEN + 2];
 	int r = cache_get(t->c, ino, &o);
 
+	if (r == -ENOENT && ino != TREE_ROOT_INO &&
+	    cache_ino_key(t->c, ino, key, sizeof(key)) == 0 &&
+	    model_uuid_valid(key)) {
+		/* dropped from the cache while the kernel still holds it
+		 * (found through a view, or gone from a listing): ask */
+		r = tree_find_uuid(t, key, out);
+		if (r == 0 && out->ino != ino) {
+			tree_node_release(out);
+			r = -ENOENT;
+		}
+		return r;
+	}
 	if (r < 0)
 		return r;
 	to_node(&o, out);
@@ -759,18 +815,191 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 	return cache_meta(t->c, ino, out, n);
 }
 
+/* Objects found only through the views (tree_find_uuid, tree_find_handle,
+ * tree_keep_found) are entries, named by UUID, of a cache directory of
+ * their own that nothing lists, with the time they were found as their
+ * position. At each find, entries older than the TTL are dropped, and with
+ * them their objects unless a listing holds them too (inode numbers stay
+ * reserved: tree_getattr finds a dropped one again by its UUID). */
+#define FOUND_KEY "local:found"
+
+/* Whether uuid is unknown or known only as found (so that storing it as
+ * found moves nothing out of a listing). */
+static int only_found(struct tree *t, const char *uuid, uint64_t found)
+{
+	struct cache_object o;
+	uint64_t ino;
+	int r;
+
+	if (cache_find_ino(t->c, uuid, &ino) < 0 ||
+	    cache_get(t->c, ino, &o) < 0)
+		return 1;
+	r = o.parent_ino == found;
+	cache_object_release(&o);
+	return r;
+}
+
+/* The entries of the found directory to keep beside the new ones: those
+ * younger than the TTL. Appends to ce (room for all of old). */
+static size_t found_keep(const struct tree *t, const struct cache_object *old,
+			 size_t nold, int64_t now, struct cache_entry *ce)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < nold; i++)
+		if (now - old[i].position < t->ttl) {
+			ce[m].ino = old[i].ino;
+			ce[m].name = old[i].name;
+			ce[m].position = old[i].position;
+			m++;
+		}
+	return m;
+}
+
+/* Stores the objects v[0..n) as found now and drops the found entries
+ * older than the TTL, in one transaction. */
+static int found_store(struct tree *t, const struct dso *const *v, size_t n)
+{
+	struct cache_object *old = NULL;
+	struct cache_entry *ce = NULL;
+	struct cache_txn *txn = NULL;
+	int64_t now = (int64_t)time(NULL);
+	size_t nold = 0, m = 0;
+	uint64_t dir, ino;
+	int r = cache_alloc_ino(t->c, FOUND_KEY, &dir);
+
+	if (r == 0)
+		r = cache_children(t->c, dir, &old, &nold);
+	if (r < 0)
+		return r;
+	ce = calloc(n + nold + 1, sizeof(*ce));
+	r = ce ? cache_begin(t->c, &txn) : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct dso d = *v[i];
+
+		d.position = now;
+		r = cache_put_object(txn, &d, dir, &ino);
+		if (r == 0)
+			r = cache_put_meta(txn, ino, d.meta, d.nmeta);
+		ce[m].ino = ino;
+		ce[m].name = v[i]->uuid;
+		ce[m++].position = now;
+	}
+	if (r == 0) {
+		/* new entries first: a duplicate name is ignored */
+		m += found_keep(t, old, nold, now, ce + m);
+		r = cache_set_children(txn, dir, ce, m, now);
+	}
+	if (r == 0)
+		r = cache_commit(&txn);
+	else if (txn)
+		cache_rollback(&txn);
+	cache_objects_release(old, nold);
+	free(ce);
+	return r;
+}
+
+/* Stores d as found unless a listing holds it, and gives its node. */
+static int store_found(struct tree *t, const struct dso *d,
+		       struct tree_node *out)
+{
+	struct cache_object o;
+	uint64_t ino, dir;
+	int r = cache_alloc_ino(t->c, FOUND_KEY, &dir);
+
+	if (r == 0 && only_found(t, d->uuid, dir))
+		r = found_store(t, &d, 1);
+	if (r == 0)
+		r = cache_find_ino(t->c, d->uuid, &ino);
+	if (r == 0)
+		r = cache_get(t->c, ino, &o);
+	if (r < 0)
+		return r;
+	to_node(&o, out);
+	return 0;
+}
+
+int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max)
+{
+	const struct dso **v = calloc(l->n + 1, sizeof(*v));
+	size_t k = 0, n = 0;
+	uint64_t dir;
+	int r = v ? cache_alloc_ino(t->c, FOUND_KEY, &dir) : -ENOMEM;
+
+	for (size_t i = 0; r == 0 && i < l->n && k < max; i++) {
+		const struct dso *d = &l->v[i];
+
+		if (d->type != DSO_ITEM || d->parent[0])
+			continue;
+		k++;
+		if (only_found(t, d->uuid, dir))
+			v[n++] = d;
+	}
+	if (r == 0 && n)
+		r = found_store(t, v, n);
+	free(v);
+	return r;
+}
+
+int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	struct cache_object o;
+	uint64_t ino;
+	int r;
+
+	if (!model_uuid_valid(uuid))
+		return -ENOENT;
+	if (cache_find_ino(t->c, uuid, &ino) == 0 &&
+	    cache_get(t->c, ino, &o) == 0) {
+		to_node(&o, out);
+		return 0;
+	}
+	r = rest_find_uuid(t->s, uuid, &l);
+	if (r == 0)
+		r = store_found(t, &l.v[0], out);
+	dso_list_release(&l);
+	return r;
+}
+
+int tree_find_handle(struct tree *t, const char *handle, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	int r = rest_find_handle(t->s, handle, &l);
+
+	if (r == 0)
+		r = store_found(t, &l.v[0], out);
+	dso_list_release(&l);
+	return r;
+}
+
 int tree_invalidate(struct tree *t, uint64_t dir_ino)
 {
 	pthread_mutex_lock(&t->lock);
 	for (struct inflight *f = t->inflight; f; f = f->next)
-		if (f->ino == dir_ino)
+		if (f->ino == dir_ino || dir_ino == TREE_ALL_DIRS)
 			f->invalidated = 1;
 	/* A write is worth a new attempt even during an outage. */
 	for (struct stale *x = t->stale; x; x = x->next)
-		if (x->ino == dir_ino)
+		if (x->ino == dir_ino || dir_ino == TREE_ALL_DIRS)
 			x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	return cache_expire_listing(t->c, dir_ino);
+}
+
+int tree_refresh_all(struct tree *t)
+{
+	int r;
+
+	pthread_mutex_lock(&t->lock);
+	for (struct inflight *f = t->inflight; f; f = f->next)
+		f->invalidated = 1;
+	for (struct stale *x = t->stale; x; x = x->next)
+		x->retry_at = 0;
+	pthread_mutex_unlock(&t->lock);
+	r = cache_expire_listing(t->c, 0);
+	inval_listings_all(t->inval);
+	return r;
 }
 
 /* The cache database, for upload.c's journal. */

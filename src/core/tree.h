@@ -53,6 +53,7 @@ struct tree_node {
 	int64_t mtime_ns; /* nanoseconds of a time set through the mount */
 	char md5[33];	  /* bitstreams, or "" */
 	char *mime;	  /* bitstreams, or NULL */
+	int read_only;	  /* virtual files the user may not change */
 };
 
 /* Opens (creating if needed) the cache database. NULL on failure, with a
@@ -76,12 +77,39 @@ int tree_metadata(struct tree *t, uint64_t ino, struct meta_field **out,
 
 /* Forgets that dir's listing is fresh, so that the next list or lookup
  * asks the server again (after a write). A fetch of dir that is in flight
- * meanwhile is stored as already expired. 0 or -errno. */
+ * meanwhile is stored as already expired. dir_ino TREE_ALL_DIRS: every
+ * listing (the entries stay, for offline browsing). 0 or -errno. */
+#define TREE_ALL_DIRS 0
 int tree_invalidate(struct tree *t, uint64_t dir_ino);
+
+/* Marks every cached listing stale (kept: it is served while the server
+ * cannot be reached) and tells inval that every listing the kernel holds
+ * changed, so that the next look at any directory asks the server ("core
+ * refresh": the status file's "refresh" command, SIGHUP). 0 or -errno. */
+int tree_refresh_all(struct tree *t);
 
 /* The name reserved in the root for the status file (fs.c); a real
  * top-level entry of that name is shown with a suffix. */
 #define TREE_STATUS_NAME ".dspacefs-status"
+
+/* The names the find views (views.h) take at the root; ".search" is also
+ * taken in every community and collection. Real entries of these names
+ * are shown with a suffix. */
+#define TREE_SEARCH_NAME ".search"
+#define TREE_HANDLE_NAME ".handle"
+#define TREE_UUID_NAME ".uuid"
+
+/* The object with that UUID: from the cache when known (0 requests), else
+ * asked for (dso/find) and kept with no directory entry. -ENOENT for a
+ * malformed or unknown UUID. */
+int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out);
+/* Keeps the first max items of a search result (l's entries without a
+ * parent) that the cache does not know yet like tree_find_uuid's, so that
+ * following the links costs no request. 0 or -errno. */
+int tree_keep_found(struct tree *t, const struct dso_list *l, size_t max);
+/* The object with that handle ("10673/20"), asked for (pid/find) and kept
+ * like tree_find_uuid's. */
+int tree_find_handle(struct tree *t, const char *handle, struct tree_node *out);
 
 /* --- our own writes, applied to the cache at once (0 or -errno) --- */
 

@@ -56,6 +56,7 @@ struct stream {
 	int done, joined;	/* m: the POST returned; its thread joined */
 	int claimed;		/* m: its result was used or undone */
 	int rc;			/* the POST's result (once done) */
+	int64_t t0_ms;		/* when it started (monotonic), for the rate */
 	char reason[96];	/* m */
 	struct content_md5 md5; /* of what was sent (stream thread only) */
 	char hex[33];
@@ -130,6 +131,13 @@ void upload_set_draft_target(struct upload *u,
 	u->draft_ctx = ctx;
 }
 
+/* Whether bundle is a draft's (its files change through the submission:
+ * no DSpace 10 replace there). */
+static int into_draft(struct upload *u, const char *bundle)
+{
+	return u->draft_of && u->draft_of(u->draft_ctx, bundle) > 0;
+}
+
 /* Sends one upload body into bundle: the bundle's own route, or the
  * submission route when it is a draft's (an upload with another target). */
 static int send_body(struct upload *u, const char *bundle, const char *name,
@@ -147,6 +155,15 @@ static int send_body(struct upload *u, const char *bundle, const char *name,
 
 static void stream_free(struct stream *s);
 static void gone_flush(struct upload *u);
+
+/* Milliseconds on the monotonic clock. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Marks s given up with reason why (m held); wakes its reader. */
 static void stream_break_locked(struct stream *s, const char *why)
@@ -272,6 +289,7 @@ static void stream_start(struct upload_file *f)
 		return;
 	s->u = u;
 	s->fd = f->fd;
+	s->t0_ms = mono_ms();
 	snprintf(s->bundle, sizeof(s->bundle), "%s", f->j.bundle_uuid);
 	s->name = strdup(f->j.name);
 	pthread_mutex_init(&s->m, NULL);
@@ -286,7 +304,7 @@ static void stream_start(struct upload_file *f)
 	}
 	u->streams++;
 	f->stream = s;
-	log_debug("streaming the upload of %s while it is written", f->j.path);
+	log_info("uploading %s while it is written (streamed)", f->j.path);
 }
 
 /* Before a write of f at off: starts or checks the stream. 1 when the
@@ -297,8 +315,9 @@ static int stream_write_begin(struct upload_file *f, off_t off)
 	int mine = 0;
 
 	pthread_mutex_lock(&f->u->lock);
-	if (f->stream_ok && !f->stream && off == 0 && f->st == F_WRITING)
-		stream_start(f);
+	if (f->stream_ok && !f->stream && off == 0 && f->st == F_WRITING &&
+	    !(f->j.replaces[0] && session_replace_usable(f->u->s)))
+		stream_start(f); /* (a replace is sent from the spool) */
 	s = f->stream;
 	pthread_mutex_unlock(&f->u->lock);
 	if (!s)
@@ -920,20 +939,24 @@ static char *note_take(struct upload *u, int64_t id)
 	return NULL;
 }
 
-/* A write (or truncation) of f failed with errno e: f is never uploaded
- * unless the user names it (incomplete), its stream is aborted. */
-static void write_failed(struct upload_file *f, int e)
+/* Marks f incomplete for good (state, error why, journal): it is never
+ * uploaded unless the user names it ("retry ID"); its stream is aborted
+ * (when all of it went out already, force makes the server's copy count
+ * for nothing: stream_claim removes it). e is what flush returns then. */
+static void mark_incomplete(struct upload_file *f, int e, const char *why,
+			    int force)
 {
 	struct upload *u = f->u;
-	char why[160];
 	struct stat st;
 	int first, r = 0;
 
-	stream_break(f, "a write to the spool failed");
-	snprintf(why, sizeof(why),
-		 "a write failed (%s): the content is incomplete; kept, sent "
-		 "only by \"retry ID\"",
-		 strerror(e));
+	stream_break(f, why);
+	if (force && f->stream) {
+		pthread_mutex_lock(&f->stream->m);
+		f->stream->broken = 1;
+		pthread_cond_broadcast(&f->stream->cv);
+		pthread_mutex_unlock(&f->stream->m);
+	}
 	pthread_mutex_lock(&u->lock);
 	first = !f->werr;
 	if (first) {
@@ -955,6 +978,29 @@ static void write_failed(struct upload_file *f, int e)
 			  r < 0 ? " (the journal could not record it: it will "
 				  "say incomplete after a restart)"
 				: "");
+}
+
+/* A write (or truncation) of f failed with errno e: f is incomplete. */
+static void write_failed(struct upload_file *f, int e)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "a write failed (%s): the content is incomplete; kept, sent "
+		 "only by \"retry ID\"",
+		 strerror(e));
+	mark_incomplete(f, e, why, 0);
+}
+
+void upload_abandon(struct upload_file *f, const char *why)
+{
+	char text[224];
+
+	snprintf(text, sizeof(text),
+		 "%s: the content may be incomplete; kept, sent only by "
+		 "\"retry ID\"",
+		 why);
+	mark_incomplete(f, EINTR, text, 1);
 }
 
 ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
@@ -1157,10 +1203,12 @@ static int already_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
-/* POSTs the spool with retries; appends the new bitstream to out. */
+/* POSTs the spool with retries; appends the new bitstream to out. An
+ * overwrite on DSpace 10 replaces the content instead when the server
+ * allows it (*replaced set: the old version is gone already). */
 static int post(struct upload *u, const char *bundle, const char *name,
 		const char *spool, const char *md5, const char *replaces,
-		struct dso_list *out, char *why, size_t whylen)
+		int *replaced, struct dso_list *out, char *why, size_t whylen)
 {
 	int r = -EIO;
 
@@ -1183,7 +1231,14 @@ static int post(struct upload *u, const char *bundle, const char *name,
 		}
 		struct dspace_draft_body b = {.path = spool};
 
-		r = send_body(u, bundle, name, &b, out);
+		r = -EOPNOTSUPP;
+		if (replaces && replaces[0] && !into_draft(u, bundle))
+			r = rest_replace_bitstream(u->s, replaces, name, spool,
+						   out);
+		if (r == 0)
+			*replaced = 1;
+		if (r == -EOPNOTSUPP)
+			r = send_body(u, bundle, name, &b, out);
 		if (r == 0) {
 			struct dso *d = &out->v[out->n - 1];
 
@@ -1294,7 +1349,14 @@ static void arrived(struct upload *u, struct cache_upload *j,
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
-	log_info("uploaded %s (%" PRId64 " bytes)", j->path, size);
+	/* the time on the server too; a DSpace 10 replace copied the old
+	 * version's, which is dropped */
+	if (j->has_times ||
+	    model_modified_time(&l->v[0], &(int64_t){0}, &(int64_t){0}) == 0)
+		rest_set_modified(u->s, l->v[0].uuid,
+				  j->has_times ? j->mtime : -1, j->mtime_ns);
+	log_info("uploaded %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
+		 l->v[0].md5);
 	if (result) {
 		*result = l->v[0];
 		memset(&l->v[0], 0, sizeof(l->v[0]));
@@ -1325,7 +1387,7 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	struct dso_list l = {0};
 	char md5[33], why[200] = "";
 	int64_t size = lsize;
-	int r;
+	int r, replaced = 0;
 
 	if (landed && landed->n) {
 		l = *landed;
@@ -1358,10 +1420,14 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 			 strerror(-r));
 		goto fail;
 	}
-	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces, &l,
-		 why, sizeof(why));
+	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
+		 md5);
+	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces,
+		 &replaced, &l, why, sizeof(why));
 	if (r < 0)
 		goto fail;
+	if (replaced)
+		j->replaces[0] = '\0'; /* the server deleted it */
 done:
 	j->size = size;
 	arrived(u, j, &l, size, result);
@@ -1411,6 +1477,21 @@ static void commit_done(struct upload_file *f, struct cache_upload *j,
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* Whether f was abandoned meanwhile (upload_abandon): then its journal
+ * row is written again, as incomplete. */
+static int abandoned(struct upload_file *f)
+{
+	struct upload *u = f->u;
+	int gone;
+
+	pthread_mutex_lock(&u->lock);
+	gone = f->werr != 0;
+	if (gone && f->j.id)
+		cache_upload_update(u->c, &f->j);
+	pthread_mutex_unlock(&u->lock);
+	return gone;
+}
+
 int upload_commit(struct upload_file *f)
 {
 	struct upload *u = f->u;
@@ -1439,7 +1520,10 @@ int upload_commit(struct upload_file *f)
 	j.size = size;
 	snprintf(j.state, sizeof(j.state), ST_UPLOADING);
 	cache_upload_update(u->c, &j);
-	stream_claim(f, size, j.replaces, &landed);
+	if (stream_claim(f, size, j.replaces, &landed) < 0 && abandoned(f)) {
+		r = -EINTR;
+		goto out;
+	}
 	r = do_upload(u, &j, f->fd, &landed, size, 0, &d);
 	dso_list_release(&landed);
 	commit_done(f, &j, &d, r);
@@ -1461,10 +1545,21 @@ void upload_discard(struct upload_file *f)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The bytes s sent so far and their mean rate in bytes per second. */
+static void stream_progress(struct stream *s, int64_t *sent, int64_t *rate)
+{
+	int64_t ms = mono_ms() - s->t0_ms;
+
+	pthread_mutex_lock(&s->m);
+	*sent = s->sent;
+	pthread_mutex_unlock(&s->m);
+	*rate = ms > 0 ? *sent * 1000 / ms : 0;
+}
+
 /* Row j as this run knows it: an open file that owns it lends its state,
- * error and the bytes its stream sent (*sent); a "writing" row nobody owns
- * is a writer that failed and went. 1 when an open file owns it, 2 when
- * that file was unlinked (not listed), else 0. */
+ * error and the bytes its stream sent (sent[0]) at a rate (sent[1]); a
+ * "writing" row nobody owns is a writer that failed and went. 1 when an
+ * open file owns it, 2 when that file was unlinked (not listed), else 0. */
 static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 {
 	struct upload_file *f;
@@ -1472,7 +1567,7 @@ static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 	int open = 0;
 
 	if (sent)
-		*sent = 0;
+		sent[0] = sent[1] = 0;
 	pthread_mutex_lock(&u->lock);
 	for (f = u->files; f && f->j.id != j->id; f = f->next)
 		;
@@ -1484,11 +1579,8 @@ static int row_view(struct upload *u, struct cache_upload *j, int64_t *sent)
 		set_str(&j->error, f->j.error);
 		if (f->fd >= 0 && fstat(f->fd, &st) == 0)
 			j->size = st.st_size;
-		if (f->stream && sent) {
-			pthread_mutex_lock(&f->stream->m);
-			*sent = f->stream->sent;
-			pthread_mutex_unlock(&f->stream->m);
-		}
+		if (f->stream && sent)
+			stream_progress(f->stream, &sent[0], &sent[1]);
 	} else if (!strcmp(j->state, ST_WRITING)) {
 		/* Record the truth now, if the journal takes it. */
 		char *why = note_take(u, j->id);
@@ -1520,29 +1612,33 @@ static int add_field(struct buf *out, const char *text)
 	return r;
 }
 
-int upload_status_text(struct upload *u, struct buf *out)
+int upload_status_text(struct upload *u, struct buf *out, int64_t *spool)
 {
 	struct cache_upload *v = NULL;
-	int64_t sent;
+	int64_t sent[2];
 	size_t n = 0;
 	int r;
 
+	if (spool)
+		*spool = 0;
 	gone_flush(u);
 	r = cache_upload_list(u->c, &v, &n);
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		if (row_view(u, &v[i], &sent) == 2)
+		if (row_view(u, &v[i], sent) == 2)
 			continue;
+		if (spool)
+			*spool += v[i].size;
 		r = buf_addf(out, "%" PRId64 "\tupload\t%s\t", v[i].id,
 			     v[i].state);
 		if (r == 0)
 			r = add_field(out, v[i].path);
 		if (r == 0)
 			r = buf_addf(out, "\t%" PRId64 "\t%" PRId64 "\t",
-				     v[i].size, sent);
+				     v[i].size, sent[0]);
 		if (r == 0)
 			r = add_field(out, v[i].error);
 		if (r == 0)
-			r = buf_addf(out, "\n");
+			r = buf_addf(out, "\t%" PRId64 "\n", sent[1]);
 	}
 	cache_uploads_release(v, n);
 	return r;

@@ -123,17 +123,25 @@ int upload_pending(struct upload_file *f);
 int upload_commit(struct upload_file *f);
 /* Drops the file (unlinked before upload): no upload, spool removed. */
 void upload_discard(struct upload_file *f);
+/* The writer gave up (killed by a signal, or interrupted in close): f is
+ * kept as incomplete (why, in the status file) and not published; a
+ * stream under way is aborted and a copy it made removed. A commit under
+ * way returns -EINTR unless the file had already arrived. Callable from
+ * any thread, also while upload_commit runs. */
+void upload_abandon(struct upload_file *f, const char *why);
 
 /* The journalled uploads, one line each (tabs and line breaks in a field
  * become spaces): id TAB "upload" TAB state TAB path TAB size TAB bytes
- * sent (by a streamed POST under way; else 0) TAB detail (last error). */
-int upload_status_text(struct upload *u, struct buf *out);
+ * sent (by a streamed POST under way; else 0) TAB detail (last error) TAB
+ * rate (bytes per second sent by that POST since it started; else 0).
+ * spool (may be NULL) receives the bytes the rows hold in the spool. */
+int upload_status_text(struct upload *u, struct buf *out, int64_t *spool);
 
 enum upload_cmd {
 	UPLOAD_CMD_RETRY,   /* "retry" (failed, uploading) or "retry ID" */
 	UPLOAD_CMD_FORGET,  /* "forget ID": row and data dropped */
 	UPLOAD_CMD_CANCEL,  /* "cancel ID" */
-	UPLOAD_CMD_REFRESH, /* "refresh": reserved, a logged no-op */
+	UPLOAD_CMD_REFRESH, /* "refresh": status.c runs it (a no-op here) */
 };
 /* Parses one command line: 0 (*cmd, *id: 0 when none), 1 for a blank
  * line, -EINVAL for anything else (an unknown word, a missing, zero or

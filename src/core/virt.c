@@ -42,7 +42,7 @@ int virt_register(struct virt *v, const struct virt_file *f)
 
 int virt_is(uint64_t ino)
 {
-	return (ino & VIRT_INO_FLAG) != 0;
+	return (ino >> 59) == 1; /* [2^59, 2^60): not views' [2^60, 2^61) */
 }
 
 /* The inode of provider k's file in dir. */
@@ -104,7 +104,7 @@ int virt_lookup(struct virt *v, uint64_t dir, const char *name,
 	struct tree_node d;
 	int r = -ENOENT;
 
-	for (size_t k = 0; v && k < v->n; k++) {
+	for (size_t k = 0; v && dir < VIRT_DIR_LIMIT && k < v->n; k++) {
 		if (strcmp(v->files[k].name, name))
 			continue;
 		if (tree_getattr(v->tree, dir, &d))
@@ -124,7 +124,8 @@ int virt_list(struct virt *v, uint64_t dir, struct tree_node **nodes, size_t *n)
 	struct tree_node d, *nv;
 	int r = 0;
 
-	if (!v || !v->n || tree_getattr(v->tree, dir, &d))
+	if (!v || !v->n || dir >= VIRT_DIR_LIMIT ||
+	    tree_getattr(v->tree, dir, &d))
 		return 0;
 	for (size_t k = 0; r == 0 && k < v->n; k++) {
 		if (v->files[k].has(v->files[k].ctx, &d) != 1)
@@ -224,4 +225,11 @@ int virt_close(struct virt_handle **ph)
 	free(h);
 	*ph = NULL;
 	return r;
+}
+
+void virt_discard(struct virt_handle **ph)
+{
+	if (*ph)
+		(*ph)->line.len = 0;
+	virt_close(ph);
 }

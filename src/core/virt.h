@@ -6,9 +6,10 @@
  * complete lines inside write(), so that a shell sees the error) and is
  * told of the close.
  *
- * Inodes: VIRT_INO_FLAG | dir << 4 | k, k the provider's index: stable,
- * never stored, never a tree inode. Unlinking one succeeds and changes
- * nothing (they are not stored). Thread safe once set up. */
+ * Inodes: VIRT_INO_FLAG | dir << 4 | k, k the provider's index (dir below
+ * VIRT_DIR_LIMIT): [2^59, 2^60), stable, never stored, never a tree inode
+ * (the inode ranges are listed in core/edit.h). Unlinking one succeeds and
+ * changes nothing (they are not stored). Thread safe once set up. */
 #ifndef DSPACEFS_VIRT_H
 #define DSPACEFS_VIRT_H
 
@@ -19,7 +20,8 @@
 #include "core/tree.h"
 #include "util/buf.h"
 
-#define VIRT_INO_FLAG (UINT64_C(1) << 62)
+#define VIRT_INO_FLAG (UINT64_C(1) << 59)
+#define VIRT_DIR_LIMIT (UINT64_C(1) << 55) /* dirs that can have one */
 #define VIRT_MAX 8
 
 /* One virtual file. dir: the directory's node; path: its mount path. All
@@ -86,5 +88,8 @@ int virt_write(struct virt_handle *h, const char *data, size_t len);
 /* Hands the rest (an unterminated last line) over and frees h. 0 or the
  * provider's -errno. */
 int virt_close(struct virt_handle **h);
+/* Frees h without acting on an unterminated last line (the mount went
+ * away while it was open); the provider is still told of the close. */
+void virt_discard(struct virt_handle **h);
 
 #endif

@@ -47,6 +47,23 @@ int rest_list_children(struct session *s, enum dso_type parent_type,
 int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 		    struct dso_list *out);
 
+/* --- finding objects (the mount's .search, .handle and .uuid views) --- */
+
+/* The items a discovery query finds (query as the user typed it, sent
+ * encoded; scope_uuid: a community or collection, or NULL/"" for all),
+ * paged at discovery's cap with the bundles embedded like a collection
+ * listing. Stops after max items (0: no cap), then sets *capped. */
+int rest_search_items(struct session *s, const char *scope_uuid,
+		      const char *query, size_t max, struct dso_list *out,
+		      int *capped);
+/* The object with that UUID: GET dso/find?uuid= (302 to the typed URL),
+ * then that GET; 404 → -ENOENT. Appends the object. */
+int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out);
+/* The object with that handle ("10673/20"): GET pid/find?id= (302), then
+ * the typed GET; 404 → -ENOENT. Appends the object. */
+int rest_find_handle(struct session *s, const char *handle,
+		     struct dso_list *out);
+
 /* --- write path (§6 of the contract). Each returns 0 or -errno after a
  * log line naming the URL, status and the server's message; the objects the
  * server returns are appended to out (which may be NULL where allowed). --- */
@@ -63,9 +80,10 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* Multipart POST bundles/{u}/bitstreams streamed from the file at path,
  * with properties {"name": name}. Appends the new bitstream, whose md5 the
- * caller must compare with its own. -EFBIG when the server answers 400:
- * DSpace's answer to a body over its multipart size limit (the message
- * does not say so; our body is otherwise well formed). */
+ * caller must compare with its own. -EFBIG when the server answers 400
+ * "Request is invalid or incorrect": DSpace's answer to a body over its
+ * multipart size limit (our body is otherwise well formed); any other 400
+ * is -EIO. */
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
@@ -79,10 +97,75 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 				 void (*read_end)(void *), void *ctx,
 				 struct dso_list *out);
 
+/* DSpace 10: multipart PUT bitstreams/{u}/content from the file at path.
+ * Appends the new bitstream (new UUID, the old one's metadata and place;
+ * the old one is deleted by the server). -EOPNOTSUPP when the server does
+ * not replace content (before 10.0, or replace-bitstream.enabled = false,
+ * which DSpace answers with a 400 after the body: remembered for the
+ * session, not tried again): create a new bitstream instead. */
+int rest_replace_bitstream(struct session *s, const char *bitstream_uuid,
+			   const char *name, const char *path,
+			   struct dso_list *out);
+/* Whether rest_replace_bitstream is worth trying: a 10.x server that has
+ * not refused it on this mount. */
+int session_replace_usable(struct session *s);
+
 /* PATCH replace /metadata/dc.title/0: renames a bitstream, bundle or item.
  * Appends the updated object when out is not NULL. */
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
+
+/* DSpace guesses a bitstream's format from its name at upload only: after
+ * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
+ * format the registry gives the new name's extension ("Unknown" when
+ * none), with PUT bitstreams/{u}/format (text/uri-list), unless cur_mime
+ * (may be NULL) is already its MIME type. *mime: the new MIME type when
+ * changed (caller frees), else NULL. */
+int rest_fix_format(struct session *s, const char *uuid, const char *name,
+		    const char *cur_mime, char **mime);
+
+/* PATCH bitstreams/{u}: the file's modification time sec.ns into its
+ * MODEL_MODIFIED_FIELD (model.h), or the field removed when sec < 0. Each
+ * change makes DSpace reindex the item. -EACCES where the user may not
+ * edit the bitstream's metadata (a non-admin on an archived item). */
+int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
+		      int64_t ns);
+
+/* GET of an object's whole metadata (every value's language, authority
+ * and confidence) into out (md_set_release). */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out);
+/* One PATCH replacing the fields of m whole (§6.4): per field "remove
+ * /metadata/F" (no error when empty) then "add /metadata/F/-" per value,
+ * since "add"/"replace" without a place keep only the first value
+ * (DSpaceObjectMetadataAddOperation, ...ReplaceOperation). A field of m
+ * without values is removed. 403 → -EACCES. */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m);
+
+/* Whether the user may edit the object's metadata: GET
+ * authz/authorizations/search/object?uri=&feature=canEditMetadata
+ * (EditMetadataFeature: WRITE on the object). 1, 0, or -errno. */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid);
+
+/* The submission form of a draft: which form section offers which field. */
+struct draft_form {
+	int64_t wsid; /* the workspace item; 0: the item is no draft */
+	char **field; /* field[i] is offered by section[i] */
+	char **section;
+	size_t n;
+};
+void draft_form_release(struct draft_form *f);
+/* The workspace item of item_uuid (search/item?uuid=, 204: none, then
+ * wsid 0) and the fields its form sections offer (each section of the
+ * workspace item that /config/submissionforms/<section> describes). */
+int rest_draft_form(struct session *s, const char *item_uuid,
+		    struct draft_form *out);
+/* One PATCH of the draft's form sections: per field of m "add
+ * /sections/<section>/<field>" with the whole list, or "remove" when
+ * empty (§7.3; sections[i] for m->f[i]). */
+int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
+		     const char *const *sections);
 
 /* PUT bitstreams/{u}/bundle (text/uri-list): moves a bitstream into
  * another bundle. Already there → 400 (-EIO). */
@@ -223,5 +306,11 @@ const char *session_api_url(const struct session *s);
 /* "DSpace 7.6", or "" before session_start() */
 const char *session_dspace_version(const struct session *s);
 int session_is_anonymous(const struct session *s);
+/* The user logged in as ("" when anonymous). */
+const char *session_user(const struct session *s);
+/* Whether the last attempt to log in again failed. */
+int session_login_failing(const struct session *s);
+/* When the server stopped answering (Unix seconds), 0 while it answers. */
+int64_t session_offline_since(const struct session *s);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <jansson.h>
@@ -872,6 +873,52 @@ out:
 	return rc;
 }
 
+/* Whether format f lists extension ext (any case). */
+static int format_has_ext(const json_t *f, const char *ext)
+{
+	json_t *e, *arr = json_object_get(f, "extensions");
+	size_t i;
+
+	json_array_foreach(
+	    arr, i, e) if (json_is_string(e) &&
+			   !strcasecmp(json_string_value(e), ext)) return 1;
+	return 0;
+}
+
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime)
+{
+	json_t *root = load_object(json, len, "bitstream formats");
+	json_t *arr, *f, *hit = NULL, *unknown = NULL;
+	const char *m;
+	size_t i;
+	int rc = -ENOENT;
+
+	*mime = NULL;
+	if (!root)
+		return -EPROTO;
+	arr = json_object_get(jobj(root, "_embedded"), "bitstreamformats");
+	json_array_foreach(arr, i, f)
+	{
+		const char *sd = jstr(f, "shortDescription");
+
+		if (!hit && ext && *ext && format_has_ext(f, ext))
+			hit = f;
+		if (!unknown && sd && !strcmp(sd, "Unknown"))
+			unknown = f;
+	}
+	if (!hit)
+		hit = unknown;
+	m = hit ? jstr(hit, "mimetype") : NULL;
+	if (hit && json_is_integer(json_object_get(hit, "id")) && m) {
+		*id = json_integer_value(json_object_get(hit, "id"));
+		*mime = strdup(m);
+		rc = *mime ? 0 : -ENOMEM;
+	}
+	json_decref(root);
+	return rc;
+}
+
 /* The human-readable message of an error body: DSpace's "message", an
  * RFC 7807 "detail", or the status text "error". */
 char *model_error_message(const char *json, size_t len)
@@ -999,4 +1046,426 @@ char *model_metadata_replace_patch(const char *field, const char *value)
 	}
 	return dump(json_pack("[{s:s, s:s, s:o}]", "op", "replace", "path",
 			      path, "value", mv));
+}
+
+/* A bitstream's modification time stored on the server (see model.h). */
+int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns)
+{
+	const char *v = dso_meta(d, MODEL_MODIFIED_FIELD), *p;
+	int64_t n = 0;
+	int k = 0;
+
+	if (!v || model_parse_time(v, sec) < 0)
+		return -ENOENT;
+	p = strchr(v, 'T');
+	p = p ? strchr(p, '.') : NULL;
+	for (p = p ? p + 1 : ""; k < 9; k++)
+		n = n * 10 + (isdigit((unsigned char)*p) ? *p++ - '0' : 0);
+	*ns = n;
+	return 0;
+}
+
+/* The PATCH that stores (or removes) it. */
+char *model_modified_patch(int64_t sec, int64_t ns)
+{
+	char v[64], path[] = "/metadata/" MODEL_MODIFIED_FIELD;
+	time_t t = (time_t)sec;
+	struct tm tm;
+	json_t *mv, *ops;
+
+	ops = json_pack("[{s:s, s:s}]", "op", "remove", "path", path);
+	if (!ops || sec < 0)
+		return dump(ops);
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(v, sizeof(v), "%Y-%m-%dT%H:%M:%S", &tm)) {
+		json_decref(ops);
+		return NULL;
+	}
+	snprintf(v + strlen(v), sizeof(v) - strlen(v), ".%09lldZ",
+		 (long long)(ns >= 0 && ns < 1000000000 ? ns : 0));
+	mv = meta_value(v);
+	if (!mv || json_array_append_new(ops, json_pack("{s:s, s:s, s:[o]}",
+							"op", "add", "path",
+							path, "value", mv))) {
+		json_decref(ops);
+		return NULL;
+	}
+	return dump(ops);
+}
+
+/* Frees the strings of one value. */
+static void md_value_release(struct md_value *v)
+{
+	free(v->value);
+	free(v->language);
+	free(v->authority);
+}
+
+/* Frees every field of m and empties it. */
+void md_set_release(struct md_set *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->n; i++) {
+		for (j = 0; j < m->f[i].n; j++)
+			md_value_release(&m->f[i].v[j]);
+		free(m->f[i].v);
+		free(m->f[i].name);
+	}
+	free(m->f);
+	m->f = NULL;
+	m->n = 0;
+}
+
+/* A copy of a JSON string member, NULL when absent, null or empty;
+ * -EINVAL for another type. */
+static int md_opt_string(const json_t *o, const char *key, char **out)
+{
+	const json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) ||
+	    bad_text(json_string_value(v), json_string_length(v)))
+		return -EINVAL;
+	if (json_string_length(v) == 0)
+		return 0;
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : -ENOMEM;
+}
+
+/* One value from a string or an object with "value". */
+static int md_parse_value(const json_t *j, struct md_value *v)
+{
+	const json_t *c;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	v->confidence = -1;
+	if (json_is_string(j)) {
+		if (bad_text(json_string_value(j), json_string_length(j)))
+			return -EINVAL;
+		v->value = strdup(json_string_value(j));
+		return v->value ? 0 : -ENOMEM;
+	}
+	if (!json_is_object(j) || !json_is_string(json_object_get(j, "value")))
+		return -EINVAL;
+	rc = md_opt_string(j, "value", &v->value);
+	if (!rc && !v->value)
+		v->value = strdup("");
+	if (!rc && !v->value)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = md_opt_string(j, "language", &v->language);
+	if (!rc)
+		rc = md_opt_string(j, "authority", &v->authority);
+	c = json_object_get(j, "confidence");
+	if (!rc && c && !json_is_null(c)) {
+		if (!json_is_integer(c))
+			rc = -EINVAL;
+		else
+			v->confidence = (int)json_integer_value(c);
+	}
+	if (rc)
+		md_value_release(v);
+	return rc;
+}
+
+/* The field name and values of one map member into f. */
+static int md_parse_field(const char *name, const json_t *arr,
+			  struct md_field *f)
+{
+	size_t i;
+	int rc = 0;
+
+	if (!json_is_array(arr) || !*name || bad_text(name, strlen(name)))
+		return -EINVAL;
+	f->name = strdup(name);
+	f->v = calloc(json_array_size(arr) + 1, sizeof(*f->v));
+	if (!f->name || !f->v)
+		return -ENOMEM;
+	for (i = 0; i < json_array_size(arr) && !rc; i++) {
+		rc = md_parse_value(json_array_get(arr, i), &f->v[i]);
+		if (!rc)
+			f->n++;
+	}
+	return rc;
+}
+
+/* Compares fields by name (qsort). */
+static int md_field_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct md_field *)a)->name,
+		      ((const struct md_field *)b)->name);
+}
+
+/* A metadata map (field → array) into out. */
+static int md_parse_map(const json_t *map, struct md_set *out)
+{
+	const char *key;
+	json_t *val;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(map))
+		return -EINVAL;
+	out->f = calloc(json_object_size(map) + 1, sizeof(*out->f));
+	if (!out->f)
+		return -ENOMEM;
+	json_object_foreach((json_t *)map, key, val)
+	{
+		rc = md_parse_field(key, val, &out->f[out->n]);
+		out->n++;
+		if (rc)
+			break;
+	}
+	if (rc)
+		md_set_release(out);
+	else
+		qsort(out->f, out->n, sizeof(*out->f), md_field_cmp);
+	return rc;
+}
+
+/* The "metadata" map of an object's JSON (values in the server's order,
+ * which is place order). */
+int model_parse_md_object(const char *json, size_t len, struct md_set *out)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *md = root ? json_object_get(root, "metadata") : NULL;
+	int rc;
+
+	if (!md) {
+		json_decref(root);
+		log_error("metadata: no metadata map in the object");
+		return -EPROTO;
+	}
+	rc = md_parse_map(md, out);
+	json_decref(root);
+	return rc == -EINVAL ? -EPROTO : rc;
+}
+
+/* A saved metadata.json; only a non-empty object of arrays is one. */
+int model_parse_md_file(const char *text, size_t len, struct md_set *out)
+{
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(root) || json_object_size(root) == 0) {
+		json_decref(root);
+		return -EINVAL;
+	}
+	rc = md_parse_map(root, out);
+	json_decref(root);
+	return rc;
+}
+
+/* One value as metadata.json shows it: a string unless it has more. */
+static json_t *md_value_json(const struct md_value *v)
+{
+	if (!v->language && !v->authority && v->confidence == -1)
+		return json_string(v->value);
+	return json_pack("{s:s, s:s?, s:s?, s:i}", "value", v->value,
+			 "language", v->language, "authority", v->authority,
+			 "confidence", v->confidence);
+}
+
+/* metadata.json text of m. */
+char *model_render_md(const struct md_set *m)
+{
+	json_t *root = json_object();
+	char *s = NULL, *t = NULL;
+	size_t i, j;
+
+	for (i = 0; root && i < m->n; i++) {
+		json_t *arr = json_array();
+
+		for (j = 0; arr && j < m->f[i].n; j++)
+			json_array_append_new(arr,
+					      md_value_json(&m->f[i].v[j]));
+		if (!arr || json_object_set_new(root, m->f[i].name, arr) < 0)
+			goto out;
+	}
+	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	t = s ? malloc(strlen(s) + 2) : NULL;
+	if (t)
+		snprintf(t, strlen(s) + 2, "%s\n", s);
+out:
+	free(s);
+	json_decref(root);
+	return t;
+}
+
+/* The JSON body of one value in a PATCH. */
+static json_t *md_value_body(const struct md_value *v)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:i}", "value", v->value,
+			 "language", v->language, "authority", v->authority,
+			 "confidence", v->confidence);
+}
+
+/* Appends op/path[/value] to ops; -1 on failure. */
+static int md_op(json_t *ops, const char *op, const char *path, json_t *value)
+{
+	json_t *o = value ? json_pack("{s:s, s:s, s:o}", "op", op, "path", path,
+				      "value", value)
+			  : json_pack("{s:s, s:s}", "op", op, "path", path);
+
+	return o ? json_array_append_new(ops, o) : -1;
+}
+
+/* The operations replacing field f whole into ops; -1 on failure. */
+static int md_field_ops(json_t *ops, const struct md_field *f,
+			const char *section)
+{
+	char path[512];
+	json_t *arr;
+	size_t j;
+
+	if (section) {
+		snprintf(path, sizeof(path), "/sections/%s/%s", section,
+			 f->name);
+		if (f->n == 0)
+			return md_op(ops, "remove", path, NULL);
+		arr = json_array();
+		for (j = 0; arr && j < f->n; j++)
+			json_array_append_new(arr, md_value_body(&f->v[j]));
+		return arr ? md_op(ops, "add", path, arr) : -1;
+	}
+	snprintf(path, sizeof(path), "/metadata/%s", f->name);
+	if (md_op(ops, "remove", path, NULL) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/metadata/%s/-", f->name);
+	for (j = 0; j < f->n; j++)
+		if (md_op(ops, "add", path, md_value_body(&f->v[j])) < 0)
+			return -1;
+	return 0;
+}
+
+/* JSON Patch replacing the fields of m whole. */
+char *model_md_patch(const struct md_set *m, const char *const *sections)
+{
+	json_t *ops = json_array();
+	size_t i;
+
+	for (i = 0; ops && i < m->n; i++)
+		if (strlen(m->f[i].name) > 300 ||
+		    md_field_ops(ops, &m->f[i], sections ? sections[i] : NULL) <
+			0) {
+			json_decref(ops);
+			return NULL;
+		}
+	return dump(ops);
+}
+
+/* How many entries a list page says it has (page.totalElements, or the
+ * entries of _embedded.rel when no page object came). */
+int model_page_total(const char *json, size_t len, const char *rel,
+		     int64_t *total)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *pg = root ? json_object_get(root, "page") : NULL;
+	const json_t *te = pg ? json_object_get(pg, "totalElements") : NULL;
+	const json_t *emb = root ? json_object_get(root, "_embedded") : NULL;
+	const json_t *arr = emb ? json_object_get(emb, rel) : NULL;
+	int rc = 0;
+
+	if (json_is_integer(te))
+		*total = (int64_t)json_integer_value(te);
+	else if (json_is_object(root))
+		*total = json_is_array(arr) ? (int64_t)json_array_size(arr) : 0;
+	else
+		rc = -EPROTO;
+	json_decref(root);
+	return rc;
+}
+
+/* Appends a copy of s to the string list *v (*n entries). */
+int model_strv_add(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/* Frees a string list. */
+void model_strv_release(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+/* A workspace item: its id and the names of its sections. */
+int model_parse_workspace(const char *json, size_t len, int64_t *id,
+			  char ***sections, size_t *n)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *jid = root ? json_object_get(root, "id") : NULL;
+	const json_t *sec = root ? json_object_get(root, "sections") : NULL;
+	const char *key;
+	json_t *val;
+	int rc = 0;
+
+	*sections = NULL;
+	*n = 0;
+	if (!json_is_integer(jid) || !json_is_object(sec)) {
+		json_decref(root);
+		log_error("workspace item: no id or sections");
+		return -EPROTO;
+	}
+	*id = (int64_t)json_integer_value(jid);
+	json_object_foreach((json_t *)sec, key, val)
+	{
+		if (!bad_text(key, strlen(key)) && !strchr(key, '/'))
+			rc = rc ? rc : model_strv_add(sections, n, key);
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* The fields a submission form offers: rows[].fields[].selectableMetadata
+ * [].metadata. */
+int model_parse_form_fields(const char *json, size_t len, char ***fields,
+			    size_t *n)
+{
+	json_t *root = json_loadb(json, len, 0, NULL);
+	const json_t *rows = root ? json_object_get(root, "rows") : NULL;
+	size_t i, j, k;
+	int rc = 0;
+
+	*fields = NULL;
+	*n = 0;
+	if (!json_is_array(rows)) {
+		json_decref(root);
+		return -EPROTO;
+	}
+	for (i = 0; i < json_array_size(rows); i++) {
+		const json_t *fs =
+		    json_object_get(json_array_get(rows, i), "fields");
+
+		for (j = 0; j < json_array_size(fs); j++) {
+			const json_t *sel = json_object_get(
+			    json_array_get(fs, j), "selectableMetadata");
+
+			for (k = 0; k < json_array_size(sel) && !rc; k++) {
+				const json_t *md = json_object_get(
+				    json_array_get(sel, k), "metadata");
+
+				if (json_is_string(md))
+					rc = model_strv_add(
+					    fields, n, json_string_value(md));
+			}
+		}
+	}
+	json_decref(root);
+	return rc;
 }

@@ -109,6 +109,13 @@ int model_parse_object(const char *json, size_t len, const char *parent_uuid,
  * -EPROTO when this is not a DSpace root document. */
 int model_parse_root(const char *json, size_t len, char **version);
 
+/* From a page of the bitstream format registry: the format whose
+ * extensions list ext (any case), else the one called "Unknown" (what
+ * DSpace gives a name it cannot guess). Sets *id and *mime (caller
+ * frees); -ENOENT when neither is there, -EPROTO for bad JSON. */
+int model_format_for_ext(const char *json, size_t len, const char *ext,
+			 int64_t *id, char **mime);
+
 /* The "message" of a DSpace error body, or NULL (caller frees). */
 char *model_error_message(const char *json, size_t len);
 
@@ -120,6 +127,22 @@ int model_parse_status(const char *json, size_t len, int *authenticated);
 
 /* Whether s is a canonical UUID (8-4-4-4-12 hex digits, either case). */
 int model_uuid_valid(const char *s);
+
+/* The bitstream metadata field that holds a file's modification time set
+ * through the mount (touch, cp -p, rsync -a): dcterms.modified, "Date on
+ * which the resource was changed" in DSpace's stock registry
+ * dspace/config/registries/dcterms-types.xml, loaded on every DSpace
+ * 7-10, and meant for this; dc.date.updated is registered for "the last
+ * time the item was updated via the SWORD interface"
+ * (dublin-core-types.xml). */
+#define MODEL_MODIFIED_FIELD "dcterms.modified"
+
+/* The time in d's MODEL_MODIFIED_FIELD ("2024-01-02T03:04:05.123456789Z"):
+ * 0, or -ENOENT when absent or not a date-time. */
+int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns);
+/* A JSON Patch that sets MODEL_MODIFIED_FIELD to sec.ns (UTC, nanoseconds
+ * kept), or removes it when sec < 0. NULL on ENOMEM. */
+char *model_modified_patch(int64_t sec, int64_t ns);
 
 /* ISO-8601 date-time ("2021-06-21T12:53:57.871+00:00", "...Z", "+02:00",
  * "+0200"; no zone = UTC) → Unix seconds, independent of TZ. 0 or -EINVAL. */
@@ -136,5 +159,61 @@ char *model_bundle_create_body(const char *name);
 /* JSON Patch replacing the first value of a metadata field (§6.4), e.g.
  * field "dc.title" renames a bitstream, bundle or item. */
 char *model_metadata_replace_patch(const char *field, const char *value);
+
+/* --- whole metadata, with every attribute of every value (metadata.json) */
+
+/* One value of a field; language and authority NULL when unset,
+ * confidence -1 (DSpace's CF_UNSET) when unset. */
+struct md_value {
+	char *value;
+	char *language;
+	char *authority;
+	int confidence;
+};
+
+/* One field and its values in place order. */
+struct md_field {
+	char *name;
+	struct md_value *v;
+	size_t n;
+};
+
+/* Fields sorted by name. */
+struct md_set {
+	struct md_field *f;
+	size_t n;
+};
+
+void md_set_release(struct md_set *m);
+/* How many entries a list page holds in all (page.totalElements, else
+ * the entries of _embedded.rel). 0 or -EPROTO. */
+int model_page_total(const char *json, size_t len, const char *rel,
+		     int64_t *total);
+/* The "metadata" map of an object's JSON. 0, -EPROTO or -ENOMEM. */
+int model_parse_md_object(const char *json, size_t len, struct md_set *out);
+/* A saved metadata.json: an object of field → list of values (a string,
+ * or {"value", "language", "authority", "confidence"}). -EINVAL for
+ * anything else (not JSON, not an object, no field, a bad value). */
+int model_parse_md_file(const char *text, size_t len, struct md_set *out);
+/* metadata.json text of m (sorted, indented, newline-terminated); NULL
+ * on ENOMEM. */
+char *model_render_md(const struct md_set *m);
+/* Appends a copy of s to the string list *v (*n entries). 0 or -ENOMEM. */
+int model_strv_add(char ***v, size_t *n, const char *s);
+/* Frees a list of strings. */
+void model_strv_release(char **v, size_t n);
+/* A workspace item (§7): its id and the names of its sections. */
+int model_parse_workspace(const char *json, size_t len, int64_t *id,
+			  char ***sections, size_t *n);
+/* The metadata fields a submission form offers
+ * (rows[].fields[].selectableMetadata[].metadata). */
+int model_parse_form_fields(const char *json, size_t len, char ***fields,
+			    size_t *n);
+/* JSON Patch replacing the fields of m whole (§6.4): per field
+ * "remove /metadata/F" then "add /metadata/F/-" for each value; a field
+ * without values is only removed. section: a submission form's section
+ * instead ("add /sections/S/F" with the whole list; "remove" when empty);
+ * sections[i] names the section of m->f[i]. NULL on ENOMEM. */
+char *model_md_patch(const struct md_set *m, const char *const *sections);
 
 #endif

@@ -165,7 +165,7 @@ static int get_json(struct session *s, const char *url,
  * top-level entries continue from *pos across pages. */
 static int list_pages(struct session *s, const char *first_url,
 		      enum page_kind kind, const char *rel, const char *parent,
-		      struct dso_list *out, int64_t *pos)
+		      struct dso_list *out, int64_t *pos, size_t max)
 {
 	struct page_info page = {0};
 	char *url = strdup(first_url);
@@ -203,6 +203,8 @@ static int list_pages(struct session *s, const char *first_url,
 			count++;
 		}
 		*pos += count;
+		if (max && *pos >= (int64_t)max)
+			break; /* the caller's cap: no more pages */
 		if (page.number != expect) {
 			log_error("GET %s: server sent page %lld instead of "
 				  "%lld",
@@ -266,7 +268,7 @@ static int list_one(struct session *s, enum page_kind kind, const char *rel,
 	url = api_url(s, "%s", tail);
 	if (!url)
 		return -ENOMEM;
-	rc = list_pages(s, url, kind, rel, parent, out, pos);
+	rc = list_pages(s, url, kind, rel, parent, out, pos, 0);
 	free(url);
 	return rc;
 }
@@ -366,6 +368,136 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 	return rc;
 }
 
+/* Appends s to b percent-encoded (all but RFC 3986's unreserved). */
+static int add_encoded(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int r = 0;
+
+	for (; *s && r == 0; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			r = buf_add(b, s, 1);
+		else
+			r = buf_addf(b, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+	}
+	return r;
+}
+
+int rest_search_items(struct session *s, const char *scope_uuid,
+		      const char *query, size_t max, struct dso_list *out,
+		      int *capped)
+{
+	struct buf b = BUF_INIT;
+	char u[UUID_LEN + 1] = "";
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	*capped = 0;
+	if (scope_uuid && scope_uuid[0] && safe_uuid(scope_uuid, u))
+		return -EINVAL;
+	if (buf_adds(&b, session_api_url(s)) ||
+	    buf_adds(&b, "/discover/search/objects?query=") ||
+	    add_encoded(&b, query) ||
+	    buf_addf(&b, "%s%s", u[0] ? "&scope=" : "", u) ||
+	    buf_adds(&b, "&dsoType=ITEM&size=" DISCOVERY_SIZE "&" ITEM_EMBED)) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	url = buf_detach(&b, NULL);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, max);
+	free(url);
+	if (rc)
+		while (out->n > start)
+			dso_release(&out->v[--out->n]);
+	else if (max && pos >= (int64_t)max)
+		*capped = 1;
+	return rc;
+}
+
+/* The object a find endpoint's redirect names ("{api}/core/items/<u>"). */
+static int follow_find(struct session *s, const char *url, struct dso_list *out)
+{
+	static const enum dso_type types[] = {
+	    DSO_COMMUNITY, DSO_COLLECTION, DSO_ITEM, DSO_BUNDLE, DSO_BITSTREAM};
+	struct http_request req = {0};
+	struct http_response resp = {0};
+	const char *api = session_api_url(s), *loc, *p;
+	size_t n = strlen(api), k;
+	int rc;
+
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = perform(s, &req, &resp, 302, 301);
+	if (rc)
+		goto out;
+	loc = http_response_header(&resp, "Location");
+	rc = -EIO;
+	if (!loc || !link_is_ours(s, loc) || strncmp(loc + n, "/core/", 6)) {
+		log_error("GET %s: unusable redirect to %s", url,
+			  loc ? loc : "(none)");
+		goto out;
+	}
+	p = loc + n + 6;
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		const char *seg = plural(types[k]);
+		size_t len = strlen(seg);
+
+		if (!strncmp(p, seg, len) && p[len] == '/' &&
+		    strlen(p + len + 1) == UUID_LEN) {
+			rc = rest_get_object(s, types[k], p + len + 1, out);
+			goto out;
+		}
+	}
+	log_error("GET %s: redirect to %s names no object", url, loc);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
+{
+	char u[UUID_LEN + 1];
+	char *url;
+	int rc;
+
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/dso/find?uuid=%s", u);
+	if (!url)
+		return -ENOMEM;
+	rc = follow_find(s, url, out);
+	free(url);
+	return rc;
+}
+
+int rest_find_handle(struct session *s, const char *handle,
+		     struct dso_list *out)
+{
+	struct buf b = BUF_INIT;
+	char *url;
+	int rc;
+
+	if (buf_adds(&b, session_api_url(s)) || buf_adds(&b, "/pid/find?id=") ||
+	    add_encoded(&b, handle)) {
+		buf_release(&b);
+		return -ENOMEM;
+	}
+	url = buf_detach(&b, NULL);
+	if (!url)
+		return -ENOMEM;
+	rc = follow_find(s, url, out);
+	free(url);
+	return rc;
+}
+
 char *dspace_api_root(const char *url)
 {
 	struct buf b = BUF_INIT;
@@ -390,6 +522,26 @@ char *rest_content_url(struct session *s, const char *uuid)
 	if (safe_uuid(uuid, u))
 		return NULL;
 	return api_url(s, "/core/bitstreams/%s/content", u);
+}
+
+/* Whether a failed multipart request got DSpace's answer to a body it
+ * would not take: 400 "Request is invalid or incorrect", the wording of
+ * DSpaceApiExceptionControllerAdvice.handleWrongRequestException for a
+ * MultipartException, which MaxUploadSizeExceededException (the size
+ * limit) is; DSpace 10 answers the same when replace-bitstream.enabled is
+ * false (IllegalStateException). Our body is well formed, so on a POST
+ * this is the size limit; any other 400 is not. */
+static int multipart_refused(const struct http_response *resp)
+{
+	char *msg;
+	int r;
+
+	if (resp->status != 400)
+		return 0;
+	msg = model_error_message(resp->body, resp->body_len);
+	r = msg && !strcmp(msg, "Request is invalid or incorrect");
+	free(msg);
+	return r;
 }
 
 /* Sends a write request with a body and parses the object it returns
@@ -424,15 +576,13 @@ static int write_call(struct session *s, const char *method, char *url,
 	req.nparts = nparts;
 	req.idempotent = 0;
 	rc = perform(s, &req, &resp, want, want);
-	if (rc == -EIO && resp.status == 400 && parts) {
-		/* Our multipart body is well formed, and DSpace answers an
-		 * oversized one with a plain 400 (MultipartException, no
-		 * useful message): take it as the size limit. */
-		log_error("%s: the server refused the upload; most likely it "
-			  "is larger than the server's multipart limit "
-			  "(spring.servlet.multipart.max-file-size, 512MB by "
-			  "default)",
-			  url);
+	if (rc == -EIO && parts && multipart_refused(&resp)) {
+		if (!strcmp(method, "POST"))
+			log_error("%s: the server refused the upload; most "
+				  "likely it is larger than the server's "
+				  "multipart limit (spring.servlet.multipart."
+				  "max-file-size, 512MB by default)",
+				  url);
 		rc = -EFBIG;
 	}
 	if (rc == 0 && out) {
@@ -551,6 +701,38 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 	return upload_post(s, bundle_uuid, name, &f, out);
 }
 
+/* Replaces a bitstream's content (DSpace 10): a new bitstream that keeps
+ * the old one's metadata and place; the old one is gone. */
+int rest_replace_bitstream(struct session *s, const char *bitstream_uuid,
+			   const char *name, const char *path,
+			   struct dso_list *out)
+{
+	struct http_part f = {0};
+	char u[UUID_LEN + 1];
+	int rc;
+
+	if (!path || safe_uuid(bitstream_uuid, u))
+		return -EINVAL;
+	if (!session_replace_usable(s))
+		return -EOPNOTSUPP;
+	f.name = "file";
+	f.filename = name;
+	f.type = "application/octet-stream";
+	f.filepath = path;
+	rc = write_call(s, "PUT", api_url(s, "/core/bitstreams/%s/content", u),
+			NULL, NULL, &f, 1, 201, out);
+	if (rc == -EFBIG || rc == -EOPNOTSUPP) {
+		/* replace-bitstream.enabled = false (DSpace's default)
+		 * answers 400 after the body; 405 before 10.0. */
+		log_info("the server does not replace bitstream content "
+			 "(replace-bitstream.enabled = false?): overwrites "
+			 "create a new bitstream and delete the old one");
+		session_replace_refused(s);
+		rc = -EOPNOTSUPP;
+	}
+	return rc;
+}
+
 /* Renames a bitstream, bundle or item: its dc.title is its name. */
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out)
@@ -568,6 +750,84 @@ int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 	rc =
 	    write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
 		       "application/json-patch+json", patch, NULL, 0, 200, out);
+	free(patch);
+	return rc;
+}
+
+/* The format registry's format for name's extension (cached per
+ * session: one GET per mount). */
+static int format_for_name(struct session *s, const char *name, int64_t *id,
+			   char **mime)
+{
+	struct http_response resp = {0};
+	const char *dot = strrchr(name, '.');
+	char *url = NULL, *reg = session_formats(s);
+	int rc = 0;
+
+	if (!reg) {
+		url = api_url(s, "/core/bitstreamformats?size=1000");
+		rc = url ? get_json(s, url, &resp) : -ENOMEM;
+		if (rc == 0)
+			session_set_formats(s, resp.body);
+		reg = rc == 0 ? strdup(resp.body) : NULL;
+		if (rc == 0 && !reg)
+			rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = model_format_for_ext(reg, strlen(reg),
+					  dot && dot != name ? dot + 1 : "", id,
+					  mime);
+	http_response_release(&resp);
+	free(url);
+	free(reg);
+	return rc;
+}
+
+int rest_fix_format(struct session *s, const char *uuid, const char *name,
+		    const char *cur_mime, char **mime)
+{
+	char u[UUID_LEN + 1];
+	char *body = NULL, *fmt = NULL;
+	int64_t id;
+	int rc;
+
+	*mime = NULL;
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	rc = format_for_name(s, name, &id, &fmt);
+	if (rc < 0 || (cur_mime && !strcmp(cur_mime, fmt)))
+		goto out;
+	body = api_url(s, "/core/bitstreamformats/%lld", (long long)id);
+	rc = body ? write_call(s, "PUT",
+			       api_url(s, "/core/bitstreams/%s/format", u),
+			       "text/uri-list", body, NULL, 0, 200, NULL)
+		  : -ENOMEM;
+	if (rc == 0) {
+		*mime = fmt;
+		fmt = NULL;
+	}
+out:
+	free(body);
+	free(fmt);
+	return rc;
+}
+
+/* Stores a bitstream's modification time in its metadata. */
+int rest_set_modified(struct session *s, const char *uuid, int64_t sec,
+		      int64_t ns)
+{
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (safe_uuid(uuid, u))
+		return -EINVAL;
+	patch = model_modified_patch(sec, ns);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/bitstreams/%s", u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			NULL);
 	free(patch);
 	return rc;
 }
@@ -602,4 +862,181 @@ int rest_delete(struct session *s, enum dso_type type, const char *uuid)
 		return -EINVAL;
 	return write_call(s, "DELETE", api_url(s, "/core/%s/%s", seg, u), NULL,
 			  NULL, NULL, 0, 204, NULL);
+}
+
+/* The whole metadata of an object, every attribute of every value. */
+int rest_get_md(struct session *s, enum dso_type type, const char *uuid,
+		struct md_set *out)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *url;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/core/%s/%s", seg, u);
+	if (!url)
+		return -ENOMEM;
+	rc = get_json(s, url, &resp);
+	if (rc == 0)
+		rc = model_parse_md_object(resp.body, resp.body_len, out);
+	if (rc == -EPROTO) {
+		log_error("GET %s: unusable response", url);
+		rc = -EIO;
+	}
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* Replaces the fields of m whole on an object, in one PATCH (§6.4). */
+int rest_patch_md(struct session *s, enum dso_type type, const char *uuid,
+		  const struct md_set *m)
+{
+	const char *seg = plural(type);
+	char u[UUID_LEN + 1];
+	char *patch;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	if (m->n == 0)
+		return 0;
+	patch = model_md_patch(m, NULL);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(s, "PATCH", api_url(s, "/core/%s/%s", seg, u),
+			"application/json-patch+json", patch, NULL, 0, 200,
+			NULL);
+	free(patch);
+	return rc;
+}
+
+/* Whether the user may edit the object's metadata (canEditMetadata). */
+int rest_can_edit_md(struct session *s, enum dso_type type, const char *uuid)
+{
+	struct http_response resp = {0};
+	const char *seg = plural(type);
+	struct buf q = BUF_INIT;
+	char u[UUID_LEN + 1];
+	char *obj = NULL, *url = NULL;
+	int64_t total = 0;
+	int rc;
+
+	if (!seg || safe_uuid(uuid, u))
+		return -EINVAL;
+	obj = api_url(s, "/core/%s/%s", seg, u);
+	rc = obj ? buf_add_urlencoded(&q, obj) : -ENOMEM;
+	if (rc == 0)
+		url = api_url(s,
+			      "/authz/authorizations/search/object?uri=%s"
+			      "&feature=canEditMetadata",
+			      q.data);
+	rc = rc ? rc : url ? get_json(s, url, &resp) : -ENOMEM;
+	if (rc == 0 && model_page_total(resp.body, resp.body_len,
+					"authorizations", &total) < 0)
+		rc = -EIO;
+	http_response_release(&resp);
+	buf_release(&q);
+	free(obj);
+	free(url);
+	return rc < 0 ? rc : total > 0;
+}
+
+void draft_form_release(struct draft_form *f)
+{
+	model_strv_release(f->field, f->n);
+	model_strv_release(f->section, f->n);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Adds the fields that form section sec offers to out (a section that
+ * is no form, 404, adds none). */
+static int form_section(struct session *s, const char *sec,
+			struct draft_form *out)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	struct buf q = BUF_INIT;
+	char **f = NULL;
+	size_t nf = 0, i, ns = out->n;
+	char *url = NULL;
+	int rc = buf_add_urlencoded(&q, sec);
+
+	url = rc ? NULL : api_url(s, "/config/submissionforms/%s", q.data);
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = rc ? rc : url ? perform(s, &req, &resp, 200, 404) : -ENOMEM;
+	if (rc == 0 && resp.status == 200)
+		rc = model_parse_form_fields(resp.body, resp.body_len, &f, &nf);
+	for (i = 0; rc == 0 && i < nf; i++) {
+		ns = out->n;
+		rc = model_strv_add(&out->field, &ns, f[i]);
+		if (rc == 0)
+			rc = model_strv_add(&out->section, &out->n, sec);
+	}
+	model_strv_release(f, nf);
+	http_response_release(&resp);
+	buf_release(&q);
+	free(url);
+	return rc == -EPROTO ? -EIO : rc;
+}
+
+/* The draft's workspace item and its form. */
+int rest_draft_form(struct session *s, const char *item_uuid,
+		    struct draft_form *out)
+{
+	struct http_response resp = {0};
+	struct http_request req = {0};
+	char u[UUID_LEN + 1];
+	char **secs = NULL;
+	size_t ns = 0, i;
+	char *url;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (safe_uuid(item_uuid, u))
+		return -EINVAL;
+	url = api_url(s, "/submission/workspaceitems/search/item?uuid=%s", u);
+	if (!url)
+		return -ENOMEM;
+	req.method = "GET";
+	req.url = url;
+	req.idempotent = 1;
+	rc = perform(s, &req, &resp, 200, 204);
+	if (rc == 0 && resp.status == 200)
+		rc = model_parse_workspace(resp.body, resp.body_len, &out->wsid,
+					   &secs, &ns);
+	for (i = 0; rc == 0 && i < ns; i++)
+		rc = form_section(s, secs[i], out);
+	model_strv_release(secs, ns);
+	http_response_release(&resp);
+	free(url);
+	if (rc)
+		draft_form_release(out);
+	return rc == -EPROTO ? -EIO : rc;
+}
+
+/* PATCHes the draft's form sections. */
+int rest_patch_draft(struct session *s, int64_t wsid, const struct md_set *m,
+		     const char *const *sections)
+{
+	char *patch;
+	int rc;
+
+	if (m->n == 0)
+		return 0;
+	patch = model_md_patch(m, sections);
+	if (!patch)
+		return -ENOMEM;
+	rc = write_call(
+	    s, "PATCH",
+	    api_url(s, "/submission/workspaceitems/%lld", (long long)wsid),
+	    "application/json-patch+json", patch, NULL, 0, 200, NULL);
+	free(patch);
+	return rc;
 }

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/model.h"
 #include "dspace/session.h"
@@ -20,6 +22,7 @@
 #define DEFAULT_REFRESH_MARGIN 60
 #define OPAQUE_REFRESH_INTERVAL 600 /* tokens we cannot decode (JWE) */
 #define REAUTH_PAUSE 5		    /* after a failed login/refresh */
+#define UPLOAD_RATE (1 << 20)	    /* bytes/s an upload surely reaches */
 /* error bodies we keep for a retry decision */
 #define HELD_BODY_MAX (64u << 10)
 #define CSRF_HEADER "DSPACE-XSRF-TOKEN"
@@ -31,6 +34,7 @@ struct session {
 	char *user;
 	char *password;
 	int refresh_margin;
+	int start_timeout;
 	char *version;
 	int anonymous;
 
@@ -39,6 +43,8 @@ struct session {
 	pthread_rwlock_t auth_lock;
 	char *jwt;	     /* without "Bearer " */
 	int64_t refresh_at;  /* refresh the JWT from this time on */
+	int64_t jwt_exp;     /* its expiry, -1 unknown */
+	int64_t jwt_got;     /* when it came */
 	int64_t pause_until; /* no new login attempt before this time */
 	unsigned long gen;
 	pthread_mutex_t login_lock; /* one login or refresh at a time */
@@ -46,6 +52,11 @@ struct session {
 	pthread_mutex_t csrf_lock;
 	char *csrf;
 	int csrf_endpoint_missing; /* GET /security/csrf answered 404 */
+
+	int login_failing;     /* atomic: the last re-login failed */
+	int64_t offline_since; /* atomic: first unanswered request; 0 */
+	int replace_refused;   /* PUT bitstreams/{u}/content answered 400 */
+	char *formats;	       /* the bitstream format registry page (JSON) */
 };
 
 /* Wraps the caller's callbacks so that a response we may retry (a CSRF 403,
@@ -463,6 +474,8 @@ static int take_token(struct session *s, const struct http_response *resp)
 	free(s->jwt);
 	s->jwt = jwt;
 	s->refresh_at = session_refresh_at(exp, now_s(), s->refresh_margin);
+	s->jwt_exp = exp;
+	s->jwt_got = now_s();
 	s->pause_until = 0;
 	s->gen++;
 	pthread_rwlock_unlock(&s->auth_lock);
@@ -610,6 +623,7 @@ static int reauth(struct session *s, unsigned long seen_gen, int full)
 		log_info("session expired: logging in again as %s", s->user);
 		rc = login(s, NULL, 0);
 	}
+	__atomic_store_n(&s->login_failing, rc < 0, __ATOMIC_RELAXED);
 	if (rc < 0) {
 		log_warn("cannot log in again as %s (%s); retrying in %d s",
 			 s->user, strerror(-rc), REAUTH_PAUSE);
@@ -623,10 +637,42 @@ out:
 	return rc;
 }
 
-/* The current bearer (copy) and generation; refreshes first when due,
- * or always when upload: DSpace checks the token only once the whole body
- * has arrived, so a long upload must start with the freshest token. */
-static char *auth_snapshot(struct session *s, unsigned long *gen, int upload)
+/* The bytes of req's multipart body we know of (file parts by their
+ * size; a streamed part is unknown: 0). */
+static int64_t upload_size(const struct http_request *req)
+{
+	int64_t n = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < req->nparts; i++)
+		if (req->parts[i].filepath &&
+		    stat(req->parts[i].filepath, &st) == 0)
+			n += st.st_size;
+		else
+			n += req->parts[i].len;
+	return n;
+}
+
+/* Whether the token may expire before an upload's body has arrived:
+ * DSpace checks it only then (contract §13, DS#12351), so an upload starts
+ * with at least half the token's lifetime left, and more for a large file
+ * at a conservative UPLOAD_RATE (auth_lock held). */
+static int upload_due(const struct session *s, const struct http_request *r)
+{
+	int64_t life = s->jwt_exp - s->jwt_got, need, margin = life / 2;
+
+	if (!r->nparts || s->jwt_exp < 0)
+		return 0;
+	need = upload_size(r) / UPLOAD_RATE + DEFAULT_REFRESH_MARGIN;
+	if (need > margin && need < life)
+		margin = need; /* (a new token could not cover more) */
+	return s->jwt_exp - now_s() < margin;
+}
+
+/* The current bearer (copy) and generation; refreshes first when due
+ * (for an upload, see upload_due). */
+static char *auth_snapshot(struct session *s, const struct http_request *req,
+			   unsigned long *gen)
 {
 	char *bearer = NULL;
 	int due;
@@ -636,7 +682,7 @@ static char *auth_snapshot(struct session *s, unsigned long *gen, int upload)
 		return NULL;
 	}
 	pthread_rwlock_rdlock(&s->auth_lock);
-	due = s->jwt && (upload || now_s() >= s->refresh_at) &&
+	due = s->jwt && (now_s() >= s->refresh_at || upload_due(s, req)) &&
 	      now_s() >= s->pause_until;
 	*gen = s->gen;
 	pthread_rwlock_unlock(&s->auth_lock);
@@ -650,6 +696,19 @@ static char *auth_snapshot(struct session *s, unsigned long *gen, int upload)
 	return bearer;
 }
 
+/* Keeps when the server stopped answering (rc unavailable) and forgets
+ * it at the first answer. */
+static void note_reach(struct session *s, int rc)
+{
+	int64_t zero = 0, now = now_s();
+
+	if (rc >= 0)
+		__atomic_store_n(&s->offline_since, 0, __ATOMIC_RELAXED);
+	else if (err_is_unavailable(rc))
+		__atomic_compare_exchange_n(&s->offline_since, &zero, now, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp)
 {
@@ -658,7 +717,7 @@ int session_request(struct session *s, const struct http_request *req,
 	int rc, relogged = 0;
 
 	for (;;) {
-		bearer = auth_snapshot(s, &gen, req->nparts > 0 && !relogged);
+		bearer = auth_snapshot(s, req, &gen);
 		rc = send_csrf(s, req, bearer, bearer && !relogged, resp);
 		if (rc < 0 || resp->status != 401 || !bearer || relogged)
 			break;
@@ -677,6 +736,7 @@ int session_request(struct session *s, const struct http_request *req,
 		http_response_release(resp);
 	}
 	free(bearer);
+	note_reach(s, rc);
 	return rc;
 }
 
@@ -689,6 +749,7 @@ struct session *session_new(struct http *http, const struct session_config *cfg)
 		return NULL;
 	s->http = http;
 	s->refresh_margin = cfg->refresh_margin;
+	s->start_timeout = cfg->start_timeout;
 	s->anonymous = !cfg->user || !*cfg->user;
 	pthread_rwlock_init(&s->auth_lock, NULL);
 	pthread_mutex_init(&s->login_lock, NULL);
@@ -712,54 +773,171 @@ fail:
 	return NULL;
 }
 
-int session_start(struct session *s, char *err, size_t errlen)
+/* Names why the server could not be reached: DNS, refused, TLS, timeout,
+ * or curl's own words. */
+static const char *unreachable_cause(const struct session *s, int rc,
+				     const char *why)
+{
+	static __thread char text[320];
+
+	if (strstr(why, "resolve"))
+		snprintf(text, sizeof(text),
+			 "DNS: the host name does not resolve (%s)", why);
+	else if (rc == -ECONNREFUSED)
+		snprintf(text, sizeof(text),
+			 "connection refused: nothing listens there (%s)", why);
+	else if (strstr(why, "SSL") || strstr(why, "certificate") ||
+		 strstr(why, "TLS"))
+		snprintf(text, sizeof(text),
+			 "TLS: %s (-o cacert=FILE names a CA bundle)", why);
+	else if (rc == -ETIMEDOUT && s->start_timeout > 0)
+		snprintf(text, sizeof(text),
+			 "timeout: no answer within %d s (-o "
+			 "connect_timeout=SECONDS)",
+			 s->start_timeout);
+	else
+		snprintf(text, sizeof(text), "%s", *why ? why : strerror(-rc));
+	return text;
+}
+
+/* The URL to give dspacefs for a redirect of the API root to loc: loc
+ * without its "/api" (dspacefs adds it), made absolute. */
+static void redirect_hint(const char *from, const char *loc, char *out,
+			  size_t outlen)
+{
+	const char *scheme_end = strstr(from, "://");
+	size_t n = strlen(loc), origin = 0;
+
+	while (n > 1 && loc[n - 1] == '/')
+		n--;
+	if (n >= 4 && strncmp(loc + n - 4, "/api", 4) == 0)
+		n -= 4;
+	if (loc[0] == '/' && scheme_end)
+		origin = (size_t)(scheme_end + 3 - from) +
+			 strcspn(scheme_end + 3, "/");
+	snprintf(out, outlen, "%.*s%.*s", (int)origin, from, (int)n, loc);
+}
+
+/* Explains an API root that did not answer 200; returns -errno. */
+static int root_refused(const char *url, struct http_response *resp, char *err,
+			size_t errlen)
+{
+	const char *loc = http_response_header(resp, "Location");
+	char hint[512];
+
+	if (resp->status >= 300 && resp->status < 400 && loc) {
+		/* We do not follow redirects: name the right URL. */
+		redirect_hint(url, loc, hint, sizeof(hint));
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s", url,
+			 loc, hint);
+		return -EPROTO;
+	}
+	if (resp->status >= 500 || resp->status == 429) {
+		snprintf(err, errlen, "%s answered HTTP %ld", url,
+			 resp->status);
+		return -http_status_errno(resp->status);
+	}
+	snprintf(err, errlen,
+		 "%s does not look like a DSpace REST API (HTTP %ld)", url,
+		 resp->status);
+	return -EPROTO;
+}
+
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow);
+
+/* Is hint (a URL as the user gives it) the one whose API root is from? */
+static int same_root(const char *from, const char *hint)
+{
+	size_t n = strlen(hint);
+
+	return strncmp(from, hint, n) == 0 && strcmp(from + n, "/api") == 0;
+}
+
+/* The API root from redirects to loc: names the URL to use instead (loc
+ * without its /api) once loc answers as DSpace, or, when that is the URL
+ * given (a proxy adding a trailing slash), takes loc's answer. hops more
+ * redirects are followed. 0 with *version, or -errno with err set. */
+static int follow_redirect(struct session *s, const char *from, const char *loc,
+			   int hops, char **version, char *err, size_t errlen)
+{
+	char hint[512], inner[512] = "";
+	int rc;
+
+	redirect_hint(from, loc, hint, sizeof(hint));
+	rc = fetch_root(s, loc, version, inner, sizeof(inner), hops);
+	if (rc == 0 && same_root(from, hint)) {
+		log_info("%s redirects to %s; following it", from, loc);
+		return 0;
+	}
+	if (rc == 0) {
+		free(*version);
+		*version = NULL;
+		snprintf(err, errlen, "%s redirects to %s: use the URL %s",
+			 from, loc, hint);
+		return -EPROTO;
+	}
+	snprintf(err, errlen,
+		 "%s redirects to %s, which does not answer as DSpace "
+		 "either: %s",
+		 from, loc, inner);
+	return rc;
+}
+
+/* GETs the API root at url and learns the DSpace version; up to may_follow
+ * redirects are followed (follow_redirect). 0 or -errno with err set. */
+static int fetch_root(struct session *s, const char *url, char **version,
+		      char *err, size_t errlen, int may_follow)
 {
 	struct http_request req = {0};
 	struct http_response resp;
-	char *version = NULL;
+	const char *loc;
+	char *copy;
 	int rc;
 
 	req.method = "GET";
-	req.url = s->api_url;
+	req.url = url;
 	req.idempotent = 1;
 	req.max_body = 4 << 20;
+	req.stall_ms = s->start_timeout * 1000L;
 	rc = send_csrf(s, &req, NULL, 0, &resp);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot reach %s: %s", s->api_url,
-			 resp.errmsg[0] ? resp.errmsg : strerror(-rc));
+		snprintf(err, errlen, "cannot reach %s: %s", url,
+			 unreachable_cause(s, rc, resp.errmsg));
 		goto out;
+	}
+	loc = http_response_header(&resp, "Location");
+	if (may_follow && resp.status >= 300 && resp.status < 400 && loc) {
+		copy = strdup(loc);
+		http_response_release(&resp);
+		rc = copy ? follow_redirect(s, url, copy, may_follow - 1,
+					    version, err, errlen)
+			  : -ENOMEM;
+		free(copy);
+		return rc;
 	}
 	if (resp.status != 200) {
-		const char *loc = http_response_header(&resp, "Location");
-
-		if (resp.status >= 300 && resp.status < 400 && loc) {
-			/* We do not follow redirects: name the right URL. */
-			snprintf(err, errlen,
-				 "%s redirects to %s: use that URL", s->api_url,
-				 loc);
-			rc = -EPROTO;
-		} else if (resp.status >= 500 || resp.status == 429) {
-			snprintf(err, errlen, "%s answered HTTP %ld",
-				 s->api_url, resp.status);
-			rc = -http_status_errno(resp.status);
-		} else {
-			snprintf(err, errlen,
-				 "%s does not look like a DSpace REST API "
-				 "(HTTP %ld)",
-				 s->api_url, resp.status);
-			rc = -EPROTO;
-		}
+		rc = root_refused(url, &resp, err, errlen);
 		goto out;
 	}
-	rc = model_parse_root(resp.body, resp.body_len, &version);
-	if (rc < 0) {
+	rc = model_parse_root(resp.body, resp.body_len, version);
+	if (rc < 0)
 		snprintf(err, errlen, "%s does not look like a DSpace REST API",
-			 s->api_url);
-		goto out;
-	}
+			 url);
+out:
+	http_response_release(&resp);
+	return rc;
+}
+
+int session_start(struct session *s, char *err, size_t errlen)
+{
+	char *version = NULL;
+	int rc = fetch_root(s, s->api_url, &version, err, errlen, 2);
+
+	if (rc < 0)
+		return rc;
 	free(s->version);
 	s->version = version;
-	http_response_release(&resp);
 
 	csrf_ensure(s);
 	if (!s->anonymous)
@@ -767,9 +945,6 @@ int session_start(struct session *s, char *err, size_t errlen)
 	if (rc == 0)
 		log_info("connected to %s (%s)%s", s->api_url, s->version,
 			 s->anonymous ? ", anonymous" : "");
-	return rc;
-out:
-	http_response_release(&resp);
 	return rc;
 }
 
@@ -783,9 +958,69 @@ const char *session_dspace_version(const struct session *s)
 	return s->version ? s->version : "";
 }
 
+/* The major number of a "DSpace 10.0" version string, 0 if none. */
+static int version_major(const char *v)
+{
+	while (*v && (*v < '0' || *v > '9'))
+		v++;
+	return atoi(v);
+}
+
+int session_replace_usable(struct session *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	r = !s->replace_refused && version_major(s->version) >= 10;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return r;
+}
+
+void session_replace_refused(struct session *s)
+{
+	pthread_mutex_lock(&s->csrf_lock);
+	s->replace_refused = 1;
+	pthread_mutex_unlock(&s->csrf_lock);
+}
+
+char *session_formats(struct session *s)
+{
+	char *r;
+
+	pthread_mutex_lock(&s->csrf_lock);
+	r = s->formats ? strdup(s->formats) : NULL;
+	pthread_mutex_unlock(&s->csrf_lock);
+	return r;
+}
+
+void session_set_formats(struct session *s, const char *json)
+{
+	char *c = strdup(json);
+
+	pthread_mutex_lock(&s->csrf_lock);
+	free(s->formats);
+	s->formats = c;
+	pthread_mutex_unlock(&s->csrf_lock);
+}
+
 int session_is_anonymous(const struct session *s)
 {
 	return s->anonymous;
+}
+
+const char *session_user(const struct session *s)
+{
+	return s->user ? s->user : "";
+}
+
+int session_login_failing(const struct session *s)
+{
+	return __atomic_load_n(&s->login_failing, __ATOMIC_RELAXED);
+}
+
+int64_t session_offline_since(const struct session *s)
+{
+	return __atomic_load_n(&s->offline_since, __ATOMIC_RELAXED);
 }
 
 void session_free(struct session **sp)
@@ -801,6 +1036,7 @@ void session_free(struct session **sp)
 	free(s->user);
 	free(s->api_url);
 	free(s->version);
+	free(s->formats);
 	free(s->jwt);
 	free(s->csrf);
 	pthread_rwlock_destroy(&s->auth_lock);

@@ -25,6 +25,9 @@ struct session_config {
 	const char *api_url;
 	const char *user;     /* e-mail; NULL for an anonymous session */
 	const char *password; /* copied; the caller should wipe its own copy */
+	int start_timeout;    /* seconds session_start's first request may
+			       * wait for the server, retries included;
+			       * 0 → no bound but the transfer's own */
 	int refresh_margin;   /* refresh this many seconds before exp; 0 → 60,
 			       * or a fifth of the token lifetime if shorter */
 };
@@ -51,7 +54,14 @@ int session_start(struct session *s, char *err, size_t errlen);
 int session_request(struct session *s, const struct http_request *req,
 		    struct http_response *resp);
 
-/* session_api_url, session_dspace_version, session_is_anonymous: dspace.h */
+/* session_api_url, session_dspace_version, session_is_anonymous,
+ * session_replace_usable: dspace.h */
+/* The cached bitstream format registry page (a copy, NULL if none yet);
+ * caching one: once per mount. */
+char *session_formats(struct session *s);
+void session_set_formats(struct session *s, const char *json);
+/* Remembers that the server refused it (replace-bitstream.enabled off). */
+void session_replace_refused(struct session *s);
 
 void session_free(struct session **s);
 

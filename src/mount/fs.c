@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include "util/buf.h"
 #include "util/errors.h"
@@ -18,6 +19,8 @@
 #include "core/edit.h"
 #include "core/virt.h"
 #include "core/inval.h"
+#include "core/metafile.h"
+#include "core/scratch.h"
 #include "core/status.h"
 #include "mount/fs.h"
 
@@ -39,7 +42,9 @@ enum fh_kind {
 	FH_READ,   /* a bitstream on the server, through the reader */
 	FH_UPLOAD, /* a file being written (spool) */
 	FH_STATUS, /* the .dspacefs-status file */
-	FH_VIRT	   /* a virtual file of a directory (core/virt.h) */
+	FH_VIRT,   /* a virtual file of a directory (core/virt.h) */
+	FH_META,   /* an item's metadata.json */
+	FH_SCRATCH /* an editor's scratch file */
 };
 
 struct fs_file {
@@ -48,9 +53,19 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text;	/* FH_STATUS: the snapshot read back */
-	int wrote;		/* FH_STATUS: commands were written */
-	struct virt_handle *vh; /* FH_VIRT */
+	struct buf text;	     /* FH_STATUS: the snapshot read back */
+	int wrote;		     /* FH_STATUS: commands were written */
+	struct virt_handle *vh;	     /* FH_VIRT */
+	struct metafile *mf;	     /* FH_META */
+	int fd;			     /* FH_SCRATCH */
+	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
+};
+
+/* The handles the kernel holds, so that those it never releases (an
+ * unmount while files are open) are freed by fs_detach. */
+struct fs_open {
+	pthread_mutex_t lock;
+	struct fs_file *head;
 };
 
 /* The mount's configuration (the session's userdata). */
@@ -74,11 +89,23 @@ static struct edit edit_of(const struct fs_config *c)
 			 .upload = c->upload,
 			 .inval = c->inval,
 			 .writable = fs_writable(c),
+			 .meta = c->meta,
+			 .scratch = c->scratch,
 			 .draft = c->draft,
 			 .virt = c->virt,
 			 .deposit_direct = c->deposit_direct};
 
 	return e;
+}
+
+/* Changes inside .search, .handle and .uuid are refused (views.h):
+ * replies EROFS and returns 1 when a or b is a view's inode. */
+static int refuse_view(fuse_req_t req, uint64_t a, uint64_t b)
+{
+	if (!views_owns(a) && !views_owns(b))
+		return 0;
+	fuse_reply_err(req, EROFS);
+	return 1;
 }
 
 /* Sends an error reply: failures to reach or talk to the server become
@@ -93,6 +120,8 @@ static int get_node(struct fs_config *c, uint64_t ino, struct tree_node *n)
 {
 	struct edit e = edit_of(c);
 
+	if (views_owns(ino))
+		return views_getattr(c->views, ino, n);
 	return edit_getattr(&e, ino, n);
 }
 
@@ -102,6 +131,10 @@ static int lookup_node(struct fs_config *c, uint64_t parent, const char *name,
 {
 	struct edit e = edit_of(c);
 
+	int r = views_lookup(c->views, parent, name, n);
+
+	if (r != VIEWS_PASS)
+		return r;
 	return edit_lookup(&e, parent, name, n);
 }
 
@@ -219,9 +252,20 @@ static int node_to_stat(const struct fs_config *c, const struct tree_node *n,
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
-	if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
-		/* the status file */
+	if (views_owns(n->ino)) {
+		/* .search, .handle, .uuid: read-only directories and links */
+		st->st_mode = views_is_link(n->ino) ? S_IFLNK | 0777
+						    : S_IFDIR | (0555 & keep);
+		st->st_nlink = views_is_link(n->ino) ? 1 : 2;
+		st->st_size = n->size;
+	} else if (n->type == DSO_NONE && n->ino != TREE_ROOT_INO) {
+		/* the status file, or metadata.json */
 		st->st_mode = S_IFREG | (fs_writable(c) ? 0600 : 0400);
+		if (metafile_is(n->ino))
+			st->st_mode =
+			    S_IFREG |
+			    ((fs_writable(c) && !n->read_only ? 0644 : 0444) &
+			     keep);
 		st->st_nlink = 1;
 		st->st_size = n->size;
 	} else if (is_dir) {
@@ -405,18 +449,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = tree_getattr(c->tree, ino, &self);
+	rc = views_owns(ino) ? views_getattr(c->views, ino, &self)
+			     : tree_getattr(c->tree, ino, &self);
 	if (rc)
 		goto fail;
 	d->self_ino = ino;
 	d->parent_ino = self.parent_ino ? self.parent_ino : ino;
 	inval_dir_seen(c->inval, ino);
-	if (self.type == DSO_BITSTREAM)
+	if (self.type == DSO_BITSTREAM || views_is_link(ino))
 		rc = -ENOTDIR;
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	rc = edit_list(&e, ino, &d->nodes, &d->n);
+	if (views_owns(ino))
+		rc = views_list(c->views, ino, &d->nodes, &d->n);
+	else
+		rc = edit_list(&e, ino, &d->nodes, &d->n);
 	if (rc)
 		goto fail;
 	fi->fh = (uintptr_t)d;
@@ -519,6 +567,37 @@ static struct fs_file *fh_new(enum fh_kind kind)
 	return h;
 }
 
+/* Records h as held by the kernel (stored in a fuse_file_info). */
+static void fh_keep(struct fs_config *c, struct fs_file *h)
+{
+	if (!c->open)
+		return;
+	pthread_mutex_lock(&c->open->lock);
+	h->prev = NULL;
+	h->next = c->open->head;
+	if (h->next)
+		h->next->prev = h;
+	c->open->head = h;
+	pthread_mutex_unlock(&c->open->lock);
+}
+
+/* Frees h, which the kernel released. */
+static void fh_free(struct fs_config *c, struct fs_file *h)
+{
+	if (c->open) {
+		pthread_mutex_lock(&c->open->lock);
+		if (h->prev)
+			h->prev->next = h->next;
+		else if (c->open->head == h)
+			c->open->head = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		pthread_mutex_unlock(&c->open->lock);
+	}
+	buf_release(&h->text);
+	free(h);
+}
+
 /* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
@@ -529,18 +608,20 @@ static struct fs_file *fh_of(struct fuse_file_info *fi)
 static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_new(FH_STATUS);
+	struct edit e = edit_of(c);
+	struct status_src src = edit_status_src(&e);
 	int r;
 
 	if (!h)
 		return -ENOMEM;
-	r = status_open(c->upload, c->draft,
-			(fi->flags & O_ACCMODE) != O_RDONLY, fs_writable(c),
-			&h->text);
+	r = status_open(&src, (fi->flags & O_ACCMODE) != O_RDONLY,
+			fs_writable(c), &h->text);
 	if (r < 0) {
 		free(h);
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
@@ -563,9 +644,67 @@ static int open_virt(struct fs_config *c, uint64_t ino,
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return 0;
+}
+
+/* Opens metadata.json (a snapshot) or a scratch file. */
+static int open_itemfile(struct fs_config *c, uint64_t ino,
+			 struct fuse_file_info *fi)
+{
+	int trunc = (fi->flags & O_TRUNC) != 0;
+	struct fs_file *h = fh_new(FH_META);
+	struct tree_node n;
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	if (metafile_is(ino) &&
+	    (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
+	    get_node(c, ino, &n) == 0) {
+		r = n.read_only ? -EACCES : 0;
+		tree_node_release(&n);
+		if (r < 0) {
+			free(h);
+			return r;
+		}
+	}
+	if (metafile_is(ino)) {
+		r = c->meta ? metafile_open(c->meta, ino, trunc,
+					    (fi->flags & O_ACCMODE) == O_WRONLY,
+					    &h->mf)
+			    : -ENOENT;
+	} else {
+		h->kind = FH_SCRATCH;
+		h->fd = r = c->scratch
+				? scratch_open(c->scratch, ino, fi->flags)
+				: -ENOENT;
+	}
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+/* Reads or writes a metadata.json or scratch handle (write: buf set). */
+static ssize_t itemfile_io(struct fs_file *h, char *rbuf, const char *wbuf,
+			   size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (h->kind == FH_META)
+		return wbuf ? metafile_write(h->mf, wbuf, size, off)
+			    : metafile_read(h->mf, rbuf, size, off);
+	n = wbuf ? pwrite(h->fd, wbuf, size, off)
+		 : pread(h->fd, rbuf, size, off);
+	return n < 0 ? -errno : n;
 }
 
 /* Opens a bitstream to read: the kernel may keep its pages of this inode
@@ -602,6 +741,8 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 		return open_virt(c, ino, fi);
 	if ((wr || trunc) && !fs_writable(c))
 		return -EROFS;
+	if (metafile_is(ino) || scratch_is(ino))
+		return open_itemfile(c, ino, fi);
 	h = fh_new(FH_READ);
 	if (!h)
 		return -ENOMEM;
@@ -625,6 +766,7 @@ done:
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
 		fi->direct_io = 1;
@@ -685,14 +827,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					   : size);
 		return;
 	}
-	if (h->kind == FH_UPLOAD) {
+	if (h->kind == FH_UPLOAD || h->kind == FH_META ||
+	    h->kind == FH_SCRATCH) {
 		char *b = malloc(size ? size : 1);
 
 		if (!b) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		n = upload_read(h->uf, b, size, off);
+		n = h->kind == FH_UPLOAD ? upload_read(h->uf, b, size, off)
+					 : itemfile_io(h, b, NULL, size, off);
 		if (n < 0)
 			reply_err(req, (int)n);
 		else
@@ -736,7 +880,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (refuse_other(req, FS_CHANGE, "write", 0, ino, NULL))
 		return;
 	if (h->kind == FH_STATUS) {
-		int r = status_commands(fs_of(req)->upload, buf, size);
+		struct edit e = edit_of(fs_of(req));
+		struct status_src src = edit_status_src(&e);
+		int r = status_commands(&src, buf, size);
 
 		if (r < 0)
 			reply_err(req, r);
@@ -745,35 +891,112 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	if (h->kind == FH_VIRT) {
-		int r = virt_write(h->vh, buf, size);
-
-		if (r < 0)
-			reply_err(req, r);
-		else
-			fuse_reply_write(req, size);
-		return;
-	}
-	if (h->kind != FH_UPLOAD) {
-		fuse_reply_err(req, EBADF);
-		return;
-	}
-	n = upload_write(h->uf, buf, size, off);
+		n = virt_write(h->vh, buf, size); /* 0: every byte taken */
+		if (n == 0)
+			n = (ssize_t)size;
+	} else if (h->kind == FH_META || h->kind == FH_SCRATCH)
+		n = itemfile_io(h, NULL, buf, size, off);
+	else if (h->kind != FH_UPLOAD)
+		n = -EBADF;
+	else
+		n = upload_write(h->uf, buf, size, off);
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
+/* Reads /proc/PID/NAME into buf (NUL-terminated); 0 or -1. */
+static int proc_read(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* The signal task pid is exiting on (its files closed by the kernel),
+ * or 0: /proc/PID/stat gives flags (PF_EXITING, set before the files are
+ * closed) and exit_code (the signal in its low 7 bits; a normal exit has
+ * them 0), both set before exit_files() flushes. */
+static int dying_of_signal(pid_t pid)
+{
+	char buf[1024], *p;
+	unsigned long flags = 0;
+	long code = 0;
+	int field = 2;
+
+	if (proc_read(pid, "stat", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	for (; p && *p; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field == 9)
+			flags = strtoul(p + 1, NULL, 10);
+		else if (field == 52)
+			code = strtol(p + 1, NULL, 10);
+	}
+	return (flags & 0x4 /* PF_EXITING */) ? (int)(code & 0x7f) : 0;
+}
+
+/* Whether task pid is being killed: a fatal signal makes the kernel add
+ * SIGKILL to the pending set of each of the group's threads (SigPnd)
+ * until they exit; a signal it handles or ignores does not. */
+static int fatal_pending(pid_t pid)
+{
+	char buf[4096], *p;
+
+	if (proc_read(pid, "status", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strstr(buf, "\nSigPnd:");
+	return p && (strtoull(p + 8, NULL, 16) & (1ULL << (SIGKILL - 1)));
+}
+
+/* FUSE_INTERRUPT of a flush: the writer got a signal in close(); when it
+ * kills the writer, the file is not published. */
+static void flush_interrupted(fuse_req_t req, void *data)
+{
+	if (fatal_pending(fuse_req_ctx(req)->pid))
+		upload_abandon(data, "the writer was killed while closing");
+}
+
 /* close(): a file being written is uploaded now, so that close reports
- * a failure. */
+ * a failure; not when the writer was killed by a signal (the kernel
+ * closes its files as it exits) or is interrupted meanwhile. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_file *h = fh_of(fi);
-	int r = 0;
+	char why[96];
+	int r = 0, sig;
 
 	(void)ino;
-	if (h->kind == FH_UPLOAD)
+	if (h->kind == FH_UPLOAD) {
+		sig = dying_of_signal(fuse_req_ctx(req)->pid);
+		if (sig) {
+			snprintf(why, sizeof(why),
+				 "the writer was killed by signal %d (%s)", sig,
+				 strsignal(sig));
+			upload_abandon(h->uf, why);
+		}
+		fuse_req_interrupt_func(req, flush_interrupted, h->uf);
 		r = upload_commit(h->uf);
+		/* waits for a callback under way; none after this */
+		fuse_req_interrupt_func(req, NULL, NULL);
+	} else if (h->kind == FH_META) {
+		r = metafile_commit(fs_of(req)->meta, h->mf);
+	}
 	reply_err(req, r);
 }
 
@@ -799,27 +1022,34 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	if (h->uf)
 		upload_unref(&h->uf);
 	virt_close(&h->vh);
-	buf_release(&h->text);
-	free(h);
+	if (h->kind == FH_META) {
+		metafile_commit(fs_of(req)->meta, h->mf);
+		metafile_close(&h->mf);
+	}
+	if (h->kind == FH_SCRATCH && h->fd >= 0)
+		close(h->fd);
+	fh_free(fs_of(req), h);
 	fuse_reply_err(req, 0);
 }
 
-/* Sane, non-zero figures: some tools refuse a file system reporting 0. */
+/* The figures of the disk holding the cache and spool (see the man page:
+ * STATFS); no room on a read-only mount. */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_config *c = fs_of(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_blocks = 1ULL << 30; /* 4 TiB: the server's real size is unknown */
-	sv.f_bfree = fs_writable(c) ? sv.f_blocks / 2 : 0;
-	sv.f_bavail = sv.f_bfree;
-	sv.f_files = 1ULL << 24;
-	sv.f_ffree = fs_writable(c) ? sv.f_files / 2 : 0;
-	sv.f_favail = sv.f_ffree;
+	/* DSpace publishes no capacity; what bounds a write through the
+	 * mount is the room for its spool, next to the content cache. */
+	if (reader_space(c->reader, &sv) < 0)
+		memset(&sv, 0, sizeof(sv));
+	if (!fs_writable(c))
+		sv.f_bfree = sv.f_bavail = sv.f_ffree = sv.f_favail = 0;
+	sv.f_bsize = sv.f_bsize ? sv.f_bsize : 4096;
+	sv.f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	sv.f_flag = 0;
+	sv.f_fsid = 0;
 	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }
@@ -915,7 +1145,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	rc = virt_is(ino) ? -ENODATA : tree_getattr(c->tree, ino, &n);
+	if (metafile_is(ino) || scratch_is(ino) || virt_is(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	rc = tree_getattr(c->tree, ino, &n);
 	if (!rc) {
 		rc = collect_xattrs(c, &n, name, &value, NULL);
 		tree_node_release(&n);
@@ -972,7 +1206,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mkdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mkdir(&e, parent, name, &n), &n);
 }
@@ -989,7 +1224,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int r;
 
 	(void)mode;
-	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "create", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	h = fh_new(FH_UPLOAD);
 	r = h ? edit_create(&e, parent, name, (fi->flags & O_EXCL) != 0, &h->uf,
@@ -1011,6 +1247,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (h->uf) {
 		fi->fh = (uintptr_t)h;
+		fh_keep(c, h);
 		fi->direct_io = 1;
 	} else {
 		free(h);
@@ -1028,7 +1265,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct tree_node n;
 
 	(void)rdev;
-	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "mknod", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_made(req, edit_mknod(&e, parent, name, mode, &n), &n);
 }
@@ -1038,7 +1276,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "unlink", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 0));
 }
@@ -1048,7 +1287,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rmdir", parent, 0, name) ||
+	    refuse_view(req, parent, 0))
 		return;
 	reply_err(req, edit_remove(&e, parent, name, 1));
 }
@@ -1060,10 +1300,27 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct edit e = edit_of(fs_of(req));
 
-	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name))
+	if (refuse_other(req, FS_CHANGE, "rename", parent, 0, name) ||
+	    refuse_view(req, parent, newparent))
 		return;
 	reply_err(req,
 		  edit_rename(&e, parent, name, newparent, newname, flags));
+}
+
+/* A size of metadata.json (its open handle's save; without a handle an
+ * empty save, refused) or of a scratch file; times are not kept. */
+static int setattr_itemfile(struct fs_config *c, uint64_t ino,
+			    struct fs_file *h, int what, off_t size)
+{
+	if (!(what & EDIT_SET_SIZE))
+		return fs_writable(c) ? 0 : -EROFS;
+	if (!fs_writable(c))
+		return -EROFS;
+	if (scratch_is(ino))
+		return scratch_truncate(c->scratch, ino, size);
+	if (h && h->kind == FH_META)
+		return metafile_truncate(h->mf, size);
+	return -EINVAL;
 }
 
 /* chmod/chown succeed (nothing to keep); times are kept locally; a size
@@ -1078,16 +1335,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int what = 0, r;
 
-	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
 	if (to_set & FUSE_SET_ATTR_SIZE)
 		what |= EDIT_SET_SIZE;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
 		what |= EDIT_SET_MTIME;
-	r = edit_setattr(&e, ino, h && h->kind == FH_UPLOAD ? h->uf : NULL,
-			 what, attr->st_size,
-			 to_set & FUSE_SET_ATTR_MTIME_NOW ? NULL
-							  : &attr->st_mtim);
+	if (metafile_is(ino) || scratch_is(ino))
+		r = setattr_itemfile(c, ino, h, what, attr->st_size);
+	else
+		r = edit_setattr(
+		    &e, ino, h && h->kind == FH_UPLOAD ? h->uf : NULL, what,
+		    attr->st_size,
+		    to_set & FUSE_SET_ATTR_MTIME_NOW ? NULL : &attr->st_mtim);
 	if (r == 0)
 		r = get_node(c, ino, &n);
 	if (r < 0) {
@@ -1099,30 +1360,47 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	fuse_reply_attr(req, &st, c->entry_ttl);
 }
 
-/* No attribute can be set or removed (they come from the server). */
+/* setfattr user.FIELD: the object's metadata field (edit_xattr_set). */
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct edit e = edit_of(fs_of(req));
 
-	(void)name;
-	(void)value;
-	(void)size;
 	(void)flags;
-	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "setxattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
-	reply_err(req, edit_xattr_change(&e));
+	reply_err(req, edit_xattr_set(&e, ino, name, value, size));
 }
 
-/* No attribute can be removed either. */
+/* setfattr -x user.FIELD: the field removed (edit_xattr_set). */
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct edit e = edit_of(fs_of(req));
 
 	(void)name;
-	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL))
+	if (refuse_other(req, FS_CHANGE, "removexattr", 0, ino, NULL) ||
+	    refuse_view(req, ino, 0))
 		return;
-	reply_err(req, edit_xattr_change(&e));
+	reply_err(req, edit_xattr_set(&e, ino, name, NULL, 0));
+}
+
+/* The target of a link in .search or .handle. */
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_config *c = fs_of(req);
+	char *target = NULL;
+	int rc;
+
+	if (refuse_other(req, FS_READ, "readlink", 0, ino, NULL))
+		return;
+	rc = views_readlink(c->views, ino, &target);
+	if (rc) {
+		reply_err(req, rc);
+		return;
+	}
+	fuse_reply_readlink(req, target);
+	free(target);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -1153,6 +1431,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,
+    .readlink = op_readlink,
 };
 
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
@@ -1181,13 +1460,46 @@ int fs_attach(struct fs_config *c, struct fuse_session *se)
 	if (!c->refusals)
 		return -ENOMEM;
 	pthread_mutex_init(&c->refusals->lock, NULL);
+	c->open = calloc(1, sizeof(*c->open));
+	if (!c->open)
+		return -ENOMEM;
+	pthread_mutex_init(&c->open->lock, NULL);
 	return c->inval ? inval_start(c->inval, notify_kernel, se) : 0;
+}
+
+/* Frees the handles the kernel never released (unmounted while open): a
+ * file still being written is kept as incomplete, never published. */
+static void release_left_open(struct fs_config *c)
+{
+	struct fs_file *h;
+
+	while (c->open && (h = c->open->head)) {
+		if (h->rf)
+			reader_close(&h->rf);
+		if (h->uf && upload_pending(h->uf))
+			upload_abandon(h->uf, "the mount went away while the "
+					      "file was still open");
+		if (h->uf)
+			upload_unref(&h->uf);
+		if (h->kind == FH_META)
+			metafile_close(&h->mf); /* not saved: never closed */
+		if (h->kind == FH_SCRATCH && h->fd >= 0)
+			close(h->fd);
+		virt_discard(&h->vh); /* a partial line is not acted on */
+		fh_free(c, h);
+	}
+	if (c->open) {
+		pthread_mutex_destroy(&c->open->lock);
+		free(c->open);
+		c->open = NULL;
+	}
 }
 
 /* Stops inval's worker before the session goes away; frees fs's state. */
 void fs_detach(struct fs_config *c)
 {
 	inval_stop(c->inval);
+	release_left_open(c);
 	if (c->refusals) {
 		pthread_mutex_destroy(&c->refusals->lock);
 		free(c->refusals);

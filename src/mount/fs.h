@@ -12,6 +12,7 @@
 #include "core/reader.h"
 #include "core/tree.h"
 #include "core/upload.h"
+#include "core/views.h"
 
 struct inval;
 struct draft;
@@ -23,24 +24,28 @@ struct fs_config {
 	struct session *session; /* the server, for changes (core/edit.h) */
 	struct tree *tree;
 	struct reader *reader;
-	struct upload *upload; /* files being written; NULL when read-only */
-	struct draft *draft;   /* the user's drafts; NULL: none */
-	struct virt *virt;     /* virtual files of directories */
-	int deposit_direct;    /* -o deposit=direct */
-	int read_only;	       /* every change fails with EROFS */
-	int anonymous;	       /* shown with read-only modes */
-	double entry_ttl;      /* kernel dentry/attribute cache, seconds */
-	int direct_io;	       /* open files with direct_io */
-	time_t mount_time;     /* times for objects that have none */
-	struct inval *inval;   /* what the kernel caches; may be NULL */
-	uid_t owner;	       /* the mounting user: the only one who may
-				* change anything (or read, see below) */
-	int others_read;       /* -o others=read: other users (allow_other)
-				* may browse and read, never change */
-	int private_modes;     /* allow_other without others=read: show
-				* no group/other permission bits */
+	struct views *views;	 /* .search, .handle, .uuid */
+	struct upload *upload;	 /* files being written; NULL when read-only */
+	int read_only;		 /* every change fails with EROFS */
+	int anonymous;		 /* shown with read-only modes */
+	double entry_ttl;	 /* kernel dentry/attribute cache, seconds */
+	int direct_io;		 /* open files with direct_io */
+	time_t mount_time;	 /* times for objects that have none */
+	struct inval *inval;	 /* what the kernel caches; may be NULL */
+	uid_t owner;		 /* the mounting user: the only one who may
+				  * change anything (or read, see below) */
+	int others_read;	 /* -o others=read: other users (allow_other)
+				  * may browse and read, never change */
+	int private_modes;	 /* allow_other without others=read: show
+				  * no group/other permission bits */
+	struct metafiles *meta;	 /* metadata.json (core/metafile.h) */
+	struct scratch *scratch; /* editors' scratch files (core/scratch.h) */
+	struct draft *draft;	 /* the user's drafts; NULL: none */
+	struct virt *virt;	 /* virtual files of directories */
+	int deposit_direct;	 /* -o deposit=direct */
 	/* fs.c's own, made by fs_attach: the rate of refusal log lines */
 	struct fs_refusals *refusals;
+	struct fs_open *open; /* the handles the kernel holds */
 };
 
 /* The operation table; userdata for fuse_session_new must be a

@@ -16,6 +16,7 @@
 #include <fuse_opt.h>
 
 #include "util/buf.h"
+#include "mount/config.h"
 #include "mount/opts.h"
 
 #define OPT(t, p, v)                                                           \
@@ -39,12 +40,18 @@ static const struct fuse_opt opt_table[] = {
     OPT("anonymous", anonymous, 1),
     OPT("cache_dir=%s", cache_dir, 0),
     OPT("cache_ttl=%d", cache_ttl, 0),
+    OPT("search_max=%d", search_max, 0),
     OPT("connections=%d", connections, 0),
     OPT("cacert=%s", cacert, 0),
     OPT("insecure", insecure, 1),
     OPT("debug_http", debug_http, 1),
     OPT("timeout=%d", timeout, 0),
     OPT("direct_io", direct_io, 1),
+    OPT("nonempty", nonempty, 1),
+    OPT("log_file=%s", log_file, 0),
+    OPT("log_level=%s", log_level, 0),
+    OPT("connect_timeout=%d", connect_timeout, 0),
+    OPT("stop_timeout=%d", stop_timeout, 0),
     FUSE_OPT_KEY("cache_max=", FUSE_OPT_KEY_DISCARD),
     FUSE_OPT_KEY("password=", KEY_PASSWORD),
     FUSE_OPT_KEY("ro", KEY_RO),
@@ -58,17 +65,10 @@ static const struct fuse_opt opt_table[] = {
     FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_END};
 
-/* Prints the command line summary. */
-void opts_usage(const char *progname)
+/* Prints the dspacefs options of the summary. */
+static void usage_options(void)
 {
-	printf(
-	    "usage: %s [options] URL MOUNTPOINT\n"
-	    "\n"
-	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
-	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
-	    "Communities, collections, items and bundles are directories;\n"
-	    "bitstreams are files.\n"
-	    "\n"
+	fputs(
 	    "dspacefs options (-o name[=value],...):\n"
 	    "    -o user=EMAIL          log in as EMAIL (else ~/.netrc, else "
 	    "anonymous)\n"
@@ -80,6 +80,8 @@ void opts_usage(const char *progname)
 	    "0700)\n"
 	    "    -o cache_ttl=SECONDS   how long a listing is trusted (default "
 	    "60)\n"
+	    "    -o search_max=N        results kept per search directory "
+	    "(default 1000)\n"
 	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
 	    "(default 2G)\n"
 	    "    -o connections=N       parallel HTTP connections (default 4)\n"
@@ -92,6 +94,19 @@ void opts_usage(const char *progname)
 	    "redacted)\n"
 	    "    -o direct_io           bypass the kernel page cache (faster "
 	    "large reads)\n"
+	    "    -o connect_timeout=SECONDS  start-up: give up on a server "
+	    "that does\n"
+	    "                           not answer after this long (default "
+	    "30)\n"
+	    "    -o stop_timeout=SECONDS  at SIGTERM, uploads under way get "
+	    "this long\n"
+	    "                           to finish, then are cut short (kept) "
+	    "(default 60)\n"
+	    "    -o log_file=PATH       write messages to PATH (also in the "
+	    "foreground)\n"
+	    "    -o log_level=LEVEL     error, warn, info (default), debug or "
+	    "trace\n"
+	    "    -o nonempty            allow a mount point that is not empty\n"
 	    "    -o others=none|read    with allow_other: what other local "
 	    "users may\n"
 	    "                           do (default none; read shows them "
@@ -102,26 +117,48 @@ void opts_usage(const char *progname)
 	    "(default)\n"
 	    "                           or, for administrators, an archived "
 	    "item\n"
+	    "\n",
+	    stdout);
+}
+
+/* Prints the command line summary. */
+void opts_usage(const char *progname)
+{
+	printf(
+	    "usage: %s [options] URL MOUNTPOINT\n"
+	    "       %s [options] NAME MOUNTPOINT   (section [NAME] of\n"
+	    "           $XDG_CONFIG_HOME/dspacefs/config, else "
+	    "~/.config/dspacefs/config)\n"
 	    "\n"
-	    "The password is never accepted on the command line. It comes "
-	    "from\n"
-	    "password_file=, the DSPACEFS_PASSWORD environment variable, "
-	    "~/.netrc\n"
-	    "(machine HOST login EMAIL password SECRET) or a prompt on the "
-	    "terminal.\n"
-	    "\n"
-	    "FUSE options:\n"
-	    "    -h, --help             print this help\n"
-	    "    -V, --version          print the version\n"
-	    "    -f                     stay in the foreground\n"
-	    "    -d                     debug output (implies -f)\n"
-	    "    -s                     single-threaded\n"
-	    "    -o ro                  read-only mount\n"
-	    "    -o allow_other         let other users reach the mount (see "
-	    "others=)\n"
-	    "\n"
-	    "Unmount with: fusermount3 -u MOUNTPOINT\n",
-	    progname);
+	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
+	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
+	    "Communities, collections, items and bundles are directories;\n"
+	    "bitstreams are files.\n"
+	    "\n",
+	    progname, progname);
+	usage_options();
+	fputs("The password is never accepted on the command line. It comes "
+	      "from\n"
+	      "password_file=, the DSPACEFS_PASSWORD environment variable, "
+	      "~/.netrc\n"
+	      "(machine HOST login EMAIL password SECRET) or a prompt on the "
+	      "terminal.\n"
+	      "Signals: SIGHUP asks the server again for every listing; "
+	      "SIGTERM\n"
+	      "lets uploads in flight finish, then unmounts.\n"
+	      "\n"
+	      "FUSE options:\n"
+	      "    -h, --help             print this help\n"
+	      "    -V, --version          print the version\n"
+	      "    -f                     stay in the foreground\n"
+	      "    -d                     debug output (implies -f)\n"
+	      "    -s                     single-threaded\n"
+	      "    -o ro                  read-only mount\n"
+	      "    -o allow_other         let other users reach the mount (see "
+	      "others=)\n"
+	      "\n"
+	      "Unmount with: fusermount3 -u MOUNTPOINT\n",
+	      stdout);
 }
 
 /* -o others=none|read: what other local users may do on an allow_other
@@ -231,7 +268,6 @@ static const char *const fuse_known[] = {"allow_other",
 					 "gid=",
 					 "entry_timeout=",
 					 "attr_timeout=",
-					 "nonempty",
 					 "debug",
 					 "max_threads=",
 					 NULL};
@@ -303,15 +339,101 @@ static int check_unknown(struct fuse_args *args)
 	return 0;
 }
 
+/* The index of the first positional argument in args, or 0. */
+static int first_positional(const struct fuse_args *args)
+{
+	int i;
+
+	for (i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+
+		if (strcmp(a, "--") == 0)
+			return i + 1 < args->argc ? i + 1 : 0;
+		if (strcmp(a, "-o") == 0)
+			i++;
+		else if (a[0] != '-')
+			return i;
+	}
+	return 0;
+}
+
+/* Replaces args by argv[0], the section's options, then the command line
+ * with the section's name replaced by its URL (so the command line wins:
+ * fuse_opt keeps the last value). */
+static int splice_section(struct fuse_args *args, int pos,
+			  const struct config_section *sec)
+{
+	struct fuse_args out = FUSE_ARGS_INIT(0, NULL);
+	size_t k;
+	int i, rc = fuse_opt_add_arg(&out, args->argv[0]);
+
+	for (k = 0; k < sec->n_opts && !rc; k++)
+		rc = fuse_opt_add_arg(&out, "-o") ||
+		     fuse_opt_add_arg(&out, sec->opts[k]);
+	for (i = 1; i < args->argc && !rc; i++)
+		rc =
+		    fuse_opt_add_arg(&out, i == pos ? sec->url : args->argv[i]);
+	if (rc) {
+		fuse_opt_free_args(&out);
+		return -1;
+	}
+	fuse_opt_free_args(args);
+	*args = out;
+	return 0;
+}
+
+/* A first argument that is not a URL names a section of the configuration
+ * file (config.h); its options go before the command line's. */
+static int expand_config(struct fuse_args *args, struct dspacefs_opts *o)
+{
+	struct config_section sec;
+	char err[512];
+	int pos = first_positional(args), rc;
+	const char *name = pos ? args->argv[pos] : NULL;
+	char *path;
+
+	if (!name || strstr(name, "://"))
+		return 0;
+	path = config_default_path();
+	if (!path)
+		return -1;
+	rc = config_load(path, name, &sec, err, sizeof(err));
+	if (rc == -ENOENT)
+		fprintf(stderr,
+			"dspacefs: %s is not a URL (http:// or https://) nor "
+			"a section of the configuration file: %s\n",
+			name, err);
+	else if (rc)
+		fprintf(stderr, "dspacefs: %s\n", err);
+	else if (!sec.url)
+		fprintf(stderr, "dspacefs: %s: section [%s] has no url =\n",
+			path, name);
+	if (!rc && !sec.url)
+		rc = -EINVAL;
+	if (!rc && (!(o->config_name = strdup(name)) ||
+		    splice_section(args, pos, &sec))) {
+		fprintf(stderr, "dspacefs: out of memory\n");
+		rc = -ENOMEM;
+	}
+	config_section_release(&sec);
+	free(path);
+	return rc ? -1 : 0;
+}
+
 /* Parses the command line into o; prints a message and returns -1 on error. */
 int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->cache_ttl = 60;
+	o->search_max = 1000;
 	o->cache_max = 2ULL << 30;
 	o->connections = 4;
 	o->timeout = 30;
+	o->connect_timeout = 30;
+	o->stop_timeout = 60;
 
+	if (expand_config(args, o) != 0)
+		return -1;
 	if (fuse_opt_parse(args, o, opt_table, opt_proc) == -1)
 		return -1;
 	if (o->show_help || o->show_version)
@@ -335,10 +457,13 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 				"it)\n");
 		return -1;
 	}
-	if (o->cache_ttl < 0 || o->connections < 1 || o->connections > 64 ||
-	    o->timeout < 1) {
-		fprintf(stderr, "dspacefs: cache_ttl must be >= 0, connections "
-				"1..64 and timeout >= 1\n");
+	if (o->cache_ttl < 0 || o->search_max < 1 || o->connections < 1 ||
+	    o->connections > 64 || o->timeout < 1 || o->connect_timeout < 1 ||
+	    o->stop_timeout < 0) {
+		fprintf(stderr,
+			"dspacefs: cache_ttl must be >= 0, connections "
+			"1..64, timeout, connect_timeout and search_max "
+			">= 1, stop_timeout >= 0\n");
 		return -1;
 	}
 	if (!o->url || o->nonopt_count < 2) {
@@ -364,6 +489,9 @@ void opts_release(struct dspacefs_opts *o)
 	free(o->password_file);
 	free(o->cache_dir);
 	free(o->cacert);
+	free(o->config_name);
+	free(o->log_file);
+	free(o->log_level);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -479,7 +607,7 @@ char *opts_default_cache_dir(const char *api_url, const char *user)
 {
 	struct buf b = BUF_INIT;
 	const char *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
+	const char *home = config_home();
 	const char *rest = strstr(api_url, "://");
 	int rc;
 
@@ -544,6 +672,14 @@ static char *read_small_file(const char *path, struct stat *st)
 	return buf_detach(&b, NULL);
 }
 
+/* Is name "host:port", a form netrc does not have? */
+static int has_port_of(const char *name, const char *host)
+{
+	size_t n = strlen(host);
+
+	return strncmp(name, host, n) == 0 && name[n] == ':';
+}
+
 /* Finds "machine host" (or "default") in a netrc file. */
 int opts_netrc_lookup(const char *path, const char *host, char **login,
 		      char **password)
@@ -551,7 +687,7 @@ int opts_netrc_lookup(const char *path, const char *host, char **login,
 	char *text = read_small_file(path, NULL);
 	const char *p = text;
 	char *tok;
-	int in_match = 0, found = 0, in_default = 0;
+	int in_match = 0, found = 0, in_default = 0, with_port = 0;
 
 	*login = *password = NULL;
 	if (!text)
@@ -571,6 +707,8 @@ int opts_netrc_lookup(const char *path, const char *host, char **login,
 			in_match = is_default
 				       ? !found
 				       : (name && strcmp(name, host) == 0);
+			if (!in_match && name && has_port_of(name, host))
+				with_port = 1;
 			if (in_match && !is_default && in_default) {
 				free(*login);
 				free(*password);
@@ -599,7 +737,7 @@ int opts_netrc_lookup(const char *path, const char *host, char **login,
 	}
 	explicit_bzero(text, strlen(text));
 	free(text);
-	return found ? 0 : -ENOENT;
+	return found ? 0 : with_port ? -EINVAL : -ENOENT;
 }
 
 /* The host part (without port or credentials) of the API URL. */
@@ -675,13 +813,48 @@ static char *password_from_file(const char *path, char *err, size_t errlen)
 	return text;
 }
 
+/* Looks host up in the netrc file at path, refusing a file that others
+ * may read or change (as a password file) and a "machine host:port" line
+ * that would otherwise be skipped silently. 0 (found or not), or -1 with
+ * err set. */
+static int netrc_check(const char *path, const char *host, char **login,
+		       char **password, char *err, size_t errlen)
+{
+	struct stat st;
+	int rc;
+
+	*login = *password = NULL;
+	if (stat(path, &st) != 0)
+		return 0;
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		snprintf(err, errlen,
+			 "refusing %s: it holds passwords and is %s (mode "
+			 "%03o); run: chmod 600 %s",
+			 path,
+			 st.st_uid != geteuid() ? "owned by another user"
+						: "readable by group or others",
+			 (unsigned)(st.st_mode & 0777), path);
+		return -1;
+	}
+	rc = opts_netrc_lookup(path, host, login, password);
+	if (rc == -EINVAL) {
+		snprintf(err, errlen,
+			 "%s has \"machine %s:PORT\", but netrc names hosts "
+			 "without a port: write \"machine %s\" (it matches "
+			 "every port)",
+			 path, host, host);
+		return -1;
+	}
+	return 0;
+}
+
 /* Works out who we log in as and with which password (see opts.h). */
 int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 		     size_t errlen)
 {
 	char *host = url_host(o->api_url);
 	char *netrc_login = NULL, *netrc_pass = NULL, *netrc_path = NULL;
-	const char *home = getenv("HOME");
+	const char *home = config_home();
 	const char *env;
 	int rc = -1;
 
@@ -705,10 +878,10 @@ int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 				 ? buf_detach(&b, NULL)
 				 : NULL;
 		buf_release(&b);
-		if (netrc_path &&
-		    opts_netrc_lookup(netrc_path, host, &netrc_login,
-				      &netrc_pass) == 0 &&
-		    !o->user && netrc_login)
+		if (netrc_path && netrc_check(netrc_path, host, &netrc_login,
+					      &netrc_pass, err, errlen))
+			goto out;
+		if (!o->user && netrc_login)
 			o->user = strdup(netrc_login);
 	}
 	if (!o->user) {

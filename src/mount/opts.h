@@ -18,6 +18,7 @@ struct dspacefs_opts {
 	char *cache_dir;     /* -o cache_dir=, else a per-server, per-user dir
 			      * under $XDG_CACHE_HOME (or ~/.cache)/dspacefs */
 	int cache_ttl;	     /* -o cache_ttl= seconds (default 60) */
+	int search_max;	     /* -o search_max= results per search (1000) */
 	uint64_t
 	    cache_max; /* -o cache_max= bytes, suffixes K/M/G/T (default 2G) */
 	int connections; /* -o connections= (default 4) */
@@ -30,8 +31,15 @@ struct dspacefs_opts {
 	int allow_other; /* -o allow_other or allow_root (passed on) */
 	int others_read; /* -o others=read: other users may read (not the
 			  * default, others=none) */
-	int deposit_direct; /* -o deposit=direct: mkdir in a collection makes
-			     * an archived item (admins), not a draft */
+	int deposit_direct;  /* -o deposit=direct: mkdir in a collection makes
+			      * an archived item (admins), not a draft */
+	char *log_file;	     /* -o log_file=PATH */
+	char *log_level;     /* -o log_level=error|warn|info|debug|trace */
+	int connect_timeout; /* -o connect_timeout= seconds for start-up (30) */
+	int nonempty;	     /* -o nonempty: mount over a non-empty directory */
+	int stop_timeout;    /* -o stop_timeout= seconds uploads under way get
+			      * after SIGTERM/SIGINT (60) */
+	char *config_name;   /* the configuration section used, if any */
 	int show_help;
 	int show_version;
 	int bad_password_opt; /* -o password=... was given (refused) */
@@ -65,7 +73,9 @@ int opts_credentials(struct dspacefs_opts *o, char **password, char *err,
 		     size_t errlen);
 
 /* Looks up machine host in a netrc file: login and password (either may be
- * NULL in the result; caller frees). 0 found, -ENOENT not found. */
+ * NULL in the result; caller frees). "machine host" matches every port of
+ * host ("host:port" is no netrc form). 0 found, -ENOENT not found, -EINVAL
+ * not found but a "machine host:port" line is there. */
 int opts_netrc_lookup(const char *path, const char *host, char **login,
 		      char **password);
 

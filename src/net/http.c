@@ -62,6 +62,7 @@ struct http {
 	int nidle;
 	CURL **all;
 	int nall;
+	int stopping; /* http_abort_all: atomic */
 };
 
 /* State of one attempt, shared by the curl callbacks. */
@@ -75,10 +76,11 @@ struct xfer {
 	int aborted;   /* a caller callback asked to stop */
 	int overflow;  /* the collected body hit its cap */
 	int nomem;
-	uint64_t streamed; /* bytes passed to on_body */
-	int64_t *last_ms;  /* when a byte last moved (req->stall_ms) */
-	curl_off_t moved;  /* bytes moved so far in this attempt */
-	int stalled;	   /* req->stall_ms passed without a byte */
+	uint64_t streamed;   /* bytes passed to on_body */
+	int64_t *last_ms;    /* when a byte last moved (req->stall_ms) */
+	curl_off_t moved;    /* bytes moved so far in this attempt */
+	int stalled;	     /* req->stall_ms passed without a byte */
+	const int *stopping; /* the pool's http_abort_all flag */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -397,7 +399,8 @@ static int server_down(struct http *h)
 }
 
 /* Records the outcome of a request for server_down(). */
-static void note_outcome(struct http *h, int rc, const char *url)
+static void note_outcome(struct http *h, int rc, const char *url,
+			 const char *why)
 {
 	int unreachable = err_is_unreachable(rc);
 	int was_down;
@@ -412,7 +415,8 @@ static void note_outcome(struct http *h, int rc, const char *url)
 		log_warn(
 		    "cannot reach the server (%s: %s); failing requests at "
 		    "once for %d s before trying again",
-		    url, strerror(-rc), DOWN_HOLD_MS / 1000);
+		    url, why && *why ? why : strerror(-rc),
+		    DOWN_HOLD_MS / 1000);
 	else if (!unreachable && was_down)
 		log_info("the server answers again");
 }
@@ -676,7 +680,11 @@ static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
 		x->moved = dlnow + ulnow;
 		*x->last_ms = now;
 	}
-	if (now - *x->last_ms > x->req->stall_ms) {
+	if (__atomic_load_n(x->stopping, __ATOMIC_RELAXED)) {
+		x->aborted = 1;
+		return 1;
+	}
+	if (x->req->stall_ms > 0 && now - *x->last_ms > x->req->stall_ms) {
 		x->stalled = 1;
 		return 1;
 	}
@@ -836,6 +844,7 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 	x.resp = resp;
 	x.may_retry = may_retry;
 	x.last_ms = last_ms;
+	x.stopping = &h->stopping;
 	buf_init(&x.body, req->max_body ? req->max_body : DEFAULT_MAX_BODY);
 	response_clear(resp);
 	*crc = CURLE_OK;
@@ -847,11 +856,10 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 		goto out;
 	if (req->timeout > 0)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout);
-	if (req->stall_ms > 0) {
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	}
+	/* Stalls (req->stall_ms) and http_abort_all are seen here. */
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 
 	*crc = curl_easy_perform(c);
 	*streamed = x.streamed;
@@ -864,6 +872,9 @@ static int perform_once(struct http *h, CURL *c, const struct http_request *req,
 				 "no data for %ld ms", req->stall_ms);
 			rc = -ETIMEDOUT; /* crc ABORTED_BY_CALLBACK: no retry */
 		} else if (x.aborted) {
+			if (__atomic_load_n(&h->stopping, __ATOMIC_RELAXED))
+				snprintf(resp->errmsg, sizeof(resp->errmsg),
+					 "dspacefs is stopping");
 			rc = -ECANCELED;
 		} else if (x.nomem) {
 			rc = -ENOMEM;
@@ -907,6 +918,11 @@ int http_perform(struct http *h, const struct http_request *req,
 	int rc;
 
 	memset(resp, 0, sizeof(*resp));
+	if (__atomic_load_n(&h->stopping, __ATOMIC_RELAXED)) {
+		snprintf(resp->errmsg, sizeof(resp->errmsg),
+			 "dspacefs is stopping");
+		return -ECANCELED;
+	}
 	if (server_down(h)) {
 		snprintf(resp->errmsg, sizeof(resp->errmsg),
 			 "server unreachable moments ago; not retried yet");
@@ -946,11 +962,16 @@ int http_perform(struct http *h, const struct http_request *req,
 		sleep_ms(wait_ms);
 	}
 	handle_put(h, c);
-	note_outcome(h, rc, req->url);
+	note_outcome(h, rc, req->url, resp->errmsg);
 	if (rc < 0 && rc != -ECANCELED)
 		log_debug("%s %s failed: %s", req->method ? req->method : "GET",
 			  req->url, resp->errmsg);
 	return rc;
+}
+
+void http_abort_all(struct http *h)
+{
+	__atomic_store_n(&h->stopping, 1, __ATOMIC_RELAXED);
 }
 
 void http_response_release(struct http_response *resp)

@@ -123,6 +123,9 @@ struct http_response {
 };
 
 struct http *http_new(const struct http_config *cfg);
+/* The daemon is stopping: every transfer under way is cut short and every
+ * later request fails at once, both with ECANCELED. Thread safe. */
+void http_abort_all(struct http *h);
 void http_free(struct http **h);
 
 /* Performs the request. Returns 0 when an HTTP response arrived (whatever its

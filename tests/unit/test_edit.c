@@ -156,6 +156,7 @@ static void test_mkdir(const struct edit *e)
 	tree_node_release(&b);
 	is_int(edit_mkdir(e, n.ino, "EXTRA", &b), 0, "mkdir a bundle");
 	is_int(b.type, DSO_BUNDLE, "a bundle in an item");
+	tree_node_release(&b);
 	is_int(edit_mkdir(e, n.ino, "EXTRA", &b), -EEXIST, "mkdir twice");
 	is_int(edit_mkdir(e, TREE_ROOT_INO, "Comm", &b), -EPERM,
 	       "no community from the mount");

@@ -662,6 +662,56 @@ static void test_damaged_children(void)
 	page_info_release(&p);
 }
 
+/* The modification time in bitstream metadata round-trips nanoseconds. */
+static void test_modified(void)
+{
+	struct meta_field m = {"dcterms.modified",
+			       "2021-06-21T12:53:57.123456789Z"};
+	struct dso d = {.meta = &m, .nmeta = 1};
+	int64_t sec = 0, ns = 0;
+	char *p;
+
+	is_int(model_modified_time(&d, &sec, &ns), 0, "modified parsed");
+	is_int(sec, 1624280037, "modified seconds");
+	is_int(ns, 123456789, "modified nanoseconds");
+	m.value = "2021-06-21T12:53:57Z";
+	model_modified_time(&d, &sec, &ns);
+	is_int(ns, 0, "no fraction: 0 ns");
+	m.value = "yesterday";
+	is_int(model_modified_time(&d, &sec, &ns), -ENOENT, "not a date");
+	p = model_modified_patch(1624280037, 5);
+	ok(p && strstr(p, "\"remove\"") &&
+	       strstr(p, "2021-06-21T12:53:57.000000005Z"),
+	   "patch: remove then add, 9 digits");
+	free(p);
+	p = model_modified_patch(-1, 0);
+	ok(p && !strstr(p, "\"add\""), "patch: remove only");
+	free(p);
+}
+
+/* The registry gives a format by extension, else "Unknown". */
+static void test_formats(void)
+{
+	static const char reg[] =
+	    "{\"_embedded\":{\"bitstreamformats\":["
+	    "{\"id\":1,\"shortDescription\":\"Unknown\","
+	    "\"mimetype\":\"application/octet-stream\",\"extensions\":[]},"
+	    "{\"id\":9,\"shortDescription\":\"CSV\","
+	    "\"mimetype\":\"text/csv\",\"extensions\":[\"csv\"]}]}}";
+	int64_t id = 0;
+	char *mime = NULL;
+
+	is_int(model_format_for_ext(reg, strlen(reg), "CSV", &id, &mime), 0,
+	       "csv found");
+	is_int(id, 9, "csv id");
+	is_str(mime, "text/csv", "csv mime");
+	free(mime);
+	is_int(model_format_for_ext(reg, strlen(reg), "Xy12", &id, &mime), 0,
+	       "unknown extension");
+	is_int(id, 1, "Unknown id");
+	free(mime);
+}
+
 int main(void)
 {
 	log_init("test_model", 0, LL_ERROR);
@@ -678,5 +728,7 @@ int main(void)
 	test_damaged_text();
 	test_sizes();
 	test_damaged_children();
+	test_modified();
+	test_formats();
 	return tap_done();
 }

@@ -51,47 +51,55 @@ static void test_file(const char *dir)
 	struct upload_file *f = NULL;
 	struct tree_node n;
 	struct buf text = BUF_INIT, want = BUF_INIT;
+	struct status_src src = {0}, none = {0};
+	const char *hdr = "# session: none; cache: 0 of 0 bytes; spool: 0 "
+			  "bytes; online\n";
 	char err[256];
 
 	t = tree_new(NULL, &tc, err, sizeof(err));
 	u = t ? upload_new(NULL, t, dir, err, sizeof(err)) : NULL;
 	if (!ok(u != NULL, "tree and upload open"))
 		goto out;
+	src.tree = none.tree = t;
+	src.upload = u;
 	is_int(upload_create(u, 77, BUNDLE, "new.bin", "/c/i/ORIGINAL/new.bin",
 			     0, NULL, &f),
 	       0, "a file being written");
-	is_int(upload_status_text(u, &want), 0, "upload's status text");
-	is_int(status_node(t, u, NULL, &n), 0, "status_node");
+	is_int(buf_addf(&want, "%s", hdr), 0, "header");
+	is_int(upload_status_text(u, &want, NULL), 0, "upload's status text");
+	is_int(status_node(&src, &n), 0, "status_node");
 	is_int((int)n.ino, (int)status_ino(t), "its inode");
 	is_int((int)n.parent_ino, TREE_ROOT_INO, "in the root");
 	is_int(n.type, DSO_NONE, "typed DSO_NONE");
 	is_str(n.name, TREE_STATUS_NAME, "its name");
 	is_int((int)n.size, (int)want.len, "its size is the text's");
-	ok(want.len > 0, "the text lists the upload");
+	ok(want.len > strlen(hdr), "the text lists the upload");
 	tree_node_release(&n);
-	is_int(status_node(t, NULL, NULL, &n), 0, "without uploads");
-	is_int((int)n.size, 0, "empty");
+	is_int(status_node(&none, &n), 0, "without uploads");
+	is_int((int)n.size, (int)strlen(hdr), "only the header");
 	tree_node_release(&n);
 
-	is_int(status_open(u, NULL, 1, 0, &text), -EROFS,
+	is_int(status_open(&src, 1, 0, &text), -EROFS,
 	       "no commands on a read-only mount");
-	is_int(status_open(u, NULL, 0, 0, &text), 0,
-	       "read on a read-only mount");
+	is_int(status_open(&src, 0, 0, &text), 0, "read on a read-only mount");
 	ok(text.len == want.len && !memcmp(text.data, want.data, want.len),
-	   "the snapshot is upload's status text");
+	   "the snapshot is the header then upload's status text");
 	buf_release(&text);
-	is_int(status_open(NULL, NULL, 1, 1, &text), 0, "no uploads: opens");
-	is_int((int)text.len, 0, "and is empty");
+	is_int(status_open(&none, 1, 1, &text), 0, "no uploads: opens");
+	is_int((int)text.len, (int)strlen(hdr), "and has only the header");
+	buf_release(&text);
 
-	is_int(status_commands(u, "refresh\n", 8), 0, "a valid command");
-	is_int(status_commands(u, "refresh\nbogus\nforget 99999\n", 27),
+	is_int(status_commands(&src, "refresh\n", 8), 0, "a valid command");
+	is_int(status_commands(&src, "refresh\nbogus\nforget 99999\n", 27),
 	       -EINVAL, "the first error is returned");
-	is_int(status_commands(u, "forget 99999\nbogus", 18), -ENOENT,
+	is_int(status_commands(&src, "forget 99999\nbogus", 18), -ENOENT,
 	       "in the order written");
-	is_int(status_commands(u, "refresh\nbogus", 8), 0,
+	is_int(status_commands(&src, "refresh\nbogus", 8), 0,
 	       "only size bytes are read");
-	is_int(status_commands(NULL, "refresh", 7), -ENOENT,
-	       "no uploads: nothing to command");
+	is_int(status_commands(&none, "refresh", 7), 0,
+	       "no uploads: refresh still works");
+	is_int(status_commands(&none, "retry", 5), -ENOENT,
+	       "no uploads: nothing else to command");
 	upload_discard(f);
 	upload_unref(&f);
 out:

@@ -135,7 +135,7 @@ static void status_line(struct upload *u, int64_t id, char *line, size_t len)
 
 	line[0] = '\0';
 	snprintf(want, sizeof(want), "%lld\t", (long long)id);
-	if (upload_status_text(u, &b) < 0 || !b.data)
+	if (upload_status_text(u, &b, NULL) < 0 || !b.data)
 		goto out;
 	for (p = b.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : 0)
 		if (!strncmp(p, want, strlen(want))) {
@@ -230,7 +230,7 @@ static void test_write_failure(struct upload *u)
 	{
 		struct buf b = BUF_INIT;
 
-		upload_status_text(u, &b);
+		upload_status_text(u, &b, NULL);
 		ok(b.data && strstr(b.data, "\tincomplete\t/c/i/ORIGINAL/"
 					    "full.bin\t"),
 		   "listed as incomplete while open");
@@ -243,7 +243,7 @@ static void test_write_failure(struct upload *u)
 		struct buf b = BUF_INIT;
 		const char *p;
 
-		upload_status_text(u, &b);
+		upload_status_text(u, &b, NULL);
 		p = b.data ? strstr(b.data, "full.bin") : NULL;
 		while (p && p > b.data && p[-1] != '\n')
 			p--;
@@ -352,7 +352,7 @@ static void test_upload(const char *dir)
 	{
 		struct buf b = BUF_INIT;
 
-		is_int(upload_status_text(u, &b), 0, "status text");
+		is_int(upload_status_text(u, &b, NULL), 0, "status text");
 		ok(b.data && strstr(b.data, "\tupload\twriting\t/c/i/ORIGINAL/"
 					    "new.bin\t2\t0\t"),
 		   "a file being written is listed as writing");

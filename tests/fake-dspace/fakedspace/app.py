@@ -50,6 +50,7 @@ class App:
             (("GET",), r"/authn/status/specialGroups", self.authn.authn_special_groups),
             (("POST",), r"/authn/shortlivedtokens", self.authn.authn_shortlived),
             (None, r"/security/csrf", self.authn.security_csrf),
+            (("GET",), r"/authz/authorizations/search/object", self.core.authz_by_object),
             (("GET",), r"/core/communities/?", self.core.list_communities),
             (("GET",), r"/core/communities/search", self.core.community_search_methods),
             (("GET",), r"/core/communities/search/top", self.core.top_communities),

@@ -80,6 +80,32 @@ class Core(Part):
             raise ctx.deny()
         return self.hal.paged(ctx, "collections", self.submit_collections_of(ctx.user))
 
+    def authz_by_object(self, ctx):
+        """authz/authorizations/search/object?uri=&feature= (SW/repository/
+        AuthorizationRestRepository.java findByObject): a page of the features
+        the current user has on the object, empty when none. Only
+        canEditMetadata (SW/authorization/impl/EditMetadataFeature.java: WRITE
+        on the object) is known here; it follows the fake's PATCH rule
+        (Writes.writable)."""
+        uri, feature = ctx.param("uri") or "", ctx.param("feature")
+        m = re.search(r"/core/(items|bitstreams|bundles)/(" + UUID_RE + r")$", uri)
+        if m is None:
+            raise ApiError(400, "The uri is not a DSpace object")
+        o = self.find_dso(ctx, m.group(1), m.group(2))
+        try:
+            self.writes.writable(ctx, o)
+            ok = feature == "canEditMetadata"
+        except ApiError:
+            # the submitter of a workspace item has WRITE on its item
+            # (API/content/WorkspaceItemServiceImpl.java create: addPolicy)
+            sub = o.get("submission") if o["type"] == "item" else None
+            ok = (feature == "canEditMetadata" and ctx.user is not None and sub is not None
+                  and sub.get("state") == "workspace" and sub.get("submitter") == ctx.user.get("email"))
+        who = ctx.user or "anonymous"
+        auths = [{"type": "authorization", "id": "%s_%s_%s_%s" % (who, feature, o["type"], o["uuid"])}] \
+            if ok else []
+        return self.hal.paged(ctx, "authorizations", auths, render=lambda a: a)
+
     # -------------------------------------------------------------- generic DSO endpoints
     def find_dso(self, ctx, model, uuid, write=False):
         t = {v: k for k, v in PLURAL.items()}[model]

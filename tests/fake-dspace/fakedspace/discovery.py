@@ -3,6 +3,7 @@
 
 import re
 
+from . import solrquery
 from .common import (ApiError, BROWSES, BROWSE_SORT_OPTIONS, SEARCH_FILTERS, SORT_FIELDS, UUID_RE,
                      first_value, not_found, unprocessable)
 from .context import Part, embedded_page, json_resp, sort_key_text, split_sort, with_params
@@ -62,20 +63,15 @@ class Discovery(Part):
         return out
 
     def query_matcher(self, query):
-        """Enough of Solr for tests: '*', '*:*' or empty match everything; other
-        queries match when every word occurs in some metadata value (case
-        insensitive).  Unbalanced quotes or parentheses are a syntax error (422)."""
-        q = (query or "").strip()
-        if q in ("", "*", "*:*"):
-            return None
-        if q.count('"') % 2 or q.count("(") != q.count(")"):
+        """The query as Solr's standard parser would read it (solrquery.py,
+        which says what is simplified); a syntax error is a 422."""
+        try:
+            m = solrquery.matcher(query)
+        except ValueError:
             raise unprocessable()
-        words = self.query_words(q)
-
-        def match(o):
-            text = "\n".join(v["value"] or "" for vals in o["metadata"].values() for v in vals).casefold()
-            return all(w in text for w in words)
-        return match
+        if m is None:
+            return None
+        return lambda o: m(o["metadata"])
 
     def search_results(self, ctx, scope, types, configuration, query, filters, sort):
         r = self.repo

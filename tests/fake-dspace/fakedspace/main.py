@@ -43,7 +43,12 @@ def parse_args(argv):
     p.add_argument("--discovery-cap", type=int, default=100, help="rest.search.max.results")
     p.add_argument("--allow-origin", action="append", default=[],
                    help="CORS origin to allow besides http://localhost:4000 (repeatable)")
+    p.add_argument("--redirect", action="append", default=[], metavar="FROM=TO",
+                   help="answer 301 to a path FROM or under FROM/ (not already under TO): "
+                        "Location TO + the rest, as a reverse proxy in front of DSpace does "
+                        "(a moved application, an added trailing slash) (repeatable)")
     a = p.parse_args(argv)
+    a.redirect = [tuple(r.split("=", 1)) for r in a.redirect if "=" in r]
     if a.csrf is None:
         a.csrf = "eager" if a.dspace_version.startswith("7") else "deferred"
     a.allow_origin = [o.rstrip("/") for o in list(DEFAULT_ORIGINS) + a.allow_origin]

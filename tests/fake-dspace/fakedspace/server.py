@@ -198,6 +198,8 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/fake-control"):
             self._pace_off = True
             return self.control(path, query)
+        if self.proxy_redirect(path, query):
+            return
         fault = app.faults.pick(method, target)
         ctx = None
         status = 0
@@ -251,6 +253,22 @@ class Handler(BaseHTTPRequestHandler):
                    "if_none_match": h.get("If-None-Match"), "content_type": h.get("Content-Type"),
                    "fault": fault.kind if fault else None}
             app.reqlog.write(rec)
+
+    def proxy_redirect(self, path, query):
+        """--redirect FROM=TO: a reverse proxy's 301 (not DSpace's own), so
+        that a client's hint for a redirected URL can be tested."""
+        for frm, to in self.server.app.cfg.redirect:
+            if not (path == frm or path.startswith(frm + "/")) or path.startswith(to):
+                continue
+            origin = self.base_url()[:-len("/server")]
+            loc = origin + to + path[len(frm):] + ("?" + query if query else "")
+            self.drain_body()
+            self.send_response(301)
+            self.send_header("Location", loc)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+        return False
 
     def send(self, resp, ctx, fault):
         app = self.server.app

@@ -128,6 +128,12 @@ class Writes(Part):
                                        limit)
             if overflow:
                 raise ApiError(400, "Request is invalid or incorrect")
+            # The JWT is checked only once the whole body has arrived: a
+            # token that expired on the way gives 401 (contract §13, DS#12351).
+            had_user = ctx.user is not None
+            self.app.authn.authenticate(ctx)
+            if had_user and ctx.user is None:
+                raise ctx.deny()
             with r.lock:
                 return finish(parts)
         finally:
