@@ -59,7 +59,8 @@ static void check_safe(const char *s)
 }
 
 /* Splits the input at NUL bytes into fields: raw, uuid, handle, flags
- * (starting with 'd': a directory), repeated. Returns the entry count. */
+ * (starting with 'd': a directory; holding 'y': a draft, which yields its
+ * name), repeated. Returns the entry count. */
 static size_t split(char *text, size_t size, struct names_entry *v)
 {
 	char *f[4];
@@ -76,6 +77,7 @@ static size_t split(char *text, size_t size, struct names_entry *v)
 		v[n].uuid = f[1];
 		v[n].handle = *f[2] ? f[2] : NULL;
 		v[n].is_dir = f[3][0] == 'd';
+		v[n].yields = strchr(f[3], 'y') != NULL;
 		v[n].name = NULL;
 		n++;
 		k = 0;

@@ -20,6 +20,8 @@
 
 #include "mount/fs.h"
 #include "net/http.h"
+#include "core/deposit.h"
+#include "core/draft.h"
 #include "core/inval.h"
 #include "util/buf.h"
 #include "core/metafile.h"
@@ -144,6 +146,8 @@ struct startup {
 	struct inval *inval;
 	struct tree *tree;
 	struct reader *reader;
+	struct virt virt;	    /* virtual files of directories */
+	struct deposit_ctx deposit; /* DEPOSIT.txt of drafts */
 	pthread_t hup_thread;
 	int hup_started;
 	pthread_t stop_thread;
@@ -501,6 +505,21 @@ static int new_fuse_session(struct startup *d)
 	return d->se ? 0 : -1;
 }
 
+/* The virtual files of directories: DEPOSIT.txt in drafts. */
+static void add_virtual_files(struct startup *d)
+{
+	struct virt_file f;
+
+	virt_init(&d->virt, d->tree);
+	d->deposit.s = d->session;
+	d->deposit.draft = d->fsc.draft;
+	d->deposit.tree = d->tree;
+	d->deposit.upload = d->fsc.upload;
+	f = deposit_virt_file(&d->deposit);
+	if (virt_register(&d->virt, &f) == 0)
+		d->fsc.virt = &d->virt;
+}
+
 /* Opens the caches and starts the threads (after fuse_daemonize: SQLite
  * and threads must not cross fork), then hands them to the adapter. */
 static int start_modules(struct startup *d)
@@ -518,6 +537,10 @@ static int start_modules(struct startup *d)
 	tc.cache_dir = o->cache_dir;
 	tc.cache_ttl = o->cache_ttl;
 	tc.inval = d->inval;
+	d->fsc.draft = draft_new(d->session);
+	d->fsc.deposit_direct = o->deposit_direct;
+	tc.more = draft_list_more;
+	tc.more_ctx = d->fsc.draft;
 	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
 	rc_cfg.cache_dir = o->cache_dir;
 	rc_cfg.cache_max = o->cache_max;
@@ -539,6 +562,11 @@ static int start_modules(struct startup *d)
 	if (!d->fsc.upload) {
 		log_error("%s", d->err);
 		return -1;
+	}
+	if (d->fsc.draft) {
+		upload_set_draft_target(d->fsc.upload, draft_of_bundle,
+					d->fsc.draft);
+		add_virtual_files(d);
 	}
 	d->fsc.views =
 	    views_new(d->session, d->tree, o->cache_ttl, (size_t)o->search_max);
@@ -679,6 +707,7 @@ static void release_all(struct startup *d)
 	scratch_free(&d->fsc.scratch);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
+	draft_free(&d->fsc.draft);
 	inval_free(&d->inval);
 	if (d->se)
 		fuse_session_destroy(d->se);

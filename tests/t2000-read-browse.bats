@@ -64,9 +64,14 @@ def children(u):
     if t == "community":
         return [c for c in objs if c["type"] in ("community", "collection") and c.get("parent") == u]
     if t == "collection":
+        # archived items, and the user's own drafts (workspace items,
+        # listed from findBySubmitter: issue 9)
         return [c for c in objs if c["type"] == "item"
                 and (c["parent"] == u or u in c.get("mappedCollections", []))
-                and can_read(c) and c["inArchive"] and not c["withdrawn"] and c["discoverable"]]
+                and ((can_read(c) and c["inArchive"] and not c["withdrawn"] and c["discoverable"])
+                     or (c.get("submission") and c["parent"] == u
+                         and c["submission"]["state"] == "workspace"
+                         and c["submission"]["submitter"] == who))]
     if t == "item":
         return [c for c in objs if c["type"] == "bundle" and c["parent"] == u]
     if t == "bundle":
@@ -103,6 +108,9 @@ while todo:
     except OSError as e:
         err(d, "listdir: %s" % e)
         continue
+    if u in byid and byid[u].get("submission"):
+        # a draft's DEPOSIT.txt is virtual (issue 9): no object behind it
+        names = [n for n in names if n != b"DEPOSIT.txt"]
     if len(names) != len(set(names)):
         err(d, "duplicate entries in readdir: %r" % names)
     if len(names) != len(want):

@@ -8,7 +8,7 @@ load helpers
 load mount
 
 setup_file() {
-	shared_mount_setup --fixture small --
+	shared_mount_setup --fixture small -- -o deposit=direct
 }
 
 teardown_file() {
@@ -119,7 +119,7 @@ uploads() {
 	bounded cp "$T/r1.bin" "$T/r2.bin" "$dst/"
 	unmount_fs
 	FS_CACHE=$(mktemp -d "$BATS_FILE_TMPDIR/cache2.XXXXXX")
-	mount_fs 3>&-
+	mount_fs -o deposit=direct 3>&-
 	save_mount
 	bounded cmp "$dst/r1.bin" "$T/r1.bin"
 	bounded cmp "$dst/r2.bin" "$T/r2.bin"

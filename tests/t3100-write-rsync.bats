@@ -8,7 +8,7 @@ load helpers
 load mount
 
 setup_file() {
-	shared_mount_setup --fixture small -- -o cache_ttl=1
+	shared_mount_setup --fixture small -- -o cache_ttl=1,deposit=direct
 }
 
 teardown_file() {

@@ -6,7 +6,7 @@ load helpers
 load mount
 
 setup_file() {
-	shared_mount_setup --fixture small --csrf deferred --dspace-version 8.1 --
+	shared_mount_setup --fixture small --csrf deferred --dspace-version 8.1 -- -o deposit=direct
 }
 
 teardown_file() {

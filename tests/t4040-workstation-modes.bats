@@ -64,8 +64,10 @@ cold_ls() {
 	m=$(log_mark)
 	ENTRIES=$(ls -l "$1" | tail -n +2 | wc -l)
 	AUTHZ=$(reqs_since "$m" "r['path'].endswith('/authz/authorizations/search/objects')")
-	LISTING=$(($(reqs_since "$m") - AUTHZ))
-	echo "ls -l of $ENTRIES entries: $LISTING listing + $AUTHZ authz requests" >&2
+	# the user's own drafts are merged into a collection's listing
+	DRAFTS=$(reqs_since "$m" "'/submission/workspaceitems' in r['path'] or r['path'].endswith('/authn/status')")
+	LISTING=$(($(reqs_since "$m") - AUTHZ - DRAFTS))
+	echo "ls -l of $ENTRIES entries: $LISTING listing + $AUTHZ authz + $DRAFTS drafts requests" >&2
 }
 
 @test "ls -l of a directory costs one request more than its listing, none when warm" {
@@ -74,7 +76,9 @@ cold_ls() {
 	cold_ls "$MNT/$THESES"
 	[ "$ENTRIES" -ge 3 ]
 	[ "$AUTHZ" = 1 ]
-	[ "$LISTING" = 1 ]
+	# the discovery page, and the item of the user's web-UI draft here
+	[ "$LISTING" -le 2 ]
+	[ "$DRAFTS" -le 2 ]
 	m=$(log_mark)
 	ls -l "$MNT/$THESES" >/dev/null
 	[ "$(reqs_since "$m")" = 0 ]

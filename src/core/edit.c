@@ -13,8 +13,10 @@
 #include "dspace/dspace.h"
 #include "core/edit.h"
 #include "core/inval.h"
+#include "core/draft.h"
 #include "core/itemfiles.h"
 #include "core/status.h"
+#include "core/virt.h"
 
 /* Chunk for copying a bitstream into a spool (open without O_TRUNC). */
 #define COPY_CHUNK (1 << 20)
@@ -44,7 +46,8 @@ struct status_src edit_status_src(const struct edit *e)
 	struct status_src src = {.session = e->session,
 				 .tree = e->tree,
 				 .reader = e->reader,
-				 .upload = e->upload};
+				 .upload = e->upload,
+				 .draft = e->draft};
 
 	return src;
 }
@@ -60,6 +63,8 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out)
 
 	if (status_is(e->tree, ino))
 		return status_node(&src, out);
+	if (virt_is(ino))
+		return virt_getattr(e->virt, ino, out);
 	r = itemfile_getattr(e, ino, out);
 	if (r != ITEMFILE_PASS)
 		return r;
@@ -84,6 +89,8 @@ int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return status_node(&src, out);
+	if (virt_lookup(e->virt, parent, name, out) == 0)
+		return 0;
 	r = itemfile_lookup(e, parent, name, out);
 	if (r != ITEMFILE_PASS)
 		return r;
@@ -152,12 +159,35 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 		return r;
 	r = merge_uploads(e, dir, out, n);
 	if (r == 0)
+		r = virt_list(e->virt, dir, out, n);
+	if (r == 0)
 		r = itemfile_list(e, dir, out, n);
 	if (r < 0) {
 		tree_nodes_release(*out, *n);
 		*out = NULL;
 		*n = 0;
 	}
+	return r;
+}
+
+/* Opens virtual file ino (virt.h) with its directory's mount path. */
+int edit_virt_open(const struct edit *e, uint64_t ino, int for_write,
+		   struct virt_handle **h)
+{
+	struct tree_node n;
+	char *path;
+	int r;
+
+	*h = NULL;
+	if (for_write && !e->writable)
+		return -EROFS;
+	r = tree_getattr(e->tree, (ino & ~VIRT_INO_FLAG) >> 4, &n);
+	if (r)
+		return r;
+	path = edit_path(e, n.parent_ino, n.name);
+	r = path ? virt_open(e->virt, ino, path, h) : -ENOMEM;
+	free(path);
+	tree_node_release(&n);
 	return r;
 }
 
@@ -191,6 +221,26 @@ char *edit_path(const struct edit *e, uint64_t dir, const char *name)
 	return buf_detach(&b, NULL);
 }
 
+/* A draft called name in collection p (draft.h), stored with its
+ * ORIGINAL bundle. */
+static int mkdir_draft(const struct edit *e, const struct tree_node *p,
+		       const char *name, struct tree_node *out)
+{
+	struct dso_list l = {0};
+	char *path = edit_path(e, p->ino, name);
+	int r;
+
+	r = draft_create(e->draft, p->uuid, name, path, &l);
+	if (r == 0)
+		r = tree_add(e->tree, p->ino, &l.v[0], 0, out);
+	for (size_t i = 1; r == 0 && i < l.n; i++)
+		if (l.v[i].type == DSO_BUNDLE)
+			tree_add(e->tree, out->ino, &l.v[i], 0, NULL);
+	dso_list_release(&l);
+	free(path);
+	return r;
+}
+
 /* Logs a change made through the mount at info, with its path (and the
  * new path of a rename or move: dir2 non-zero). */
 static void log_change(const struct edit *e, const char *what, uint64_t dir,
@@ -213,6 +263,8 @@ static int mkdir_item(const struct edit *e, const struct tree_node *p,
 	struct dso_list l = {0}, lb = {0};
 	int r, b;
 
+	if (e->draft && !e->deposit_direct)
+		return mkdir_draft(e, p, name, out);
 	r = rest_create_item(e->session, p->uuid, name, &l);
 	if (r == 0)
 		r = tree_add(e->tree, p->ino, &l.v[0], 0, out);
@@ -427,6 +479,21 @@ static int removable(const struct edit *e, const struct tree_node *n, int dir)
 	return 0;
 }
 
+static int file_change(const struct edit *e, uint64_t dir, const char *uuid,
+		       const char *name, const char *newname,
+		       struct dso_list *out);
+
+/* rmdir of a draft: its workspace item is deleted (draft.h). */
+static int remove_draft(const struct edit *e, uint64_t parent, const char *name,
+			const struct tree_node *n)
+{
+	char *path = edit_path(e, parent, name);
+	int r = draft_abandon(e->draft, n->uuid, path);
+
+	free(path);
+	return r == -ENOENT ? -EACCES : r;
+}
+
 /* unlink/rmdir: deleted on the server, then from the cache; a file not
  * uploaded yet is only discarded. */
 int edit_remove(const struct edit *e, uint64_t parent, const char *name,
@@ -440,6 +507,11 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 		return -EROFS;
 	if (parent == TREE_ROOT_INO && !strcmp(name, TREE_STATUS_NAME))
 		return -EPERM;
+	if (virt_lookup(e->virt, parent, name, &n) == 0) {
+		/* not stored: nothing to remove (rm -r of a draft) */
+		tree_node_release(&n);
+		return dir ? -ENOTDIR : 0;
+	}
 	r = dir ? ITEMFILE_PASS : itemfile_remove(e, parent, name);
 	if (r != ITEMFILE_PASS)
 		return r;
@@ -456,7 +528,13 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	if (r < 0)
 		return r;
 	r = removable(e, &n, dir);
-	if (r == 0) {
+	if (r == 0 && n.type == DSO_ITEM && draft_state(e->draft, n.uuid)) {
+		r = remove_draft(e, parent, name, &n);
+	} else if (r == 0 && n.type == DSO_BITSTREAM) {
+		r = file_change(e, parent, n.uuid, name, NULL, NULL);
+		if (r == -ENOENT)
+			r = 0; /* already gone */
+	} else if (r == 0) {
 		r = rest_delete(e->session, n.type, n.uuid);
 		if (r == -ENOENT)
 			r = 0; /* already gone */
@@ -471,6 +549,30 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 			   parent, name, 0, NULL);
 	tree_node_release(&n);
 	return refused(e, parent, r);
+}
+
+/* Renames (newname) or deletes (NULL) bitstream uuid of bundle dir: a
+ * draft's through the submission route, else the bitstream's own. */
+static int file_change(const struct edit *e, uint64_t dir, const char *uuid,
+		       const char *name, const char *newname,
+		       struct dso_list *out)
+{
+	struct tree_node b;
+	char *path;
+	int r = 1;
+
+	if (e->draft && tree_getattr(e->tree, dir, &b) == 0) {
+		path = edit_path(e, dir, name);
+		r = draft_file_change(e->draft, b.uuid, uuid, newname, path);
+		free(path);
+		tree_node_release(&b);
+	}
+	if (r != 1)
+		return r;
+	if (newname)
+		return rest_set_name(e->session, DSO_BITSTREAM, uuid, newname,
+				     out);
+	return rest_delete(e->session, DSO_BITSTREAM, uuid);
 }
 
 /* The item a bundle belongs to (its parent inode), or 0. */
@@ -584,7 +686,8 @@ static int drop_target(const struct edit *e, struct rename_op *x)
 
 			nanosleep(&ts, NULL);
 		}
-		d = rest_delete(e->session, DSO_BITSTREAM, x->t.uuid);
+		d = file_change(e, x->newparent, x->t.uuid, x->newname, NULL,
+				NULL);
 		if (d == 0 || d == -ENOENT)
 			return 0;
 		if (!err_is_unavailable(d))
@@ -662,8 +765,8 @@ static int rename_file(const struct edit *e, struct rename_op *x)
 	if (x->newparent != x->parent && (r = move_file(e, x)) < 0)
 		goto undone;
 	if (strcmp(x->name, x->newname)) {
-		r = rest_set_name(e->session, DSO_BITSTREAM, x->n.uuid,
-				  x->newname, &x->l);
+		r = file_change(e, x->newparent, x->n.uuid, x->name, x->newname,
+				&x->l);
 		if (r < 0)
 			goto undone;
 		fix_format(e, x);
@@ -955,7 +1058,7 @@ int edit_setattr(const struct edit *e, uint64_t ino, struct upload_file *open,
 
 	if (!e->writable)
 		return -EROFS;
-	if (status_is(e->tree, ino))
+	if (status_is(e->tree, ino) || virt_is(ino))
 		return 0;
 	if (open) {
 		f = open;

@@ -6,7 +6,16 @@
  * bundles, the status file is neither renamed nor removed).
  *
  * It also resolves inodes and names the way the mount shows them: the
- * status file (status.h), then files being written, then the tree.
+ * status file (status.h), the virtual files of directories (virt.h), the
+ * item directories' own files (itemfiles.h), then files being written, then
+ * the tree.
+ *
+ * Inode ranges (disjoint; each module's test checks its whole range):
+ *   [1, 2^55)          the tree (cache database rows), the status file
+ *   [2^59, 2^60)       virt.h: VIRT_INO_FLAG | dir << 4 | k (DEPOSIT.txt)
+ *   [2^60, 2^61)       views.h: .search, .handle, .uuid and their links
+ *   bit 61             scratch.h: SC_INO_BIT | n (editors' scratch files)
+ *   bit 62             metafile.h: MF_INO_BIT | item (metadata.json)
  *
  * Every function returns 0 or -errno (EROFS on a read-only mount, EPERM,
  * EEXIST, ENOTEMPTY, EXDEV, ... and what the server calls returned) and
@@ -24,6 +33,8 @@
 #include "core/upload.h"
 
 struct inval;
+struct draft;
+struct virt;
 
 /* The modules a change goes through. All borrowed. */
 struct edit {
@@ -35,6 +46,10 @@ struct edit {
 	int writable;		 /* 0: every change fails with EROFS */
 	struct metafiles *meta;	 /* metadata.json; NULL: none shown */
 	struct scratch *scratch; /* editors' scratch files; may be NULL */
+	struct draft *draft;	 /* the user's drafts (draft.h); NULL: none */
+	struct virt *virt;	 /* virtual files of directories (virt.h) */
+	int deposit_direct;	 /* mkdir in a collection: an archived item
+				  * (-o deposit=direct), not a draft */
 };
 
 /* What edit_setattr changes. */
@@ -59,9 +74,16 @@ int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
  * NULL when out of memory. Used in log lines and the upload journal. */
 char *edit_path(const struct edit *e, uint64_t dir, const char *name);
 
+/* Opens virtual file ino (core/virt.h) with its directory's path; a
+ * handle for writing needs a writable mount (-EROFS). */
+struct virt_handle;
+int edit_virt_open(const struct edit *e, uint64_t ino, int for_write,
+		   struct virt_handle **h);
+
 /* --- changes --- */
 
-/* mkdir: an item in a collection (with an empty ORIGINAL bundle) or a
+/* mkdir: a draft in a collection (draft.h; an archived item with
+ * deposit_direct or without drafts), with an empty ORIGINAL bundle, or a
  * bundle in an item; out receives the new directory. */
 int edit_mkdir(const struct edit *e, uint64_t parent, const char *name,
 	       struct tree_node *out);

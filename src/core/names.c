@@ -324,6 +324,34 @@ static int slot_exhausted(const struct slot *s)
 	return s->level >= s->nopt;
 }
 
+/* Moves the colliding members order[a..b) one step on. When drafts
+ * (yields) collide with other entries, only the drafts step: a draft never
+ * takes an archived sibling's name. all_out: every member is exhausted. */
+static int step_group(struct slot **order, size_t a, size_t b, int all_out,
+		      unsigned base)
+{
+	int firm = 0, yielding = 0;
+	size_t i;
+
+	for (i = a; i < b; i++) {
+		if (order[i]->e->yields && !slot_exhausted(order[i]))
+			yielding = 1;
+		else if (!order[i]->e->yields)
+			firm = 1;
+	}
+	for (i = a; i < b; i++) {
+		if (all_out)
+			order[i]->extra += (unsigned)(i - a) + base;
+		else if (firm && yielding && !order[i]->e->yields)
+			continue;
+		else if (!slot_exhausted(order[i]))
+			order[i]->level++;
+		if (slot_name(order[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int names_assign(struct names_entry *v, size_t n)
 {
 	struct slot *slots = NULL, **order = NULL;
@@ -368,16 +396,9 @@ int names_assign(struct names_entry *v, size_t n)
 			for (i = a; i < b; i++)
 				if (!slot_exhausted(order[i]))
 					all_out = 0;
-			for (i = a; i < b; i++) {
-				if (all_out)
-					order[i]->extra +=
-					    (unsigned)(i - a) +
-					    (unsigned)round * (unsigned)n;
-				else if (!slot_exhausted(order[i]))
-					order[i]->level++;
-				if (slot_name(order[i]) < 0)
-					goto out;
-			}
+			if (step_group(order, a, b, all_out,
+				       (unsigned)round * (unsigned)n) < 0)
+				goto out;
 			a = b;
 		}
 		if (!collided)

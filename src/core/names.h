@@ -21,6 +21,8 @@
  * of the object's handle ("Thesis [1234]"), the first 8 hex digits of its
  * UUID ("report [1a2b3c4d].pdf"), then 12, 16 and all 32 hex digits, moving
  * a member one step on whenever its name still collides with any sibling's.
+ * Drafts (yields) colliding with other entries step on alone, so that an
+ * archived sibling keeps its name.
  * The result depends only on the set of entries, never on their order. The
  * suffixed name still fits NAMES_MAX bytes (the stem is cut to make room). */
 #ifndef DSPACEFS_NAMES_H
@@ -41,6 +43,8 @@ struct names_entry {
 	const char *handle; /* in: "10673/20", or NULL */
 	int is_dir; /* in: suffix at the end instead of before the extension */
 	char *name; /* out: safe, unique name; malloc'd, caller frees */
+	int yields; /* in: a draft: when it collides with entries that are
+		     * not drafts, only the drafts get suffixes */
 };
 
 /* Sets v[i].name for every entry (previous values are overwritten, not

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/draft.h"
 #include "core/status.h"
 #include "dspace/dspace.h"
 #include "util/log.h"
@@ -82,6 +83,8 @@ int status_text(const struct status_src *src, struct buf *out)
 		r = header(src, spool, out);
 	if (r == 0 && rows.len)
 		r = buf_add(out, rows.data, rows.len);
+	if (r == 0)
+		r = draft_status_text(src->draft, out);
 	buf_release(&rows);
 	return r;
 }

@@ -1,7 +1,8 @@
 /* status: the file TREE_STATUS_NAME in the root of the mount. Reading it
  * gives a snapshot taken at open: a header line (starting with "# ": the
  * session, the server, cache and spool use, online or offline since when)
- * then the uploads (upload_status_text: one line each). Writing it runs
+ * then the uploads (upload_status_text: one line each), then the drafts
+ * (draft_status_text: "draft" rows with the same columns). Writing it runs
  * commands, one per line: "refresh" marks every cached listing stale
  * (tree_refresh_all), the others are upload commands ("retry",
  * "cancel ID", ...). Its inode is allocated once per cache database
@@ -17,19 +18,23 @@
 #include "core/tree.h"
 #include "core/upload.h"
 
+struct draft;
+
 /* What the status file reports on. All borrowed; only tree is needed. */
 struct status_src {
 	struct session *session; /* NULL: the header says so */
 	struct tree *tree;
 	struct reader *reader; /* the content cache; may be NULL */
 	struct upload *upload; /* NULL: no uploads (read-only mount) */
+	struct draft *draft;   /* the user's drafts; NULL: none */
 };
 
 /* The status file's inode (0 when none could be allocated). */
 uint64_t status_ino(struct tree *t);
 /* Whether ino is the status file's. */
 int status_is(struct tree *t, uint64_t ino);
-/* The whole text now: the header line, then the upload rows. */
+/* The whole text now: the header line, the upload rows, the
+ * draft rows. */
 int status_text(const struct status_src *src, struct buf *out);
 /* The status file as a node: type DSO_NONE, in the root, its size that of
  * the text now. */

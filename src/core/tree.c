@@ -58,6 +58,8 @@ struct tree {
 	 * pending (upload.c), so that their name stays the new one's. */
 	char (*hidden)[UUID_LEN + 1]; /* lock */
 	size_t nhidden;		      /* lock */
+	int (*more)(void *, enum dso_type, const char *, struct dso_list *);
+	void *more_ctx;
 };
 
 /* Retries of a listing that local changes overtook. */
@@ -102,6 +104,8 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 	t->s = s;
 	t->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
 	t->inval = cfg->inval;
+	t->more = cfg->more;
+	t->more_ctx = cfg->more_ctx;
 	r = cache_open(cfg->cache_dir, &t->c, err, errlen);
 	if (r < 0) {
 		free(t);
@@ -308,6 +312,7 @@ static int store_group(struct cache_txn *txn, uint64_t dir_ino,
 		ne[k].uuid = d->uuid;
 		ne[k].handle = d->handle;
 		ne[k].is_dir = is_dir_type(d->type);
+		ne[k].yields = d->in_progress;
 		which[k] = m[i].idx;
 		k++;
 	}
@@ -698,6 +703,9 @@ static int refresh_once(struct tree *t, const struct cache_object *dir,
 	stale_clear(t, dir->ino);
 	drop_hidden(t, &l);
 	modes_fetch(t->s, dir->type, dir->uuid, dir->rights, &l);
+	if (t->more && t->more(t->more_ctx, dir->type, dir->uuid, &l))
+		log_warn("\"%s\": listed without the entries only you see",
+			 dir->name);
 	r = store_unless_overtaken(t, dir, &l, changes);
 out:
 	dso_list_release(&l);

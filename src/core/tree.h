@@ -31,6 +31,12 @@ struct tree_config {
 	/* told about every change the kernel may have cached (listings
 	 * refreshed, our own writes); may be NULL. Borrowed. */
 	struct inval *inval;
+	/* appends further children of a directory after the server's
+	 * listing (core/draft.c: the user's drafts in a collection); a
+	 * failure is only logged. May be NULL. */
+	int (*more)(void *ctx, enum dso_type type, const char *uuid,
+		    struct dso_list *l);
+	void *more_ctx;
 };
 
 /* A snapshot of one node: the caller owns it (tree_node_release). */

@@ -121,7 +121,42 @@ struct upload {
 	struct gone *gone;   /* lock */
 	struct note *notes;  /* lock */
 	int checking;	     /* it was started (joined at free) */
+	/* the workspace item whose upload section a bundle feeds (a
+	 * draft's ORIGINAL), or 0: upload_set_draft_target */
+	int64_t (*draft_of)(void *ctx, const char *bundle_uuid);
+	void *draft_ctx;
 };
+
+/* Sets where uploads into a draft's bundle go (see upload.h). */
+void upload_set_draft_target(struct upload *u,
+			     int64_t (*draft_of)(void *, const char *),
+			     void *ctx)
+{
+	u->draft_of = draft_of;
+	u->draft_ctx = ctx;
+}
+
+/* Whether bundle is a draft's (its files change through the submission:
+ * no DSpace 10 replace there). */
+static int into_draft(struct upload *u, const char *bundle)
+{
+	return u->draft_of && u->draft_of(u->draft_ctx, bundle) > 0;
+}
+
+/* Sends one upload body into bundle: the bundle's own route, or the
+ * submission route when it is a draft's (an upload with another target). */
+static int send_body(struct upload *u, const char *bundle, const char *name,
+		     const struct dspace_draft_body *b, struct dso_list *out)
+{
+	int64_t ws = u->draft_of ? u->draft_of(u->draft_ctx, bundle) : 0;
+
+	if (ws > 0)
+		return dspace_draft_upload(u->s, ws, bundle, name, b, out);
+	if (b->path)
+		return rest_upload_bitstream(u->s, bundle, name, b->path, out);
+	return rest_upload_bitstream_stream(u->s, bundle, name, b->read,
+					    b->read_end, b->ctx, out);
+}
 
 static void stream_free(struct stream *s);
 static int delete_retry(struct upload *u, const char *uuid);
@@ -228,10 +263,11 @@ static void stream_end(void *ctx)
 static void *stream_main(void *arg)
 {
 	struct stream *s = arg;
+	struct dspace_draft_body b = {
+	    .read = stream_read, .read_end = stream_end, .ctx = s};
 	int rc;
 
-	rc = rest_upload_bitstream_stream(s->u->s, s->bundle, s->name,
-					  stream_read, stream_end, s, &s->out);
+	rc = send_body(s->u, s->bundle, s->name, &b, &s->out);
 	pthread_mutex_lock(&s->m);
 	if (s->body_sent)
 		content_md5_final(&s->md5, s->hex);
@@ -1243,15 +1279,16 @@ static int post(struct upload *u, const char *bundle, const char *name,
 				return 0;
 			}
 		}
+		struct dspace_draft_body b = {.path = spool};
+
 		r = -EOPNOTSUPP;
-		if (replaces && replaces[0])
+		if (replaces && replaces[0] && !into_draft(u, bundle))
 			r = rest_replace_bitstream(u->s, replaces, name, spool,
 						   out);
 		if (r == 0)
 			*replaced = 1;
 		if (r == -EOPNOTSUPP)
-			r = rest_upload_bitstream(u->s, bundle, name, spool,
-						  out);
+			r = send_body(u, bundle, name, &b, out);
 		if (r == 0) {
 			struct dso *d = &out->v[out->n - 1];
 

@@ -60,6 +60,12 @@ struct upload *upload_new(struct session *s, struct tree *t,
 			  const char *cache_dir, char *err, size_t errlen);
 /* No file may be open. */
 void upload_free(struct upload **u);
+/* Uploads into a bundle for which draft_of(ctx, bundle_uuid) gives a
+ * workspace item id (> 0) go through the submission route
+ * (dspace_draft_upload) instead; spool, journal and states unchanged. */
+void upload_set_draft_target(struct upload *u,
+			     int64_t (*draft_of)(void *, const char *),
+			     void *ctx);
 
 /* Starts a file called name in a bundle. ino 0 allocates a new inode;
  * otherwise the file replaces the bitstream replaces_uuid, whose inode ino

@@ -233,6 +233,72 @@ int rest_content_size(struct session *s, const char *uuid, long stall_ms,
 /* What an upload's read callback returns to fail the upload. */
 #define REST_READ_ABORT ((size_t)0x10000000)
 
+/* --- the submission route (dspace/submission.c; contract §7, §13) --- */
+
+struct buf;
+
+/* A draft: a workspace item of the user (or, after a deposit, the
+ * workflow item it became). */
+struct dspace_draft {
+	int64_t id;		       /* the workspace/workflow item's id */
+	char item[UUID_LEN + 1];       /* its item's uuid */
+	char collection[UUID_LEN + 1]; /* "" when the server did not say */
+	int workflow;		       /* a workflow item */
+	size_t nerrors;		       /* validation errors the server listed */
+};
+
+/* POST submission/workspaceitems?owningCollection=: a draft in coll, its
+ * dc.title set to title through the form section that offers it (from
+ * the collection's submission definition). No submit right → -EACCES. */
+int dspace_draft_create(struct session *s, const char *coll, const char *title,
+			struct dspace_draft *out);
+/* The user's workspace items, every page (findBySubmitter). *v: caller
+ * frees. */
+int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n);
+/* DELETE submission/workspaceitems/{id}. */
+int dspace_draft_delete(struct session *s, int64_t id);
+/* The paths of the draft's validation errors now, one a line. */
+int dspace_draft_errors(struct session *s, int64_t id, struct buf *paths);
+/* Grants the licence (the definition's license section) and posts the
+ * workflow item; *archived set when the collection has no workflow. */
+int dspace_draft_deposit(struct session *s, const char *coll, int64_t id,
+			 int *archived);
+/* The body of an upload into a draft: a file (path), or read/read_end/ctx
+ * as for rest_upload_bitstream_stream. */
+struct dspace_draft_body {
+	const char *path;
+	size_t (*read)(char *, size_t, size_t, void *);
+	void (*read_end)(void *);
+	void *ctx;
+};
+/* Multipart POST submission/workspaceitems/{id}: the body becomes a file
+ * of the draft's upload section, checked to be there without a validation
+ * error at its path (a file saved with one is removed: -EIO). Appends it
+ * to out as a bitstream of bundle (its md5 for the caller to compare). */
+int dspace_draft_upload(struct session *s, int64_t id, const char *bundle,
+			const char *name, const struct dspace_draft_body *b,
+			struct dso_list *out);
+/* Renames (new_name) or removes (new_name NULL) file uuid of draft id
+ * through its upload section (PATCH .../files/<n>/metadata/dc.title/0 or
+ * remove .../files/<n>), n being the position the server gives it now.
+ * -ENOENT when it is not among the draft's files. */
+int dspace_draft_file_change(struct session *s, int64_t id, const char *uuid,
+			     const char *new_name);
+/* What draft id still lacks for a deposit (its validation errors but the
+ * licence, which the deposit grants): one line each, "  - label (field):
+ * message", labels and messages from the submission forms, control
+ * characters removed. */
+int dspace_draft_missing(struct session *s, int64_t id, struct buf *out);
+/* The licence text of a collection (collections/{uuid}/license), control
+ * characters but newlines and tabs removed. */
+int dspace_collection_license(struct session *s, const char *coll,
+			      struct buf *out);
+/* The id of the first section of type type ("upload", "license",
+ * "submission-form" offering field when not NULL) in the collection's
+ * submission definition; out: 101 bytes. -ENOENT when none. */
+int dspace_submission_section(struct session *s, const char *coll,
+			      const char *type, const char *field, char *out);
+
 /* --- the session, as the core sees it --- */
 
 /* Borrowed strings, valid for the life of the session. */

@@ -56,7 +56,9 @@ struct dso {
 	 * only then may a listing be taken from them. Items: bundles (and their
 	 * bitstreams, each bundle has its own flag); bundles: bitstreams. */
 	int children_complete;
-	int restricted; /* set by callers when the server refused access */
+	int restricted;	 /* set by callers when the server refused access */
+	int in_progress; /* items: a draft (submission in progress), set by
+			  * callers; it yields its name to archived siblings */
 	unsigned
 	    rights; /* DSO_RIGHT_* (dspace.h) from dspace_authz; 0 unknown */
 	struct meta_field *meta;

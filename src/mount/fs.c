@@ -15,7 +15,9 @@
 #include "util/buf.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "core/draft.h"
 #include "core/edit.h"
+#include "core/virt.h"
 #include "core/inval.h"
 #include "core/metafile.h"
 #include "core/scratch.h"
@@ -41,6 +43,7 @@ enum fh_kind {
 	FH_READ,   /* a bitstream on the server, through the reader */
 	FH_UPLOAD, /* a file being written (spool) */
 	FH_STATUS, /* the .dspacefs-status file */
+	FH_VIRT,   /* a virtual file of a directory (core/virt.h) */
 	FH_META,   /* an item's metadata.json */
 	FH_SCRATCH /* an editor's scratch file */
 };
@@ -51,11 +54,12 @@ struct fs_file {
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
 	struct upload_file *uf;
-	struct buf text;     /* FH_STATUS: the snapshot read back */
-	int wrote;	     /* FH_STATUS: commands were written */
-	int writer;	     /* FH_UPLOAD: opened for writing (may publish) */
-	struct metafile *mf; /* FH_META */
-	int fd;		     /* FH_SCRATCH */
+	struct buf text; /* FH_STATUS: the snapshot read back */
+	int wrote;	 /* FH_STATUS: commands were written */
+	int writer;	 /* FH_UPLOAD: opened for writing (may publish) */
+	struct virt_handle *vh;	     /* FH_VIRT */
+	struct metafile *mf;	     /* FH_META */
+	int fd;			     /* FH_SCRATCH */
 	struct fs_file *prev, *next; /* in fs_open while the kernel holds it */
 };
 
@@ -88,7 +92,10 @@ static struct edit edit_of(const struct fs_config *c)
 			 .inval = c->inval,
 			 .writable = fs_writable(c),
 			 .meta = c->meta,
-			 .scratch = c->scratch};
+			 .scratch = c->scratch,
+			 .draft = c->draft,
+			 .virt = c->virt,
+			 .deposit_direct = c->deposit_direct};
 
 	return e;
 }
@@ -293,8 +300,9 @@ static void node_to_entry(const struct fs_config *c, const struct tree_node *n,
 	e->generation = 1;
 	e->attr_timeout = c->entry_ttl;
 	e->entry_timeout = c->entry_ttl;
-	/* An unknown size is not cached: the next stat asks (and fails). */
-	if (node_to_stat(c, n, &e->attr) < 0)
+	/* An unknown size is not cached: the next stat asks (and fails);
+	 * nor that of a virtual file (the size of its last snapshot). */
+	if (node_to_stat(c, n, &e->attr) < 0 || virt_is(n->ino))
 		e->attr_timeout = 0;
 }
 
@@ -393,7 +401,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, c->entry_ttl);
+		fuse_reply_attr(req, &st,
+				virt_is(st.st_ino) ? 0 : c->entry_ttl);
 }
 
 /* FNV-1a over the bytes of one field. */
@@ -628,6 +637,29 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* Opens a virtual file: one snapshot per open, served direct_io. */
+static int open_virt(struct fs_config *c, uint64_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct fs_file *h = fh_new(FH_VIRT);
+	struct edit e = edit_of(c);
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	r = edit_virt_open(&e, ino, (fi->flags & O_ACCMODE) != O_RDONLY,
+			   &h->vh);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
 /* Opens metadata.json (a snapshot) or a scratch file. */
 static int open_itemfile(struct fs_config *c, uint64_t ino,
 			 struct fuse_file_info *fi)
@@ -715,6 +747,8 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 
 	if (status_is(c->tree, ino))
 		return open_status(c, fi);
+	if (virt_is(ino))
+		return open_virt(c, ino, fi);
 	if ((wr || trunc) && !fs_writable(c))
 		return -EROFS;
 	if (metafile_is(ino) || scratch_is(ino))
@@ -825,8 +859,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (refuse_other(req, h->kind == FH_STATUS ? FS_OWNER : FS_READ, "read",
 			 0, ino, NULL))
 		return;
-	if (h->kind == FH_STATUS) {
-		size_t len = h->text.len, cnt = 0;
+	if (h->kind == FH_STATUS || h->kind == FH_VIRT) {
+		const struct buf *t =
+		    h->kind == FH_VIRT ? virt_text(h->vh) : &h->text;
+		size_t len = t->len, cnt = 0;
 		char *b;
 
 		if ((size_t)off < len)
@@ -841,7 +877,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			return;
 		}
 		if (cnt)
-			memcpy(b, h->text.data + off, cnt);
+			memcpy(b, t->data + off, cnt);
 		fuse_reply_buf(req, b, cnt);
 		free(b);
 		return;
@@ -893,7 +929,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			fuse_reply_write(req, size);
 		return;
 	}
-	if (h->kind == FH_META || h->kind == FH_SCRATCH)
+	if (h->kind == FH_VIRT) {
+		n = virt_write(h->vh, buf, size); /* 0: every byte taken */
+		if (n == 0)
+			n = (ssize_t)size;
+	} else if (h->kind == FH_META || h->kind == FH_SCRATCH)
 		n = itemfile_io(h, NULL, buf, size, off);
 	else if (h->kind != FH_UPLOAD)
 		n = -EBADF;
@@ -1022,6 +1062,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 		upload_writer_close(h->uf);
 	if (h->uf)
 		upload_unref(&h->uf);
+	virt_close(&h->vh);
 	if (h->kind == FH_META) {
 		metafile_commit(fs_of(req)->meta, h->mf);
 		metafile_close(&h->mf);
@@ -1082,6 +1123,11 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 		if (n->handle && *n->handle)
 			XATTR("user.dspace.handle", n->handle);
 	}
+	if (n->type == DSO_ITEM) {
+		const char *st = draft_state(c->draft, n->uuid);
+
+		XATTR("user.dspace.state", st ? st : "archived");
+	}
 	if (n->type == DSO_BITSTREAM) {
 		if (n->md5[0])
 			XATTR("user.dspace.md5", n->md5);
@@ -1140,7 +1186,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (metafile_is(ino) || scratch_is(ino)) {
+	if (metafile_is(ino) || scratch_is(ino) || virt_is(ino)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
@@ -1166,8 +1212,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (refuse_other(req, FS_READ, "listxattr", 0, ino, NULL))
 		return;
-	rc = tree_getattr(c->tree, ino, &n);
-	if (!rc) {
+	rc = virt_is(ino) ? 0 : tree_getattr(c->tree, ino, &n);
+	if (!rc && !virt_is(ino)) {
 		rc = collect_xattrs(c, &n, NULL, NULL, &names);
 		tree_node_release(&n);
 	}
@@ -1482,6 +1528,7 @@ static void release_left_open(struct fs_config *c)
 			metafile_close(&h->mf); /* not saved: never closed */
 		if (h->kind == FH_SCRATCH && h->fd >= 0)
 			close(h->fd);
+		virt_discard(&h->vh); /* a partial line is not acted on */
 		fh_free(c, h);
 	}
 	if (c->open) {

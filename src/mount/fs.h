@@ -15,6 +15,8 @@
 #include "core/views.h"
 
 struct inval;
+struct draft;
+struct virt;
 struct session;
 struct fs_refusals;
 
@@ -38,6 +40,9 @@ struct fs_config {
 				  * no group/other permission bits */
 	struct metafiles *meta;	 /* metadata.json (core/metafile.h) */
 	struct scratch *scratch; /* editors' scratch files (core/scratch.h) */
+	struct draft *draft;	 /* the user's drafts; NULL: none */
+	struct virt *virt;	 /* virtual files of directories */
+	int deposit_direct;	 /* -o deposit=direct */
 	/* fs.c's own, made by fs_attach: the rate of refusal log lines */
 	struct fs_refusals *refusals;
 	struct fs_open *open; /* the handles the kernel holds */

@@ -24,7 +24,15 @@
 		t, offsetof(struct dspacefs_opts, p), v                        \
 	}
 
-enum { KEY_HELP, KEY_VERSION, KEY_PASSWORD, KEY_RO, KEY_ALLOW, KEY_OTHERS };
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_PASSWORD,
+	KEY_RO,
+	KEY_ALLOW,
+	KEY_OTHERS,
+	KEY_DEPOSIT
+};
 
 static const struct fuse_opt opt_table[] = {
     OPT("user=%s", user, 0),
@@ -52,26 +60,17 @@ static const struct fuse_opt opt_table[] = {
     FUSE_OPT_KEY("allow_other", KEY_ALLOW),
     FUSE_OPT_KEY("allow_root", KEY_ALLOW),
     FUSE_OPT_KEY("others=", KEY_OTHERS),
+    FUSE_OPT_KEY("deposit=", KEY_DEPOSIT),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
     FUSE_OPT_KEY("--version", KEY_VERSION),
     FUSE_OPT_END};
 
-/* Prints the command line summary. */
-void opts_usage(const char *progname)
+/* Prints the dspacefs options of the summary. */
+static void usage_options(void)
 {
-	printf(
-	    "usage: %s [options] URL MOUNTPOINT\n"
-	    "       %s [options] NAME MOUNTPOINT   (section [NAME] of\n"
-	    "           $XDG_CONFIG_HOME/dspacefs/config, else "
-	    "~/.config/dspacefs/config)\n"
-	    "\n"
-	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
-	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
-	    "Communities, collections, items and bundles are directories;\n"
-	    "bitstreams are files.\n"
-	    "\n"
+	fputs(
 	    "dspacefs options (-o name[=value],...):\n"
 	    "    -o user=EMAIL          log in as EMAIL (else ~/.netrc, else "
 	    "anonymous)\n"
@@ -118,29 +117,52 @@ void opts_usage(const char *progname)
 	    "whatever\n"
 	    "                           your account may read, never "
 	    "changes)\n"
+	    "    -o deposit=draft|direct  mkdir in a collection: a draft "
+	    "(default)\n"
+	    "                           or, for administrators, an archived "
+	    "item\n"
+	    "\n",
+	    stdout);
+}
+
+/* Prints the command line summary. */
+void opts_usage(const char *progname)
+{
+	printf(
+	    "usage: %s [options] URL MOUNTPOINT\n"
+	    "       %s [options] NAME MOUNTPOINT   (section [NAME] of\n"
+	    "           $XDG_CONFIG_HOME/dspacefs/config, else "
+	    "~/.config/dspacefs/config)\n"
 	    "\n"
-	    "The password is never accepted on the command line. It comes "
-	    "from\n"
-	    "password_file=, the DSPACEFS_PASSWORD environment variable, "
-	    "~/.netrc\n"
-	    "(machine HOST login EMAIL password SECRET) or a prompt on the "
-	    "terminal.\n"
-	    "Signals: SIGHUP asks the server again for every listing; "
-	    "SIGTERM\n"
-	    "lets uploads in flight finish, then unmounts.\n"
-	    "\n"
-	    "FUSE options:\n"
-	    "    -h, --help             print this help\n"
-	    "    -V, --version          print the version\n"
-	    "    -f                     stay in the foreground\n"
-	    "    -d                     debug output (implies -f)\n"
-	    "    -s                     single-threaded\n"
-	    "    -o ro                  read-only mount\n"
-	    "    -o allow_other         let other users reach the mount (see "
-	    "others=)\n"
-	    "\n"
-	    "Unmount with: fusermount3 -u MOUNTPOINT\n",
+	    "Mounts the DSpace 7/8/9 repository whose REST server is at URL\n"
+	    "(e.g. https://demo.dspace.org/server) on MOUNTPOINT.\n"
+	    "Communities, collections, items and bundles are directories;\n"
+	    "bitstreams are files.\n"
+	    "\n",
 	    progname, progname);
+	usage_options();
+	fputs("The password is never accepted on the command line. It comes "
+	      "from\n"
+	      "password_file=, the DSPACEFS_PASSWORD environment variable, "
+	      "~/.netrc\n"
+	      "(machine HOST login EMAIL password SECRET) or a prompt on the "
+	      "terminal.\n"
+	      "Signals: SIGHUP asks the server again for every listing; "
+	      "SIGTERM\n"
+	      "lets uploads in flight finish, then unmounts.\n"
+	      "\n"
+	      "FUSE options:\n"
+	      "    -h, --help             print this help\n"
+	      "    -V, --version          print the version\n"
+	      "    -f                     stay in the foreground\n"
+	      "    -d                     debug output (implies -f)\n"
+	      "    -s                     single-threaded\n"
+	      "    -o ro                  read-only mount\n"
+	      "    -o allow_other         let other users reach the mount (see "
+	      "others=)\n"
+	      "\n"
+	      "Unmount with: fusermount3 -u MOUNTPOINT\n",
+	      stdout);
 }
 
 /* -o others=none|read: what other local users may do on an allow_other
@@ -152,6 +174,17 @@ static int parse_others(struct dspacefs_opts *o, const char *v)
 		return 0;
 	}
 	fprintf(stderr, "dspacefs: invalid others=%s (none or read)\n", v);
+	return -1;
+}
+
+/* -o deposit=draft|direct: what mkdir in a collection makes. */
+static int parse_deposit(struct dspacefs_opts *o, const char *v)
+{
+	if (strcmp(v, "draft") == 0 || strcmp(v, "direct") == 0) {
+		o->deposit_direct = v[1] == 'i';
+		return 0;
+	}
+	fprintf(stderr, "dspacefs: invalid deposit=%s (draft or direct)\n", v);
 	return -1;
 }
 
@@ -194,6 +227,8 @@ static int opt_proc(void *data, const char *arg, int key,
 		return 1;
 	case KEY_OTHERS:
 		return parse_others(o, arg + strlen("others="));
+	case KEY_DEPOSIT:
+		return parse_deposit(o, arg + strlen("deposit="));
 	case KEY_HELP:
 		o->show_help = 1;
 		return 0;

@@ -33,8 +33,10 @@ struct dspacefs_opts {
 	int allow_other; /* -o allow_other or allow_root (passed on) */
 	int others_read; /* -o others=read: other users may read (not the
 			  * default, others=none) */
-	char *log_file;	 /* -o log_file=PATH */
-	char *log_level; /* -o log_level=error|warn|info|debug|trace */
+	int deposit_direct;  /* -o deposit=direct: mkdir in a collection makes
+			      * an archived item (admins), not a draft */
+	char *log_file;	     /* -o log_file=PATH */
+	char *log_level;     /* -o log_level=error|warn|info|debug|trace */
 	int connect_timeout; /* -o connect_timeout= seconds for start-up (30) */
 	int nonempty;	     /* -o nonempty: mount over a non-empty directory */
 	int stop_timeout;    /* -o stop_timeout= seconds uploads under way get

@@ -189,12 +189,12 @@ static void test_assign(void)
 {
 	struct names_entry v[] = {
 	    {"report.pdf", "1a2b3c4d-0000-4000-8000-000000000001", NULL, 0,
-	     NULL},
+	     NULL, 0},
 	    {"report.pdf", "9f8e7d6c-0000-4000-8000-000000000002", NULL, 0,
-	     NULL},
-	    {"other.pdf", "11111111-0000-4000-8000-000000000003", NULL, 0,
-	     NULL},
-	    {"a/b", "22222222-0000-4000-8000-000000000004", NULL, 0, NULL},
+	     NULL, 0},
+	    {"other.pdf", "11111111-0000-4000-8000-000000000003", NULL, 0, NULL,
+	     0},
+	    {"a/b", "22222222-0000-4000-8000-000000000004", NULL, 0, NULL, 0},
 	};
 	size_t n = sizeof(v) / sizeof(v[0]);
 
@@ -214,12 +214,13 @@ static void test_assign(void)
 	/* Directories with handles: "Thesis [1234]". */
 	struct names_entry d[] = {
 	    {"Thesis", "aaaaaaaa-0000-4000-8000-000000000001", "10673/1234", 1,
-	     NULL},
+	     NULL, 0},
 	    {"Thesis", "bbbbbbbb-0000-4000-8000-000000000002", "10673/99", 1,
-	     NULL},
-	    {"Thesis", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL},
-	    {"v1.0", "dddddddd-0000-4000-8000-000000000004", NULL, 1, NULL},
-	    {"v1.0", "eeeeeeee-0000-4000-8000-000000000005", NULL, 1, NULL},
+	     NULL, 0},
+	    {"Thesis", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL,
+	     0},
+	    {"v1.0", "dddddddd-0000-4000-8000-000000000004", NULL, 1, NULL, 0},
+	    {"v1.0", "eeeeeeee-0000-4000-8000-000000000005", NULL, 1, NULL, 0},
 	};
 	n = sizeof(d) / sizeof(d[0]);
 	is_int(names_assign(d, n), 0, "assign dirs");
@@ -232,19 +233,34 @@ static void test_assign(void)
 
 	/* Equal handle last parts fall back to the UUID. */
 	struct names_entry h[] = {
-	    {"X", "12345678-0000-4000-8000-000000000001", "1/5", 1, NULL},
-	    {"X", "87654321-0000-4000-8000-000000000002", "2/5", 1, NULL},
+	    {"X", "12345678-0000-4000-8000-000000000001", "1/5", 1, NULL, 0},
+	    {"X", "87654321-0000-4000-8000-000000000002", "2/5", 1, NULL, 0},
 	};
 	is_int(names_assign(h, 2), 0, "assign equal handles");
 	is_str(h[0].name, "X [12345678]", "handle suffixes collide → UUID");
 	is_str(h[1].name, "X [87654321]", "handle suffixes collide → UUID (2)");
 	names_release(h, 2);
 
+	/* A draft (yields) colliding with an archived sibling steps alone. */
+	struct names_entry y[] = {
+	    {"Thesis", "12345678-0000-4000-8000-000000000001", "1/5", 1, NULL,
+	     0},
+	    {"Thesis", "87654321-0000-4000-8000-000000000002", NULL, 1, NULL,
+	     1},
+	};
+	is_int(names_assign(y, 2), 0, "assign a draft and an archived item");
+	is_str(y[0].name, "Thesis", "the archived item keeps its name");
+	is_str(y[1].name, "Thesis [87654321]", "the draft gets the suffix");
+	names_release(y, 2);
+
 	/* UUIDs sharing their first 8 hex digits get 12. */
 	struct names_entry u[] = {
-	    {"data.csv", "abcdef01-2345-4000-8000-000000000001", NULL, 0, NULL},
-	    {"data.csv", "abcdef01-6789-4000-8000-000000000002", NULL, 0, NULL},
-	    {"data.csv", "01010101-0000-4000-8000-000000000003", NULL, 0, NULL},
+	    {"data.csv", "abcdef01-2345-4000-8000-000000000001", NULL, 0, NULL,
+	     0},
+	    {"data.csv", "abcdef01-6789-4000-8000-000000000002", NULL, 0, NULL,
+	     0},
+	    {"data.csv", "01010101-0000-4000-8000-000000000003", NULL, 0, NULL,
+	     0},
 	};
 	is_int(names_assign(u, 3), 0, "assign suffix collisions");
 	is_str(u[0].name, "data [abcdef012345].csv", "longer UUID suffix");
@@ -254,10 +270,10 @@ static void test_assign(void)
 
 	/* A real name equal to another's suffixed name. */
 	struct names_entry r[] = {
-	    {"a.txt", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
-	    {"a.txt", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL},
+	    {"a.txt", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL, 0},
+	    {"a.txt", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL, 0},
 	    {"a [aaaaaaaa].txt", "cccccccc-0000-4000-8000-000000000003", NULL,
-	     0, NULL},
+	     0, NULL, 0},
 	};
 	is_int(names_assign(r, 3), 0, "assign against a literal suffix");
 	ok(strcmp(r[0].name, r[2].name) && strcmp(r[0].name, r[1].name) &&
@@ -268,8 +284,8 @@ static void test_assign(void)
 
 	/* Equal UUIDs (a duplicated entry) still end up distinct. */
 	struct names_entry e[] = {
-	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
-	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL},
+	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL, 0},
+	    {"same", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL, 0},
 	};
 	is_int(names_assign(e, 2), 0, "assign duplicates");
 	ok(e[0].name && e[1].name && strcmp(e[0].name, e[1].name),
@@ -278,9 +294,10 @@ static void test_assign(void)
 
 	/* "." and empty names collide after making safe. */
 	struct names_entry s[] = {
-	    {"", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 1, NULL},
-	    {"  ", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 1, NULL},
-	    {"untitled", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL},
+	    {"", "aaaaaaaa-0000-4000-8000-000000000001", NULL, 1, NULL, 0},
+	    {"  ", "bbbbbbbb-0000-4000-8000-000000000002", NULL, 1, NULL, 0},
+	    {"untitled", "cccccccc-0000-4000-8000-000000000003", NULL, 1, NULL,
+	     0},
 	};
 	is_int(names_assign(s, 3), 0, "assign blanks");
 	is_str(s[0].name, "untitled [aaaaaaaa]", "blank vs untitled (1)");
@@ -300,10 +317,10 @@ static void test_assign_long(void)
 	for (size_t i = 0; i < 300; i += 3)
 		memcpy(raw + i, "\xE2\x82\xAC", 3);
 	memcpy(raw + 300, ".pdf", 5);
-	v[0] = (struct names_entry){raw, "aaaaaaaa-0000-4000-8000-000000000001",
-				    NULL, 0, NULL};
-	v[1] = (struct names_entry){raw, "bbbbbbbb-0000-4000-8000-000000000002",
-				    NULL, 0, NULL};
+	v[0] = (struct names_entry){
+	    raw, "aaaaaaaa-0000-4000-8000-000000000001", NULL, 0, NULL, 0};
+	v[1] = (struct names_entry){
+	    raw, "bbbbbbbb-0000-4000-8000-000000000002", NULL, 0, NULL, 0};
 	is_int(names_assign(v, 2), 0, "assign long");
 	ok(strlen(v[0].name) <= 255, "suffixed long name fits");
 	ok(valid_utf8(v[0].name), "suffixed long name valid UTF-8");
@@ -316,10 +333,10 @@ static void test_assign_long(void)
 	for (size_t i = 0; i < 300; i += 3)
 		memcpy(raw + i, "\xE2\x82\xAC", 3);
 	raw[300] = '\0';
-	v[0] = (struct names_entry){raw, "aaaaaaaa-0000-4000-8000-000000000001",
-				    "1/77", 1, NULL};
-	v[1] = (struct names_entry){raw, "bbbbbbbb-0000-4000-8000-000000000002",
-				    "1/78", 1, NULL};
+	v[0] = (struct names_entry){
+	    raw, "aaaaaaaa-0000-4000-8000-000000000001", "1/77", 1, NULL, 0};
+	v[1] = (struct names_entry){
+	    raw, "bbbbbbbb-0000-4000-8000-000000000002", "1/78", 1, NULL, 0};
 	is_int(names_assign(v, 2), 0, "assign long dirs");
 	ok(strlen(v[0].name) <= 255 && valid_utf8(v[0].name), "long dir fits");
 	ok(!strcmp(v[0].name + strlen(v[0].name) - 5, " [77]"),
@@ -331,14 +348,15 @@ static void test_assign_long(void)
 static void test_order(void)
 {
 	static const struct names_entry base[] = {
-	    {"x.pdf", "aaaaaaaa-1111-4000-8000-000000000001", NULL, 0, NULL},
-	    {"x.pdf", "aaaaaaaa-2222-4000-8000-000000000002", NULL, 0, NULL},
-	    {"x.pdf", "bbbbbbbb-0000-4000-8000-000000000003", "9/1", 0, NULL},
+	    {"x.pdf", "aaaaaaaa-1111-4000-8000-000000000001", NULL, 0, NULL, 0},
+	    {"x.pdf", "aaaaaaaa-2222-4000-8000-000000000002", NULL, 0, NULL, 0},
+	    {"x.pdf", "bbbbbbbb-0000-4000-8000-000000000003", "9/1", 0, NULL,
+	     0},
 	    {"x [bbbbbbbb].pdf", "cccccccc-0000-4000-8000-000000000004", NULL,
-	     0, NULL},
-	    {"x [1].pdf", "dddddddd-0000-4000-8000-000000000005", NULL, 0,
-	     NULL},
-	    {"y", "eeeeeeee-0000-4000-8000-000000000006", NULL, 1, NULL},
+	     0, NULL, 0},
+	    {"x [1].pdf", "dddddddd-0000-4000-8000-000000000005", NULL, 0, NULL,
+	     0},
+	    {"y", "eeeeeeee-0000-4000-8000-000000000006", NULL, 1, NULL, 0},
 	};
 	enum { N = sizeof(base) / sizeof(base[0]) };
 	struct names_entry ref[N], v[N];

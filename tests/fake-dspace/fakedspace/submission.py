@@ -423,7 +423,9 @@ class Submission(Part):
                 self.revoke(item)
             item["submission"] = sub
             for bs in removals:
-                if not bs["deleted"]:
+                if isinstance(bs, tuple):
+                    bs[0]["metadata"] = bs[1]
+                elif not bs["deleted"]:
                     r.delete_bitstream(bs, record=False)
             r.changed(item)
         return json_resp(self.render(item, ctx))
@@ -465,15 +467,27 @@ class Submission(Part):
 
     def patch_upload(self, item, op):
         """UploadStep: remove /sections/upload/files/<n> deletes the n-th file
-        (BitstreamRemovePatchOperation); other paths unsupported here."""
-        m = re.fullmatch(r"/sections/upload/files/(\d+)", op["path"])
-        if op["op"] != "remove" or not m:
+        (BitstreamRemovePatchOperation); add/replace/remove on
+        /sections/upload/files/<n>/metadata/<field>[/<place>] edits that
+        file's metadata (BitstreamMetadataValue{Add,Replace,Remove}PatchOperation,
+        SW/submit/factory/impl/, which apply DSpaceObjectMetadataPatchUtils
+        to the n-th bitstream of the upload step); other paths unsupported here."""
+        m = re.fullmatch(r"/sections/upload/files/(\d+)(/metadata/.+)?", op["path"])
+        if not m:
             raise unprocessable()
         files = self.files(item)
         n = int(m.group(1))
         if n >= len(files):
             raise unprocessable()
-        return files[n]
+        if m.group(2) is None:
+            if op["op"] != "remove":
+                raise unprocessable()
+            return files[n]
+        if op["op"] not in ("add", "replace", "remove"):
+            raise unprocessable()
+        md = {k: [dict(v) for v in vals] for k, vals in files[n]["metadata"].items()}
+        self.writes.patch_metadata(md, op["op"], m.group(2), op)
+        return (files[n], {k: v for k, v in md.items() if v})
 
     def grant(self, item, lic):
         """LicenseAddPatchOperation -> LicenseUtils.grantLicense: the licence
