@@ -46,6 +46,20 @@ teardown() {
 	return $rc
 }
 
+# The value of a make variable of the build, its ${prefix} and $(prefix)
+# expanded (distcheck puts the mount helper under the prefix).
+make_var() {
+	local v prefix exec_prefix
+	prefix=$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")
+	exec_prefix=$(sed -n 's/^exec_prefix = //p' "$top_builddir/Makefile")
+	exec_prefix=${exec_prefix//\$\{prefix\}/$prefix}
+	v=$(sed -n "s/^$1 = //p" "$top_builddir/Makefile")
+	v=${v//\$\{exec_prefix\}/$exec_prefix}
+	v=${v//\$\{prefix\}/$prefix}
+	v=${v//\$(prefix)/$prefix}
+	printf '%s\n' "$v"
+}
+
 # Installs into $1 with the make variables that follow.
 install_into() {
 	local dest=$1
@@ -60,11 +74,12 @@ install_into() {
 	bindir=$(sed -n 's/^bindir = //p' "$top_builddir/Makefile")
 	bindir=${bindir//\$\{exec_prefix\}/$(sed -n 's/^exec_prefix = //p' "$top_builddir/Makefile")}
 	bindir=${bindir//\$\{prefix\}/$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")}
+	helperdir=$(make_var mounthelperdir)
 	[ -x "$d$bindir/dspacefs" ]
-	[ -x "$d/sbin/mount.fuse.dspacefs" ]
+	[ -x "$d$helperdir/mount.fuse.dspacefs" ]
 	# the helper names the installed binary's directory, not DESTDIR's
-	grep -qx "PATH=\"$bindir:/usr/sbin:/usr/bin:/sbin:/bin\"" "$d/sbin/mount.fuse.dspacefs"
-	! grep -q "$d" "$d/sbin/mount.fuse.dspacefs" || false
+	grep -qx "PATH=\"$bindir:/usr/sbin:/usr/bin:/sbin:/bin\"" "$d$helperdir/mount.fuse.dspacefs"
+	! grep -q "$d" "$d$helperdir/mount.fuse.dspacefs" || false
 	local unit
 	unit=$(find "$d" -name 'dspacefs@.service')
 	[ -n "$unit" ]
