@@ -608,6 +608,17 @@ static void fh_free(struct fs_config *c, struct fs_file *h)
 	free(h);
 }
 
+/* Gives the kernel h, a file made here (status file, virtual files): one
+ * snapshot per open, never in the page cache. */
+static void hand_virtual(struct fs_config *c, struct fs_file *h,
+			 struct fuse_file_info *fi)
+{
+	fi->fh = (uintptr_t)h;
+	fh_keep(c, h);
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+}
+
 /* The handle stored in fi by an open. */
 static struct fs_file *fh_of(struct fuse_file_info *fi)
 {
@@ -630,10 +641,7 @@ static int open_status(struct fs_config *c, struct fuse_file_info *fi)
 		free(h);
 		return r;
 	}
-	fi->fh = (uintptr_t)h;
-	fh_keep(c, h);
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	hand_virtual(c, h, fi);
 	return 0;
 }
 
@@ -653,10 +661,7 @@ static int open_virt(struct fs_config *c, uint64_t ino,
 		free(h);
 		return r;
 	}
-	fi->fh = (uintptr_t)h;
-	fh_keep(c, h);
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	hand_virtual(c, h, fi);
 	return 0;
 }
 
@@ -696,10 +701,7 @@ static int open_itemfile(struct fs_config *c, uint64_t ino,
 		free(h);
 		return r;
 	}
-	fi->fh = (uintptr_t)h;
-	fh_keep(c, h);
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
+	hand_virtual(c, h, fi);
 	return 0;
 }
 
