@@ -141,3 +141,38 @@ except OSError as e:
 	[ "$(fx "len([b for b in kids('$B', 'bitstream') if not b['name']])")" = 0 ]
 	! grep -q 'ORIGINAL/ (' "$FS_LOG" || false
 }
+
+# A reader that opened a file while it was being written shares its spool
+# (it may read a prefix, as of a local file being written). An O_TRUNC open
+# of that name (a new version) while the reader still holds it open used to
+# truncate and rewrite that very spool: the reader then read the first
+# version's head and the second version's tail (soak seed 11, "MIXED").
+@test "a reader of a file being written never reads the next version's bytes" {
+	run bounded "$FAKE_PYTHON" -c '
+import errno, os, sys
+p = sys.argv[1]
+a, b = b"A" * 262144, b"B" * 524288
+w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(w, a)
+r = os.open(p, os.O_RDONLY)
+head = os.read(r, 65536)
+w2 = os.open(p, os.O_WRONLY | os.O_TRUNC)
+os.write(w2, b)
+os.close(w2)
+os.close(w)
+try:
+    rest = b""
+    while True:
+        x = os.read(r, 1 << 20)
+        if not x:
+            break
+        rest += x
+except OSError as e:
+    print("rest:", errno.errorcode[e.errno])
+    sys.exit(0 if e.errno == errno.ESTALE else 1)
+got = head + rest
+print("read %d B: %d A, %d B" % (len(got), got.count(b"A"), got.count(b"B")))
+sys.exit(0 if got in (a, a[:len(got)]) else 1)' "$D/mx.bin"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

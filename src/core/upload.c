@@ -87,6 +87,7 @@ struct upload_file {
 	unsigned writers;      /* u->lock: handles open for writing */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
+	unsigned cuts;	       /* atomic: truncations that cut bytes off */
 	struct upload_file *next;
 };
 
@@ -1073,12 +1074,22 @@ ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off)
 	return n < 0 ? -errno : n;
 }
 
+unsigned upload_cuts(struct upload_file *f)
+{
+	return __atomic_load_n(&f->cuts, __ATOMIC_SEQ_CST);
+}
+
 int upload_truncate(struct upload_file *f, int64_t size)
 {
+	struct stat st;
 	int r = 0;
 
 	touch(f);
 	pthread_mutex_lock(&f->io);
+	/* Counted before the bytes go: a reader that sees the count
+	 * unchanged after its pread read none of the next version. */
+	if (fstat(f->fd, &st) == 0 && size < (int64_t)st.st_size)
+		__atomic_add_fetch(&f->cuts, 1, __ATOMIC_SEQ_CST);
 	if (f->stream) {
 		struct stream *s = f->stream;
 

@@ -57,6 +57,7 @@ struct fs_file {
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
 	int writer;	 /* FH_UPLOAD: opened for writing (may publish) */
+	unsigned cuts;	 /* FH_UPLOAD: upload_cuts() at open */
 	struct virt_handle *vh;	     /* FH_VIRT */
 	struct metafile *mf;	     /* FH_META */
 	int fd;			     /* FH_SCRATCH */
@@ -782,6 +783,7 @@ done:
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
 		h->writer = wr || trunc;
+		h->cuts = upload_cuts(h->uf);
 		if (h->writer)
 			upload_writer_open(h->uf);
 		fi->direct_io = 1;
@@ -849,6 +851,22 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* Reads a file being written (its spool). A reader whose version was cut
+ * (an O_TRUNC open or truncate since its open: a new version) gets ESTALE,
+ * never the new version's bytes after the old one's head; writers share
+ * the spool as with a local file. */
+static ssize_t read_upload(struct fs_file *h, char *b, size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (!h->writer && upload_cuts(h->uf) != h->cuts)
+		return -ESTALE;
+	n = upload_read(h->uf, b, size, off);
+	if (n > 0 && !h->writer && upload_cuts(h->uf) != h->cuts)
+		return -ESTALE;
+	return n;
+}
+
 /* Reads from a bitstream (spliced from the content cache), a spool or
  * the status snapshot. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -892,7 +910,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		n = h->kind == FH_UPLOAD ? upload_read(h->uf, b, size, off)
+		n = h->kind == FH_UPLOAD ? read_upload(h, b, size, off)
 					 : itemfile_io(h, b, NULL, size, off);
 		if (n < 0)
 			reply_err(req, (int)n);
