@@ -176,3 +176,31 @@ sys.exit(0 if got in (a, a[:len(got)]) else 1)' "$D/mx.bin"
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+# A listing is snapshotted at opendir and its entries' attributes handed to
+# the kernel at readdirplus. A file overwritten in between (O_TRUNC, then
+# written) used to get the old version's size back from that snapshot: the
+# kernel then believed a larger file than the one being read, and a read
+# meeting an attribute invalidation filled the rest with zeros (soak seed
+# 11, "bytes 0-428850 of w1v160, then bytes of no version written").
+@test "a listing snapshotted before an overwrite never hands the kernel the old size" {
+	head -c 2000000 /dev/zero | tr '\0' x >"$D/st.bin"
+	stat -c %s "$D/st.bin"
+	run bounded "$FAKE_PYTHON" -c '
+import os, sys
+d, name = sys.argv[1], "st.bin"
+p = os.path.join(d, name)
+it = os.scandir(d)                  # opendir: the snapshot
+w = os.open(p, os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"y" * 400000)
+names = [e.name for e in it]        # readdirplus from the snapshot
+during = os.stat(p).st_size
+os.close(w)
+with open(p, "rb") as f:
+    data = f.read()
+print("size while written %d; read %d B, %d y, %d zero" % (
+    during, len(data), data.count(b"y"), data.count(b"\0")))
+sys.exit(0 if during == 400000 and data == b"y" * 400000 else 1)' "$D"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

@@ -149,6 +149,11 @@ static int merge_uploads(const struct edit *e, uint64_t dir,
 	return 0;
 }
 
+uint64_t edit_changes(const struct edit *e)
+{
+	return tree_changes(e->tree) + upload_changes(e->upload);
+}
+
 /* The children of dir: the tree's listing with the files being written. */
 int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 	      size_t *n)

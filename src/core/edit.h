@@ -65,6 +65,11 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 /* The node called name in parent, looked up in the same order. */
 int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 		struct tree_node *out);
+/* A counter of the changes a listing shows (the tree's adds, removes and
+ * renames, and the files being written): a snapshot taken before it moved
+ * must not hand the kernel the attributes of that time (a file since
+ * overwritten would get its old size back). */
+uint64_t edit_changes(const struct edit *e);
 /* The children of dir as the mount lists them: the tree's, with the files
  * being written in it (one replaces a server entry of its name). *out:
  * caller frees with tree_nodes_release. */

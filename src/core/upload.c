@@ -117,6 +117,7 @@ struct upload {
 	unsigned seq;
 	int streams;	     /* lock: streaming uploads running */
 	int64_t next_id;     /* lock: the id of the next journal row */
+	uint64_t changes;    /* atomic: upload_changes() */
 	pthread_mutex_t cmd; /* serialises commands and the start-up check */
 	pthread_t check;     /* the start-up check of "uploading" rows */
 	struct gone *gone;   /* lock */
@@ -127,6 +128,17 @@ struct upload {
 	int64_t (*draft_of)(void *ctx, const char *bundle_uuid);
 	void *draft_ctx;
 };
+
+/* Counts a change of what listings show of u's files, once it is made. */
+static void changed(struct upload *u)
+{
+	__atomic_add_fetch(&u->changes, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t upload_changes(struct upload *u)
+{
+	return u ? __atomic_load_n(&u->changes, __ATOMIC_SEQ_CST) : 0;
+}
 
 /* Sets where uploads into a draft's bundle go (see upload.h). */
 void upload_set_draft_target(struct upload *u,
@@ -631,6 +643,7 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	r = journal_start(u, f, ino);
 	if (r < 0)
 		goto fail;
+	changed(u);
 	*out = f;
 	return 0;
 fail:
@@ -1061,6 +1074,7 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 	}
 	if (streamed)
 		stream_wrote(f, (ssize_t)done);
+	changed(f->u);
 	return (ssize_t)done;
 }
 
@@ -1101,6 +1115,7 @@ int upload_truncate(struct upload_file *f, int64_t size)
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&f->io);
+	changed(f->u);
 	if (r < 0)
 		write_failed(f, -r);
 	return r;
@@ -1170,6 +1185,7 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 	if (f->j.id)
 		r = cache_upload_update(u->c, &f->j);
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
 	return r;
 }
 
@@ -1701,6 +1717,7 @@ void upload_discard(struct upload_file *f)
 	f->st = F_DISCARDED;
 	f->dirty = 0;
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
 }
 
 /* The bytes s sent so far and their mean rate in bytes per second. */

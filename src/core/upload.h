@@ -101,6 +101,10 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		     off_t off);
 ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off);
 int upload_truncate(struct upload_file *f, int64_t size);
+/* A counter of the changes to files being written (created, written,
+ * truncated, renamed, discarded), counted once made: with tree_changes it
+ * tells whether a directory snapshot is older than what it lists. */
+uint64_t upload_changes(struct upload *u);
 /* How often the spool was cut shorter (an O_TRUNC open, a truncate):
  * a reader sharing the spool of a file being written compares it with
  * the count at its open, so that it never reads the next version's bytes

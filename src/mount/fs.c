@@ -35,7 +35,7 @@ struct dir_handle {
 	size_t n;
 	uint64_t self_ino;
 	uint64_t parent_ino;
-	uint64_t changes; /* tree_changes() when it was taken */
+	uint64_t changes; /* edit_changes() when it was taken */
 };
 
 /* What an open file handle refers to. */
@@ -466,7 +466,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	d->changes = tree_changes(c->tree);
+	d->changes = edit_changes(&e);
 	if (views_owns(ino))
 		rc = views_list(c->views, ino, &d->nodes, &d->n);
 	else
@@ -497,9 +497,11 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	char *out;
 	size_t used = 0;
 	off_t i;
+	struct edit ed = edit_of(c);
 	/* A snapshot older than a rename or removal may name an inode by
-	 * a name it no longer has: no dentry from it (ino 0), only names. */
-	int link = plus && tree_changes(c->tree) == d->changes;
+	 * a name it no longer has, or an overwritten file's old size: no
+	 * dentry or attributes from it (ino 0), only names. */
+	int link = plus && edit_changes(&ed) == d->changes;
 
 	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
 		return;
