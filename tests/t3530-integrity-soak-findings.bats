@@ -2,8 +2,10 @@
 # Defects the chaos soak (t9000) found, each as a deterministic test:
 # a reader's close() publishing a half-written file, an overwrite or a
 # rename-over reporting success although the old version's DELETE failed,
-# a display name ("a [uuid8].bin") leaking to the server on overwrite, and
-# a stale listing bringing back the old name of a renamed file.
+# a display name ("a [uuid8].bin") leaking to the server on overwrite,
+# a stale listing bringing back the old name of a renamed file, a reader of
+# a file being written reading the next version's tail (MIXED), and a
+# listing snapshot handing the kernel an overwritten file's old size.
 load helpers
 load mount
 
