@@ -995,6 +995,25 @@ out:
 	return r;
 }
 
+int edit_same_content(const struct edit *e, const struct tree_node *n)
+{
+	struct upload_file *f =
+	    e->upload ? upload_find(e->upload, n->ino) : NULL;
+	struct tree_node now;
+	int same;
+
+	if (f) {
+		upload_unref(&f);
+		return 0;
+	}
+	if (tree_getattr(e->tree, n->ino, &now) < 0)
+		return 0;
+	same = !strcmp(now.uuid, n->uuid) && !strcmp(now.md5, n->md5) &&
+	       now.size == n->size;
+	tree_node_release(&now);
+	return same;
+}
+
 /* An open of a file being written shares its spool. */
 int edit_open_pending(const struct edit *e, uint64_t ino, int trunc,
 		      struct upload_file **f)

@@ -107,6 +107,12 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 /* rename(2); flags 0 or RENAME_NOREPLACE. */
 int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 		uint64_t newparent, const char *newname, unsigned flags);
+/* Whether bitstream n (looked up before an open) is still what ino holds:
+ * not being written, and the tree's content the same. Every change of
+ * content is stored before the kernel's generation of ino moves
+ * (inval_content), so an open that checks this after taking its
+ * generation never holds the old content under the new generation. */
+int edit_same_content(const struct edit *e, const struct tree_node *n);
 /* Opens ino for writing when it is a file being written: *f shares its
  * spool (truncated when trunc). 0 with *f NULL when it is not one. */
 int edit_open_pending(const struct edit *e, uint64_t ino, int trunc,

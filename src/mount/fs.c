@@ -728,12 +728,22 @@ static ssize_t itemfile_io(struct fs_file *h, char *rbuf, const char *wbuf,
 static int open_read(struct fs_config *c, const struct tree_node *n,
 		     struct fs_file *h, struct fuse_file_info *fi, int *direct)
 {
+	struct edit e = edit_of(c);
 	int r = reader_open(c->reader, n->uuid, n->md5, n->size, &h->rf);
 	int how;
 
 	if (r < 0)
 		return r;
 	how = inval_open(c->inval, n->ino, n->uuid, n->md5, n->size, &h->gen);
+	/* Replaced between the lookup and inval_open: that generation is
+	 * the new content's, the handle would read the old one under it
+	 * (the kernel then zero-fills past its end). Look up again. */
+	if (!edit_same_content(&e, n)) {
+		inval_close(c->inval, n->ino, h->gen);
+		reader_close(&h->rf);
+		h->gen = 0;
+		return -EAGAIN;
+	}
 	h->ino = n->ino;
 	fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
 	*direct = c->direct_io || how == INVAL_DIRECT;
@@ -748,7 +758,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	struct edit e = edit_of(c);
 	struct fs_file *h;
 	struct tree_node n;
-	int direct = c->direct_io, r;
+	int direct = c->direct_io, r, tries = 0;
 
 	if (status_is(c->tree, ino))
 		return open_status(c, fi);
@@ -761,6 +771,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	h = fh_new(FH_READ);
 	if (!h)
 		return -ENOMEM;
+again:
 	/* Being written: every open shares its spool. */
 	r = edit_open_pending(&e, ino, trunc, &h->uf);
 	if (r < 0 || h->uf)
@@ -775,6 +786,10 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	else
 		r = open_read(c, &n, h, fi, &direct);
 	tree_node_release(&n);
+	if (r == -EAGAIN && ++tries < 4)
+		goto again;
+	if (r == -EAGAIN)
+		r = -ESTALE; /* replaced again and again meanwhile */
 done:
 	if (r < 0) {
 		free(h);
