@@ -746,6 +746,10 @@ static int open_read(struct fs_config *c, const struct tree_node *n,
 		return -EAGAIN;
 	}
 	h->ino = n->ino;
+	/* Content new to the kernel: its cached size may be another
+	 * version's; a read past it must ask (inval_attr_now). */
+	if (how != INVAL_KEEP_CACHE)
+		inval_attr_now(c->inval, n->ino);
 	fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
 	*direct = c->direct_io || how == INVAL_DIRECT;
 	return 0;
