@@ -91,10 +91,14 @@ static const char *const migrations[] = {
 	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
 	"e.name, o.raw_name, o.handle, "                                       \
 	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "      \
-	"COALESCE(t.mtime_ns, 0), o.rights, o.parent_ino"
+	"COALESCE(t.mtime_ns, 0), o.rights, o.parent_ino, "                    \
+	"COALESCE(l.listed_at, -1)"
 
-/* Joins the locally set times of an object (OBJ_COLS reads them). */
-#define TIMES_JOIN " LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"
+/* Joins the locally set times of an object and its listing time (OBJ_COLS
+ * reads them). */
+#define TIMES_JOIN                                                             \
+	" LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"              \
+	" LEFT JOIN listings l ON l.ino = o.ino"
 
 enum stmt_id {
 	ST_INO_GET,
@@ -629,6 +633,7 @@ static int read_object(sqlite3_stmt *s, struct cache_object *o)
 	o->mtime_ns = sqlite3_column_int64(s, 12);
 	o->rights = (unsigned)sqlite3_column_int(s, 13);
 	o->home_ino = (uint64_t)sqlite3_column_int64(s, 14);
+	o->listed_at = sqlite3_column_int64(s, 15);
 	if (!o->name || !o->raw_name ||
 	    (!o->handle && sqlite3_column_type(s, 6) != SQLITE_NULL) ||
 	    (!o->mime && sqlite3_column_type(s, 11) != SQLITE_NULL)) {
@@ -838,15 +843,21 @@ static void objects_free(void *v, size_t n)
 	cache_objects_release(v, n);
 }
 
-/* Keeps a copy of dir's entries read under gen, and of each entry whose
- * primary parent is dir as the object cache_get answers. */
+/* Keeps a copy of dir's entries read under gen, the listing time of each
+ * (what cache_listed_at answers), and each entry whose primary parent is
+ * dir as the object cache_get answers. */
 static void memo_children(struct cache *c, uint64_t gen, uint64_t dir,
 			  const struct cache_object *v, size_t n)
 {
 	memo_put(c->memo, gen, MEMO_CHILDREN, dir, v, n);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].type != DSO_BITSTREAM)
+			memo_put_when(c->memo, gen, v[i].ino,
+				      v[i].listed_at < 0 ? -ENOENT : 0,
+				      v[i].listed_at < 0 ? 0 : v[i].listed_at);
 		if (v[i].home_ino == dir)
 			memo_put(c->memo, gen, MEMO_OBJECT, v[i].ino, &v[i], 1);
+	}
 }
 
 int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
