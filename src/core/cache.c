@@ -123,6 +123,7 @@ enum stmt_id {
 	ST_LISTED_AT,
 	ST_EXPIRE,
 	ST_META_GET,
+	ST_UPLOADS,
 	ST_COUNT
 };
 
@@ -181,6 +182,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
     [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1 OR ?1 = 0",
     [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
+    [ST_UPLOADS] = "SELECT id, state, ino, bundle_ino, bundle_uuid, replaces,"
+		   " name, path, spool, size, error, mtime, mtime_ns, has_times"
+		   " FROM uploads ORDER BY id",
 };
 
 /* One SQLite connection with its prepared statements. */
@@ -805,7 +809,8 @@ static int collect_rows(struct cache *c, const struct rows *q, void **v,
 	r = stmt(k, q->id, &s);
 	if (r < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)q->key);
+	if (sqlite3_bind_parameter_count(s) > 0)
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)q->key);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		void *b = grow_array(a, &alloc, len, q->elem, q->first);
 
@@ -1451,74 +1456,59 @@ int cache_upload_del(struct cache *c, int64_t id)
 	return r;
 }
 
+/* Copies column i (text) into dst of len bytes ("" for NULL). */
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
+{
+	const unsigned char *x = sqlite3_column_text(s, i);
+
+	snprintf(dst, len, "%s", x ? (const char *)x : "");
+}
+
+/* rows.row and rows.release for the upload journal. */
+static int upload_row(sqlite3_stmt *s, void *elem)
+{
+	struct cache_upload *u = elem;
+
+	memset(u, 0, sizeof(*u));
+	u->id = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, u->state, sizeof(u->state));
+	u->ino = (uint64_t)sqlite3_column_int64(s, 2);
+	u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
+	col_copy(s, 4, u->bundle_uuid, sizeof(u->bundle_uuid));
+	col_copy(s, 5, u->replaces, sizeof(u->replaces));
+	u->name = col_dup(s, 6);
+	u->path = col_dup(s, 7);
+	u->spool = col_dup(s, 8);
+	u->size = sqlite3_column_int64(s, 9);
+	u->error = col_dup(s, 10);
+	u->mtime = sqlite3_column_int64(s, 11);
+	u->mtime_ns = sqlite3_column_int64(s, 12);
+	u->has_times = sqlite3_column_int(s, 13);
+	if (u->name && u->path && u->spool && u->error)
+		return 0;
+	cache_upload_release(u);
+	return -ENOMEM;
+}
+
+static void uploads_free(void *v, size_t n)
+{
+	cache_uploads_release(v, n);
+}
+
 int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n)
 {
-	struct cache_upload *a = NULL;
-	size_t len = 0, alloc = 0;
-	struct conn *k;
-	sqlite3_stmt *s = NULL;
-	int r = borrow(c, &k), rc;
+	const struct rows q = {ST_UPLOADS,
+			       0,
+			       sizeof(**v),
+			       8,
+			       upload_row,
+			       uploads_free,
+			       "reading the upload journal"};
+	void *a;
+	int r = collect_rows(c, &q, &a, n);
 
-	*v = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	r = prep(k,
-		 "SELECT id, state, ino, bundle_ino, bundle_uuid, replaces,"
-		 " name, path, spool, size, error, mtime, mtime_ns, has_times"
-		 " FROM uploads ORDER BY id",
-		 &s);
-	if (r < 0)
-		goto out;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		void *b = grow_array(a, &alloc, len, sizeof(*a), 8);
-		struct cache_upload *u;
-		const unsigned char *x;
-
-		if (!b) {
-			r = -ENOMEM;
-			goto out;
-		}
-		a = b;
-		u = &a[len++];
-		memset(u, 0, sizeof(*u));
-		u->id = sqlite3_column_int64(s, 0);
-		x = sqlite3_column_text(s, 1);
-		snprintf(u->state, sizeof(u->state), "%s",
-			 x ? (const char *)x : "");
-		u->ino = (uint64_t)sqlite3_column_int64(s, 2);
-		u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
-		x = sqlite3_column_text(s, 4);
-		snprintf(u->bundle_uuid, sizeof(u->bundle_uuid), "%s",
-			 x ? (const char *)x : "");
-		x = sqlite3_column_text(s, 5);
-		snprintf(u->replaces, sizeof(u->replaces), "%s",
-			 x ? (const char *)x : "");
-		u->name = col_dup(s, 6);
-		u->path = col_dup(s, 7);
-		u->spool = col_dup(s, 8);
-		u->size = sqlite3_column_int64(s, 9);
-		u->error = col_dup(s, 10);
-		u->mtime = sqlite3_column_int64(s, 11);
-		u->mtime_ns = sqlite3_column_int64(s, 12);
-		u->has_times = sqlite3_column_int(s, 13);
-		if (!u->name || !u->path || !u->spool || !u->error) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		r = sql_err(k->db, rc, "reading the upload journal");
-out:
-	sqlite3_finalize(s);
-	give_back(c, k);
-	if (r < 0) {
-		cache_uploads_release(a, len);
-		return r;
-	}
 	*v = a;
-	*n = len;
-	return 0;
+	return r;
 }
 
 void cache_upload_release(struct cache_upload *u)
