@@ -387,6 +387,9 @@ int edit_create(const struct edit *e, uint64_t parent, const char *name,
 	r = itemfile_create(e, parent, name, excl, out);
 	if (r != ITEMFILE_PASS)
 		return r;
+	r = upload_settle(e->upload, parent);
+	if (r < 0)
+		return r;
 	r = edit_lookup(e, parent, name, out);
 	if (r == 0 && excl) {
 		tree_node_release(out);
@@ -420,6 +423,9 @@ int edit_mknod(const struct edit *e, uint64_t parent, const char *name,
 		return -EROFS;
 	if (!S_ISREG(mode))
 		return -EPERM;
+	r = upload_settle(e->upload, parent);
+	if (r < 0)
+		return r;
 	if (edit_lookup(e, parent, name, out) == 0) {
 		tree_node_release(out);
 		return -EEXIST;
@@ -519,6 +525,8 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 	}
 	r = dir ? ITEMFILE_PASS : itemfile_remove(e, parent, name);
 	if (r != ITEMFILE_PASS)
+		return r;
+	if (!dir && (r = upload_settle(e->upload, parent)) < 0)
 		return r;
 	f = !dir && e->upload ? upload_find_name(e->upload, parent, name)
 			      : NULL;
@@ -852,6 +860,11 @@ int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 	r = itemfile_rename(e, parent, name, newparent, newname);
 	if (r != ITEMFILE_PASS)
 		return r;
+	r = upload_settle(e->upload, parent);
+	if (r >= 0 && newparent != parent)
+		r = upload_settle(e->upload, newparent);
+	if (r < 0)
+		return r;
 	r = edit_lookup(e, parent, name, &x.n);
 	if (r < 0)
 		return r;
@@ -957,18 +970,13 @@ static const char *server_name(const struct tree_node *n)
 
 /* Starts writing over bitstream n (open for writing, truncate): a spool
  * replacing it, keeping its inode. */
-int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
-		   int64_t limit, struct upload_file **f)
+static int overwrite(const struct edit *e, const struct tree_node *n, int trunc,
+		     int64_t limit, struct upload_file **f)
 {
 	struct tree_node b;
 	char *path = NULL;
 	int r;
 
-	*f = NULL;
-	if (!e->writable)
-		return -EROFS;
-	if (n->type != DSO_BITSTREAM)
-		return -EISDIR;
 	r = tree_getattr(e->tree, n->parent_ino, &b);
 	if (r < 0)
 		return r;
@@ -992,6 +1000,30 @@ int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
 out:
 	free(path);
 	tree_node_release(&b);
+	return r;
+}
+
+/* overwrite(), once the start-up check has settled n's bundle: when it
+ * waited, n may have become the version an earlier run uploaded. */
+int edit_overwrite(const struct edit *e, const struct tree_node *n, int trunc,
+		   int64_t limit, struct upload_file **f)
+{
+	struct tree_node cur;
+	int r;
+
+	*f = NULL;
+	if (!e->writable)
+		return -EROFS;
+	if (n->type != DSO_BITSTREAM)
+		return -EISDIR;
+	r = upload_settle(e->upload, n->parent_ino);
+	if (r < 0)
+		return r;
+	if (r == 0 || tree_getattr(e->tree, n->ino, &cur) < 0)
+		return overwrite(e, n, trunc, limit, f);
+	r = cur.type == DSO_BITSTREAM ? overwrite(e, &cur, trunc, limit, f)
+				      : -ESTALE;
+	tree_node_release(&cur);
 	return r;
 }
 

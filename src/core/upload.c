@@ -39,6 +39,9 @@
  * it (the row keeps its uuid in replaces) */
 #define ST_DELETE_PENDING "delete-pending"
 #define DELETE_ATTEMPTS 3
+/* How long a change to a bundle waits for the start-up check of the rows
+ * an earlier run left uploading there (upload_settle) */
+#define SETTLE_S 30
 
 /* An upload streamed while the file is being written (new files written
  * from offset 0 in order). Lives until the file is freed. */
@@ -128,6 +131,13 @@ struct upload {
 	 * draft's ORIGINAL), or 0: upload_set_draft_target */
 	int64_t (*draft_of)(void *ctx, const char *bundle_uuid);
 	void *draft_ctx;
+	/* lock: the bundles of rows the start-up check has yet to settle
+	 * (all: every bundle, the list could not grow); "settled" is
+	 * signalled when it is done */
+	uint64_t *unchecked;
+	size_t nunchecked;
+	int all_unchecked;
+	pthread_cond_t settled;
 };
 
 /* Counts a change of what listings show of u's files, once it is made. */
@@ -463,6 +473,67 @@ static int recover_row(struct upload *u, struct cache_upload *j)
 
 static void *check_main(void *arg);
 
+/* Notes that the start-up check has a row of bundle_ino to settle (out
+ * of memory: changes to any bundle then wait for the whole check). */
+static void unchecked_add(struct upload *u, uint64_t bundle_ino)
+{
+	uint64_t *v =
+	    realloc(u->unchecked, (u->nunchecked + 1) * sizeof(*u->unchecked));
+
+	if (!v) {
+		u->all_unchecked = 1;
+		return;
+	}
+	u->unchecked = v;
+	u->unchecked[u->nunchecked++] = bundle_ino;
+}
+
+/* The start-up check is over: changes wait no more. */
+static void unchecked_clear(struct upload *u)
+{
+	pthread_mutex_lock(&u->lock);
+	free(u->unchecked);
+	u->unchecked = NULL;
+	u->nunchecked = 0;
+	u->all_unchecked = 0;
+	pthread_cond_broadcast(&u->settled);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Whether bundle_ino has a row the start-up check has yet to settle
+ * (u->lock held). */
+static int unchecked(const struct upload *u, uint64_t bundle_ino)
+{
+	for (size_t i = 0; i < u->nunchecked; i++)
+		if (u->unchecked[i] == bundle_ino)
+			return 1;
+	return u->all_unchecked;
+}
+
+int upload_settle(struct upload *u, uint64_t bundle_ino)
+{
+	struct timespec until;
+	int r = 0;
+
+	if (!u)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SETTLE_S;
+	pthread_mutex_lock(&u->lock);
+	while (r >= 0 && unchecked(u, bundle_ino)) {
+		r = 1;
+		if (pthread_cond_timedwait(&u->settled, &u->lock, &until) ==
+		    ETIMEDOUT)
+			r = unchecked(u, bundle_ino) ? -EAGAIN : 1;
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (r < 0)
+		log_warn("a change waited %d s for the start-up check of the "
+			 "uploads an earlier run left; refused",
+			 SETTLE_S);
+	return r;
+}
+
 /* Reads the journal an earlier run left behind (never retried on its
  * own: the user decides) and starts the check of its uploading rows. */
 static void recover(struct upload *u)
@@ -474,8 +545,10 @@ static void recover(struct upload *u)
 	if (cache_upload_list(u->c, &v, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (recover_row(u, &v[i]) &&
-			    !strcmp(v[i].state, ST_UPLOADING))
+			    !strcmp(v[i].state, ST_UPLOADING)) {
 				uploading = 1;
+				unchecked_add(u, v[i].bundle_ino);
+			}
 		cache_uploads_release(v, n);
 	}
 	if (cache_upload_next_id(u->c, &u->next_id) < 0)
@@ -483,6 +556,8 @@ static void recover(struct upload *u)
 	if (uploading && u->s &&
 	    pthread_create(&u->check, NULL, check_main, u) == 0)
 		u->checking = 1;
+	else
+		unchecked_clear(u);
 }
 
 struct upload *upload_new(struct session *s, struct tree *t,
@@ -511,6 +586,7 @@ struct upload *upload_new(struct session *s, struct tree *t,
 	}
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_mutex_init(&u->cmd, NULL);
+	pthread_cond_init(&u->settled, NULL);
 	u->seq = (unsigned)time(NULL);
 	recover(u);
 	return u;
@@ -556,6 +632,8 @@ void upload_free(struct upload **up)
 	}
 	pthread_mutex_destroy(&u->lock);
 	pthread_mutex_destroy(&u->cmd);
+	pthread_cond_destroy(&u->settled);
+	free(u->unchecked);
 	free(u->spool_dir);
 	free(u);
 	*up = NULL;
@@ -2104,5 +2182,6 @@ static void *check_main(void *arg)
 				check_row(u, &v[i]);
 	pthread_mutex_unlock(&u->cmd);
 	cache_uploads_release(v, n);
+	unchecked_clear(u);
 	return NULL;
 }

@@ -105,6 +105,11 @@ int upload_truncate(struct upload_file *f, int64_t size);
  * truncated, renamed, discarded), counted once made: with tree_changes it
  * tells whether a directory snapshot is older than what it lists. */
 uint64_t upload_changes(struct upload *u);
+/* Waits (bounded) until the start-up check has settled the rows an
+ * earlier run left uploading into bundle_ino, so that a change to a name
+ * there sees what arrived: 0 (nothing to wait for), 1 (waited: look the
+ * names up again), -EAGAIN (the check took too long; change refused). */
+int upload_settle(struct upload *u, uint64_t bundle_ino);
 /* How often the spool was cut shorter (an O_TRUNC open, a truncate):
  * a reader sharing the spool of a file being written compares it with
  * the count at its open, so that it never reads the next version's bytes
