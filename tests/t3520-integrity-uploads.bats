@@ -3,7 +3,8 @@
 # disk) never reaches the server; a full journal disk leaves no row that
 # lies; a file still open when the daemon was killed is "incomplete" and a
 # plain "retry" does not publish it; a POST cut short by a kill -9 is not
-# sent twice; a 401 in the middle of a streamed upload never puts an empty
+# sent twice, nor kept beside a file renamed over its name while the
+# start-up check runs; a 401 in the middle of a streamed upload never puts an empty
 # bitstream on the server. Everything through a real mount, with the
 # cache directory on a small tmpfs where the disk must fill up.
 
@@ -253,6 +254,40 @@ remount() {
 	[ "$(fx "len([b for b in find('bitstream', name='twice.bin') if b['md5'] == '$md5'])")" = 1 ]
 	srv_check "$ITEM" ORIGINAL twice.bin "$T/k.bin"
 	bounded cmp "$DST/twice.bin" "$T/k.bin"
+}
+
+@test "kill -9 during an overwrite's POST, then a rename over that name while the start-up check runs: one live bitstream, the renamed one" {
+	mount_fs 3>&-
+	DST="$MNT/$DST_REL"
+	head -c 300000 /dev/urandom >"$T/old.bin"
+	head -c 400000 /dev/urandom >"$T/arrived.bin"
+	head -c 500000 /dev/urandom >"$T/new.bin"
+	bounded cp "$T/old.bin" "$DST/rc.bin"
+	bounded cp "$T/new.bin" "$DST/rc-src.bin"
+	srv_check "$ITEM" ORIGINAL rc.bin "$T/old.bin"
+	# the overwrite is stored, its answer stalls: kill meanwhile
+	faults 'stall=30,count=1,method=POST,path=/bitstreams'
+	bounded cp "$T/arrived.bin" "$DST/rc.bin" 3>&- &
+	cppid=$!
+	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
+	wait_until 20 hit_or_done
+	[ "$(fault_hits)" = 1 ]
+	sleep 0.5
+	kill -9 "$FS_PID"
+	wait "$cppid" || true
+	[ "$(fx "len(find('bitstream', name='rc.bin'))")" = 2 ]
+	# the start-up check's listing of the bundle answers late; a rename
+	# over the name meanwhile must not leave the arrived upload live too
+	faults 'stall=3,count=1,method=GET,path=/bitstreams'
+	remount
+	wait_until 20 hit_or_done
+	bounded mv "$DST/rc-src.bin" "$DST/rc.bin"
+	wait_until 30 no_pending /ORIGINAL/rc.bin
+	sleep 1
+	echo "live rc.bin: $(srv_bs "$ITEM" ORIGINAL rc.bin)" >&3
+	srv_check "$ITEM" ORIGINAL rc.bin "$T/new.bin"
+	[ "$(srv_bs "$ITEM" ORIGINAL rc-src.bin)" = "[]" ]
+	bounded cmp "$DST/rc.bin" "$T/new.bin"
 }
 
 @test "a 401 in the middle of a streamed upload: never an empty bitstream on the server, at the end exactly one with the right MD5" {
