@@ -4,7 +4,7 @@
 # lies; a file still open when the daemon was killed is "incomplete" and a
 # plain "retry" does not publish it; a POST cut short by a kill -9 is not
 # sent twice, nor kept beside a file renamed over its name while the
-# start-up check runs; a 401 in the middle of a streamed upload never puts an empty
+# start-up check runs or after it gave up; a 401 in the middle of a streamed upload never puts an empty
 # bitstream on the server. Everything through a real mount, with the
 # cache directory on a small tmpfs where the disk must fill up.
 
@@ -288,6 +288,39 @@ remount() {
 	srv_check "$ITEM" ORIGINAL rc.bin "$T/new.bin"
 	[ "$(srv_bs "$ITEM" ORIGINAL rc-src.bin)" = "[]" ]
 	bounded cmp "$DST/rc.bin" "$T/new.bin"
+}
+
+@test "kill -9 during the POST, the start-up check cannot ask the server, a rename over the name: 'retry' takes the arrived upload back and keeps its data" {
+	mount_fs 3>&-
+	DST="$MNT/$DST_REL"
+	head -c 300000 /dev/urandom >"$T/k.bin"
+	head -c 200000 /dev/urandom >"$T/other.bin"
+	bounded cp "$T/other.bin" "$DST/ov-src.bin"
+	faults 'stall=30,count=1,method=POST,path=/bitstreams'
+	bounded cp "$T/k.bin" "$DST/ov.bin" 3>&- &
+	cppid=$!
+	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
+	wait_until 20 hit_or_done
+	[ "$(fault_hits)" = 1 ]
+	sleep 0.5
+	kill -9 "$FS_PID"
+	wait "$cppid" || true
+	[ "$(fx "len(find('bitstream', name='ov.bin'))")" = 1 ]
+	faults 'status=503,method=GET,path=/bitstreams'
+	remount
+	checked() { [[ "$(pending_field /ORIGINAL/ov.bin 7)" == *"could not be checked"* ]]; }
+	wait_until 60 checked
+	fake_control DELETE /faults >/dev/null
+	# the check gave up: changes go ahead; the row still owns its data
+	bounded mv "$DST/ov-src.bin" "$DST/ov.bin"
+	status_cmd retry || true
+	failed() { [ "$(pending_field /ORIGINAL/ov.bin 3)" = failed ]; }
+	wait_until 30 failed
+	[[ "$(pending_field /ORIGINAL/ov.bin 7)" == *"taken back"* ]]
+	echo "live ov.bin: $(srv_bs "$ITEM" ORIGINAL ov.bin)" >&3
+	srv_check "$ITEM" ORIGINAL ov.bin "$T/other.bin"
+	cmp "$(pending_spool /ORIGINAL/ov.bin)" "$T/k.bin"
+	bounded cmp "$DST/ov.bin" "$T/other.bin"
 }
 
 @test "a 401 in the middle of a streamed upload: never an empty bitstream on the server, at the end exactly one with the right MD5" {

@@ -1362,6 +1362,47 @@ static int newer_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
+/* An earlier attempt of row j arrived as bitstream a, but since then a
+ * change put another live version under its name (a rename or overwrite
+ * while the row could not be checked): a is taken back, its data stays
+ * in the spool. 0 when the name is a's, else -errno (why set). */
+static int superseded(struct upload *u, struct cache_upload *j, const char *a,
+		      char *why, size_t whylen)
+{
+	struct dso_list l = {0};
+	int found = 0, r;
+
+	r = rest_list_children(u->s, DSO_BUNDLE, j->bundle_uuid, &l);
+	for (size_t i = 0; r == 0 && i < l.n && !found; i++)
+		found = l.v[i].type == DSO_BITSTREAM &&
+			!strcmp(l.v[i].name, j->name) &&
+			strcmp(l.v[i].uuid, j->replaces) &&
+			strcmp(l.v[i].uuid, a);
+	dso_list_release(&l);
+	if (r < 0) {
+		snprintf(why, whylen,
+			 "cannot check whether \"%s\" changed since an "
+			 "earlier attempt arrived (%s)",
+			 j->name, strerror(-r));
+		return r;
+	}
+	if (!found)
+		return 0;
+	r = delete_retry(u, a);
+	if (r < 0)
+		snprintf(why, whylen,
+			 "another version of \"%s\" landed since an earlier "
+			 "attempt arrived, which could not be taken back (%s)",
+			 j->name, strerror(-r));
+	else
+		snprintf(why, whylen,
+			 "another version of \"%s\" landed since; the earlier "
+			 "attempt that arrived was taken back (rename the file "
+			 "and \"retry\", or \"forget\" it)",
+			 j->name);
+	return -EEXIST;
+}
+
 /* POSTs the spool with retries; appends the new bitstream to out. An
  * overwrite on DSpace 10 replaces the content instead when the server
  * allows it (*replaced set: the old version is gone already). */
@@ -1623,6 +1664,9 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 				  &l)
 		  : 0;
 	if (r == 1) {
+		r = superseded(u, j, l.v[0].uuid, why, sizeof(why));
+		if (r < 0)
+			goto fail;
 		log_info("upload of %s: an earlier attempt arrived; not sent "
 			 "again",
 			 j->path);
