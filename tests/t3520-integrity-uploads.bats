@@ -4,9 +4,10 @@
 # lies; a file still open when the daemon was killed is "incomplete" and a
 # plain "retry" does not publish it; a POST cut short by a kill -9 is not
 # sent twice, nor kept beside a file renamed over its name while the
-# start-up check runs or after it gave up; a 401 in the middle of a streamed upload never puts an empty
-# bitstream on the server. Everything through a real mount, with the
-# cache directory on a small tmpfs where the disk must fill up.
+# start-up check runs or after it gave up; a 401 in the middle of a
+# streamed upload never puts an empty bitstream on the server. Everything
+# through a real mount, with the cache directory on a small tmpfs where
+# the disk must fill up.
 
 load helpers
 load mount
