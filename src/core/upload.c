@@ -510,6 +510,17 @@ static int unchecked(const struct upload *u, uint64_t bundle_ino)
 	return u->all_unchecked;
 }
 
+/* The condition upload_settle waits on, timed by the monotonic clock. */
+static void settled_init(struct upload *u)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->settled, &a);
+	pthread_condattr_destroy(&a);
+}
+
 int upload_settle(struct upload *u, uint64_t bundle_ino)
 {
 	struct timespec until;
@@ -517,7 +528,7 @@ int upload_settle(struct upload *u, uint64_t bundle_ino)
 
 	if (!u)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += SETTLE_S;
 	pthread_mutex_lock(&u->lock);
 	while (r >= 0 && unchecked(u, bundle_ino)) {
@@ -586,7 +597,7 @@ struct upload *upload_new(struct session *s, struct tree *t,
 	}
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_mutex_init(&u->cmd, NULL);
-	pthread_cond_init(&u->settled, NULL);
+	settled_init(u);
 	u->seq = (unsigned)time(NULL);
 	recover(u);
 	return u;
