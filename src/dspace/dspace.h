@@ -56,8 +56,11 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 int rest_search_items(struct session *s, const char *scope_uuid,
 		      const char *query, size_t max, struct dso_list *out,
 		      int *capped);
-/* The object with that UUID: GET dso/find?uuid= (302 to the typed URL),
- * then that GET; 404 → -ENOENT. Appends the object. */
+/* The object with that UUID: one discovery search (search.resourceid) for
+ * a community, collection or discoverable item; else (bitstreams, bundles,
+ * withdrawn or private items) GET dso/find?uuid= (302 to the typed URL)
+ * and that GET; 404 → -ENOENT. Appends the object first (an item's
+ * bundles and bitstreams may follow it). */
 int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out);
 /* The object with that handle ("10673/20"): GET pid/find?id= (302), then
  * the typed GET; 404 → -ENOENT. Appends the object. */

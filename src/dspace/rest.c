@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/rest.h"
 
@@ -462,14 +463,51 @@ out:
 	return rc;
 }
 
+/* The community, collection or item with UUID u as discovery shows it:
+ * every indexed object's Solr document holds its UUID in search.resourceid
+ * (IndexFactoryImpl.buildDocument), a string field, and the default
+ * configuration returns communities, collections and the latest versions
+ * of archived, discoverable items (discovery.xml defaultFilterQueries), an
+ * item with the embeds of a listing. One request. Appends nothing (and
+ * returns 0) when discovery does not show it: bitstreams and bundles are
+ * not indexed, nor are withdrawn or private items shown. */
+static int search_uuid(struct session *s, const char *u, struct dso_list *out)
+{
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	url = api_url(s,
+		      "/discover/search/objects?query=search.resourceid%%3A%s"
+		      "&size=1&" ITEM_EMBED,
+		      u);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, 1);
+	free(url);
+	if (rc == 0 && out->n > start && strcmp(out->v[start].uuid, u) == 0)
+		return 0;
+	if (rc == 0 && out->n > start)
+		log_warn("search for %s answered %s", u, out->v[start].uuid);
+	while (out->n > start)
+		dso_release(&out->v[--out->n]);
+	return rc;
+}
+
 int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
 {
 	char u[UUID_LEN + 1];
+	size_t start = out->n;
 	char *url;
 	int rc;
 
 	if (safe_uuid(uuid, u))
 		return -EINVAL;
+	rc = search_uuid(s, u, out);
+	if (out->n > start || rc == -ENOMEM || err_is_unreachable(rc))
+		return rc; /* else not shown, or discovery failed: ask dso/find
+			    */
 	url = api_url(s, "/dso/find?uuid=%s", u);
 	if (!url)
 		return -ENOMEM;

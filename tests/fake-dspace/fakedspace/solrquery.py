@@ -16,6 +16,11 @@ own UI search narrows with every word).  What the fake understands:
   field:[a TO b]    a range, '[' ']' inclusive, '{' '}' exclusive, '*' open;
                     4-digit years compare as years (as DSpace's date
                     fields index dc.date.issued), anything else as text
+  search.resourceid:U
+                    the object with UUID U, exactly (every indexed object's
+                    document holds its UUID in this string field:
+                    IndexFactoryImpl.buildDocument, schema.xml); not part
+                    of the catch-all text
   a AND b, a && b, a OR b, a || b, NOT a, -a, +a, ( ... )
   a b               both (AND), see above
 
@@ -61,6 +66,26 @@ def tokens(q):
         else:
             out.append(("word", word))
     return out
+
+
+ID_FIELD = "search.resourceid"
+
+
+class Doc:
+    """What the matcher sees of an object: its metadata, and its UUID as
+    the search.resourceid field (not in the catch-all text)."""
+    __slots__ = ("meta", "uuid")
+
+    def __init__(self, meta, uuid):
+        self.meta, self.uuid = meta, uuid
+
+    def get(self, field, default=None):
+        if field == ID_FIELD:
+            return [{"value": self.uuid}]
+        return self.meta.get(field, default)
+
+    def values(self):
+        return self.meta.values()
 
 
 def values(meta, field):
@@ -168,6 +193,8 @@ class Parser:
                     self.t[self.i] = ("word", rest)
                     return self.atom(f)
                 return self.atom(f)
+            if field == ID_FIELD:   # a string field: the exact value
+                return lambda m: val in values(m, field)
             w = val.replace("\\", "").strip("*").casefold()
             if w == "":
                 return lambda m: True
