@@ -255,8 +255,10 @@ struct dspace_draft {
  * the collection's submission definition). No submit right → -EACCES. */
 int dspace_draft_create(struct session *s, const char *coll, const char *title,
 			struct dspace_draft *out);
-/* The user's workspace items, every page (findBySubmitter). *v: caller
- * frees. */
+/* The user's drafts, every page: workspace items (findBySubmitter), then
+ * workflow items (workflow set; the discovery configuration "workspace",
+ * as findBySubmitter of workflow items is for administrators only). *v:
+ * caller frees. */
 int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n);
 /* DELETE submission/workspaceitems/{id}. */
 int dspace_draft_delete(struct session *s, int64_t id);
