@@ -465,12 +465,13 @@ out:
 
 /* The community, collection or item with UUID u as discovery shows it:
  * every indexed object's Solr document holds its UUID in search.resourceid
- * (IndexFactoryImpl.buildDocument), a string field, and the default
- * configuration returns communities, collections and the latest versions
- * of archived, discoverable items (discovery.xml defaultFilterQueries), an
- * item with the embeds of a listing. One request. Appends nothing (and
- * returns 0) when discovery does not show it: bitstreams and bundles are
- * not indexed, nor are withdrawn or private items shown. */
+ * (IndexFactoryImpl.buildDocument), a string field queried unquoted as
+ * DSpace does itself (BulkAccessControl: "search.resourceid:" + id); the
+ * default configuration returns communities, collections and the latest
+ * versions of archived, discoverable items (discovery.xml
+ * defaultFilterQueries), an item with the embeds of a listing. One request.
+ * Appends nothing (and returns 0) when discovery does not show it: bitstreams
+ * and bundles are not indexed, nor are withdrawn or private items shown. */
 static int search_uuid(struct session *s, const char *u, struct dso_list *out)
 {
 	size_t start = out->n;
