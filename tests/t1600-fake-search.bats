@@ -82,9 +82,10 @@ search() {
 	done
 }
 
-# objects U [extra params]: "type:name" of every object search.resourceid:U finds
+# by_id U [extra params [query]]: "type:name" of every object
+# search.resourceid:U (or the encoded query) finds
 by_id() {
-	api GET "/discover/search/objects?query=search.resourceid%3A$1&size=10${2:-}"
+	api GET "/discover/search/objects?query=${3:-search.resourceid%3A$1}&size=10${2:-}"
 	[ "$STATUS" = 200 ] || { echo "status $STATUS for $1" >&2; return 1; }
 	jbody '"|".join(e["_embedded"]["indexableObject"]["type"] + ":" + e["_embedded"]["indexableObject"]["name"] for e in d["_embedded"]["searchResult"]["_embedded"]["objects"])'
 }
@@ -114,4 +115,14 @@ by_id() {
 	[ "$(by_id "$u")" = "" ]
 	u=$(fx "one('item', name='Private Item')['uuid']")
 	[ "$(by_id "$u")" = "" ]
+}
+
+@test "handle:\"P/S\" finds the object with that handle, exactly" {
+	# DSpaceObjectIndexFactoryImpl.buildDocument indexes the handle in
+	# "handle", a string field (schema.xml)
+	h=$(fx "one('item', name='Run 2023-02')['handle']")
+	[ "$(by_id "x" "" "handle%3A%22${h/\//%2F}%22")" = "item:Run 2023-02" ]
+	h=$(fx "one('collection', name='Detector Runs')['handle']")
+	[ "$(by_id "x" "" "handle%3A%22${h/\//%2F}%22")" = "collection:Detector Runs" ]
+	[ "$(by_id "x" "" "handle%3A%22${h%/*}%22")" = "" ]
 }

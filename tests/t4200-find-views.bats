@@ -100,9 +100,9 @@ searches_since() {
 	u=$(item_uuid 'On the Quantum Behaviour of Small Things')
 	mark=$(log_mark)
 	[ "$(readlink "$MNT/.handle/$h")" = "../../.uuid/$u" ]
-	# pid/find, then the object it redirects to
-	[ "$(reqs_since "$mark")" -le 2 ]
-	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find')")" -eq 1 ]
+	# one request: a discovery search for the handle field
+	[ "$(reqs_since "$mark")" -eq 1 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/discover/search/objects') and r['query'].startswith('query=handle%3A%22')")" -eq 1 ]
 	cmp "$MNT/.handle/$h/ORIGINAL/data.csv" "$(orig "$MNT/.handle/$h/ORIGINAL/data.csv")"
 	[ "$(getfattr --only-values -n user.dspace.handle "$MNT/.handle/$h/")" = "$h" ]
 	run ls -A "$MNT/.handle/${h%%/*}"
@@ -111,9 +111,13 @@ searches_since() {
 }
 
 @test "an unknown handle is ENOENT" {
+	mark=$(log_mark)
 	run bounded stat "$MNT/.handle/123456789/999999"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"No such file or directory"* ]]
+	# the search finds nothing, pid/find answers 404
+	[ "$(reqs_since "$mark")" -eq 2 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find') and r['status'] == 404")" -eq 1 ]
 	! stat "$MNT/.handle/123456789/.hidden" 2>/dev/null || false
 }
 
@@ -171,6 +175,14 @@ searches_since() {
 	mark=$(log_mark)
 	[ "$(ls "$MNT/.uuid/$u/ORIGINAL")" = private.txt ]
 	[ "$(reqs_since "$mark" "r['path'].endswith('/dso/find')")" -eq 1 ]
+	# its handle: the search, pid/find and the typed GET
+	unmount_fs
+	fresh_mount
+	h=$(fx "one('item', name='Private Item')['handle']")
+	mark=$(log_mark)
+	[ "$(readlink "$MNT/.handle/$h")" = "../../.uuid/$u" ]
+	[ "$(reqs_since "$mark")" -eq 3 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find')")" -eq 1 ]
 }
 
 @test "ls of the root and desktop probes cost no search; the views are not listed" {

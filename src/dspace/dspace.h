@@ -62,8 +62,10 @@ int rest_search_items(struct session *s, const char *scope_uuid,
  * and that GET; 404 → -ENOENT. Appends the object first (an item's
  * bundles and bitstreams may follow it). */
 int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out);
-/* The object with that handle ("10673/20"): GET pid/find?id= (302), then
- * the typed GET; 404 → -ENOENT. Appends the object. */
+/* The object with that handle ("10673/20"): one discovery search (field
+ * handle) for a community, collection or discoverable item; else GET
+ * pid/find?id= (302), then the typed GET; 404 → -ENOENT. Appends the
+ * object first. */
 int rest_find_handle(struct session *s, const char *handle,
 		     struct dso_list *out);
 

@@ -517,13 +517,62 @@ int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
 	return rc;
 }
 
+/* Whether h is PREFIX/SUFFIX of letters, digits, '.', '_' and '-' only
+ * (safe inside a Solr phrase, as minted handles are). */
+static int plain_handle(const char *h)
+{
+	size_t slash = strcspn(h, "/");
+
+	if (!h[slash] || slash == 0 || !h[slash + 1] ||
+	    strchr(h + slash + 1, '/'))
+		return 0;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		      (*h >= '0' && *h <= '9') || strchr("._-/", *h)))
+			return 0;
+	return 1;
+}
+
+/* The community, collection or item with handle h as discovery shows it:
+ * their Solr documents hold it in "handle", a string field
+ * (DSpaceObjectIndexFactoryImpl.buildDocument, schema.xml). One request;
+ * appends nothing (and returns 0) when discovery does not show it. */
+static int search_handle(struct session *s, const char *h, struct dso_list *out)
+{
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	url = api_url(s,
+		      "/discover/search/objects?query=handle%%3A%%22%s%%22"
+		      "&size=1&" ITEM_EMBED,
+		      h);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, 1);
+	free(url);
+	if (rc == 0 && out->n > start && out->v[start].handle &&
+	    strcmp(out->v[start].handle, h) == 0)
+		return 0;
+	while (out->n > start)
+		dso_release(&out->v[--out->n]);
+	return rc;
+}
+
 int rest_find_handle(struct session *s, const char *handle,
 		     struct dso_list *out)
 {
 	struct buf b = BUF_INIT;
+	size_t start = out->n;
 	char *url;
 	int rc;
 
+	if (plain_handle(handle)) {
+		rc = search_handle(s, handle, out);
+		if (out->n > start || rc == -ENOMEM || err_is_unreachable(rc))
+			return rc; /* else ask pid/find, as for other forms */
+	}
 	if (buf_adds(&b, session_api_url(s)) || buf_adds(&b, "/pid/find?id=") ||
 	    add_encoded(&b, handle)) {
 		buf_release(&b);

@@ -71,7 +71,7 @@ class Discovery(Part):
             raise unprocessable()
         if m is None:
             return None
-        return lambda o: m(solrquery.Doc(o["metadata"], o["uuid"]))
+        return lambda o: m(solrquery.Doc(o["metadata"], o["uuid"], o.get("handle")))
 
     def search_results(self, ctx, scope, types, configuration, query, filters, sort):
         r = self.repo

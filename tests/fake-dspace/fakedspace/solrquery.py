@@ -21,6 +21,8 @@ own UI search narrows with every word).  What the fake understands:
                     document holds its UUID in this string field:
                     IndexFactoryImpl.buildDocument, schema.xml); not part
                     of the catch-all text
+  handle:"P/S"      the object with that handle, exactly (a string field:
+                    DSpaceObjectIndexFactoryImpl.buildDocument, schema.xml)
   a AND b, a && b, a OR b, a || b, NOT a, -a, +a, ( ... )
   a b               both (AND), see above
 
@@ -69,19 +71,23 @@ def tokens(q):
 
 
 ID_FIELD = "search.resourceid"
+HANDLE_FIELD = "handle"   # DSpaceObjectIndexFactoryImpl.buildDocument; string
 
 
 class Doc:
-    """What the matcher sees of an object: its metadata, and its UUID as
-    the search.resourceid field (not in the catch-all text)."""
-    __slots__ = ("meta", "uuid")
+    """What the matcher sees of an object: its metadata, its UUID as the
+    search.resourceid field and its handle as the handle field (neither in
+    the catch-all text)."""
+    __slots__ = ("meta", "uuid", "handle")
 
-    def __init__(self, meta, uuid):
-        self.meta, self.uuid = meta, uuid
+    def __init__(self, meta, uuid, handle=None):
+        self.meta, self.uuid, self.handle = meta, uuid, handle
 
     def get(self, field, default=None):
         if field == ID_FIELD:
             return [{"value": self.uuid}]
+        if field == HANDLE_FIELD:
+            return [{"value": self.handle}] if self.handle else []
         return self.meta.get(field, default)
 
     def values(self):
@@ -178,6 +184,8 @@ class Parser:
             if self.take()[0] != ")":
                 raise ValueError("unbalanced parenthesis")
             return e if field is None else e
+        if kind == "phrase" and field in (ID_FIELD, HANDLE_FIELD):
+            return lambda m: val in values(m, field)
         if kind == "phrase":
             p = norm(val)
             return lambda m: any(p in norm(v) for v in values(m, field))
@@ -193,7 +201,7 @@ class Parser:
                     self.t[self.i] = ("word", rest)
                     return self.atom(f)
                 return self.atom(f)
-            if field == ID_FIELD:   # a string field: the exact value
+            if field in (ID_FIELD, HANDLE_FIELD):   # string fields: exact
                 return lambda m: val in values(m, field)
             w = val.replace("\\", "").strip("*").casefold()
             if w == "":
