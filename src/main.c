@@ -537,9 +537,10 @@ static int start_modules(struct startup *d)
 	tc.cache_dir = o->cache_dir;
 	tc.cache_ttl = o->cache_ttl;
 	tc.inval = d->inval;
-	d->fsc.draft = draft_new(d->session);
+	d->fsc.draft = draft_new(d->session, o->cache_ttl);
 	d->fsc.deposit_direct = o->deposit_direct;
 	tc.more = draft_list_more;
+	tc.more_expire = draft_expire;
 	tc.more_ctx = d->fsc.draft;
 	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
 	rc_cfg.cache_dir = o->cache_dir;
