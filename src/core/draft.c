@@ -202,7 +202,8 @@ void draft_expire(void *ctx)
 	pthread_mutex_unlock(&d->mine);
 }
 
-/* A copy of the user's workspace items: those asked for within the TTL,
+/* A copy of the user's drafts (workspace items, then workflow items,
+ * dspace_drafts_mine): those asked for within the TTL,
  * else asked for now (once for all the collections listed meanwhile). */
 static int drafts_mine(struct draft *d, struct dspace_draft **v, size_t *n)
 {
@@ -245,15 +246,19 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		return 0;
 	r = drafts_mine(d, &v, &n);
 	for (i = 0; r == 0 && i < n; i++) {
+		int ro;
+
 		pthread_mutex_lock(&d->lock);
 		if (!find(d, v[i].item) ||
 		    !strcmp(find(d, v[i].item)->state, "workspace"))
 			remember(d, &v[i],
 				 v[i].workflow ? "workflow" : "workspace");
+		ro = find(d, v[i].item) &&
+		     !strcmp(find(d, v[i].item)->state, "workflow");
 		pthread_mutex_unlock(&d->lock);
 		if (strcmp(v[i].collection, uuid) != 0)
 			continue;
-		if (append_item(d, uuid, v[i].item, v[i].workflow, l))
+		if (append_item(d, uuid, v[i].item, ro, l))
 			log_warn("draft %lld: its item %s cannot be read",
 				 (long long)v[i].id, v[i].item);
 	}
