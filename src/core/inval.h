@@ -42,7 +42,8 @@ struct inval_req {
 };
 
 /* Delivers one request; returns 0 or -errno (ENOENT: the kernel holds
- * nothing of it, which is fine). Called from the worker thread only. */
+ * nothing of it, which is fine). Called from the worker thread, and for
+ * INVAL_ATTR also from inval_attr_now's caller. */
 typedef int (*inval_sink_fn)(void *arg, const struct inval_req *r);
 
 /* One entry of a directory listing, for inval_listing_diff. Borrowed. */
@@ -91,6 +92,11 @@ int inval_listing_unchanged(struct inval *inv, uint64_t dir, uint64_t hash);
 void inval_content(struct inval *inv, uint64_t ino);
 /* Only the attributes of ino changed (times, a directory's size). */
 void inval_attr(struct inval *inv, uint64_t ino);
+/* The same, told to the kernel before returning, from the calling thread:
+ * attributes involve no page lock, so a read handler of ino may call it
+ * before it answers (core/cover.h: the served size of a cover page). 0 or
+ * -errno. */
+int inval_attr_now(struct inval *inv, uint64_t ino);
 /* The entry name of dir was added, removed or points elsewhere now; the
  * kernel forgets it (also a cached "no such name") and dir's listing. */
 void inval_entry(struct inval *inv, uint64_t dir, const char *name);
