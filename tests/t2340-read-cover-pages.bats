@@ -157,6 +157,23 @@ one_generation() {
 	fake_control POST /config -d '{"cover_unstable": false}' >/dev/null
 }
 
+@test "citation pages switched off again: the stored file is read again, ranged and MD5-checked" {
+	f=$(bs_path thesis.pdf)
+	u=$(uuid_of thesis.pdf)
+	served "$u" "$T/cover.pdf"
+	bounded cmp "$f" "$T/cover.pdf"
+	fake_control POST /config -d '{"cover_pages": false}' >/dev/null
+	# this open still expects a cover page: it gets the stored file whole
+	bounded cmp "$f" "$(orig "$f")"
+	mark=$(log_mark)
+	bounded cmp "$f" "$(orig "$f")"
+	[ "$(stat -c %s "$f")" -eq "$(size_of thesis.pdf)" ]
+	fake_control POST /config -d '{"cover_pages": true}' >/dev/null
+	reqs_show "$mark"
+	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and r['status'] == 200")" -eq 0 ]
+	! getfattr --absolute-names -n user.dspace.cover_page "$f" 2>/dev/null || false
+}
+
 @test "DSpace 7.6 (the ETag is the stored checksum): the cover page is found by its length" {
 	fake_start --fixture small --cover-pages --dspace-version 7.6
 	FS_PASSWORD=user fresh_mount -o ro -o user=user@example.org 3>&-

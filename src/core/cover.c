@@ -98,6 +98,19 @@ void cover_note(struct cover_table *t, const char *uuid, const char *md5,
 	pthread_mutex_unlock(&t->lock);
 }
 
+void cover_forget(struct cover_table *t, const char *uuid, const char *md5)
+{
+	struct cover_seen *s;
+
+	if (!t || !uuid)
+		return;
+	pthread_mutex_lock(&t->lock);
+	s = find(t, uuid, md5);
+	if (s)
+		memset(s, 0, sizeof(*s));
+	pthread_mutex_unlock(&t->lock);
+}
+
 int cover_known(struct cover_table *t, const char *uuid, const char *md5,
 		int64_t *served)
 {

@@ -51,6 +51,8 @@ void cover_free(struct cover_table **t);
  * (the latest generation seen). */
 void cover_note(struct cover_table *t, const char *uuid, const char *md5,
 		int64_t served);
+/* Forgets uuid/md5: the server serves the stored file again. */
+void cover_forget(struct cover_table *t, const char *uuid, const char *md5);
 /* 1 with *served set when uuid/md5 was seen with a cover page, else 0. */
 int cover_known(struct cover_table *t, const char *uuid, const char *md5,
 		int64_t *served);

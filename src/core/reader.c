@@ -282,8 +282,8 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 {
 	char hex[33];
 
-	if (!rf->md5[0])
-		return;
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return; /* a cover page (core/cover.h) has no MD5 to match */
 	/* Busy: the holder catches up on these bytes from the cache (or the
 	 * whole-file check does); never make a second stream wait for it. */
 	if (pthread_mutex_trylock(&rf->hash_lock))
@@ -403,7 +403,12 @@ static int cover_head(struct fetch *f, const struct rest_content_head *h)
 		f->err = h->whole ? -EIO : FETCH_COVER;
 	} else if (cover) {
 		f->err = cover_take(f, (uint64_t)len);
-		cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		/* The next open reads the stored file (ranged, MD5) when
+		 * this document is no cover page (citation pages off). */
+		if (cover_detect(rf->md5, rf->json_size, len, h->etag))
+			cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		else
+			cover_forget(rf->r->covers, rf->uuid, rf->md5);
 	}
 	pthread_mutex_unlock(&rf->lock);
 	if (f->err == -EIO)
