@@ -115,8 +115,8 @@ class Content(Part):
         path = os.path.join(r.tmp_dir, "cover-%s-%s-%d.pdf" % (o["uuid"], o["md5"], gen))
         if not os.path.exists(path):
             item = r.item_of(o)
-            cover = fixtures.tiny_pdf("Cover page: %s (%s), generation %d"
-                                      % (r.name(item) or "", r.name(o) or "", gen))
+            cover = fixtures.tiny_pdf("Cover page %d: %s (%s)"
+                                      % (gen, r.name(item) or "", r.name(o) or ""))
             tmp = "%s.%d.tmp" % (path, threading.get_ident())
             with open(tmp, "wb") as out, open(os.path.join(r.content_dir, o["uuid"]), "rb") as src:
                 out.write(cover)
