@@ -442,7 +442,7 @@ static int cover_switch(struct rfile *rf)
 		goto out;
 	rf->ce_stored = rf->ce;
 	__atomic_store_n(&rf->ce, ce, __ATOMIC_RELEASE);
-	rf->cover = 1;
+	__atomic_store_n(&rf->cover, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&rf->no_range, 1, __ATOMIC_RELEASE);
 	log_info("bitstream %s: served with a citation cover page: read as "
 		 "one whole response, checked by its length, not its MD5",
@@ -1475,6 +1475,8 @@ int64_t reader_served_size(struct reader_file *f)
 	struct rfile *rf = f->rf;
 	int64_t v;
 
+	if (!__atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return -1; /* every read asks: no lock for the usual case */
 	pthread_mutex_lock(&rf->lock);
 	v = rf->cover ? (int64_t)rf->size : -1;
 	pthread_mutex_unlock(&rf->lock);
