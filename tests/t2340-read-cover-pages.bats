@@ -104,6 +104,9 @@ one_generation() {
 	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and r['status'] == 206 and not (r.get('range') or '').startswith('bytes=0-')")" -ge 1 ]
 	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and r['status'] == 200")" -eq 0 ]
 	# verified: its content map says so (flags bit 0) once it is closed
+	# (read again from the cache: a read that finds it complete checks it
+	# if the bytes were not all hashed as they arrived)
+	bounded cmp "$f" "$(orig "$f")"
 	m=$(find "$FS_CACHE" -name "$u-$(md5_of run-0001.dat).map")
 	[ -n "$m" ]
 	wait_until 10 sh -c '[ $(($(od -An -tu4 -j20 -N4 "$1" | tr -d " ") & 1)) -eq 1 ]' sh "$m"
