@@ -401,6 +401,10 @@ static int cover_head(struct fetch *f, const struct rest_content_head *h)
 	} else if (cover && (!h->whole || len < 0)) {
 		/* A range (asked before the switch): of another document. */
 		f->err = h->whole ? -EIO : FETCH_COVER;
+		if (h->whole)
+			log_error("bitstream %s: a cover-page document without "
+				  "Content-Length",
+				  rf->uuid);
 	} else if (cover) {
 		f->err = cover_take(f, (uint64_t)len);
 		/* The next open reads the stored file (ranged, MD5) when
@@ -411,10 +415,6 @@ static int cover_head(struct fetch *f, const struct rest_content_head *h)
 			cover_forget(rf->r->covers, rf->uuid, rf->md5);
 	}
 	pthread_mutex_unlock(&rf->lock);
-	if (f->err == -EIO)
-		log_error("bitstream %s: a cover-page document without "
-			  "Content-Length",
-			  rf->uuid);
 	return f->err ? 1 : cover ? 0 : -1;
 }
 
