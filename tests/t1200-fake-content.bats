@@ -288,6 +288,11 @@ downloads() {
 	api_as GET "/core/bitstreams/$bs/content" -o "$BATS_TEST_TMPDIR/u2"
 	! cmp -s "$BATS_TEST_TMPDIR/u1" "$BATS_TEST_TMPDIR/u2" || false
 	fake_control POST /config -d '{"cover_unstable": false, "cover_generation": 0}' >/dev/null
+	# cover_trim: a document shorter by that many stored bytes
+	fake_control POST /config -d '{"cover_trim": 100}' >/dev/null
+	api_as GET "/core/bitstreams/$bs/content"
+	[ "$(stat -c %s "$FAKE_DIR/body")" -eq $((len - 100)) ]
+	fake_control POST /config -d '{"cover_trim": 0}' >/dev/null
 	# a non-PDF, and the administrator: the stored file
 	csv=$(bs_uuid data.csv)
 	api_as GET "/core/bitstreams/$csv/content"

@@ -129,11 +129,15 @@ int cover_known(struct cover_table *t, const char *uuid, const char *md5,
 	return found;
 }
 
-void cover_tell(struct inval *inv, uint64_t ino, int64_t served, int64_t *told)
+int cover_tell(struct inval *inv, uint64_t ino, int64_t served, int64_t *told)
 {
+	int after;
+
 	if (served < 0 || served == *told)
-		return;
-	if (served > *told)
+		return 0;
+	after = served < *told;
+	if (!after)
 		inval_attr_now(inv, ino);
 	*told = served;
+	return after;
 }

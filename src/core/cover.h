@@ -58,10 +58,12 @@ int cover_known(struct cover_table *t, const char *uuid, const char *md5,
 		int64_t *served);
 
 /* fs's hook before it answers a read: served is the size of the document
- * the handle reads (-1: no cover page), *told what the kernel was told.
- * A larger size is told at once (the kernel would stop reading at the old
- * one); a smaller one the kernel learns from the short read itself
- * (telling it during the read would make it ignore that short read). */
-void cover_tell(struct inval *inv, uint64_t ino, int64_t served, int64_t *told);
+ * the handle reads (-1: no cover page), *told what the kernel was told
+ * (updated). A larger size is told at once (the kernel would stop
+ * reading at the old one). A smaller one must be told after the reply,
+ * which this returns 1 for (inval_attr_now): the short read makes the
+ * kernel shrink its size, but not once its attributes changed during the
+ * read, and then it would fill the rest of the page with zeros. */
+int cover_tell(struct inval *inv, uint64_t ino, int64_t served, int64_t *told);
 
 #endif

@@ -833,8 +833,10 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 			   off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct inval *inv;
+	uint64_t ino;
 	ssize_t n;
-	int fd = -1;
+	int fd = -1, after;
 
 	/* A handle on a replaced version never puts old bytes into the
 	 * page cache that readers of the new one share. */
@@ -851,18 +853,22 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	/* A cover page: the kernel learns its size before its bytes. */
-	cover_tell(fs_of(req)->inval, h->ino, reader_served_size(h->rf),
-		   &h->told);
+	/* A cover page (core/cover.h): a larger size is told before its
+	 * bytes, a smaller one after the reply (req and h may be gone). */
+	inv = fs_of(req)->inval;
+	ino = h->ino;
+	after = cover_tell(inv, ino, reader_served_size(h->rf), &h->told);
 	if (n == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+	} else {
+		bv.buf[0].size = (size_t)n;
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 	}
-	bv.buf[0].size = (size_t)n;
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	if (after)
+		inval_attr_now(inv, ino);
 }
 
 /* Reads from a bitstream (spliced from the content cache), a spool or
