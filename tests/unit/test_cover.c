@@ -40,5 +40,13 @@ int main(void)
 	ok(!cover_known(NULL, UUID, MD5, &v), "NULL table knows nothing");
 	cover_free(&t);
 	ok(t == NULL, "freed");
+
+	v = 100;
+	ok(cover_tell(NULL, 7, -1, &v) == 0 && v == 100, "no cover page");
+	ok(cover_tell(NULL, 7, 150, &v) == 0 && v == 150,
+	   "larger: told before the reply");
+	ok(cover_tell(NULL, 7, 150, &v) == 0, "the same: nothing to tell");
+	ok(cover_tell(NULL, 7, 90, &v) == 1 && v == 90,
+	   "smaller: told after the reply");
 	return tap_done();
 }
