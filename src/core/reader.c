@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/content.h"
+#include "core/cover.h"
 #include "util/errors.h"
 #include "util/log.h"
 #include "dspace/dspace.h"
@@ -47,6 +48,7 @@
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
 #define FETCH_EOF (-10002)	    /* 416 */
+#define FETCH_COVER (-10003)	    /* a cover page: see cover_head */
 
 struct range {
 	uint64_t start, end; /* [start, end) still to arrive */
@@ -97,6 +99,14 @@ struct rfile {
 	uint64_t seq_pos;   /* offset of the latest sequential read */
 	uint64_t demand;    /* end of the latest sequential read */
 	uint64_t window;
+	/* A citation cover page (core/cover.h): one whole response into a
+	 * private entry (ce); ce_stored is the stored file's entry it
+	 * replaced. cover, cover_begun and served under lock. */
+	int cover;
+	int cover_begun;    /* a response's bytes go into ce */
+	int served;	    /* a read got bytes of ce */
+	uint64_t json_size; /* sizeBytes: opens share the rfile by it */
+	struct content_entry *ce_stored;
 };
 
 struct reader_file {
@@ -117,6 +127,7 @@ struct reader {
 	struct known_size sizes[KNOWN_SIZES]; /* under lock */
 	unsigned sizes_next;
 	struct content *cache;
+	struct cover_table *covers; /* seen with a cover page */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	struct rfile *files;
@@ -139,8 +150,10 @@ struct fetch {
 	int allow_whole; /* a 200 may be used (worker) */
 	int ranged;	 /* a Range header was sent */
 	int got_headers;
-	int err;	  /* decided in a callback */
-	uint64_t written; /* body bytes that reached the cache */
+	int err;		  /* decided in a callback */
+	uint64_t written;	  /* body bytes that reached the cache */
+	struct content_entry *ce; /* where the bytes go */
+	int cover;		  /* a cover-page response (not hashed) */
 };
 
 static int is_closing(const struct reader *r)
@@ -269,8 +282,8 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 {
 	char hex[33];
 
-	if (!rf->md5[0])
-		return;
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return; /* a cover page (core/cover.h) has no MD5 to match */
 	/* Busy: the holder catches up on these bytes from the cache (or the
 	 * whole-file check does); never make a second stream wait for it. */
 	if (pthread_mutex_trylock(&rf->hash_lock))
@@ -303,7 +316,7 @@ static int fetch_flush(struct fetch *f)
 
 	if (!f->buflen)
 		return 0;
-	rc = content_write(rf->ce, f->bufoff, f->buf, f->buflen);
+	rc = content_write(f->ce, f->bufoff, f->buf, f->buflen);
 	if (rc == 0)
 		f->written += f->buflen;
 	pthread_mutex_lock(&rf->lock);
@@ -313,7 +326,7 @@ static int fetch_flush(struct fetch *f)
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
 	/* Hash after waking the readers: they need not wait for it. */
-	if (rc == 0)
+	if (rc == 0 && !f->cover)
 		hash_feed(rf, f->bufoff, f->buf, f->buflen);
 	f->bufoff += f->buflen;
 	f->buflen = 0;
@@ -335,16 +348,124 @@ static void note_no_range(struct rfile *rf)
 	log_info("bitstream %s: Range ignored; reading it whole", rf->uuid);
 }
 
+/* ---- citation cover pages (core/cover.h) ------------------------------ */
+
+/* Takes the whole response of a cover-page file (rf->lock held) as the
+ * one document of this open file: a new response is another document, so
+ * it starts afresh, and only while no read got bytes of the former one.
+ * 0, or -ESTALE. */
+static int cover_take(struct fetch *f, uint64_t len)
+{
+	struct rfile *rf = f->rf;
+
+	if (rf->cover_begun && rf->served) {
+		log_warn("bitstream %s: the cover-page document broke off "
+			 "after it was read from; a new response would be "
+			 "another document: this open fails (ESTALE), the "
+			 "next one fetches it again",
+			 rf->uuid);
+		return -ESTALE;
+	}
+	if (content_resize(rf->ce, (int64_t)len) < 0)
+		return -EIO;
+	rf->cover_begun = 1;
+	rf->size = rf->eof_at = len;
+	if (f->slot >= 0) {
+		rf->inflight[f->slot].start = 0;
+		rf->inflight[f->slot].end = len;
+	}
+	f->ce = rf->ce;
+	f->cover = 1;
+	f->start = f->next = f->bufoff = 0;
+	f->end = len;
+	pthread_cond_broadcast(&rf->cond);
+	return 0;
+}
+
+/* on_head's part for cover pages: -1 when the answer is the stored file
+ * (go on), 0 when it is this open file's cover-page document, 1 to
+ * abort (f->err set: FETCH_COVER to read the file whole from now on). */
+static int cover_head(struct fetch *f, const struct rest_content_head *h)
+{
+	struct rfile *rf = f->rf;
+	int64_t len = h->whole	    ? h->length
+		      : h->range_ok ? (int64_t)h->total
+				    : -1;
+	int cover;
+
+	pthread_mutex_lock(&rf->lock);
+	cover = rf->cover;
+	if (!cover && cover_detect(rf->md5, rf->json_size, len, h->etag)) {
+		cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		f->err = FETCH_COVER;
+	} else if (cover && (!h->whole || len < 0)) {
+		/* A range (asked before the switch): of another document. */
+		f->err = h->whole ? -EIO : FETCH_COVER;
+		if (h->whole)
+			log_error("bitstream %s: a cover-page document without "
+				  "Content-Length",
+				  rf->uuid);
+	} else if (cover) {
+		f->err = cover_take(f, (uint64_t)len);
+		/* The next open reads the stored file (ranged, MD5) when
+		 * this document is no cover page (citation pages off). */
+		if (cover_detect(rf->md5, rf->json_size, len, h->etag))
+			cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		else
+			cover_forget(rf->r->covers, rf->uuid, rf->md5);
+	}
+	pthread_mutex_unlock(&rf->lock);
+	return f->err ? 1 : cover ? 0 : -1;
+}
+
+/* Turns rf into a cover-page file after an answer showed one: a private
+ * entry, whole responses only. 0, or -ESTALE when bytes of the stored
+ * file were read through it already (the next open starts as a cover). */
+static int cover_switch(struct rfile *rf)
+{
+	struct content_entry *ce = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&rf->lock);
+	if (rf->cover)
+		goto out;
+	if (rf->served || content_present_from(rf->ce, 0) < rf->size) {
+		log_warn("bitstream %s: now served with a cover page, after "
+			 "bytes of the stored file were read: this open "
+			 "fails (ESTALE)",
+			 rf->uuid);
+		rc = -ESTALE;
+		goto out;
+	}
+	rc = content_open(rf->r->cache, rf->uuid, "", (int64_t)rf->size, &ce);
+	if (rc)
+		goto out;
+	rf->ce_stored = rf->ce;
+	__atomic_store_n(&rf->ce, ce, __ATOMIC_RELEASE);
+	__atomic_store_n(&rf->cover, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&rf->no_range, 1, __ATOMIC_RELEASE);
+	log_info("bitstream %s: served with a citation cover page: read as "
+		 "one whole response, checked by its length, not its MD5",
+		 rf->uuid);
+out:
+	pthread_mutex_unlock(&rf->lock);
+	return rc;
+}
+
 /* on_head: accepts only a range that matches the request (or the whole
  * file when it can be used); other answers are judged afterwards. */
 static int fetch_head(const struct rest_content_head *h, void *ctx)
 {
 	struct fetch *f = ctx;
 	struct rfile *rf = f->rf;
+	int c;
 
 	f->got_headers = 1;
 	f->buflen = 0;
 	f->next = f->bufoff = f->start;
+	/* A citation cover page (core/cover.h): another document. */
+	if ((c = cover_head(f, h)) >= 0)
+		return c;
 	if (!h->whole) {
 		if (!h->range_ok || h->first != f->start ||
 		    h->last != f->end - 1) {
@@ -425,7 +546,7 @@ static int fetch_result(struct fetch *f, int rc,
 {
 	*fatal = 0;
 	if (f->err) {
-		*fatal = f->err != FETCH_WHOLE_NEEDED;
+		*fatal = f->err != FETCH_WHOLE_NEEDED && f->err != FETCH_COVER;
 		return f->err;
 	}
 	if (rc == -ERANGE)
@@ -447,6 +568,7 @@ static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
 
 	memset(f, 0, sizeof(*f));
 	f->rf = rf;
+	f->ce = __atomic_load_n(&rf->ce, __ATOMIC_ACQUIRE);
 	f->start = start;
 	f->end = end;
 	f->slot = slot;
@@ -494,6 +616,10 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	if (fetch_flush(&f) < 0 && !f.err)
 		f.err = -EIO;
 	rc = fetch_result(&f, rc, &res, fatal);
+	if (rc == FETCH_COVER) { /* core/cover.h: read it whole now */
+		rc = cover_switch(rf);
+		*fatal = rc < 0;
+	}
 	if (rc && rc != -ECANCELED && rc != FETCH_WHOLE_NEEDED)
 		log_debug("bitstream %s: bytes %llu-%llu: %s (status %ld, %s)",
 			  rf->uuid, (unsigned long long)start,
@@ -539,8 +665,8 @@ static void maybe_verify(struct rfile *rf)
 {
 	int rc;
 
-	if (!rf->md5[0] || !content_complete(rf->ce) ||
-	    content_verified(rf->ce))
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE) ||
+	    !content_complete(rf->ce) || content_verified(rf->ce))
 		return;
 	pthread_mutex_lock(&rf->lock);
 	if (rf->verifying) {
@@ -858,8 +984,10 @@ static int read_decided(struct rfile *rf, struct rwait *w, uint64_t *miss,
 		return *ret = 0, 1;
 	w->want = w->lim - w->o < w->size ? w->lim - w->o : w->size;
 	have = content_present(rf->ce, w->o, w->want);
-	if (have == w->want)
+	if (have == w->want) {
+		rf->served = 1; /* cover_take: no other document now */
 		return *ret = (ssize_t)w->want, 1;
+	}
 	if (rf->err_gen != w->gen)
 		return *ret = rf->err, 1;
 	*miss = content_missing_from(rf->ce, w->o + have);
@@ -995,7 +1123,7 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 	 * nothing to fetch and verifies), not in this read. */
 	if (verify && rf->size > VERIFY_INLINE_MAX) {
 		verify = 0;
-		if (rf->md5[0] && content_complete(rf->ce) &&
+		if (rf->md5[0] && !rf->cover && content_complete(rf->ce) &&
 		    !content_verified(rf->ce) && !rf->fatal)
 			worker_ensure(rf);
 	}
@@ -1118,10 +1246,29 @@ int reader_size(struct reader *r, const char *uuid, int64_t *size)
 static void rfile_free(struct rfile *rf)
 {
 	content_close(&rf->ce);
+	if (rf->ce_stored)
+		content_close(&rf->ce_stored);
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
 	pthread_mutex_destroy(&rf->hash_lock);
 	free(rf);
+}
+
+/* Opens rf's content entry: the stored file's, or for a bitstream seen
+ * with a cover page (core/cover.h) a private one of the size last served
+ * (the response tells the real one). 0 or -errno. */
+static int open_entry(struct reader *r, struct rfile *rf)
+{
+	int64_t served;
+
+	if (rf->md5[0] && cover_known(r->covers, rf->uuid, rf->md5, &served)) {
+		rf->cover = 1;
+		rf->no_range = 1;
+		rf->size = rf->eof_at = (uint64_t)served;
+		return content_open(r->cache, rf->uuid, "", served, &rf->ce);
+	}
+	return content_open(r->cache, rf->uuid, rf->md5, (int64_t)rf->json_size,
+			    &rf->ce);
 }
 
 int reader_open(struct reader *r, const char *uuid, const char *md5,
@@ -1151,7 +1298,7 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 		for (rf = r->files; rf; rf = rf->next)
 			if (rf->md5[0] && !strcmp(rf->uuid, uuid) &&
 			    !strcasecmp(rf->md5, md5) &&
-			    rf->size == (uint64_t)size && !rf->fatal)
+			    rf->json_size == (uint64_t)size && !rf->fatal)
 				break;
 	if (rf) {
 		rf->refs++;
@@ -1166,14 +1313,14 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	rf->refs = 1;
 	snprintf(rf->uuid, sizeof(rf->uuid), "%s", uuid);
 	snprintf(rf->md5, sizeof(rf->md5), "%s", known ? md5 : "");
-	rf->size = (uint64_t)size;
+	rf->size = rf->json_size = (uint64_t)size;
 	rf->eof_at = rf->size;
 	rf->window = WIN_MIN;
 	pthread_mutex_init(&rf->lock, NULL);
 	pthread_mutex_init(&rf->hash_lock, NULL);
 	content_md5_init(&rf->hash);
 	pthread_cond_init(&rf->cond, NULL);
-	rc = content_open(r->cache, uuid, rf->md5, size, &rf->ce);
+	rc = open_entry(r, rf);
 	if (rc) {
 		rfile_free(rf);
 		rf = NULL;
@@ -1244,7 +1391,13 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 	if (r->streams > STREAMS_MAX)
 		r->streams = STREAMS_MAX;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
-	if (!r->cache) {
+	r->covers = cover_new();
+	if (!r->cache || !r->covers) {
+		if (r->cache) {
+			content_free(&r->cache);
+			snprintf(err, errlen, "out of memory");
+		}
+		cover_free(&r->covers);
 		free(r);
 		return NULL;
 	}
@@ -1291,6 +1444,7 @@ void reader_free(struct reader **rp)
 		rfile_free(rf);
 	}
 	content_free(&r->cache);
+	cover_free(&r->covers);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1307,4 +1461,24 @@ void reader_cache_use(struct reader *r, uint64_t *used, uint64_t *cap)
 int reader_space(struct reader *r, struct statvfs *out)
 {
 	return r && r->cache ? content_space(r->cache, out) : -ENOENT;
+}
+
+/* The table of bitstreams seen with a cover page (fs: stat, xattr). */
+struct cover_table *reader_covers(struct reader *r)
+{
+	return r ? r->covers : NULL;
+}
+
+/* The size of the cover-page document f reads, -1 for the stored file. */
+int64_t reader_served_size(struct reader_file *f)
+{
+	struct rfile *rf = f->rf;
+	int64_t v;
+
+	if (!__atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return -1; /* every read asks: no lock for the usual case */
+	pthread_mutex_lock(&rf->lock);
+	v = rf->cover ? (int64_t)rf->size : -1;
+	pthread_mutex_unlock(&rf->lock);
+	return v;
 }

@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "core/cover.h"
 #include "core/draft.h"
 #include "core/edit.h"
 #include "core/virt.h"
@@ -54,6 +55,7 @@ struct fs_file {
 	struct reader_file *rf;
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
+	int64_t told; /* FH_READ: the size the kernel was told (cover.h) */
 	struct upload_file *uf;
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
@@ -236,6 +238,9 @@ static int node_size(const struct fs_config *c, const struct tree_node *n,
 {
 	int64_t v = n->size;
 
+	/* Served with a cover page (core/cover.h): the size served. */
+	if (c->reader && n->md5[0])
+		cover_known(reader_covers(c->reader), n->uuid, n->md5, &v);
 	if ((v < 0 || v > MODEL_SIZE_MAX) &&
 	    (!c->reader || reader_size(c->reader, n->uuid, &v) < 0))
 		return -EIO;
@@ -752,6 +757,13 @@ static int open_read(struct fs_config *c, const struct tree_node *n,
 		inval_attr_now(c->inval, n->ino);
 	fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
 	*direct = c->direct_io || how == INVAL_DIRECT;
+	/* A cover page (core/cover.h): each open reads its own document,
+	 * so never the kernel's pages (nor its idea of the size) of another. */
+	h->told = n->size;
+	if (reader_served_size(h->rf) >= 0) {
+		fi->keep_cache = 0;
+		*direct = 1;
+	}
 	return 0;
 }
 
@@ -844,8 +856,10 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 			   off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct inval *inv;
+	uint64_t ino;
 	ssize_t n;
-	int fd = -1;
+	int fd = -1, after;
 
 	/* A handle on a replaced version never puts old bytes into the
 	 * page cache that readers of the new one share. */
@@ -862,15 +876,22 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	/* A cover page (core/cover.h): a larger size is told before its
+	 * bytes, a smaller one after the reply (req and h may be gone). */
+	inv = fs_of(req)->inval;
+	ino = h->ino;
+	after = cover_tell(inv, ino, reader_served_size(h->rf), &h->told);
 	if (n == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+	} else {
+		bv.buf[0].size = (size_t)n;
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 	}
-	bv.buf[0].size = (size_t)n;
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	if (after)
+		inval_attr_now(inv, ino);
 }
 
 /* Reads a file being written (its spool). A reader whose version was cut
@@ -1099,6 +1120,7 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 {
 	struct meta_field *meta = NULL;
 	size_t nmeta = 0, i;
+	int64_t cover;
 	int found = 0, rc = 0;
 	const char *type =
 	    n->type == DSO_NONE ? "repository" : dso_type_name(n->type);
@@ -1127,6 +1149,9 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 	if (n->type == DSO_BITSTREAM) {
 		if (n->md5[0])
 			XATTR("user.dspace.md5", n->md5);
+		if (n->md5[0] && cover_known(reader_covers(c->reader), n->uuid,
+					     n->md5, &cover))
+			XATTR("user.dspace.cover_page", "1");
 		if (n->mime && *n->mime)
 			XATTR("user.mime_type", n->mime);
 	}
@@ -1474,7 +1499,8 @@ static const struct fuse_lowlevel_ops fs_ops = {
 };
 
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
- * worker thread, never inside a request handler. */
+ * worker thread, never inside a request handler, except attributes
+ * (inval_attr_now: no page lock involved). */
 static int notify_kernel(void *arg, const struct inval_req *r)
 {
 	struct fuse_session *se = arg;
