@@ -40,9 +40,9 @@
 #define WORKER_IDLE 10 /* s a worker waits for demand */
 #define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
-#define STREAMS_DEFAULT 2 /* workers per file: the next window in flight */
+#define STREAMS_DEFAULT 3 /* workers per file: windows in flight */
 #define STREAMS_MAX 8
-#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
+#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the hasher */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
@@ -82,10 +82,14 @@ struct rfile {
 	int no_range; /* atomic: a ranged request got the whole file */
 	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
 	 * file downloaded front to back is verified without reading it again;
-	 * under hash_lock. */
+	 * under hash_lock. A small file is hashed by the stream that writes
+	 * it; a large one by its own thread (hasher_main) trailing the
+	 * download from the cache file, so that no stream waits for MD5. */
 	pthread_mutex_t hash_lock;
 	struct content_md5 hash;
 	uint64_t hashed;
+	pthread_t hasher;
+	int hasher_started;
 	/* workers (up to r->streams, each one ranged request at a time) */
 	struct wslot {
 		struct rfile *rf;
@@ -312,8 +316,9 @@ static int fetch_flush(struct fetch *f)
 		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	/* Hash after waking the readers: they need not wait for it. */
-	if (rc == 0)
+	/* Hash after waking the readers: they need not wait for it (a
+	 * large file: the hasher does, woken by the broadcast). */
+	if (rc == 0 && rf->size <= VERIFY_INLINE_MAX)
 		hash_feed(rf, f->bufoff, f->buf, f->buflen);
 	f->bufoff += f->buflen;
 	f->buflen = 0;
@@ -566,6 +571,103 @@ static void maybe_verify(struct rfile *rf)
 	pthread_mutex_unlock(&rf->lock);
 }
 
+/* ---- the hasher of a large file ------------------------------------------ */
+
+/* Whether the hasher goes on (rf->lock held): not after a verdict; after
+ * the last close or at unmount only to finish a complete file (nothing
+ * more arrives for an incomplete one). */
+static int hasher_goes_on(struct rfile *rf)
+{
+	if (rf->fatal || rf->hashed >= rf->size)
+		return 0;
+	if (rf->stop || is_closing(rf->r))
+		return content_complete(rf->ce);
+	return 1;
+}
+
+/* Hashes the present run at rf->hashed (rf->lock held, dropped while
+ * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error. */
+static int hasher_step(struct rfile *rf, char *buf)
+{
+	uint64_t off = rf->hashed, n = content_present(rf->ce, off, FLUSH_SIZE);
+	ssize_t got;
+	int fd;
+
+	if (!n)
+		return 0;
+	fd = content_fd_present(rf->ce, off, n);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_unlock(&rf->lock);
+	got = pread(fd, buf, n, (off_t)off);
+	if (got == (ssize_t)n)
+		content_md5_update(&rf->hash, buf, n);
+	pthread_mutex_lock(&rf->lock);
+	if (got != (ssize_t)n)
+		return -1;
+	rf->hashed += n;
+	return 1;
+}
+
+/* Takes the hasher's digest as the verdict. A mismatch is confirmed by
+ * hashing the file again before it condemns the copy: a block dropped
+ * and fetched again while the hasher read it must not. */
+static void hasher_verdict(struct rfile *rf)
+{
+	char hex[33];
+
+	content_md5_final(&rf->hash, hex);
+	if (content_mark_verified(rf->ce, hex) != -EIO)
+		return;
+	log_warn("bitstream %s: downloaded bytes have MD5 %s, not %s; "
+		 "checking the cached copy again",
+		 rf->uuid, hex, rf->md5);
+	maybe_verify(rf);
+}
+
+/* Hashes a large file front to back as its bytes reach the cache, behind
+ * the streams (which never wait for it), and records the verdict in the
+ * cache map, also after the last close of a complete file. */
+static void *hasher_main(void *arg)
+{
+	struct rfile *rf = arg;
+	char *buf = malloc(FLUSH_SIZE);
+	struct timespec ts;
+	int rc = buf ? 0 : -1, done;
+
+	pthread_mutex_lock(&rf->lock);
+	while (rc >= 0 && hasher_goes_on(rf)) {
+		rc = hasher_step(rf, buf);
+		if (rc == 0) {
+			ts = deadline_ms(500);
+			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
+		}
+	}
+	done = rf->hashed == rf->size && !rf->fatal;
+	pthread_mutex_unlock(&rf->lock);
+	if (done)
+		hasher_verdict(rf);
+	free(buf);
+	return NULL;
+}
+
+/* Starts the hasher of a large file not verified yet (rf->lock held). */
+static void hasher_ensure(struct rfile *rf)
+{
+	int rc;
+
+	if (rf->hasher_started || !rf->md5[0] ||
+	    rf->size <= VERIFY_INLINE_MAX || rf->stop || rf->fatal ||
+	    is_closing(rf->r) || content_verified(rf->ce))
+		return;
+	rc = pthread_create(&rf->hasher, NULL, hasher_main, rf);
+	if (rc) {
+		log_warn("cannot start a hashing thread: %s", strerror(rc));
+		return;
+	}
+	rf->hasher_started = 1;
+}
+
 /* ---- the streaming worker ------------------------------------------------ */
 
 /* How far beyond the demand the worker may fetch. */
@@ -669,7 +771,7 @@ static void *worker_main(void *arg)
 	time_t idle_since = mono_s();
 	uint64_t start, end, got;
 	struct wfails fails = {0, 0};
-	int rc, slot, whole, fatal;
+	int rc, slot, whole, fatal, verify;
 	struct timespec ts;
 	long wait;
 
@@ -710,8 +812,9 @@ static void *worker_main(void *arg)
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 		}
 	}
+	verify = !rf->hasher_started;
 	pthread_mutex_unlock(&rf->lock);
-	if (!rf->stop && !is_closing(r))
+	if (verify && !rf->stop && !is_closing(r))
 		maybe_verify(rf);
 	pthread_mutex_lock(&rf->lock);
 	rf->worker_running--;
@@ -772,6 +875,10 @@ static void worker_stop(struct rfile *rf)
 			pthread_join(rf->wslot[i].thread, NULL);
 		rf->wslot[i].started = 0;
 	}
+	/* A complete file's hasher finishes (its verdict is kept). */
+	if (rf->hasher_started)
+		pthread_join(rf->hasher, NULL);
+	rf->hasher_started = 0;
 }
 
 /* ---- reads ------------------------------------------------------------------
@@ -990,15 +1097,11 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
 			worker_ensure(rf);
 	}
-	verify = ret > 0 && !rf->worker_running;
-	/* A large complete file is checked by the worker thread (it finds
-	 * nothing to fetch and verifies), not in this read. */
-	if (verify && rf->size > VERIFY_INLINE_MAX) {
-		verify = 0;
-		if (rf->md5[0] && content_complete(rf->ce) &&
-		    !content_verified(rf->ce) && !rf->fatal)
-			worker_ensure(rf);
-	}
+	/* A large file is checked by its hasher, not in this read. */
+	if (ret > 0 && rf->size > VERIFY_INLINE_MAX)
+		hasher_ensure(rf);
+	verify =
+	    ret > 0 && !rf->worker_running && rf->size <= VERIFY_INLINE_MAX;
 	pthread_mutex_unlock(&rf->lock);
 	if (ret > 0)
 		content_note_read(rf->ce, w->o, (uint64_t)ret);
