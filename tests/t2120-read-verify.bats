@@ -97,3 +97,17 @@ PY
 	fresh_mount 3>&-
 	save_mount
 }
+
+# The kernel's default read-ahead of a FUSE mount is 128 KiB: 8,192 READ
+# round trips per GiB. Only root may raise it (sysfs), as these tests run.
+@test "the mount reads ahead 512 KiB (READs of 512 KiB, not 128) once a file is opened" {
+	[ "$(id -u)" = 0 ] || skip "needs root (sysfs read_ahead_kb)"
+	f=$(find "$MNT/Research Data" -path '*/ORIGINAL/*' -type f -size +0 |
+		head -n 1)
+	[ -n "$f" ]
+	dev=$(mountpoint -d "$MNT")
+	cat "$f" >/dev/null
+	ra=$(cat "/sys/class/bdi/$dev/read_ahead_kb")
+	echo "bdi $dev read_ahead_kb $ra"
+	[ "$ra" -eq 512 ]
+}
