@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@
 #define STREAMS_DEFAULT 3 /* workers per file: windows in flight */
 #define STREAMS_MAX 8
 #define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the hasher */
+#define HASHER_NICE 10		      /* the hasher's nice above the daemon's */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
@@ -622,7 +625,35 @@ static void hasher_verdict(struct rfile *rf)
 	log_warn("bitstream %s: downloaded bytes have MD5 %s, not %s; "
 		 "checking the cached copy again",
 		 rf->uuid, hex, rf->md5);
-	maybe_verify(rf);
+	/* Also after the last close (rf->stop): only an unmount stops it. */
+	if (content_verify_md5_stoppable(rf->ce, &rf->r->closing) != -EIO)
+		return;
+	log_error("bitstream %s: downloaded content does not match its MD5 "
+		  "%s; cached copy dropped",
+		  rf->uuid, rf->md5);
+	content_drop(rf->ce);
+	pthread_mutex_lock(&rf->lock);
+	rf->fatal = -EIO;
+	pthread_cond_broadcast(&rf->cond);
+	pthread_mutex_unlock(&rf->lock);
+}
+
+/* Lowers the calling thread's priority by HASHER_NICE: the hasher yields
+ * the CPU to the threads a reader waits for (the streams, the FUSE
+ * threads; and, in one scheduling group, the reader itself) and catches
+ * up when they idle. */
+static void hasher_nice(void)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (prio == -1 && errno)
+		return;
+	prio = prio + HASHER_NICE > 19 ? 19 : prio + HASHER_NICE;
+	if (setpriority(PRIO_PROCESS, tid, prio) < 0)
+		log_debug("hasher: setpriority: %s", strerror(errno));
 }
 
 /* Hashes a large file front to back as its bytes reach the cache, behind
@@ -635,6 +666,7 @@ static void *hasher_main(void *arg)
 	struct timespec ts;
 	int rc = buf ? 0 : -1, done;
 
+	hasher_nice();
 	pthread_mutex_lock(&rf->lock);
 	while (rc >= 0 && hasher_goes_on(rf)) {
 		rc = hasher_step(rf, buf);
