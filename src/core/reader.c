@@ -576,16 +576,12 @@ static void maybe_verify(struct rfile *rf)
 
 /* ---- the hasher of a large file ------------------------------------------ */
 
-/* Whether the hasher goes on (rf->lock held): not after a verdict; after
- * the last close or at unmount only to finish a complete file (nothing
- * more arrives for an incomplete one). */
+/* Whether the hasher goes on (rf->lock held): not after a verdict, nor
+ * after the last close or at unmount (hash_finish takes over then). */
 static int hasher_goes_on(struct rfile *rf)
 {
-	if (rf->fatal || rf->hashed >= rf->size)
-		return 0;
-	if (rf->stop || is_closing(rf->r))
-		return content_complete(rf->ce);
-	return 1;
+	return !rf->fatal && rf->hashed < rf->size && !rf->stop &&
+	       !is_closing(rf->r);
 }
 
 /* Hashes the present run at rf->hashed (rf->lock held, dropped while
@@ -681,6 +677,29 @@ static void *hasher_main(void *arg)
 		hasher_verdict(rf);
 	free(buf);
 	return NULL;
+}
+
+/* After the last close (or at unmount) and the hasher's end: hashes the
+ * rest of a complete file in this thread, at the daemon's priority (the
+ * hasher's is low), so that its verdict is kept in the cache map and the
+ * next mount does not hash it again. */
+static void hash_finish(struct rfile *rf, int started)
+{
+	char *buf;
+	int rc = 1;
+
+	if (!started || !content_complete(rf->ce) ||
+	    !(buf = malloc(FLUSH_SIZE)))
+		return;
+	pthread_mutex_lock(&rf->lock);
+	if (rf->fatal || rf->hashed >= rf->size)
+		rc = 0;
+	while (rc > 0 && rf->hashed < rf->size)
+		rc = hasher_step(rf, buf);
+	pthread_mutex_unlock(&rf->lock);
+	free(buf);
+	if (rc > 0)
+		hasher_verdict(rf);
 }
 
 /* Starts the hasher of a large file not verified yet (rf->lock held). */
@@ -896,7 +915,7 @@ static int worker_ensure(struct rfile *rf)
 /* Stops and joins the worker. No lock held. */
 static void worker_stop(struct rfile *rf)
 {
-	int i;
+	int i, started;
 
 	pthread_mutex_lock(&rf->lock);
 	__atomic_store_n(&rf->stop, 1, __ATOMIC_RELEASE);
@@ -907,10 +926,12 @@ static void worker_stop(struct rfile *rf)
 			pthread_join(rf->wslot[i].thread, NULL);
 		rf->wslot[i].started = 0;
 	}
-	/* A complete file's hasher finishes (its verdict is kept). */
-	if (rf->hasher_started)
+	/* A complete file's hash is finished here (its verdict is kept). */
+	started = rf->hasher_started;
+	if (started)
 		pthread_join(rf->hasher, NULL);
 	rf->hasher_started = 0;
+	hash_finish(rf, started);
 }
 
 /* ---- reads ------------------------------------------------------------------
