@@ -270,36 +270,56 @@ static void hash_catch_up(struct rfile *rf)
 	free(buf);
 }
 
-/* Feeds bytes just written at off into the running MD5 when they continue
- * it; at the end marks the cached copy verified if the digest matches. */
-static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+/* Feeds bytes just written at off (p may be NULL) into the running MD5
+ * when they continue it, and what else the cache holds after it; the pass
+ * that completes the hash marks the copy verified if the digest matches.
+ * hash_lock held. */
+static void hash_take(struct rfile *rf, uint64_t off, const char *p, size_t len)
 {
+	uint64_t before = rf->hashed;
 	char hex[33];
 
-	if (!rf->md5[0])
-		return;
-	/* Busy: the holder catches up on these bytes from the cache (or the
-	 * whole-file check does); never make a second stream wait for it. */
-	if (pthread_mutex_trylock(&rf->hash_lock))
-		return;
-	if (off > rf->hashed)
+	if (p && off > rf->hashed)
 		hash_catch_up(rf);
-	if (off > rf->hashed || off + len <= rf->hashed)
-		goto out;
-	p += rf->hashed - off;
-	len -= (size_t)(rf->hashed - off);
-	content_md5_update(&rf->hash, p, len);
-	rf->hashed += len;
+	if (p && off <= rf->hashed && off + len > rf->hashed) {
+		p += rf->hashed - off;
+		len -= (size_t)(rf->hashed - off);
+		content_md5_update(&rf->hash, p, len);
+		rf->hashed += len;
+	}
 	hash_catch_up(rf);
-	if (rf->hashed == rf->size) {
+	if (rf->hashed == rf->size && before < rf->size) {
 		content_md5_final(&rf->hash, hex);
 		if (content_mark_verified(rf->ce, hex) < 0)
 			log_warn("bitstream %s: downloaded bytes have MD5 %s, "
 				 "not %s",
 				 rf->uuid, hex, rf->md5);
 	}
-out:
-	pthread_mutex_unlock(&rf->hash_lock);
+}
+
+/* Hashes bytes just written (a file up to VERIFY_INLINE_MAX). A stream
+ * never waits for another's hashing: when the lock is taken it leaves its
+ * bytes to the holder, which therefore looks again after unlocking (the
+ * other stream's bytes were in the cache before it found the lock taken,
+ * so they are seen), or they would never be hashed. */
+static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+{
+	uint64_t at, last = (uint64_t)-1;
+
+	if (!rf->md5[0])
+		return;
+	for (;;) {
+		if (pthread_mutex_trylock(&rf->hash_lock))
+			return;
+		hash_take(rf, off, p, len);
+		p = NULL;
+		at = rf->hashed;
+		pthread_mutex_unlock(&rf->hash_lock);
+		if (at == last || at >= rf->size ||
+		    !content_present(rf->ce, at, 1))
+			return;
+		last = at;
+	}
 }
 
 /* Moves buffered bytes into the cache and wakes the readers. */
