@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,9 +43,10 @@
 #define WORKER_IDLE 10 /* s a worker waits for demand */
 #define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
-#define STREAMS_DEFAULT 2 /* workers per file: the next window in flight */
+#define STREAMS_DEFAULT 3 /* workers per file: windows in flight */
 #define STREAMS_MAX 8
-#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
+#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the hasher */
+#define HASHER_NICE 10		      /* the hasher's nice above the daemon's */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
@@ -84,10 +87,14 @@ struct rfile {
 	int no_range; /* atomic: a ranged request got the whole file */
 	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
 	 * file downloaded front to back is verified without reading it again;
-	 * under hash_lock. */
+	 * under hash_lock. A small file is hashed by the stream that writes
+	 * it; a large one by its own thread (hasher_main) trailing the
+	 * download from the cache file, so that no stream waits for MD5. */
 	pthread_mutex_t hash_lock;
 	struct content_md5 hash;
 	uint64_t hashed;
+	pthread_t hasher;
+	int hasher_started;
 	/* workers (up to r->streams, each one ranged request at a time) */
 	struct wslot {
 		struct rfile *rf;
@@ -276,36 +283,56 @@ static void hash_catch_up(struct rfile *rf)
 	free(buf);
 }
 
-/* Feeds bytes just written at off into the running MD5 when they continue
- * it; at the end marks the cached copy verified if the digest matches. */
-static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+/* Feeds bytes just written at off (p may be NULL) into the running MD5
+ * when they continue it, and what else the cache holds after it; the pass
+ * that completes the hash marks the copy verified if the digest matches.
+ * hash_lock held. */
+static void hash_take(struct rfile *rf, uint64_t off, const char *p, size_t len)
 {
+	uint64_t before = rf->hashed;
 	char hex[33];
 
-	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
-		return; /* a cover page (core/cover.h) has no MD5 to match */
-	/* Busy: the holder catches up on these bytes from the cache (or the
-	 * whole-file check does); never make a second stream wait for it. */
-	if (pthread_mutex_trylock(&rf->hash_lock))
-		return;
-	if (off > rf->hashed)
+	if (p && off > rf->hashed)
 		hash_catch_up(rf);
-	if (off > rf->hashed || off + len <= rf->hashed)
-		goto out;
-	p += rf->hashed - off;
-	len -= (size_t)(rf->hashed - off);
-	content_md5_update(&rf->hash, p, len);
-	rf->hashed += len;
+	if (p && off <= rf->hashed && off + len > rf->hashed) {
+		p += rf->hashed - off;
+		len -= (size_t)(rf->hashed - off);
+		content_md5_update(&rf->hash, p, len);
+		rf->hashed += len;
+	}
 	hash_catch_up(rf);
-	if (rf->hashed == rf->size) {
+	if (rf->hashed == rf->size && before < rf->size) {
 		content_md5_final(&rf->hash, hex);
 		if (content_mark_verified(rf->ce, hex) < 0)
 			log_warn("bitstream %s: downloaded bytes have MD5 %s, "
 				 "not %s",
 				 rf->uuid, hex, rf->md5);
 	}
-out:
-	pthread_mutex_unlock(&rf->hash_lock);
+}
+
+/* Hashes bytes just written (a file up to VERIFY_INLINE_MAX). A stream
+ * never waits for another's hashing: when the lock is taken it leaves its
+ * bytes to the holder, which therefore looks again after unlocking (the
+ * other stream's bytes were in the cache before it found the lock taken,
+ * so they are seen), or they would never be hashed. */
+static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+{
+	uint64_t at, last = (uint64_t)-1;
+
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return; /* a cover page (core/cover.h) has no MD5 to match */
+	for (;;) {
+		if (pthread_mutex_trylock(&rf->hash_lock))
+			return;
+		hash_take(rf, off, p, len);
+		p = NULL;
+		at = rf->hashed;
+		pthread_mutex_unlock(&rf->hash_lock);
+		if (at == last || at >= rf->size ||
+		    !content_present(rf->ce, at, 1))
+			return;
+		last = at;
+	}
 }
 
 /* Moves buffered bytes into the cache and wakes the readers. */
@@ -325,8 +352,9 @@ static int fetch_flush(struct fetch *f)
 		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	/* Hash after waking the readers: they need not wait for it. */
-	if (rc == 0 && !f->cover)
+	/* Hash after waking the readers: they need not wait for it (a
+	 * large file: the hasher does, woken by the broadcast). */
+	if (rc == 0 && !f->cover && rf->size <= VERIFY_INLINE_MAX)
 		hash_feed(rf, f->bufoff, f->buf, f->buflen);
 	f->bufoff += f->buflen;
 	f->buflen = 0;
@@ -692,6 +720,152 @@ static void maybe_verify(struct rfile *rf)
 	pthread_mutex_unlock(&rf->lock);
 }
 
+/* ---- the hasher of a large file ------------------------------------------ */
+
+/* Whether the hasher goes on (rf->lock held): not after a verdict, nor
+ * after the last close or at unmount (hash_finish takes over then). */
+static int hasher_goes_on(struct rfile *rf)
+{
+	return !rf->fatal && rf->hashed < rf->size && !rf->stop &&
+	       !is_closing(rf->r);
+}
+
+/* Hashes the present run at rf->hashed (rf->lock held, dropped while
+ * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error. */
+static int hasher_step(struct rfile *rf, char *buf)
+{
+	uint64_t off = rf->hashed, n = content_present(rf->ce, off, FLUSH_SIZE);
+	ssize_t got;
+	int fd;
+
+	if (!n)
+		return 0;
+	fd = content_fd_present(rf->ce, off, n);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_unlock(&rf->lock);
+	got = pread(fd, buf, n, (off_t)off);
+	if (got == (ssize_t)n)
+		content_md5_update(&rf->hash, buf, n);
+	pthread_mutex_lock(&rf->lock);
+	if (got != (ssize_t)n)
+		return -1;
+	rf->hashed += n;
+	return 1;
+}
+
+/* Takes the hasher's digest as the verdict. A mismatch is confirmed by
+ * hashing the file again before it condemns the copy: a block dropped
+ * and fetched again while the hasher read it must not. */
+static void hasher_verdict(struct rfile *rf)
+{
+	char hex[33];
+
+	content_md5_final(&rf->hash, hex);
+	if (content_mark_verified(rf->ce, hex) != -EIO)
+		return;
+	log_warn("bitstream %s: downloaded bytes have MD5 %s, not %s; "
+		 "checking the cached copy again",
+		 rf->uuid, hex, rf->md5);
+	/* Also after the last close (rf->stop): only an unmount stops it. */
+	if (content_verify_md5_stoppable(rf->ce, &rf->r->closing) != -EIO)
+		return;
+	log_error("bitstream %s: downloaded content does not match its MD5 "
+		  "%s; cached copy dropped",
+		  rf->uuid, rf->md5);
+	content_drop(rf->ce);
+	pthread_mutex_lock(&rf->lock);
+	rf->fatal = -EIO;
+	pthread_cond_broadcast(&rf->cond);
+	pthread_mutex_unlock(&rf->lock);
+}
+
+/* Lowers the calling thread's priority by HASHER_NICE: the hasher yields
+ * the CPU to the threads a reader waits for (the streams, the FUSE
+ * threads; and, in one scheduling group, the reader itself) and catches
+ * up when they idle. */
+static void hasher_nice(void)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (prio == -1 && errno)
+		return;
+	prio = prio + HASHER_NICE > 19 ? 19 : prio + HASHER_NICE;
+	if (setpriority(PRIO_PROCESS, tid, prio) < 0)
+		log_debug("hasher: setpriority: %s", strerror(errno));
+}
+
+/* Hashes a large file front to back as its bytes reach the cache, behind
+ * the streams (which never wait for it), and records the verdict in the
+ * cache map, also after the last close of a complete file. */
+static void *hasher_main(void *arg)
+{
+	struct rfile *rf = arg;
+	char *buf = malloc(FLUSH_SIZE);
+	struct timespec ts;
+	int rc = buf ? 0 : -1, done;
+
+	hasher_nice();
+	pthread_mutex_lock(&rf->lock);
+	while (rc >= 0 && hasher_goes_on(rf)) {
+		rc = hasher_step(rf, buf);
+		if (rc == 0) {
+			ts = deadline_ms(500);
+			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
+		}
+	}
+	done = rf->hashed == rf->size && !rf->fatal;
+	pthread_mutex_unlock(&rf->lock);
+	if (done)
+		hasher_verdict(rf);
+	free(buf);
+	return NULL;
+}
+
+/* After the last close (or at unmount) and the hasher's end: hashes the
+ * rest of a complete file in this thread, at the daemon's priority (the
+ * hasher's is low), so that its verdict is kept in the cache map and the
+ * next mount does not hash it again. */
+static void hash_finish(struct rfile *rf, int started)
+{
+	char *buf;
+	int rc = 1;
+
+	if (!started || !content_complete(rf->ce) ||
+	    !(buf = malloc(FLUSH_SIZE)))
+		return;
+	pthread_mutex_lock(&rf->lock);
+	if (rf->fatal || rf->hashed >= rf->size)
+		rc = 0;
+	while (rc > 0 && rf->hashed < rf->size)
+		rc = hasher_step(rf, buf);
+	pthread_mutex_unlock(&rf->lock);
+	free(buf);
+	if (rc > 0)
+		hasher_verdict(rf);
+}
+
+/* Starts the hasher of a large file not verified yet (rf->lock held). */
+static void hasher_ensure(struct rfile *rf)
+{
+	int rc;
+
+	if (rf->hasher_started || !rf->md5[0] ||
+	    __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE) ||
+	    rf->size <= VERIFY_INLINE_MAX || rf->stop || rf->fatal ||
+	    is_closing(rf->r) || content_verified(rf->ce))
+		return;
+	rc = pthread_create(&rf->hasher, NULL, hasher_main, rf);
+	if (rc) {
+		log_warn("cannot start a hashing thread: %s", strerror(rc));
+		return;
+	}
+	rf->hasher_started = 1;
+}
+
 /* ---- the streaming worker ------------------------------------------------ */
 
 /* How far beyond the demand the worker may fetch. */
@@ -795,7 +969,7 @@ static void *worker_main(void *arg)
 	time_t idle_since = mono_s();
 	uint64_t start, end, got;
 	struct wfails fails = {0, 0};
-	int rc, slot, whole, fatal;
+	int rc, slot, whole, fatal, verify;
 	struct timespec ts;
 	long wait;
 
@@ -836,8 +1010,9 @@ static void *worker_main(void *arg)
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 		}
 	}
+	verify = !rf->hasher_started;
 	pthread_mutex_unlock(&rf->lock);
-	if (!rf->stop && !is_closing(r))
+	if (verify && !rf->stop && !is_closing(r))
 		maybe_verify(rf);
 	pthread_mutex_lock(&rf->lock);
 	rf->worker_running--;
@@ -887,7 +1062,7 @@ static int worker_ensure(struct rfile *rf)
 /* Stops and joins the worker. No lock held. */
 static void worker_stop(struct rfile *rf)
 {
-	int i;
+	int i, started;
 
 	pthread_mutex_lock(&rf->lock);
 	__atomic_store_n(&rf->stop, 1, __ATOMIC_RELEASE);
@@ -898,6 +1073,12 @@ static void worker_stop(struct rfile *rf)
 			pthread_join(rf->wslot[i].thread, NULL);
 		rf->wslot[i].started = 0;
 	}
+	/* A complete file's hash is finished here (its verdict is kept). */
+	started = rf->hasher_started;
+	if (started)
+		pthread_join(rf->hasher, NULL);
+	rf->hasher_started = 0;
+	hash_finish(rf, started);
 }
 
 /* ---- reads ------------------------------------------------------------------
@@ -1118,15 +1299,11 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
 			worker_ensure(rf);
 	}
-	verify = ret > 0 && !rf->worker_running;
-	/* A large complete file is checked by the worker thread (it finds
-	 * nothing to fetch and verifies), not in this read. */
-	if (verify && rf->size > VERIFY_INLINE_MAX) {
-		verify = 0;
-		if (rf->md5[0] && !rf->cover && content_complete(rf->ce) &&
-		    !content_verified(rf->ce) && !rf->fatal)
-			worker_ensure(rf);
-	}
+	/* A large file is checked by its hasher, not in this read. */
+	if (ret > 0 && rf->size > VERIFY_INLINE_MAX)
+		hasher_ensure(rf);
+	verify =
+	    ret > 0 && !rf->worker_running && rf->size <= VERIFY_INLINE_MAX;
 	pthread_mutex_unlock(&rf->lock);
 	if (ret > 0)
 		content_note_read(rf->ce, w->o, (uint64_t)ret);

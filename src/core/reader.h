@@ -33,7 +33,7 @@ struct reader_config {
 				* 0 → 60 */
 	int streams;	       /* parallel ranged requests of one sequential
 				* reader (the next window in flight while one
-				* streams); 0 → 2, at most 8 */
+				* streams); 0 → 3, at most 8 */
 };
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,
