@@ -535,12 +535,26 @@ curl_post() {
 }
 
 # write_mount: a read-write mount (admin, mount_fs's default) with a fresh
-# cache; WCOLL is the first collection.
+# cache; WCOLL is the first collection. deposit=direct: mkdir in a
+# collection makes an archived item (not a draft), so that the write cases
+# measure plain uploads into a bundle, as curl's baseline does.
 write_mount() {
 	rm -rf "$RUN/cache.w"
 	FS_CACHE=$RUN/cache.w
-	mount_fs -o cache_max=3G || { say "write mount failed"; unmount_fs; return 1; }
+	mount_fs -o cache_max=3G,deposit=direct ||
+		{ say "write mount failed"; unmount_fs; return 1; }
 	WCOLL=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
+}
+
+# item_mkdir DIR: a new archived item DIR (fails loudly when mkdir made
+# anything else, e.g. a draft).
+item_mkdir() {
+	local st
+	mkdir "$1" || return 1
+	st=$(getfattr --only-values -n user.dspace.state "$1" 2>/dev/null)
+	[ "$st" = archived ] && return 0
+	say "mkdir $1 made a '$st' item, not an archived one"
+	return 1
 }
 
 # new_bundle NAME: a new item NAME (mkdir through a mount of the new
@@ -549,7 +563,7 @@ new_bundle() {
 	local u
 	use_bin new
 	write_mount || return 1
-	mkdir "$WCOLL/$1" &&
+	item_mkdir "$WCOLL/$1" &&
 		u=$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.dspace.uuid").decode())' "$WCOLL/$1/ORIGINAL")
 	unmount_fs
 	[ -n "$u" ] && echo "$u"
@@ -559,7 +573,7 @@ new_bundle() {
 write_cp() {
 	local src=$1 v="${BL}dspacefs cp (until close returns)" t0 t1 mbs
 	write_mount || return 1
-	mkdir "$WCOLL/Bench Upload $2 $3" || { unmount_fs; return 1; }
+	item_mkdir "$WCOLL/Bench Upload $2 $3" || { unmount_fs; return 1; }
 	t0=$(now)
 	cp "$src" "$WCOLL/Bench Upload $2 $3/ORIGINAL/$BIG_NAME" || say "cp failed"
 	t1=$(now)
@@ -598,7 +612,7 @@ rsync_once() {
 	local item run t0 t1 n secs v
 	write_mount || return 1
 	item="$WCOLL/Bench Rsync $2 $1"
-	mkdir "$item" || { unmount_fs; return 1; }
+	item_mkdir "$item" || { unmount_fs; return 1; }
 	for run in first second; do
 		v="${BL}dspacefs rsync -a, $run run"
 		mark=$(log_mark)
@@ -665,7 +679,7 @@ rss_server_and_mount() {
 	FAKE_STATE_DIR=$BENCH_STATE/state-rss \
 		fake_start --fixture small --upload-max $((1 << 30)) || return 1
 	FS_CACHE=$RUN/cache.rss
-	mount_fs || { say "rss mount failed"; return 1; }
+	mount_fs -o deposit=direct || { say "rss mount failed"; return 1; }
 }
 
 # bench_rss: peak RSS (VmHWM) of the daemon while 4 cp of RSS_MIB (64) MiB
@@ -685,7 +699,7 @@ bench_rss() {
 		pids=() fail=0
 		t0=$(now)
 		for k in 1 2 3 4; do
-			mkdir "$coll/RSS $rep.$k" || return 1
+			item_mkdir "$coll/RSS $rep.$k" || return 1
 			cp "$src" "$coll/RSS $rep.$k/ORIGINAL/f.bin" &
 			pids+=($!)
 		done
