@@ -4,7 +4,7 @@
 # test: nothing here passes or fails on timing. Results: doc/benchmarks.md.
 #
 # usage: bench/run.sh [CASE[@LINK]...]
-#   cases: seq reread ls write rsync random rss profile
+#   cases: seq reread ls write rsync random rss profile nginx
 #   links: loopback (default) 10g 1g conn50, or all
 #   default: seq@all reread ls write rsync random rss
 # Each link other than loopback runs in a private network namespace
@@ -25,6 +25,8 @@
 #   REPEAT       repetitions per figure (default 3; medians are reported)
 #   RANDOM_LAT   latencies (ms) for the random-read benchmark (default "0 20")
 #   RSS_MIB      size of each of the 4 concurrent cp in the rss case (64)
+#   NGINX_MIB    MiB of the large file each mount reads in the nginx case
+#                (256); NGINX_MOUNTS how many mounts read it (3)
 #
 # Every step that mounts unmounts again (fusermount3 -u, then -uz) and every
 # process started here is stopped by PID with bounded waits, also when a
@@ -131,6 +133,7 @@ use_bin() {
 
 cleanup() {
 	unmount_fs
+	[ -z "${NGINX_PID:-}" ] || nginx_stop
 	fake_stop
 }
 trap cleanup EXIT
@@ -719,6 +722,52 @@ bench_rss() {
 	rm -rf "$RUN/cache.rss" "$BENCH_STATE/state-rss"
 }
 
+# ---- nginx: several mounts behind one shared cache (contrib/nginx) ----------
+
+# nginx_mounts VARIANT URL: NGINX_MOUNTS fresh anonymous mounts of URL, one
+# after the other, each with a cache of its own, each reading the first
+# NGINX_MIB MiB of the large file; records each one's MB/s and then the
+# bytes of that file the server sent, per byte read by one mount.
+nginx_mounts() {
+	local k t0 t1 mbs mark sent bytes=$((${NGINX_MIB:-256} << 20))
+	mark=$(log_mark)
+	for ((k = 1; k <= ${NGINX_MOUNTS:-3}; k++)); do
+		rm -rf "$RUN/cache.ng"
+		FAKE_URL=$2 bench_mount "$RUN/cache.ng" || return 1
+		t0=$(now)
+		dd if="$MNT/$BIG_REL" of=/dev/null bs=1M count="${NGINX_MIB:-256}" \
+			status=none || say "dd failed"
+		t1=$(now)
+		mbs=$($HELP rate "$bytes" "$(elapsed "$t0" "$t1")")
+		record nginx "$1, mount $k" MB_s "$mbs"
+		unmount_fs
+	done
+	rm -rf "$RUN/cache.ng"
+	sent=$(content_bytes "$mark" "$UUID")
+	record nginx "$1, ${NGINX_MOUNTS:-3} mounts" server_bytes_per_file \
+		"$(ratio "$sent" "$bytes")"
+	say "  $1: the server sent $(ratio "$sent" "$bytes") x the bytes read"
+}
+
+# bench_nginx: NGINX_MOUNTS mounts straight to the server, then through one
+# nginx configured by contrib/nginx/dspacefs-cache.conf (empty cache).
+bench_nginx() {
+	# shellcheck source=tests/nginx.bash
+	. "$ROOT/tests/nginx.bash"
+	NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+	if [ ! -x "$NGINX_BIN" ]; then
+		say "== nginx: NOT RUN, nginx is not installed (apt-get install nginx-light)"
+		record nginx "not run: nginx missing" server_bytes_per_file 0
+		return 0
+	fi
+	say "== ${NGINX_MOUNTS:-3} anonymous mounts, each reading ${NGINX_MIB:-256} MiB of $BIG_NAME: direct, then through one nginx cache"
+	bench_server || return 1
+	nginx_mounts "direct to the server" "$FAKE_URL" || return 1
+	nginx_start || return 1
+	nginx_mounts "through nginx (contrib/nginx)" "$NGINX_URL"
+	nginx_stop
+}
+
 # ---- main ------------------------------------------------------------------
 
 ALL_LINKS="loopback 10g 1g conn50"
@@ -753,6 +802,7 @@ run_cases() {
 		rsync) bench_rsync ;;
 		rss) fake_stop && BENCH_SERVER='' && bench_rss ;;
 		profile) bench_profile ;;
+		nginx) bench_nginx ;;
 		*) say "unknown benchmark $c" ;;
 		esac
 	done
