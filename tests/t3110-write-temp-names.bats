@@ -47,7 +47,7 @@ status_cmd() {
 	bounded sh -c 'printf "%s\n" "$1" >"$2"' sh "$1" "$MNT/.dspacefs-status"
 }
 
-@test "rsync -a: each file is uploaded once under its final name, no rename request (1 upload + 1 time PATCH per file)" {
+@test "rsync -a: one request per file: each file is uploaded once under its final name with its time, no rename, no PATCH" {
 	mkdir "$T/src"
 	for i in 1 2 3 4 5 6; do
 		head -c $((i * 7000)) /dev/urandom >"$T/src/file-$i.txt"
@@ -60,9 +60,11 @@ status_cmd() {
 	reqs_show "$m"
 	[ "$(writes_since "$m" POST)" = 7 ]
 	# before: a PATCH for the time, a PATCH renaming rsync's temporary
-	# name and (known extension) a PUT of the format, per file
-	[ "$(writes_since "$m" PATCH)" = 7 ]
+	# name and (known extension) a PUT of the format, per file; now the
+	# time travels in the upload's properties (contract 6.3)
+	[ "$(writes_since "$m" PATCH)" = 0 ]
 	[ "$(writes_since "$m" PUT)" = 0 ]
+	[ "$(fx "one('bitstream', name='file-1.txt')['metadata']['dcterms.modified'][0]['value']")" = 2001-02-03T04:05:06.000000000Z ]
 	! grep -E 'uploading .*/\.file-1\.txt\.' "$FS_LOG" || false
 	[ "$(srv_names "Temp Names" ORIGINAL)" = '["big.bin", "file-1.txt", "file-2.txt", "file-3.txt", "file-4.txt", "file-5.txt", "file-6.txt"]' ]
 	for f in "$T"/src/*; do
@@ -128,4 +130,22 @@ status_cmd() {
 	status_cmd retry
 	wait_until 20 no_pending /ORIGINAL/.k.bin.Qq1Ww2
 	srv_check "Thesis With Empty Bundle" ORIGINAL .k.bin.Qq1Ww2 "$T/k.bin"
+}
+
+# (last: it makes this mount send times separately from then on)
+@test "a server that refuses the time inside the upload gets the upload again without it, and the time by a PATCH" {
+	mkdir "$T/s2"
+	head -c 30000 /dev/urandom >"$T/s2/t.dat"
+	touch -d '2002-03-04 05:06:07 UTC' "$T/s2/t.dat"
+	bounded mkdir "$PT/Temp Times"
+	printf 'status=422,count=1,method=POST,path=/bitstreams\n' |
+		fake_control POST /faults --data-binary @- >/dev/null
+	m=$(log_mark)
+	bounded rsync -a "$T/s2/" "$PT/Temp Times/ORIGINAL/"
+	reqs_show "$m"
+	srv_check "Temp Times" ORIGINAL t.dat "$T/s2/t.dat"
+	[ "$(writes_since "$m" POST)" = 2 ]
+	[ "$(writes_since "$m" PATCH)" = 1 ]
+	[ "$(fx "one('bitstream', name='t.dat')['metadata']['dcterms.modified'][0]['value']")" = 2002-03-04T05:06:07.000000000Z ]
+	grep -q "sending times separately from now on" "$FS_LOG"
 }

@@ -138,6 +138,7 @@ struct upload {
 	pthread_cond_t defer_cv;
 	int defer_started; /* lock: defer_th runs (joined at free) */
 	int defer_stop;	   /* lock: upload everything now, then end */
+	int no_time;	   /* atomic: the server refused a time in an upload */
 };
 
 /* Sets where uploads into a draft's bundle go (see upload.h). */
@@ -1339,12 +1340,44 @@ static int newer_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
-/* POSTs the spool with retries; appends the new bitstream to out. An
- * overwrite on DSpace 10 replaces the content instead when the server
- * allows it (*replaced set: the old version is gone already). */
+/* Sends the spool into bundle with the modification time tm (sec, ns;
+ * sec < 0: none) in the upload itself, so that no PATCH has to follow
+ * (a bundle's route only). A server that refuses it there (an EIO, e.g.
+ * 422 for a registry without dcterms.modified: nothing stored) gets the
+ * upload again without it, after a check that the first did not land,
+ * and no time in uploads for the rest of the mount. */
+static int send_spool(struct upload *u, const char *bundle, const char *name,
+		      const char *spool, const char *md5, const int64_t tm[2],
+		      struct dso_list *out)
+{
+	struct dspace_draft_body b = {.path = spool};
+	int r;
+
+	if (tm[0] < 0 || into_draft(u, bundle) ||
+	    __atomic_load_n(&u->no_time, __ATOMIC_RELAXED))
+		return send_body(u, bundle, name, &b, out);
+	r = rest_upload_bitstream_time(u->s, bundle, name, spool, tm[0], tm[1],
+				       out);
+	if (r != -EIO)
+		return r;
+	log_warn("upload of \"%s\" with its time in the request failed; "
+		 "sending times separately from now on",
+		 name);
+	__atomic_store_n(&u->no_time, 1, __ATOMIC_RELAXED);
+	r = already_there(u, bundle, name, md5, NULL, out);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return send_body(u, bundle, name, &b, out);
+}
+
+/* POSTs the spool with retries (the modification time tm along, see
+ * send_spool); appends the new bitstream to out. An overwrite on DSpace
+ * 10 replaces the content instead when the server allows it (*replaced
+ * set: the old version is gone already). */
 static int post(struct upload *u, const char *bundle, const char *name,
 		const char *spool, const char *md5, const char *replaces,
-		int *replaced, struct dso_list *out, char *why, size_t whylen)
+		const int64_t tm[2], int *replaced, struct dso_list *out,
+		char *why, size_t whylen)
 {
 	int r = -EIO;
 
@@ -1365,8 +1398,6 @@ static int post(struct upload *u, const char *bundle, const char *name,
 				return 0;
 			}
 		}
-		struct dspace_draft_body b = {.path = spool};
-
 		r = -EOPNOTSUPP;
 		if (replaces && replaces[0] && !into_draft(u, bundle))
 			r = rest_replace_bitstream(u->s, replaces, name, spool,
@@ -1374,7 +1405,7 @@ static int post(struct upload *u, const char *bundle, const char *name,
 		if (r == 0)
 			*replaced = 1;
 		if (r == -EOPNOTSUPP)
-			r = send_body(u, bundle, name, &b, out);
+			r = send_spool(u, bundle, name, spool, md5, tm, out);
 		if (r == 0) {
 			struct dso *d = &out->v[out->n - 1];
 
@@ -1512,6 +1543,15 @@ static void delete_pending(struct upload *u, struct cache_upload *j, int d)
 		tree_invalidate(u->t, j->bundle_ino);
 }
 
+/* Whether bitstream d holds row j's modification time already. */
+static int time_there(const struct dso *d, const struct cache_upload *j)
+{
+	int64_t sec, ns;
+
+	return model_modified_time(d, &sec, &ns) == 0 && sec == j->mtime &&
+	       ns == j->mtime_ns;
+}
+
 /* What follows the arrival of row j's bitstream (l->v[0], size bytes):
  * the version it replaces deleted, the inode re-keyed, the times kept;
  * the bitstream moved to result when wanted. -errno when the old
@@ -1534,10 +1574,11 @@ static int arrived(struct upload *u, struct cache_upload *j, struct dso_list *l,
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
-	/* the time on the server too; a DSpace 10 replace copied the old
-	 * version's, which is dropped */
-	if (j->has_times ||
-	    model_modified_time(&l->v[0], &(int64_t){0}, &(int64_t){0}) == 0)
+	/* the time on the server too, unless the upload carried it; a
+	 * DSpace 10 replace copied the old version's, which is dropped */
+	if (j->has_times ? !time_there(&l->v[0], j)
+			 : model_modified_time(&l->v[0], &(int64_t){0},
+					       &(int64_t){0}) == 0)
 		rest_set_modified(u->s, l->v[0].uuid,
 				  j->has_times ? j->mtime : -1, j->mtime_ns);
 	log_info("uploaded %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
@@ -1624,6 +1665,7 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
 		 md5);
 	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces,
+		 (int64_t[2]){j->has_times ? j->mtime : -1, j->mtime_ns},
 		 &replaced, &l, why, sizeof(why));
 	if (r < 0)
 		goto fail;
