@@ -1568,6 +1568,8 @@ static int arrived(struct upload *u, struct cache_upload *j, struct dso_list *l,
 		else
 			j->replaces[0] = '\0';
 	}
+	if (!l->v[0].mime && j->name) /* the answer has no format */
+		rest_format_for_name(u->s, j->name, &l->v[0].mime);
 	r = tree_add(u->t, j->bundle_ino, &l->v[0], j->ino, NULL);
 	if (r < 0)
 		tree_invalidate(u->t, j->bundle_ino);

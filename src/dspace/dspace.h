@@ -121,6 +121,9 @@ int session_replace_usable(struct session *s);
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
 
+/* The MIME type DSpace gives a new bitstream called name (its format
+ * registry, read once per mount: what the server guesses at upload). */
+int rest_format_for_name(struct session *s, const char *name, char **mime);
 /* DSpace guesses a bitstream's format from its name at upload only: after
  * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
  * format the registry gives the new name's extension ("Unknown" when

@@ -792,6 +792,14 @@ static int format_for_name(struct session *s, const char *name, int64_t *id,
 	return rc;
 }
 
+int rest_format_for_name(struct session *s, const char *name, char **mime)
+{
+	int64_t id;
+
+	*mime = NULL;
+	return format_for_name(s, name, &id, mime);
+}
+
 int rest_fix_format(struct session *s, const char *uuid, const char *name,
 		    const char *cur_mime, char **mime)
 {
