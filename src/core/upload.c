@@ -1839,6 +1839,9 @@ static struct upload_file *defer_due(struct upload *u, int64_t *next, int *any)
 		*any = 1;
 		if (u->defer_stop || f->defer_until <= now) {
 			defer_claim(f);
+			log_info("%s: no rename followed; uploading it under "
+				 "that name",
+				 f->j.path);
 			return f;
 		}
 		if (f->defer_until < *next)
@@ -1862,9 +1865,6 @@ static void *defer_main(void *arg)
 		f = defer_due(u, &next, &any);
 		if (f) {
 			pthread_mutex_unlock(&u->lock);
-			log_info("%s: no rename followed; uploading it under "
-				 "that name",
-				 f->j.path);
 			defer_finish(f);
 			pthread_mutex_lock(&u->lock);
 			continue;
