@@ -261,13 +261,19 @@ bench_seq() {
 # ---- reread: a file already in the content cache, through a fresh mount ----
 
 # reread_fill BIN: reads the file once through a mount of the binary's own
-# cache dir, which then holds it.
+# cache dir, which then holds it; records whether the unmount right after
+# the read left the copy marked verified (bit 0 of the map's flags word,
+# bytes 20-23): if not, every re-read mount hashes the whole file again.
 reread_fill() {
-	local cache=$RUN/cache.rr.$1
+	local cache=$RUN/cache.rr.$1 m
 	rm -rf "$cache"
 	bench_mount "$cache" || return 1
 	seq_read fill >/dev/null || { unmount_fs; return 1; }
 	unmount_fs
+	m=$(find "$cache" -name "$UUID-*.map" | head -n 1)
+	[ -n "$m" ] && record reread "${BL}fill: copy verified at unmount" yes_1 \
+		"$(($(od -An -tu4 -j20 -N4 "$m" | tr -d ' ') & 1))"
+	return 0
 }
 
 # reread_once BIN REP: the timed re-read through a fresh mount of that cache

@@ -537,6 +537,7 @@ static int new_fuse_session(struct startup *d)
 	fsc->anonymous = session_is_anonymous(d->session);
 	fsc->entry_ttl = o->cache_ttl > 0 ? o->cache_ttl : 1;
 	fsc->direct_io = o->direct_io;
+	fsc->mountpoint = d->fopts.mountpoint;
 	fsc->mount_time = time(NULL);
 	fsc->owner = getuid();
 	fsc->others_read = o->others_read;

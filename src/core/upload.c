@@ -95,6 +95,7 @@ struct upload_file {
 	int64_t defer_until;   /* u->lock: then it is uploaded as it is */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
+	unsigned cuts;	       /* atomic: truncations that cut bytes off */
 	struct upload_file *next;
 };
 
@@ -124,6 +125,7 @@ struct upload {
 	unsigned seq;
 	int streams;	     /* lock: streaming uploads running */
 	int64_t next_id;     /* lock: the id of the next journal row */
+	uint64_t changes;    /* atomic: upload_changes() */
 	pthread_mutex_t cmd; /* serialises commands and the start-up check */
 	pthread_t check;     /* the start-up check of "uploading" rows */
 	struct gone *gone;   /* lock */
@@ -140,6 +142,17 @@ struct upload {
 	int defer_stop;	   /* lock: upload everything now, then end */
 	int no_time;	   /* atomic: the server refused a time in an upload */
 };
+
+/* Counts a change of what listings show of u's files, once it is made. */
+static void changed(struct upload *u)
+{
+	__atomic_add_fetch(&u->changes, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t upload_changes(struct upload *u)
+{
+	return u ? __atomic_load_n(&u->changes, __ATOMIC_SEQ_CST) : 0;
+}
 
 /* Sets where uploads into a draft's bundle go (see upload.h). */
 void upload_set_draft_target(struct upload *u,
@@ -672,6 +685,7 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	r = journal_start(u, f, ino);
 	if (r < 0)
 		goto fail;
+	changed(u);
 	*out = f;
 	return 0;
 fail:
@@ -1105,6 +1119,7 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 	}
 	if (streamed)
 		stream_wrote(f, (ssize_t)done);
+	changed(f->u);
 	return (ssize_t)done;
 }
 
@@ -1118,12 +1133,22 @@ ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off)
 	return n < 0 ? -errno : n;
 }
 
+unsigned upload_cuts(struct upload_file *f)
+{
+	return __atomic_load_n(&f->cuts, __ATOMIC_SEQ_CST);
+}
+
 int upload_truncate(struct upload_file *f, int64_t size)
 {
+	struct stat st;
 	int r = 0;
 
 	touch(f);
 	pthread_mutex_lock(&f->io);
+	/* Counted before the bytes go: a reader that sees the count
+	 * unchanged after its pread read none of the next version. */
+	if (fstat(f->fd, &st) == 0 && size < (int64_t)st.st_size)
+		__atomic_add_fetch(&f->cuts, 1, __ATOMIC_SEQ_CST);
 	if (f->stream) {
 		struct stream *s = f->stream;
 
@@ -1135,6 +1160,7 @@ int upload_truncate(struct upload_file *f, int64_t size)
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&f->io);
+	changed(f->u);
 	if (r < 0)
 		write_failed(f, -r);
 	return r;
@@ -1220,6 +1246,7 @@ static int rename_upload(struct upload_file *f, struct cache_upload *old)
 		log_error("%s: the failed rename could not be undone",
 			  old->path);
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
 	return r;
 }
 
@@ -1243,6 +1270,7 @@ int upload_rename(struct upload_file *f, uint64_t bundle_ino,
 			   : set_names(f, bundle_ino, bundle_uuid, name,
 				       mount_path, replaces_uuid, 0);
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
 	if (r == 0 && waits)
 		r = rename_upload(f, &old);
 	cache_upload_release(&old);
@@ -1979,6 +2007,7 @@ void upload_discard(struct upload_file *f)
 	f->st = F_DISCARDED;
 	f->dirty = 0;
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
 	defer_end(f); /* nothing to upload; drops a wait's reference */
 }
 

@@ -101,6 +101,15 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		     off_t off);
 ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off);
 int upload_truncate(struct upload_file *f, int64_t size);
+/* A counter of the changes to files being written (created, written,
+ * truncated, renamed, discarded), counted once made: with tree_changes it
+ * tells whether a directory snapshot is older than what it lists. */
+uint64_t upload_changes(struct upload *u);
+/* How often the spool was cut shorter (an O_TRUNC open, a truncate):
+ * a reader sharing the spool of a file being written compares it with
+ * the count at its open, so that it never reads the next version's bytes
+ * after the head of the one it opened (it gets ESTALE instead). */
+unsigned upload_cuts(struct upload_file *f);
 /* Lets the upload of a new (empty) file start at its first write at
  * offset 0 and stream while it is written, so that flush mostly waits for
  * the server's answer. Any write out of order, truncation, rename, a

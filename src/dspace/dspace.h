@@ -198,6 +198,9 @@ struct rest_content_head {
 	uint64_t last;	/* (ranged) last byte of the body */
 	uint64_t total; /* (ranged) size of the file */
 	const char *content_range; /* as received, "" if none (logs) */
+	int64_t length;		   /* (whole) Content-Length, -1 if none */
+	const char *etag;	   /* the ETag without quotes and W/, "" if none
+				    * (a cover page has its own: core/cover.h) */
 };
 
 /* Return 0 to go on, non-zero to abort (the call returns -ECANCELED). */
