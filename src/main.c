@@ -697,6 +697,8 @@ static void report_pending(struct startup *d)
 	char *line, *save = NULL;
 	size_t n = 0;
 
+	if (d->fsc.upload)
+		upload_drain(d->fsc.upload); /* nothing waits for a rename */
 	if (!d->fsc.upload ||
 	    upload_status_text(d->fsc.upload, &b, NULL) != 0 || !b.data) {
 		buf_release(&b);

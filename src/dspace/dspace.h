@@ -92,6 +92,12 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
+/* The same with the modification time sec.ns in the new bitstream's
+ * dcterms.modified (the multipart properties' metadata, contract 6.3):
+ * no PATCH needed afterwards. */
+int rest_upload_bitstream_time(struct session *s, const char *bundle_uuid,
+			       const char *name, const char *path, int64_t sec,
+			       int64_t ns, struct dso_list *out);
 /* The same with the file's content from read/read_end/ctx, sent chunked
  * as it comes; one attempt only. read returns the bytes it copied into
  * buf (at most size * nitems), 0 at the end, REST_READ_ABORT to fail the
@@ -120,6 +126,9 @@ int session_replace_usable(struct session *s);
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
 
+/* The MIME type DSpace gives a new bitstream called name (its format
+ * registry, read once per mount: what the server guesses at upload). */
+int rest_format_for_name(struct session *s, const char *name, char **mime);
 /* DSpace guesses a bitstream's format from its name at upload only: after
  * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
  * format the registry gives the new name's extension ("Unknown" when

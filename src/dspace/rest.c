@@ -731,8 +731,8 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* The upload POST with file part f (its name and type are set here). */
 static int upload_post(struct session *s, const char *bundle_uuid,
-		       const char *name, struct http_part *f,
-		       struct dso_list *out)
+		       const char *name, int64_t sec, int64_t ns,
+		       struct http_part *f, struct dso_list *out)
 {
 	struct http_part parts[2];
 	char u[UUID_LEN + 1];
@@ -741,7 +741,7 @@ static int upload_post(struct session *s, const char *bundle_uuid,
 
 	if (safe_uuid(bundle_uuid, u))
 		return -EINVAL;
-	props = model_upload_properties(name);
+	props = model_upload_properties(name, sec, ns);
 	if (!props)
 		return -ENOMEM;
 	memset(parts, 0, sizeof(parts));
@@ -764,12 +764,21 @@ int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out)
 {
+	return rest_upload_bitstream_time(s, bundle_uuid, name, path, -1, 0,
+					  out);
+}
+
+/* The same with its modification time in the upload's metadata. */
+int rest_upload_bitstream_time(struct session *s, const char *bundle_uuid,
+			       const char *name, const char *path, int64_t sec,
+			       int64_t ns, struct dso_list *out)
+{
 	struct http_part f = {0};
 
 	if (!path)
 		return -EINVAL;
 	f.filepath = path;
-	return upload_post(s, bundle_uuid, name, &f, out);
+	return upload_post(s, bundle_uuid, name, sec, ns, &f, out);
 }
 
 /* Uploads a body produced by read() (chunked) as a new bitstream. */
@@ -786,7 +795,7 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 	f.read = read;
 	f.read_end = read_end;
 	f.read_ctx = ctx;
-	return upload_post(s, bundle_uuid, name, &f, out);
+	return upload_post(s, bundle_uuid, name, -1, 0, &f, out);
 }
 
 /* Replaces a bitstream's content (DSpace 10): a new bitstream that keeps
@@ -869,6 +878,14 @@ static int format_for_name(struct session *s, const char *name, int64_t *id,
 	free(url);
 	free(reg);
 	return rc;
+}
+
+int rest_format_for_name(struct session *s, const char *name, char **mime)
+{
+	int64_t id;
+
+	*mime = NULL;
+	return format_for_name(s, name, &id, mime);
 }
 
 int rest_fix_format(struct session *s, const char *uuid, const char *name,
