@@ -485,22 +485,21 @@ void inval_attr(struct inval *inv, uint64_t ino)
 		push(inv, INVAL_ATTR, ino, NULL);
 }
 
-void inval_attr_now(struct inval *inv, uint64_t ino)
+int inval_attr_now(struct inval *inv, uint64_t ino)
 {
-	struct inval_req r = {.kind = INVAL_ATTR, .ino = ino};
+	struct inval_req q = {.kind = INVAL_ATTR, .ino = ino};
 	inval_sink_fn sink = NULL;
 	void *arg = NULL;
 
 	if (!inv || !ino)
-		return;
+		return 0;
 	pthread_mutex_lock(&inv->lock);
 	if (inv->running && !inv->stopping) {
 		sink = inv->sink;
 		arg = inv->arg;
 	}
 	pthread_mutex_unlock(&inv->lock);
-	if (sink)
-		sink(arg, &r);
+	return sink ? sink(arg, &q) : 0;
 }
 
 void inval_entry(struct inval *inv, uint64_t dir, const char *name)
