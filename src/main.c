@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -39,7 +40,7 @@
  * unlink there would act on whatever it points to. */
 static const char *const cache_entries[] = {
     "content",	   "spool",	      "meta.db", "meta.db-wal",
-    "meta.db-shm", "meta.db-journal", NULL};
+    "meta.db-shm", "meta.db-journal", "lock",	 NULL};
 
 /* Refuses a cache directory entry that is a symbolic link or not ours
  * (a missing one is fine: the modules create it). */
@@ -155,6 +156,7 @@ struct startup {
 	pthread_t stop_thread;
 	int stop_started;
 	int use_syslog; /* once daemonised (plan_daemon_log) */
+	int lock_fd;	/* cache_dir/lock, flock()ed while we run */
 	char err[512];
 };
 
@@ -404,6 +406,53 @@ static char *api_root(const char *url, char *err, size_t errlen)
 	return root;
 }
 
+/* Takes cache_dir/lock, so that one daemon at a time uses the cache
+ * directory: two would each run the start-up check on one upload journal
+ * and resend each other's uploads. A daemon killed a moment ago may still
+ * be exiting: its lock is waited for up to 5 s. The lock goes with the
+ * process (also after kill -9). 0, or -1 with err set. */
+static int lock_cache_dir(struct startup *d)
+{
+	char path[4096], pid[32] = "";
+	int fd, i, r = -1;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/lock", d->o.cache_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(d->err, sizeof(d->err), "cannot open %.400s/lock: %s",
+			 d->o.cache_dir, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < 50 && (r = flock(fd, LOCK_EX | LOCK_NB)) != 0; i++)
+		usleep(100 * 1000);
+	if (r != 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(d->err, sizeof(d->err),
+			 "the cache directory %s is in use by another dspacefs "
+			 "(pid %s): a second mount needs its own -o cache_dir",
+			 d->o.cache_dir, pid[0] ? pid : "unknown");
+		close(fd);
+		return -1;
+	}
+	d->lock_fd = fd;
+	return 0;
+}
+
+/* Writes our pid into the lock file (after daemonising: the pid that
+ * holds it), for the message another daemon gives. */
+static void lock_note_pid(const struct startup *d)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (d->lock_fd < 0 || ftruncate(d->lock_fd, 0) != 0 ||
+	    pwrite(d->lock_fd, pid, (size_t)n, 0) != n)
+		log_debug("cannot note our pid in the cache lock");
+}
+
 /* Derives the API URL, the credentials and a private cache directory. */
 static int prepare_options(struct startup *d)
 {
@@ -420,7 +469,8 @@ static int prepare_options(struct startup *d)
 		o->cache_dir = opts_default_cache_dir(o->api_url, o->user);
 	if (!o->cache_dir)
 		snprintf(err, errlen, "out of memory");
-	if (!o->cache_dir || make_private_dir(o->cache_dir, err, errlen))
+	if (!o->cache_dir || make_private_dir(o->cache_dir, err, errlen) ||
+	    lock_cache_dir(d))
 		goto fail;
 	if (o->insecure)
 		log_warn("TLS certificate verification is OFF (-o insecure): "
@@ -541,9 +591,10 @@ static int open_tree(struct startup *d)
 	tc.cache = d->cache;
 	tc.cache_ttl = o->cache_ttl;
 	tc.inval = d->inval;
-	d->fsc.draft = draft_new(d->session);
+	d->fsc.draft = draft_new(d->session, o->cache_ttl);
 	d->fsc.deposit_direct = o->deposit_direct;
 	tc.more = draft_list_more;
+	tc.more_expire = draft_expire;
 	tc.more_ctx = d->fsc.draft;
 	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
 	return 0;
@@ -735,13 +786,15 @@ static void release_all(struct startup *d)
 	free(d->fopts.mountpoint);
 	fuse_opt_free_args(&d->args);
 	opts_release(&d->o);
+	if (d->lock_fd >= 0) /* last: the cache is no longer ours */
+		close(d->lock_fd);
 }
 
 /* Start-up: parse → log in → FUSE session → signals → mount → daemonize
  * → modules → loop; the labels undo the steps in reverse. */
 int main(int argc, char *argv[])
 {
-	struct startup d = {.args = FUSE_ARGS_INIT(argc, argv)};
+	struct startup d = {.args = FUSE_ARGS_INIT(argc, argv), .lock_fd = -1};
 	int ret = 1, r;
 
 	limit_malloc();
@@ -769,6 +822,7 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	if (d.use_syslog)
 		log_init(NULL, 1, log_get_level());
+	lock_note_pid(&d);
 	if (start_modules(&d) != 0)
 		goto out_unmount;
 	/* libfuse answers a SIGTERM or SIGINT with the signal's number: a

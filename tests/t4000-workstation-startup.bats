@@ -204,6 +204,25 @@ time.sleep(60)' >"$T/silent.port" &
 	start_fs -o anonymous,nonempty "$FAKE_URL" "$MNT"
 }
 
+@test "a second daemon on the same cache directory is refused, naming the first; the first goes on" {
+	start_fs -o anonymous "$FAKE_URL" "$MNT"
+	mnt2=$(mktemp -d "$T/mnt2.XXXXXX")
+	run timeout -k 2 15 "$DSPACEFS" -f -o anonymous,cache_dir="$FS_CACHE" \
+		"$FAKE_URL" "$mnt2"
+	echo "$output"
+	[ "$status" = 1 ]
+	[[ "$output" == *"is in use by another dspacefs (pid $FS_PID)"* ]]
+	[[ "$output" == *"-o cache_dir"* ]]
+	! is_mounted "$mnt2" || false
+	bounded ls "$MNT/Research Data" >/dev/null
+	# the lock goes with the process, also with kill -9
+	kill -9 "$FS_PID"
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+	FS_PID=
+	start_fs -o anonymous "$FAKE_URL" "$MNT"
+	bounded ls "$MNT/Research Data" >/dev/null
+}
+
 @test "log_file and log_level" {
 	start_fs -o anonymous,log_file="$T/d.log",log_level=debug "$FAKE_URL" "$MNT"
 	ls "$MNT" >/dev/null

@@ -12,9 +12,13 @@
 #include <sqlite3.h>
 
 #include "core/cache.h"
+#include "core/memo.h"
 #include "util/log.h"
 
 #define BUSY_TIMEOUT_MS 10000
+/* What the in-memory copy of recent reads may hold (core/memo.h): the
+ * listings of a tree of 15,000 directories take about 12 MiB. */
+#define MEMO_MAX_BYTES (24u << 20)
 
 /* Migration i takes the schema from version i to i + 1. Later migrations
  * (local times, pending uploads) are appended here, never edited. */
@@ -87,10 +91,14 @@ static const char *const migrations[] = {
 	"o.ino, COALESCE(e.parent_ino, o.parent_ino), o.type, i.uuid, "        \
 	"e.name, o.raw_name, o.handle, "                                       \
 	"o.size, COALESCE(t.mtime, o.mtime), o.position, o.md5, o.mime, "      \
-	"COALESCE(t.mtime_ns, 0), o.rights"
+	"COALESCE(t.mtime_ns, 0), o.rights, o.parent_ino, "                    \
+	"COALESCE(l.listed_at, -1)"
 
-/* Joins the locally set times of an object (OBJ_COLS reads them). */
-#define TIMES_JOIN " LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"
+/* Joins the locally set times of an object and its listing time (OBJ_COLS
+ * reads them). */
+#define TIMES_JOIN                                                             \
+	" LEFT JOIN times t ON t.uuid = i.uuid AND t.md5 = o.md5"              \
+	" LEFT JOIN listings l ON l.ino = o.ino"
 
 enum stmt_id {
 	ST_INO_GET,
@@ -115,6 +123,7 @@ enum stmt_id {
 	ST_LISTED_AT,
 	ST_EXPIRE,
 	ST_META_GET,
+	ST_UPLOADS,
 	ST_COUNT
 };
 
@@ -173,6 +182,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LISTED_AT] = "SELECT listed_at FROM listings WHERE ino = ?1",
     [ST_EXPIRE] = "UPDATE listings SET listed_at = 0 WHERE ino = ?1 OR ?1 = 0",
     [ST_META_GET] = "SELECT key, value FROM meta WHERE ino = ?1 ORDER BY idx",
+    [ST_UPLOADS] = "SELECT id, state, ino, bundle_ino, bundle_uuid, replaces,"
+		   " name, path, spool, size, error, mtime, mtime_ns, has_times"
+		   " FROM uploads ORDER BY id",
 };
 
 /* One SQLite connection with its prepared statements. */
@@ -187,6 +199,7 @@ struct cache {
 	char *path;
 	pthread_mutex_t lock;
 	struct conn *idle; /* connections not borrowed right now */
+	struct memo *memo; /* recent reads; every write drops it */
 };
 
 /* A write transaction is a borrowed connection. */
@@ -522,7 +535,8 @@ int cache_open(const char *dir, struct cache **out, char *err, size_t errlen)
 	plen = strlen(dir) + sizeof("/meta.db");
 	c->path = malloc(plen);
 	aux = malloc(plen + 8);
-	if (!c->dir || !c->path || !aux) {
+	c->memo = memo_new(MEMO_MAX_BYTES);
+	if (!c->dir || !c->path || !aux || !c->memo) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -542,6 +556,7 @@ int cache_open(const char *dir, struct cache **out, char *err, size_t errlen)
 	return 0;
 fail:
 	free(aux);
+	memo_free(&c->memo);
 	free(c->dir);
 	free(c->path);
 	pthread_mutex_destroy(&c->lock);
@@ -562,6 +577,7 @@ void cache_close(struct cache **cp)
 		conn_free(k);
 	}
 	pthread_mutex_destroy(&c->lock);
+	memo_free(&c->memo);
 	free(c->dir);
 	free(c->path);
 	free(c);
@@ -620,6 +636,8 @@ static int read_object(sqlite3_stmt *s, struct cache_object *o)
 	o->mime = col_dup(s, 11);
 	o->mtime_ns = sqlite3_column_int64(s, 12);
 	o->rights = (unsigned)sqlite3_column_int(s, 13);
+	o->home_ino = (uint64_t)sqlite3_column_int64(s, 14);
+	o->listed_at = sqlite3_column_int64(s, 15);
 	if (!o->name || !o->raw_name ||
 	    (!o->handle && sqlite3_column_type(s, 6) != SQLITE_NULL) ||
 	    (!o->mime && sqlite3_column_type(s, 11) != SQLITE_NULL)) {
@@ -643,10 +661,22 @@ static int one_object(struct conn *k, sqlite3_stmt *s, struct cache_object *o)
 
 int cache_get(struct cache *c, uint64_t ino, struct cache_object *out)
 {
+	struct cache_object *v;
+	uint64_t gen = memo_gen(c->memo);
 	struct conn *k;
 	sqlite3_stmt *s;
-	int r = borrow(c, &k);
+	size_t n;
+	int r = memo_get(c->memo, MEMO_OBJECT, ino, &v, &n);
 
+	if (r != 0) {
+		if (r == 1) {
+			*out = *v;
+			free(v);
+			r = 0;
+		}
+		return r;
+	}
+	r = borrow(c, &k);
 	if (r < 0)
 		return r;
 	r = stmt(k, ST_GET, &s);
@@ -654,6 +684,8 @@ int cache_get(struct cache *c, uint64_t ino, struct cache_object *out)
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
 	r = one_object(k, s, out);
+	if (r == 0)
+		memo_put(c->memo, gen, MEMO_OBJECT, ino, out, 1);
 out:
 	give_back(c, k);
 	return r;
@@ -713,8 +745,11 @@ int cache_lookup(struct cache *c, uint64_t dir, const char *name,
 {
 	struct conn *k;
 	sqlite3_stmt *s;
-	int r = borrow(c, &k);
+	int r = memo_lookup(c->memo, dir, name, out);
 
+	if (r != 0)
+		return r == 1 ? 0 : r;
+	r = borrow(c, &k);
 	if (r < 0)
 		return r;
 	r = stmt(k, ST_LOOKUP, &s);
@@ -746,10 +781,22 @@ static void *grow_array(void *a, size_t *alloc, size_t len, size_t elem,
 	return b;
 }
 
-int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
-		   size_t *n)
+/* A query of many rows: statement id bound to key, each row read by row
+ * into an element of elem bytes; release frees the elements read. */
+struct rows {
+	enum stmt_id id;
+	uint64_t key;
+	size_t elem, first;
+	int (*row)(sqlite3_stmt *s, void *elem);
+	void (*release)(void *v, size_t n);
+	const char *what;
+};
+
+/* Runs query q into a new array *v of *n elements (NULL when none). */
+static int collect_rows(struct cache *c, const struct rows *q, void **v,
+			size_t *n)
 {
-	struct cache_object *a = NULL;
+	char *a = NULL;
 	size_t len = 0, alloc = 0;
 	struct conn *k;
 	sqlite3_stmt *s;
@@ -759,29 +806,30 @@ int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
 	*n = 0;
 	if (r < 0)
 		return r;
-	r = stmt(k, ST_CHILDREN, &s);
+	r = stmt(k, q->id, &s);
 	if (r < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
+	if (sqlite3_bind_parameter_count(s) > 0)
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)q->key);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		void *b = grow_array(a, &alloc, len, sizeof(*a), 64);
+		void *b = grow_array(a, &alloc, len, q->elem, q->first);
 
 		if (!b) {
 			r = -ENOMEM;
 			goto out;
 		}
 		a = b;
-		r = read_object(s, &a[len]);
+		r = q->row(s, a + len * q->elem);
 		if (r < 0)
 			goto out;
 		len++;
 	}
 	if (rc != SQLITE_DONE)
-		r = sql_err(k->db, rc, "listing entries");
+		r = sql_err(k->db, rc, q->what);
 out:
 	give_back(c, k);
 	if (r < 0) {
-		cache_objects_release(a, len);
+		q->release(a, len);
 		return r;
 	}
 	*v = a;
@@ -789,12 +837,62 @@ out:
 	return 0;
 }
 
+/* rows.row and rows.release for objects. */
+static int object_row(sqlite3_stmt *s, void *elem)
+{
+	return read_object(s, elem);
+}
+
+static void objects_free(void *v, size_t n)
+{
+	cache_objects_release(v, n);
+}
+
+/* Keeps a copy of dir's entries read under gen, the listing time of each
+ * (what cache_listed_at answers), and each entry whose primary parent is
+ * dir as the object cache_get answers. */
+static void memo_children(struct cache *c, uint64_t gen, uint64_t dir,
+			  const struct cache_object *v, size_t n)
+{
+	memo_put(c->memo, gen, MEMO_CHILDREN, dir, v, n);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].type != DSO_BITSTREAM)
+			memo_put_when(c->memo, gen, v[i].ino,
+				      v[i].listed_at < 0 ? -ENOENT : 0,
+				      v[i].listed_at < 0 ? 0 : v[i].listed_at);
+		if (v[i].home_ino == dir)
+			memo_put(c->memo, gen, MEMO_OBJECT, v[i].ino, &v[i], 1);
+	}
+}
+
+int cache_children(struct cache *c, uint64_t dir, struct cache_object **v,
+		   size_t *n)
+{
+	const struct rows q = {ST_CHILDREN, dir,	  sizeof(**v),	    64,
+			       object_row,  objects_free, "listing entries"};
+	uint64_t gen = memo_gen(c->memo);
+	void *a;
+	int r = memo_get(c->memo, MEMO_CHILDREN, dir, v, n);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = collect_rows(c, &q, &a, n);
+	*v = a;
+	if (r == 0)
+		memo_children(c, gen, dir, *v, *n);
+	return r;
+}
+
 int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when)
 {
+	uint64_t gen = memo_gen(c->memo);
 	struct conn *k;
 	sqlite3_stmt *s;
-	int r = borrow(c, &k), rc;
+	int r, rc;
 
+	if (memo_get_when(c->memo, dir, &r, when))
+		return r;
+	r = borrow(c, &k);
 	if (r < 0)
 		return r;
 	r = stmt(k, ST_LISTED_AT, &s);
@@ -808,54 +906,41 @@ int cache_listed_at(struct cache *c, uint64_t dir, int64_t *when)
 		r = -ENOENT;
 	else
 		r = sql_err(k->db, rc, "reading a listing time");
+	if (r == 0 || r == -ENOENT)
+		memo_put_when(c->memo, gen, dir, r, r == 0 ? *when : 0);
 out:
 	give_back(c, k);
 	return r;
 }
 
+/* rows.row and rows.release for metadata fields. */
+static int meta_row(sqlite3_stmt *s, void *elem)
+{
+	struct meta_field *f = elem;
+
+	f->key = col_dup(s, 0);
+	f->value = col_dup(s, 1);
+	if (f->key && f->value)
+		return 0;
+	free(f->key);
+	free(f->value);
+	return -ENOMEM;
+}
+
+static void meta_free(void *v, size_t n)
+{
+	cache_meta_release(v, n);
+}
+
 int cache_meta(struct cache *c, uint64_t ino, struct meta_field **v, size_t *n)
 {
-	struct meta_field *a = NULL;
-	size_t len = 0, alloc = 0;
-	struct conn *k;
-	sqlite3_stmt *s;
-	int r = borrow(c, &k), rc;
+	const struct rows q = {ST_META_GET, ino,       sizeof(**v),	  16,
+			       meta_row,    meta_free, "reading metadata"};
+	void *a;
+	int r = collect_rows(c, &q, &a, n);
 
-	*v = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	r = stmt(k, ST_META_GET, &s);
-	if (r < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)ino);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		void *b = grow_array(a, &alloc, len, sizeof(*a), 16);
-
-		if (!b) {
-			r = -ENOMEM;
-			goto out;
-		}
-		a = b;
-		a[len].key = col_dup(s, 0);
-		a[len].value = col_dup(s, 1);
-		len++;
-		if (!a[len - 1].key || !a[len - 1].value) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		r = sql_err(k->db, rc, "reading metadata");
-out:
-	give_back(c, k);
-	if (r < 0) {
-		cache_meta_release(a, len);
-		return r;
-	}
 	*v = a;
-	*n = len;
-	return 0;
+	return r;
 }
 
 int cache_expire_listing(struct cache *c, uint64_t dir)
@@ -871,6 +956,7 @@ int cache_expire_listing(struct cache *c, uint64_t dir)
 		goto out;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)dir);
 	r = step_done(k, s, "expiring a listing");
+	memo_changed(c->memo);
 out:
 	give_back(c, k);
 	return r;
@@ -914,6 +1000,7 @@ int cache_commit(struct cache_txn **tp)
 		r = sql_err(t->k->db, rc, "committing");
 		sqlite3_exec(t->k->db, "ROLLBACK", NULL, NULL, NULL);
 	}
+	memo_changed(t->c->memo);
 	give_back(t->c, t->k);
 	free(t);
 	*tp = NULL;
@@ -1251,6 +1338,7 @@ int cache_set_times(struct cache *c, const char *uuid, const char *md5,
 		sqlite3_bind_int64(s, 4, mtime_ns);
 		r = finish(k, s, "storing times");
 	}
+	memo_changed(c->memo);
 	give_back(c, k);
 	return r;
 }
@@ -1368,74 +1456,59 @@ int cache_upload_del(struct cache *c, int64_t id)
 	return r;
 }
 
+/* Copies column i (text) into dst of len bytes ("" for NULL). */
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t len)
+{
+	const unsigned char *x = sqlite3_column_text(s, i);
+
+	snprintf(dst, len, "%s", x ? (const char *)x : "");
+}
+
+/* rows.row and rows.release for the upload journal. */
+static int upload_row(sqlite3_stmt *s, void *elem)
+{
+	struct cache_upload *u = elem;
+
+	memset(u, 0, sizeof(*u));
+	u->id = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, u->state, sizeof(u->state));
+	u->ino = (uint64_t)sqlite3_column_int64(s, 2);
+	u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
+	col_copy(s, 4, u->bundle_uuid, sizeof(u->bundle_uuid));
+	col_copy(s, 5, u->replaces, sizeof(u->replaces));
+	u->name = col_dup(s, 6);
+	u->path = col_dup(s, 7);
+	u->spool = col_dup(s, 8);
+	u->size = sqlite3_column_int64(s, 9);
+	u->error = col_dup(s, 10);
+	u->mtime = sqlite3_column_int64(s, 11);
+	u->mtime_ns = sqlite3_column_int64(s, 12);
+	u->has_times = sqlite3_column_int(s, 13);
+	if (u->name && u->path && u->spool && u->error)
+		return 0;
+	cache_upload_release(u);
+	return -ENOMEM;
+}
+
+static void uploads_free(void *v, size_t n)
+{
+	cache_uploads_release(v, n);
+}
+
 int cache_upload_list(struct cache *c, struct cache_upload **v, size_t *n)
 {
-	struct cache_upload *a = NULL;
-	size_t len = 0, alloc = 0;
-	struct conn *k;
-	sqlite3_stmt *s = NULL;
-	int r = borrow(c, &k), rc;
+	const struct rows q = {ST_UPLOADS,
+			       0,
+			       sizeof(**v),
+			       8,
+			       upload_row,
+			       uploads_free,
+			       "reading the upload journal"};
+	void *a;
+	int r = collect_rows(c, &q, &a, n);
 
-	*v = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	r = prep(k,
-		 "SELECT id, state, ino, bundle_ino, bundle_uuid, replaces,"
-		 " name, path, spool, size, error, mtime, mtime_ns, has_times"
-		 " FROM uploads ORDER BY id",
-		 &s);
-	if (r < 0)
-		goto out;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		void *b = grow_array(a, &alloc, len, sizeof(*a), 8);
-		struct cache_upload *u;
-		const unsigned char *x;
-
-		if (!b) {
-			r = -ENOMEM;
-			goto out;
-		}
-		a = b;
-		u = &a[len++];
-		memset(u, 0, sizeof(*u));
-		u->id = sqlite3_column_int64(s, 0);
-		x = sqlite3_column_text(s, 1);
-		snprintf(u->state, sizeof(u->state), "%s",
-			 x ? (const char *)x : "");
-		u->ino = (uint64_t)sqlite3_column_int64(s, 2);
-		u->bundle_ino = (uint64_t)sqlite3_column_int64(s, 3);
-		x = sqlite3_column_text(s, 4);
-		snprintf(u->bundle_uuid, sizeof(u->bundle_uuid), "%s",
-			 x ? (const char *)x : "");
-		x = sqlite3_column_text(s, 5);
-		snprintf(u->replaces, sizeof(u->replaces), "%s",
-			 x ? (const char *)x : "");
-		u->name = col_dup(s, 6);
-		u->path = col_dup(s, 7);
-		u->spool = col_dup(s, 8);
-		u->size = sqlite3_column_int64(s, 9);
-		u->error = col_dup(s, 10);
-		u->mtime = sqlite3_column_int64(s, 11);
-		u->mtime_ns = sqlite3_column_int64(s, 12);
-		u->has_times = sqlite3_column_int(s, 13);
-		if (!u->name || !u->path || !u->spool || !u->error) {
-			r = -ENOMEM;
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		r = sql_err(k->db, rc, "reading the upload journal");
-out:
-	sqlite3_finalize(s);
-	give_back(c, k);
-	if (r < 0) {
-		cache_uploads_release(a, len);
-		return r;
-	}
 	*v = a;
-	*n = len;
-	return 0;
+	return r;
 }
 
 void cache_upload_release(struct cache_upload *u)

@@ -49,8 +49,11 @@ struct cache_object {
 	int64_t mtime_ns; /* its nanoseconds (0 for the server's) */
 	int64_t position;
 	char md5[33];
-	char *mime;	 /* or NULL */
-	unsigned rights; /* DSO_RIGHT_* (dspace.h); 0 unknown */
+	char *mime;	   /* or NULL */
+	unsigned rights;   /* DSO_RIGHT_* (dspace.h); 0 unknown */
+	uint64_t home_ino; /* the primary parent (parent_ino names the
+			    * directory of this entry) */
+	int64_t listed_at; /* as cache_listed_at, -1 when never listed */
 };
 
 /* One entry of a directory, for cache_set_children. Borrowed. */

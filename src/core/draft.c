@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/draft.h"
 #include "dspace/dspace.h"
@@ -20,19 +21,29 @@ struct draft_entry {
 
 struct draft {
 	struct session *s;
+	int ttl;
 	pthread_mutex_t lock;
 	struct draft_entry *v;
 	size_t n;
+	/* The user's workspace items as last asked for (findBySubmitter),
+	 * shared by the listings of all collections within the TTL; mine
+	 * is held while they are asked for. */
+	pthread_mutex_t mine;
+	struct dspace_draft *mv; /* mine */
+	size_t mn;		 /* mine */
+	int64_t mine_at;	 /* mine: when asked; 0 stale */
 };
 
-struct draft *draft_new(struct session *s)
+struct draft *draft_new(struct session *s, int ttl)
 {
 	struct draft *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
 	d->s = s;
+	d->ttl = ttl > 0 ? ttl : 60;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->mine, NULL);
 	return d;
 }
 
@@ -45,6 +56,8 @@ void draft_free(struct draft **pd)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].path);
 	free(d->v);
+	free(d->mv);
+	pthread_mutex_destroy(&d->mine);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	*pd = NULL;
@@ -167,6 +180,47 @@ static int append_deposited(struct draft *d, const char *coll,
 	return 0;
 }
 
+void draft_expire(void *ctx)
+{
+	struct draft *d = ctx;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mine);
+	d->mine_at = 0;
+	pthread_mutex_unlock(&d->mine);
+}
+
+/* A copy of the user's workspace items: those asked for within the TTL,
+ * else asked for now (once for all the collections listed meanwhile). */
+static int drafts_mine(struct draft *d, struct dspace_draft **v, size_t *n)
+{
+	int64_t now = (int64_t)time(NULL);
+	int r = 0;
+
+	*v = NULL;
+	*n = 0;
+	pthread_mutex_lock(&d->mine);
+	if (!d->mine_at || now < d->mine_at || now - d->mine_at >= d->ttl) {
+		free(d->mv);
+		d->mv = NULL;
+		d->mn = 0;
+		r = dspace_drafts_mine(d->s, &d->mv, &d->mn);
+		d->mine_at = r == 0 ? now : 0;
+	}
+	if (r == 0 && d->mn) {
+		*v = malloc(d->mn * sizeof(**v));
+		if (*v) {
+			memcpy(*v, d->mv, d->mn * sizeof(**v));
+			*n = d->mn;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&d->mine);
+	return r;
+}
+
 /* tree hook: the user's drafts in collection uuid. */
 int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		    struct dso_list *l)
@@ -178,7 +232,7 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 
 	if (!d || type != DSO_COLLECTION || session_is_anonymous(d->s))
 		return 0;
-	r = dspace_drafts_mine(d->s, &v, &n);
+	r = drafts_mine(d, &v, &n);
 	for (i = 0; r == 0 && i < n; i++) {
 		pthread_mutex_lock(&d->lock);
 		if (!find(d, v[i].item) ||
@@ -212,6 +266,7 @@ int draft_create(struct draft *d, const char *coll, const char *title,
 		return r;
 	}
 	snprintf(dd.collection, sizeof(dd.collection), "%s", coll);
+	draft_expire(d);
 	pthread_mutex_lock(&d->lock);
 	e = remember(d, &dd, "workspace");
 	if (e && path) {
@@ -299,6 +354,7 @@ int draft_abandon(struct draft *d, const char *item_uuid, const char *path)
 		return -ENOENT;
 	r = dspace_draft_delete(d->s, e.d.id);
 	if (r == 0) {
+		draft_expire(d);
 		set_state(d, item_uuid, "deleted", "abandoned");
 		log_info("draft %s: abandoned (workspace item %lld deleted)",
 			 path, (long long)e.d.id);
@@ -336,6 +392,7 @@ int draft_deposit(struct draft *d, const char *item_uuid, const char *path,
 		return r;
 	r = dspace_draft_deposit(d->s, e.d.collection, e.d.id, archived);
 	if (r == 0) {
+		draft_expire(d);
 		set_state(d, item_uuid, *archived ? "archived" : "workflow",
 			  "deposited");
 		log_info("draft %s: deposited (%s)", path,

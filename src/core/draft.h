@@ -17,13 +17,19 @@
 
 struct draft;
 
-struct draft *draft_new(struct session *s);
+/* ttl: seconds the user's list of drafts serves the listings of all
+ * collections (the listings' TTL; 0 → 60). */
+struct draft *draft_new(struct session *s, int ttl);
 void draft_free(struct draft **d);
 
 /* tree_config.more: appends the user's drafts in collection uuid (each
  * item with its bundles) to l. 0 or -errno; other types: nothing. */
 int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		    struct dso_list *l);
+/* tree_config.more_expire: the next listing asks the server for the
+ * user's drafts again (every listing made stale; also after a draft was
+ * made, abandoned or deposited here). */
+void draft_expire(void *ctx);
 /* upload_set_draft_target: the workspace item whose upload section
  * bundle_uuid (a draft's ORIGINAL) feeds, or 0. */
 int64_t draft_of_bundle(void *ctx, const char *bundle_uuid);

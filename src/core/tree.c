@@ -59,6 +59,7 @@ struct tree {
 	char (*hidden)[UUID_LEN + 1]; /* lock */
 	size_t nhidden;		      /* lock */
 	int (*more)(void *, enum dso_type, const char *, struct dso_list *);
+	void (*more_expire)(void *);
 	void *more_ctx;
 };
 
@@ -105,6 +106,7 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 	t->ttl = cfg->cache_ttl > 0 ? cfg->cache_ttl : DEFAULT_TTL;
 	t->inval = cfg->inval;
 	t->more = cfg->more;
+	t->more_expire = cfg->more_expire;
 	t->more_ctx = cfg->more_ctx;
 	t->c = cfg->cache;
 	pthread_mutex_init(&t->lock, NULL);
@@ -1139,6 +1141,8 @@ int tree_refresh_all(struct tree *t)
 		x->retry_at = 0;
 	pthread_mutex_unlock(&t->lock);
 	r = cache_expire_listing(t->c, 0);
+	if (t->more_expire)
+		t->more_expire(t->more_ctx);
 	inval_listings_all(t->inval);
 	return r;
 }

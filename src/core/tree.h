@@ -38,6 +38,9 @@ struct tree_config {
 	 * failure is only logged. May be NULL. */
 	int (*more)(void *ctx, enum dso_type type, const char *uuid,
 		    struct dso_list *l);
+	/* what more keeps between listings is stale (tree_refresh_all);
+	 * may be NULL */
+	void (*more_expire)(void *ctx);
 	void *more_ctx;
 };
 

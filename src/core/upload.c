@@ -84,6 +84,7 @@ struct upload_file {
 	int fd;		       /* the spool file */
 	int werr;	       /* u->lock: errno of the first failed write */
 	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
+	int wrote;	       /* u->lock: a write() arrived since the create */
 	unsigned writers;      /* u->lock: handles open for writing */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
@@ -1037,6 +1038,9 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 	int streamed;
 
 	touch(f);
+	pthread_mutex_lock(&f->u->lock);
+	f->wrote = 1;
+	pthread_mutex_unlock(&f->u->lock);
 	streamed = stream_write_begin(f, off);
 	while (done < size) {
 		ssize_t n =
@@ -1656,6 +1660,16 @@ void upload_writer_open(struct upload_file *f)
 	pthread_mutex_lock(&f->u->lock);
 	f->writers++;
 	pthread_mutex_unlock(&f->u->lock);
+}
+
+int upload_written(struct upload_file *f)
+{
+	int wrote;
+
+	pthread_mutex_lock(&f->u->lock);
+	wrote = f->wrote;
+	pthread_mutex_unlock(&f->u->lock);
+	return wrote;
 }
 
 int upload_flush(struct upload_file *f, int writer)

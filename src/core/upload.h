@@ -125,6 +125,8 @@ int upload_commit(struct upload_file *f);
 /* A handle that may write f was opened. Its release must call
  * upload_writer_close. */
 void upload_writer_open(struct upload_file *f);
+/* Whether any write() reached f since it was created or opened. */
+int upload_written(struct upload_file *f);
 /* close() of a handle on f (writer: it was opened for writing): only a
  * writer uploads, and only when no other writer has f open (the last
  * writer's close publishes the file; a reader's never does). */

@@ -23,6 +23,7 @@
 #include "core/scratch.h"
 #include "core/status.h"
 #include "mount/fs.h"
+#include "mount/caller.h"
 
 /* Reported as st_blksize: tools such as cat and cp size their buffers
  * from it, and larger requests are what make FUSE reads fast. */
@@ -947,70 +948,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* Reads /proc/PID/NAME into buf (NUL-terminated); 0 or -1. */
-static int proc_read(pid_t pid, const char *name, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* The signal task pid is exiting on (its files closed by the kernel),
- * or 0: /proc/PID/stat gives flags (PF_EXITING, set before the files are
- * closed) and exit_code (the signal in its low 7 bits; a normal exit has
- * them 0), both set before exit_files() flushes. */
-static int dying_of_signal(pid_t pid)
-{
-	char buf[1024], *p;
-	unsigned long flags = 0;
-	long code = 0;
-	int field = 2;
-
-	if (proc_read(pid, "stat", buf, sizeof(buf)) < 0)
-		return 0;
-	p = strrchr(buf, ')'); /* the command name may hold anything */
-	for (; p && *p; p++) {
-		if (*p != ' ')
-			continue;
-		field++;
-		if (field == 9)
-			flags = strtoul(p + 1, NULL, 10);
-		else if (field == 52)
-			code = strtol(p + 1, NULL, 10);
-	}
-	return (flags & 0x4 /* PF_EXITING */) ? (int)(code & 0x7f) : 0;
-}
-
-/* Whether task pid is being killed: a fatal signal makes the kernel add
- * SIGKILL to the pending set of each of the group's threads (SigPnd)
- * until they exit; a signal it handles or ignores does not. */
-static int fatal_pending(pid_t pid)
-{
-	char buf[4096], *p;
-
-	if (proc_read(pid, "status", buf, sizeof(buf)) < 0)
-		return 0;
-	p = strstr(buf, "\nSigPnd:");
-	return p && (strtoull(p + 8, NULL, 16) & (1ULL << (SIGKILL - 1)));
-}
-
 /* FUSE_INTERRUPT of a flush: the writer got a signal in close(); when it
  * kills the writer, the file is not published. */
 static void flush_interrupted(fuse_req_t req, void *data)
 {
-	if (fatal_pending(fuse_req_ctx(req)->pid))
+	if (caller_killed(fuse_req_ctx(req)->pid))
 		upload_abandon(data, "the writer was killed while closing");
+}
+
+/* Whether a close of h may be the writer's last: not when nothing was
+ * written yet and the caller holds another writable descriptor of the
+ * file. The shell's "> f" opens the file, dup2()s it onto standard output
+ * and closes the first descriptor before the command writes: an upload
+ * there would publish an empty version first. The release commits. */
+static int flush_is_last(fuse_req_t req, fuse_ino_t ino,
+			 const struct fs_file *h)
+{
+	return !h->writer || upload_written(h->uf) ||
+	       !caller_holds_writer(fuse_req_ctx(req)->pid, ino);
 }
 
 /* close(): a file being written is uploaded now, so that close reports
@@ -1022,9 +977,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char why[96];
 	int r = 0, sig;
 
-	(void)ino;
 	if (h->kind == FH_UPLOAD) {
-		sig = dying_of_signal(fuse_req_ctx(req)->pid);
+		sig = caller_dying_of_signal(fuse_req_ctx(req)->pid);
 		if (sig) {
 			snprintf(why, sizeof(why),
 				 "the writer was killed by signal %d (%s)", sig,
@@ -1032,7 +986,8 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			upload_abandon(h->uf, why);
 		}
 		fuse_req_interrupt_func(req, flush_interrupted, h->uf);
-		r = upload_flush(h->uf, h->writer);
+		r = flush_is_last(req, ino, h) ? upload_flush(h->uf, h->writer)
+					       : 0;
 		/* waits for a callback under way; none after this */
 		fuse_req_interrupt_func(req, NULL, NULL);
 	} else if (h->kind == FH_META) {

@@ -173,6 +173,32 @@ int main(void)
 	       "expired entries kept");
 	cache_object_release(&o);
 
+	/* Reads answered from memory (core/memo) follow every write. */
+	for (int i = 0; i < 2; i++) {
+		is_int(cache_children(c, ino_coll, &v, &n), 0, "children");
+		cache_objects_release(v, n);
+		is_int(cache_get(c, ino_i2, &o), 0, "get");
+		cache_object_release(&o);
+	}
+	is_int(cache_begin(c, &t), 0, "begin a rename");
+	ok(cache_del_entry(t, ino_coll, "Item two") == 0 &&
+	       cache_add_entry(t, ino_coll, "Item 2", ino_i2, 1) == 0,
+	   "rename an entry");
+	is_int(cache_commit(&t), 0, "commit the rename");
+	is_int(cache_children(c, ino_coll, &v, &n), 0, "children after it");
+	ok(n == 2 && !strcmp(v[1].name, "Item 2"), "the new name in the list");
+	cache_objects_release(v, n);
+	is_int(cache_get(c, ino_i2, &o), 0, "get after the rename");
+	is_str(o.name, "Item 2", "the new name by inode");
+	cache_object_release(&o);
+	is_int(cache_lookup(c, ino_coll, "Item two", &o), -ENOENT,
+	       "the old name is gone");
+	is_int(cache_begin(c, &t), 0, "begin the rename back");
+	ok(cache_del_entry(t, ino_coll, "Item 2") == 0 &&
+	       cache_add_entry(t, ino_coll, "Item two", ino_i2, 1) == 0,
+	   "rename it back");
+	is_int(cache_commit(&t), 0, "commit the rename back");
+
 	/* Close and reopen: same inode numbers. */
 	cache_close(&c);
 	ok(c == NULL, "close clears");
