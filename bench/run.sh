@@ -4,7 +4,7 @@
 # test: nothing here passes or fails on timing. Results: doc/benchmarks.md.
 #
 # usage: bench/run.sh [CASE[@LINK]...]
-#   cases: seq reread ls write rsync random rss profile
+#   cases: seq reread ls write rsync random rss profile nginx
 #   links: loopback (default) 10g 1g conn50, or all
 #   default: seq@all reread ls write rsync random rss
 # Each link other than loopback runs in a private network namespace
@@ -25,6 +25,8 @@
 #   REPEAT       repetitions per figure (default 3; medians are reported)
 #   RANDOM_LAT   latencies (ms) for the random-read benchmark (default "0 20")
 #   RSS_MIB      size of each of the 4 concurrent cp in the rss case (64)
+#   NGINX_MIB    MiB of the large file each mount reads in the nginx case
+#                (256); NGINX_MOUNTS how many mounts read it (3)
 #
 # Every step that mounts unmounts again (fusermount3 -u, then -uz) and every
 # process started here is stopped by PID with bounded waits, also when a
@@ -131,6 +133,7 @@ use_bin() {
 
 cleanup() {
 	unmount_fs
+	[ -z "${NGINX_PID:-}" ] || nginx_stop
 	fake_stop
 }
 trap cleanup EXIT
@@ -258,13 +261,19 @@ bench_seq() {
 # ---- reread: a file already in the content cache, through a fresh mount ----
 
 # reread_fill BIN: reads the file once through a mount of the binary's own
-# cache dir, which then holds it.
+# cache dir, which then holds it; records whether the unmount right after
+# the read left the copy marked verified (bit 0 of the map's flags word,
+# bytes 20-23): if not, every re-read mount hashes the whole file again.
 reread_fill() {
-	local cache=$RUN/cache.rr.$1
+	local cache=$RUN/cache.rr.$1 m
 	rm -rf "$cache"
 	bench_mount "$cache" || return 1
 	seq_read fill >/dev/null || { unmount_fs; return 1; }
 	unmount_fs
+	m=$(find "$cache" -name "$UUID-*.map" | head -n 1)
+	[ -n "$m" ] && record reread "${BL}fill: copy verified at unmount" yes_1 \
+		"$(($(od -An -tu4 -j20 -N4 "$m" | tr -d ' ') & 1))"
+	return 0
 }
 
 # reread_once BIN REP: the timed re-read through a fresh mount of that cache
@@ -548,13 +557,24 @@ write_mount() {
 	WCOLL=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
 }
 
+# item_mkdir DIR: a new archived item DIR (fails loudly when mkdir made
+# anything else, e.g. a draft).
+item_mkdir() {
+	local st
+	mkdir "$1" || return 1
+	st=$(getfattr --only-values -n user.dspace.state "$1" 2>/dev/null)
+	[ "$st" = archived ] && return 0
+	say "mkdir $1 made a '$st' item, not an archived one"
+	return 1
+}
+
 # new_bundle NAME: a new item NAME (mkdir through a mount of the new
 # binary); prints the UUID of its empty ORIGINAL bundle.
 new_bundle() {
 	local u
 	use_bin new
 	write_mount || return 1
-	mkdir "$WCOLL/$1" &&
+	item_mkdir "$WCOLL/$1" &&
 		u=$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.dspace.uuid").decode())' "$WCOLL/$1/ORIGINAL")
 	unmount_fs
 	[ -n "$u" ] && echo "$u"
@@ -564,7 +584,7 @@ new_bundle() {
 write_cp() {
 	local src=$1 v="${BL}dspacefs cp (until close returns)" t0 t1 mbs
 	write_mount || return 1
-	mkdir "$WCOLL/Bench Upload $2 $3" || { unmount_fs; return 1; }
+	item_mkdir "$WCOLL/Bench Upload $2 $3" || { unmount_fs; return 1; }
 	t0=$(now)
 	cp "$src" "$WCOLL/Bench Upload $2 $3/ORIGINAL/$BIG_NAME" || say "cp failed"
 	t1=$(now)
@@ -603,7 +623,7 @@ rsync_once() {
 	local item run t0 t1 n secs v
 	write_mount || return 1
 	item="$WCOLL/Bench Rsync $2 $1"
-	mkdir "$item" || { unmount_fs; return 1; }
+	item_mkdir "$item" || { unmount_fs; return 1; }
 	for run in first second; do
 		v="${BL}dspacefs rsync -a, $run run"
 		mark=$(log_mark)
@@ -670,7 +690,7 @@ rss_server_and_mount() {
 	FAKE_STATE_DIR=$BENCH_STATE/state-rss \
 		fake_start --fixture small --upload-max $((1 << 30)) || return 1
 	FS_CACHE=$RUN/cache.rss
-	mount_fs || { say "rss mount failed"; return 1; }
+	mount_fs -o deposit=direct || { say "rss mount failed"; return 1; }
 }
 
 # bench_rss: peak RSS (VmHWM) of the daemon while 4 cp of RSS_MIB (64) MiB
@@ -690,7 +710,7 @@ bench_rss() {
 		pids=() fail=0
 		t0=$(now)
 		for k in 1 2 3 4; do
-			mkdir "$coll/RSS $rep.$k" || return 1
+			item_mkdir "$coll/RSS $rep.$k" || return 1
 			cp "$src" "$coll/RSS $rep.$k/ORIGINAL/f.bin" &
 			pids+=($!)
 		done
@@ -708,6 +728,52 @@ bench_rss() {
 	unmount_fs
 	fake_stop
 	rm -rf "$RUN/cache.rss" "$BENCH_STATE/state-rss"
+}
+
+# ---- nginx: several mounts behind one shared cache (contrib/nginx) ----------
+
+# nginx_mounts VARIANT URL: NGINX_MOUNTS fresh anonymous mounts of URL, one
+# after the other, each with a cache of its own, each reading the first
+# NGINX_MIB MiB of the large file; records each one's MB/s and then the
+# bytes of that file the server sent, per byte read by one mount.
+nginx_mounts() {
+	local k t0 t1 mbs mark sent bytes=$((${NGINX_MIB:-256} << 20))
+	mark=$(log_mark)
+	for ((k = 1; k <= ${NGINX_MOUNTS:-3}; k++)); do
+		rm -rf "$RUN/cache.ng"
+		FAKE_URL=$2 bench_mount "$RUN/cache.ng" || return 1
+		t0=$(now)
+		dd if="$MNT/$BIG_REL" of=/dev/null bs=1M count="${NGINX_MIB:-256}" \
+			status=none || say "dd failed"
+		t1=$(now)
+		mbs=$($HELP rate "$bytes" "$(elapsed "$t0" "$t1")")
+		record nginx "$1, mount $k" MB_s "$mbs"
+		unmount_fs
+	done
+	rm -rf "$RUN/cache.ng"
+	sent=$(content_bytes "$mark" "$UUID")
+	record nginx "$1, ${NGINX_MOUNTS:-3} mounts" server_bytes_per_file \
+		"$(ratio "$sent" "$bytes")"
+	say "  $1: the server sent $(ratio "$sent" "$bytes") x the bytes read"
+}
+
+# bench_nginx: NGINX_MOUNTS mounts straight to the server, then through one
+# nginx configured by contrib/nginx/dspacefs-cache.conf (empty cache).
+bench_nginx() {
+	# shellcheck source=tests/nginx.bash
+	. "$ROOT/tests/nginx.bash"
+	NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+	if [ ! -x "$NGINX_BIN" ]; then
+		say "== nginx: NOT RUN, nginx is not installed (apt-get install nginx-light)"
+		record nginx "not run: nginx missing" server_bytes_per_file 0
+		return 0
+	fi
+	say "== ${NGINX_MOUNTS:-3} anonymous mounts, each reading ${NGINX_MIB:-256} MiB of $BIG_NAME: direct, then through one nginx cache"
+	bench_server || return 1
+	nginx_mounts "direct to the server" "$FAKE_URL" || return 1
+	nginx_start || return 1
+	nginx_mounts "through nginx (contrib/nginx)" "$NGINX_URL"
+	nginx_stop
 }
 
 # ---- main ------------------------------------------------------------------
@@ -744,6 +810,7 @@ run_cases() {
 		rsync) bench_rsync ;;
 		rss) fake_stop && BENCH_SERVER='' && bench_rss ;;
 		profile) bench_profile ;;
+		nginx) bench_nginx ;;
 		*) say "unknown benchmark $c" ;;
 		esac
 	done

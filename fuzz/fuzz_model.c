@@ -116,7 +116,7 @@ static void fuzz_strings(const char *s)
 	(void)model_parse_time(s, &t);
 	(void)model_uuid_valid(s);
 	(void)dso_type_from_name(s);
-	b = model_upload_properties(s);
+	b = model_upload_properties(s, 0, 0);
 	free(b);
 	b = model_item_create_body(s);
 	free(b);

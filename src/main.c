@@ -539,6 +539,7 @@ static int new_fuse_session(struct startup *d)
 	fsc->anonymous = session_is_anonymous(d->session);
 	fsc->entry_ttl = o->cache_ttl > 0 ? o->cache_ttl : 1;
 	fsc->direct_io = o->direct_io;
+	fsc->mountpoint = d->fopts.mountpoint;
 	fsc->mount_time = time(NULL);
 	fsc->owner = getuid();
 	fsc->others_read = o->others_read;
@@ -713,6 +714,8 @@ static void report_pending(struct startup *d)
 	char *line, *save = NULL;
 	size_t n = 0;
 
+	if (d->fsc.upload)
+		upload_drain(d->fsc.upload); /* nothing waits for a rename */
 	if (!d->fsc.upload ||
 	    upload_status_text(d->fsc.upload, &b, NULL) != 0 || !b.data) {
 		buf_release(&b);

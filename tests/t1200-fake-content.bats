@@ -255,3 +255,50 @@ downloads() {
 	done
 	cmp "$BATS_TEST_TMPDIR/parts" "$f"
 }
+
+@test "§13 citation cover pages: non-admins get another document (its length; on 7.6 the stored checksum as ETag), Range on it, a new one per generation; admins and non-PDFs the stored file" {
+	# SW/BitstreamRestController.java retrieve, SW/utils/BitstreamResource.java
+	# fetchDocument/etag, API/disseminate/CitationDocumentServiceImpl.java
+	bs=$(bs_uuid thesis.pdf)
+	md5=$(fx "one('bitstream', name='thesis.pdf')['md5']")
+	size=$(fx "one('bitstream', name='thesis.pdf')['size']")
+	fake_control POST /config -d '{"cover_pages": true}' >/dev/null
+	fake_login user@example.org user
+	api_as GET "/core/bitstreams/$bs/content"
+	[ "$STATUS" = 200 ]
+	len=$(stat -c %s "$FAKE_DIR/body")
+	[ "$len" -ne "$size" ]
+	[ "$(hdr Content-Length)" = "$len" ]
+	cp "$FAKE_DIR/body" "$BATS_TEST_TMPDIR/gen0"
+	# 7.6: the stored checksum is the ETag (withChecksum(bit.getChecksum()))
+	[ "$(hdr ETag)" = "\"$md5\"" ]
+	# a range of the document (Spring's ResourceRegion on the 200 body)
+	api_as GET "/core/bitstreams/$bs/content" -H "Range: bytes=10-19"
+	[ "$STATUS" = 206 ]
+	[ "$(hdr Content-Range)" = "bytes 10-19/$len" ]
+	cmp "$FAKE_DIR/body" <(tail -c +11 "$BATS_TEST_TMPDIR/gen0" | head -c 10)
+	# another generation: same length and ETag, other bytes
+	fake_control POST /config -d '{"cover_generation": 3}' >/dev/null
+	api_as GET "/core/bitstreams/$bs/content"
+	[ "$(stat -c %s "$FAKE_DIR/body")" -eq "$len" ]
+	! cmp -s "$FAKE_DIR/body" "$BATS_TEST_TMPDIR/gen0" || false
+	# cover_unstable: every request another one
+	fake_control POST /config -d '{"cover_unstable": true}' >/dev/null
+	api_as GET "/core/bitstreams/$bs/content" -o "$BATS_TEST_TMPDIR/u1"
+	api_as GET "/core/bitstreams/$bs/content" -o "$BATS_TEST_TMPDIR/u2"
+	! cmp -s "$BATS_TEST_TMPDIR/u1" "$BATS_TEST_TMPDIR/u2" || false
+	fake_control POST /config -d '{"cover_unstable": false, "cover_generation": 0}' >/dev/null
+	# cover_trim: a document shorter by that many stored bytes
+	fake_control POST /config -d '{"cover_trim": 100}' >/dev/null
+	api_as GET "/core/bitstreams/$bs/content"
+	[ "$(stat -c %s "$FAKE_DIR/body")" -eq $((len - 100)) ]
+	fake_control POST /config -d '{"cover_trim": 0}' >/dev/null
+	# a non-PDF, and the administrator: the stored file
+	csv=$(bs_uuid data.csv)
+	api_as GET "/core/bitstreams/$csv/content"
+	cmp "$FAKE_DIR/body" "$FAKE_STATE/content/$csv"
+	fake_login admin@example.org admin
+	api_as GET "/core/bitstreams/$bs/content"
+	cmp "$FAKE_DIR/body" "$FAKE_STATE/content/$bs"
+	fake_control POST /config -d '{"cover_pages": false}' >/dev/null
+}

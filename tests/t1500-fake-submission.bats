@@ -247,6 +247,22 @@ complete() {
 	[ "$STATUS" = 403 ]
 	api GET "/workflow/workflowitems/$wf"
 	[ "$STATUS" = 401 ]
+	# the submitter lists them through MyDSpace's discovery configuration
+	# "workspace" (discovery.xml workspaceConfiguration; filtered by
+	# submitter_authority in SolrServiceWorkspaceWorkflowRestrictionPlugin)
+	mine='/discover/search/objects?configuration=workspace&dsoType=XmlWorkflowItem&embed=item'
+	api_as GET "$mine"
+	[ "$STATUS" = 200 ]
+	[ "$(jbody '[(o["_embedded"]["indexableObject"]["type"], o["_embedded"]["indexableObject"]["id"]) for o in d["_embedded"]["searchResult"]["_embedded"]["objects"]]')" = "[[\"workflowitem\", $wf]]" ]
+	[ "$(jbody 'd["_embedded"]["searchResult"]["_embedded"]["objects"][0]["_embedded"]["indexableObject"]["_embedded"]["item"]["uuid"]')" = "${item##*/}" ]
+	api_as GET "/discover/search/objects?configuration=workspace&dsoType=WorkspaceItem"
+	[ "$(jbody 'sorted({o["_embedded"]["indexableObject"]["type"] for o in d["_embedded"]["searchResult"]["_embedded"]["objects"]})')" = '["workspaceitem"]' ]
+	# another user does not see them; anonymous users may not ask
+	fake_login admin@example.org admin
+	api_as GET "$mine"
+	[ "$(jbody 'd["_embedded"]["searchResult"]["page"]["totalElements"]')" = 0 ]
+	api GET "$mine"
+	[ "$STATUS" = 401 ]
 }
 
 @test "§7.5 SW/RestResourceController postUriListInternal: no workflow -> archived at once, 201 with an empty body" {

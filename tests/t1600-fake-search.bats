@@ -81,3 +81,48 @@ search() {
 		[ "$STATUS" = 422 ]
 	done
 }
+
+# by_id U [extra params [query]]: "type:name" of every object
+# search.resourceid:U (or the encoded query) finds
+by_id() {
+	api GET "/discover/search/objects?query=${3:-search.resourceid%3A$1}&size=10${2:-}"
+	[ "$STATUS" = 200 ] || { echo "status $STATUS for $1" >&2; return 1; }
+	jbody '"|".join(e["_embedded"]["indexableObject"]["type"] + ":" + e["_embedded"]["indexableObject"]["name"] for e in d["_embedded"]["searchResult"]["_embedded"]["objects"])'
+}
+
+@test "search.resourceid finds a community, collection or item by UUID, exactly" {
+	# every indexed object's document holds its UUID in search.resourceid
+	# (IndexFactoryImpl.buildDocument), a string field (schema.xml); the
+	# default configuration shows communities, collections and archived,
+	# discoverable items (discovery.xml defaultFilterQueries)
+	u=$(fx "one('community', name='Physics')['uuid']")
+	[ "$(by_id "$u")" = "community:Physics" ]
+	u=$(fx "one('collection', name='Detector Runs')['uuid']")
+	[ "$(by_id "$u")" = "collection:Detector Runs" ]
+	u=$(fx "one('item', name='Run 2023-02')['uuid']")
+	[ "$(by_id "$u")" = "item:Run 2023-02" ]
+	# the embeds of a listing come with it
+	api GET "/discover/search/objects?query=search.resourceid%3A$u&embed=bundles/bitstreams/format"
+	[ "$(jbody '"bundles" in d["_embedded"]["searchResult"]["_embedded"]["objects"][0]["_embedded"]["indexableObject"]["_embedded"]')" = true ]
+	# a string field: no partial match, and not in the catch-all text
+	[ "$(by_id "${u%-*}")" = "" ]
+	[ "$(search "$u")" = "" ]
+	# bitstreams are not indexed (no IndexFactory for them); withdrawn and
+	# private items are filtered out
+	u=$(fx "one('bitstream', name='notes.txt')['uuid']")
+	[ "$(by_id "$u")" = "" ]
+	u=$(fx "one('item', name='Withdrawn Item')['uuid']")
+	[ "$(by_id "$u")" = "" ]
+	u=$(fx "one('item', name='Private Item')['uuid']")
+	[ "$(by_id "$u")" = "" ]
+}
+
+@test "handle:\"P/S\" finds the object with that handle, exactly" {
+	# DSpaceObjectIndexFactoryImpl.buildDocument indexes the handle in
+	# "handle", a string field (schema.xml)
+	h=$(fx "one('item', name='Run 2023-02')['handle']")
+	[ "$(by_id "x" "" "handle%3A%22${h/\//%2F}%22")" = "item:Run 2023-02" ]
+	h=$(fx "one('collection', name='Detector Runs')['handle']")
+	[ "$(by_id "x" "" "handle%3A%22${h/\//%2F}%22")" = "collection:Detector Runs" ]
+	[ "$(by_id "x" "" "handle%3A%22${h%/*}%22")" = "" ]
+}

@@ -97,3 +97,49 @@ PY
 	fresh_mount 3>&-
 	save_mount
 }
+
+# The kernel's default read-ahead of a FUSE mount is 128 KiB: 8,192 READ
+# round trips per GiB. Only root may raise it (sysfs), as these tests run.
+@test "the mount reads ahead 512 KiB (READs of 512 KiB, not 128) once a file is opened" {
+	[ "$(id -u)" = 0 ] || skip "needs root (sysfs read_ahead_kb)"
+	f=$(find "$MNT/Research Data" -path '*/ORIGINAL/*' -type f -size +0 |
+		head -n 1)
+	[ -n "$f" ]
+	dev=$(mountpoint -d "$MNT")
+	cat "$f" >/dev/null
+	ra=$(cat "/sys/class/bdi/$dev/read_ahead_kb")
+	echo "bdi $dev read_ahead_kb $ra"
+	[ "$ra" -eq 512 ]
+}
+
+@test "a large cached copy whose bytes no longer match its MD5 is dropped (also when the reader closed first) and read again from the server" {
+	head -c $((70 * 1024 * 1024 + 3)) /dev/urandom >"$T/bad.bin"
+	bounded cp "$T/bad.bin" "$DST/bad.bin"
+	unmount_fs
+	fresh_mount -o ro 3>&-
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/bad.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	bounded cmp "$f" "$T/bad.bin"
+	cache=$FS_CACHE
+	old=$MNT
+	unmount_fs
+	# Damage one byte of the cached copy and forget its verdict.
+	m=$(map_of "$u" "$cache")
+	data=${m%.map}
+	[ -f "$data" ] || data=$(find "$cache" -name "$u-*" ! -name '*.map' | head -n 1)
+	printf 'X' | dd of="$data" bs=1 seek=$((33 * 1024 * 1024)) conv=notrunc 2>/dev/null
+	printf '\0\0\0\0' | dd of="$m" bs=1 seek=20 conv=notrunc 2>/dev/null
+	MNT= FS_LOG=
+	FS_CACHE=$cache
+	mount_fs -o ro 3>&-
+	f="$MNT/${f#"$old/"}"
+	# The reader closes at once; the check still finds the damage.
+	bounded head -c 4096 "$f" >/dev/null
+	wait_until 30 grep -q "does not match its MD5" "$FS_LOG"
+	mark=$(log_mark)
+	bounded cmp "$f" "$T/bad.bin"
+	[ "$(reqs_since "$mark" "'$u/content' in r['path']")" -ge 1 ]
+	unmount_fs
+	fresh_mount 3>&-
+	save_mount
+}

@@ -65,7 +65,7 @@ cold_ls() {
 	ENTRIES=$(ls -l "$1" | tail -n +2 | wc -l)
 	AUTHZ=$(reqs_since "$m" "r['path'].endswith('/authz/authorizations/search/objects')")
 	# the user's own drafts are merged into a collection's listing
-	DRAFTS=$(reqs_since "$m" "'/submission/workspaceitems' in r['path'] or r['path'].endswith('/authn/status')")
+	DRAFTS=$(reqs_since "$m" "'/submission/workspaceitems' in r['path'] or r['path'].endswith('/authn/status') or 'configuration=workspace' in r['query']")
 	LISTING=$(($(reqs_since "$m") - AUTHZ - DRAFTS))
 	echo "ls -l of $ENTRIES entries: $LISTING listing + $AUTHZ authz + $DRAFTS drafts requests" >&2
 }
@@ -78,7 +78,7 @@ cold_ls() {
 	[ "$AUTHZ" = 1 ]
 	# the discovery page, and the item of the user's web-UI draft here
 	[ "$LISTING" -le 2 ]
-	[ "$DRAFTS" -le 2 ]
+	[ "$DRAFTS" -le 3 ] # who am I, workspace items, workflow items
 	m=$(log_mark)
 	ls -l "$MNT/$THESES" >/dev/null
 	[ "$(reqs_since "$m")" = 0 ]

@@ -100,9 +100,9 @@ searches_since() {
 	u=$(item_uuid 'On the Quantum Behaviour of Small Things')
 	mark=$(log_mark)
 	[ "$(readlink "$MNT/.handle/$h")" = "../../.uuid/$u" ]
-	# pid/find, then the object it redirects to
-	[ "$(reqs_since "$mark")" -le 2 ]
-	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find')")" -eq 1 ]
+	# one request: a discovery search for the handle field
+	[ "$(reqs_since "$mark")" -eq 1 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/discover/search/objects') and r['query'].startswith('query=handle%3A%22')")" -eq 1 ]
 	cmp "$MNT/.handle/$h/ORIGINAL/data.csv" "$(orig "$MNT/.handle/$h/ORIGINAL/data.csv")"
 	[ "$(getfattr --only-values -n user.dspace.handle "$MNT/.handle/$h/")" = "$h" ]
 	run ls -A "$MNT/.handle/${h%%/*}"
@@ -111,9 +111,13 @@ searches_since() {
 }
 
 @test "an unknown handle is ENOENT" {
+	mark=$(log_mark)
 	run bounded stat "$MNT/.handle/123456789/999999"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"No such file or directory"* ]]
+	# the search finds nothing, pid/find answers 404
+	[ "$(reqs_since "$mark")" -eq 2 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find') and r['status'] == 404")" -eq 1 ]
 	! stat "$MNT/.handle/123456789/.hidden" 2>/dev/null || false
 }
 
@@ -134,13 +138,51 @@ searches_since() {
 	run bounded stat -c %F "$MNT/.uuid/$u"
 	[ "$status" -eq 0 ]
 	[ "$output" = directory ]
-	# dso/find, then the typed GET it redirects to; no listing at all
-	[ "$(reqs_since "$mark" "r['path'].endswith('/dso/find')")" -eq 1 ]
-	[ "$(reqs_since "$mark")" -eq 2 ]
+	# one request: a discovery search for search.resourceid; no listing
+	[ "$(reqs_since "$mark")" -eq 1 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/discover/search/objects') and 'query=search.resourceid%3A$u&' in r['query']")" -eq 1 ]
 	cmp "$MNT/.uuid/$u/ORIGINAL/notes.txt" "$(orig "$MNT/.uuid/$u/ORIGINAL/notes.txt")"
-	[ "$(reqs_since "$mark" "'/communities' in r['path'] or '/collections' in r['path']")" -eq 0 ]
+	[ "$(reqs_since "$mark" "'/communities' in r['path'] or '/collections' in r['path'] or '/dso/find' in r['path']")" -eq 0 ]
+	# a collection and a community: one request each, the same way
+	for c in "collection:Detector Runs" "community:Physics"; do
+		u=$(fx "one('${c%%:*}', name='${c#*:}')['uuid']")
+		mark=$(log_mark)
+		[ "$(stat -c %F "$MNT/.uuid/$u")" = directory ]
+		[ "$(reqs_since "$mark")" -eq 1 ]
+	done
+	# an unknown UUID: the search finds nothing, dso/find answers 404
+	mark=$(log_mark)
 	! stat "$MNT/.uuid/00000000-0000-0000-0000-000000000000" 2>/dev/null || false
+	[ "$(reqs_since "$mark")" -eq 2 ]
 	! stat "$MNT/.uuid/not-a-uuid" 2>/dev/null || false
+}
+
+@test ".uuid/<uuid> of what discovery does not show: dso/find after the search" {
+	fresh_mount
+	# bitstreams are not indexed: search, dso/find (302), the typed GET
+	u=$(fx "one('bitstream', name='notes.txt')['uuid']")
+	mark=$(log_mark)
+	run bounded stat -c %F "$MNT/.uuid/$u"
+	[ "$status" -eq 0 ]
+	[ "$output" = "regular file" ]
+	[ "$(reqs_since "$mark")" -eq 3 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/dso/find')")" -eq 1 ]
+	cmp "$MNT/.uuid/$u" "$(orig "$MNT/.uuid/$u")"
+	# a private (discoverable=false) item is left out of discovery
+	unmount_fs
+	fresh_mount
+	u=$(fx "one('item', name='Private Item')['uuid']")
+	mark=$(log_mark)
+	[ "$(ls "$MNT/.uuid/$u/ORIGINAL")" = private.txt ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/dso/find')")" -eq 1 ]
+	# its handle: the search, pid/find and the typed GET
+	unmount_fs
+	fresh_mount
+	h=$(fx "one('item', name='Private Item')['handle']")
+	mark=$(log_mark)
+	[ "$(readlink "$MNT/.handle/$h")" = "../../.uuid/$u" ]
+	[ "$(reqs_since "$mark")" -eq 3 ]
+	[ "$(reqs_since "$mark" "r['path'].endswith('/pid/find')")" -eq 1 ]
 }
 
 @test "ls of the root and desktop probes cost no search; the views are not listed" {
@@ -154,6 +196,13 @@ searches_since() {
 	ls -A "$MNT/.search" "$MNT/.handle" >/dev/null
 	[ -z "$(ls -A "$MNT/.search")" ]
 	[ "$(searches_since "$mark")" -eq 0 ]
+	# nor do probes in .uuid and .handle: no lookup at all
+	for n in .hidden .directory .Trash-1000; do
+		! stat "$MNT/.uuid/$n" 2>/dev/null || false
+		! stat "$MNT/.handle/$n" 2>/dev/null || false
+		! stat "$MNT/.handle/123456789/$n" 2>/dev/null || false
+	done
+	[ "$(reqs_since "$mark" "r['path'].endswith('/find') or r['path'].endswith('/discover/search/objects')")" -eq 0 ]
 }
 
 @test "the views are read-only" {
@@ -198,7 +247,7 @@ searches_since() {
 	u=$(item_uuid 'Superconductivity at Room Temperature?')
 	mark=$(log_mark)
 	stat "$MNT/.uuid/$u" >/dev/null
-	[ "$(reqs_since "$mark")" -eq 2 ]
+	[ "$(reqs_since "$mark")" -eq 1 ]
 	ino=$(stat -c %i "$MNT/.uuid/$u")
 	db="$FS_CACHE/meta.db"
 	found() {

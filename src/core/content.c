@@ -1270,6 +1270,36 @@ void content_drop(struct content_entry *e)
 	persist_map(e);
 }
 
+int content_resize(struct content_entry *e, int64_t size)
+{
+	struct content *c = e->c;
+	uint64_t nb = ((uint64_t)size + CONTENT_BLOCK - 1) / CONTENT_BLOCK;
+	uint8_t *map;
+
+	if (!e->temp || size < 0)
+		return -EINVAL;
+	map = calloc(1, map_bytes(nb) ? map_bytes(nb) : 1);
+	if (!map)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&e->lock);
+	free(e->map);
+	e->map = map;
+	e->nblocks = nb;
+	e->size = size;
+	e->npresent = 0;
+	e->low_hint = 0;
+	e->verified = 0;
+	if (ftruncate(e->fd, 0) < 0 || ftruncate(e->fd, size) < 0)
+		log_warn("content: cannot truncate %s: %s", e->key,
+			 strerror(errno));
+	pthread_mutex_unlock(&e->lock);
+	c->usage = c->usage > e->alloc ? c->usage - e->alloc : 0;
+	e->alloc = 0;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 /* Records a read for LRU and the punch-behind policy. */
 void content_note_read(struct content_entry *e, uint64_t off, uint64_t len)
 {

@@ -105,6 +105,10 @@ int content_verified(struct content_entry *e);
  * block becomes missing and the space is released. */
 void content_drop(struct content_entry *e);
 
+/* Forgets the data of a private entry (MD5 unknown) and gives it another
+ * size: a cover page's served length (core/cover.h). 0 or -errno
+ * (EINVAL for a shared entry). */
+int content_resize(struct content_entry *e, int64_t size);
 /* Tells the cache where reading happens (for LRU and for punching holes
  * far behind the reader). */
 void content_note_read(struct content_entry *e, uint64_t off, uint64_t len);

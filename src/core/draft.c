@@ -144,13 +144,18 @@ int draft_file_change(struct draft *d, const char *bundle_uuid,
 	return r;
 }
 
-/* Appends item uuid (with its bundles) as a child of coll. */
+/* Appends item uuid (with its bundles) as a child of coll; read_only:
+ * in a workflow, where the submitter keeps READ only
+ * (XmlWorkflowServiceImpl.start: removeUserItemPolicies, then
+ * grantSubmitterReadPolicies), so rights known and none granted. */
 static int append_item(struct draft *d, const char *coll, const char *uuid,
-		       struct dso_list *l)
+		       int read_only, struct dso_list *l)
 {
 	size_t start = l->n;
 	int r = rest_get_object(d->s, DSO_ITEM, uuid, l);
 
+	for (size_t i = start; r == 0 && read_only && i < l->n; i++)
+		l->v[i].rights = DSO_RIGHT_KNOWN;
 	if (r == 0 && l->n > start) {
 		snprintf(l->v[start].parent, sizeof(l->v[start].parent), "%s",
 			 coll);
@@ -175,8 +180,14 @@ static int append_deposited(struct draft *d, const char *coll,
 		    !strcmp(d->v[i].d.collection, coll))
 			memcpy(items[k++], d->v[i].d.item, UUID_LEN + 1);
 	pthread_mutex_unlock(&d->lock);
-	for (size_t i = 0; i < k; i++)
-		append_item(d, coll, items[i], l);
+	for (size_t i = 0; i < k; i++) {
+		size_t j = 0;
+
+		while (j < l->n && strcmp(l->v[j].uuid, items[i]) != 0)
+			j++;
+		if (j == l->n) /* not listed by the server (yet) */
+			append_item(d, coll, items[i], 1, l);
+	}
 	return 0;
 }
 
@@ -191,7 +202,8 @@ void draft_expire(void *ctx)
 	pthread_mutex_unlock(&d->mine);
 }
 
-/* A copy of the user's workspace items: those asked for within the TTL,
+/* A copy of the user's drafts (workspace items, then workflow items,
+ * dspace_drafts_mine): those asked for within the TTL,
  * else asked for now (once for all the collections listed meanwhile). */
 static int drafts_mine(struct draft *d, struct dspace_draft **v, size_t *n)
 {
@@ -234,14 +246,19 @@ int draft_list_more(void *ctx, enum dso_type type, const char *uuid,
 		return 0;
 	r = drafts_mine(d, &v, &n);
 	for (i = 0; r == 0 && i < n; i++) {
+		int ro;
+
 		pthread_mutex_lock(&d->lock);
 		if (!find(d, v[i].item) ||
 		    !strcmp(find(d, v[i].item)->state, "workspace"))
-			remember(d, &v[i], "workspace");
+			remember(d, &v[i],
+				 v[i].workflow ? "workflow" : "workspace");
+		ro = find(d, v[i].item) &&
+		     !strcmp(find(d, v[i].item)->state, "workflow");
 		pthread_mutex_unlock(&d->lock);
 		if (strcmp(v[i].collection, uuid) != 0)
 			continue;
-		if (append_item(d, uuid, v[i].item, l))
+		if (append_item(d, uuid, v[i].item, ro, l))
 			log_warn("draft %lld: its item %s cannot be read",
 				 (long long)v[i].id, v[i].item);
 	}
@@ -275,7 +292,7 @@ int draft_create(struct draft *d, const char *coll, const char *title,
 		snprintf(e->detail, sizeof(e->detail), "created");
 	}
 	pthread_mutex_unlock(&d->lock);
-	r = append_item(d, coll, dd.item, l);
+	r = append_item(d, coll, dd.item, 0, l);
 	if (r == 0 && l->n == 1) {
 		b = rest_create_bundle(d->s, dd.item, "ORIGINAL", l);
 		if (b)

@@ -149,6 +149,11 @@ static int merge_uploads(const struct edit *e, uint64_t dir,
 	return 0;
 }
 
+uint64_t edit_changes(const struct edit *e)
+{
+	return tree_changes(e->tree) + upload_changes(e->upload);
+}
+
 /* The children of dir: the tree's listing with the files being written. */
 int edit_list(const struct edit *e, uint64_t dir, struct tree_node **out,
 	      size_t *n)
@@ -988,6 +993,25 @@ out:
 	free(path);
 	tree_node_release(&b);
 	return r;
+}
+
+int edit_same_content(const struct edit *e, const struct tree_node *n)
+{
+	struct upload_file *f =
+	    e->upload ? upload_find(e->upload, n->ino) : NULL;
+	struct tree_node now;
+	int same;
+
+	if (f) {
+		upload_unref(&f);
+		return 0;
+	}
+	if (tree_getattr(e->tree, n->ino, &now) < 0)
+		return 0;
+	same = !strcmp(now.uuid, n->uuid) && !strcmp(now.md5, n->md5) &&
+	       now.size == n->size;
+	tree_node_release(&now);
+	return same;
 }
 
 /* An open of a file being written shares its spool. */

@@ -65,6 +65,11 @@ int edit_getattr(const struct edit *e, uint64_t ino, struct tree_node *out);
 /* The node called name in parent, looked up in the same order. */
 int edit_lookup(const struct edit *e, uint64_t parent, const char *name,
 		struct tree_node *out);
+/* A counter of the changes a listing shows (the tree's adds, removes and
+ * renames, and the files being written): a snapshot taken before it moved
+ * must not hand the kernel the attributes of that time (a file since
+ * overwritten would get its old size back). */
+uint64_t edit_changes(const struct edit *e);
 /* The children of dir as the mount lists them: the tree's, with the files
  * being written in it (one replaces a server entry of its name). *out:
  * caller frees with tree_nodes_release. */
@@ -102,6 +107,12 @@ int edit_remove(const struct edit *e, uint64_t parent, const char *name,
 /* rename(2); flags 0 or RENAME_NOREPLACE. */
 int edit_rename(const struct edit *e, uint64_t parent, const char *name,
 		uint64_t newparent, const char *newname, unsigned flags);
+/* Whether bitstream n (looked up before an open) is still what ino holds:
+ * not being written, and the tree's content the same. Every change of
+ * content is stored before the kernel's generation of ino moves
+ * (inval_content), so an open that checks this after taking its
+ * generation never holds the old content under the new generation. */
+int edit_same_content(const struct edit *e, const struct tree_node *n);
 /* Opens ino for writing when it is a file being written: *f shares its
  * spool (truncated when trunc). 0 with *f NULL when it is not one. */
 int edit_open_pending(const struct edit *e, uint64_t ino, int trunc,

@@ -485,6 +485,23 @@ void inval_attr(struct inval *inv, uint64_t ino)
 		push(inv, INVAL_ATTR, ino, NULL);
 }
 
+int inval_attr_now(struct inval *inv, uint64_t ino)
+{
+	struct inval_req q = {.kind = INVAL_ATTR, .ino = ino};
+	inval_sink_fn sink = NULL;
+	void *arg = NULL;
+
+	if (!inv || !ino)
+		return 0;
+	pthread_mutex_lock(&inv->lock);
+	if (inv->running && !inv->stopping) {
+		sink = inv->sink;
+		arg = inv->arg;
+	}
+	pthread_mutex_unlock(&inv->lock);
+	return sink ? sink(arg, &q) : 0;
+}
+
 void inval_entry(struct inval *inv, uint64_t dir, const char *name)
 {
 	if (!inv || !name || !*name)

@@ -42,7 +42,8 @@ struct inval_req {
 };
 
 /* Delivers one request; returns 0 or -errno (ENOENT: the kernel holds
- * nothing of it, which is fine). Called from the worker thread only. */
+ * nothing of it, which is fine). Called from the worker thread, and for
+ * INVAL_ATTR also from inval_attr_now's caller. */
 typedef int (*inval_sink_fn)(void *arg, const struct inval_req *r);
 
 /* One entry of a directory listing, for inval_listing_diff. Borrowed. */
@@ -91,6 +92,14 @@ int inval_listing_unchanged(struct inval *inv, uint64_t dir, uint64_t hash);
 void inval_content(struct inval *inv, uint64_t ino);
 /* Only the attributes of ino changed (times, a directory's size). */
 void inval_attr(struct inval *inv, uint64_t ino);
+/* Invalidates ino's attributes in the kernel at once, from the calling
+ * thread, not queued: attributes involve no page lock, so a request handler
+ * of ino may call it before it answers. For an open of content the kernel
+ * has not seen (the size it cached may be another version's: a failed
+ * upload shown until its last close, a listing of before; a read past that
+ * size then asks for the attributes again instead of ending there) and for
+ * the served size of a cover page (core/cover.h). 0 or -errno. */
+int inval_attr_now(struct inval *inv, uint64_t ino);
 /* The entry name of dir was added, removed or points elsewhere now; the
  * kernel forgets it (also a cached "no such name") and dir's listing. */
 void inval_entry(struct inval *inv, uint64_t dir, const char *name);

@@ -20,10 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/content.h"
+#include "core/cover.h"
 #include "util/errors.h"
 #include "util/log.h"
 #include "dspace/dspace.h"
@@ -40,13 +43,15 @@
 #define WORKER_IDLE 10 /* s a worker waits for demand */
 #define RETRY_MAX 6    /* failures in a row without progress */
 #define MAX_INFLIGHT 16
-#define STREAMS_DEFAULT 2 /* workers per file: the next window in flight */
+#define STREAMS_DEFAULT 3 /* workers per file: windows in flight */
 #define STREAMS_MAX 8
-#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the worker */
+#define VERIFY_INLINE_MAX (64u << 20) /* larger files: MD5 in the hasher */
+#define HASHER_NICE 10		      /* the hasher's nice above the daemon's */
 
 /* Outcomes of a fetch besides 0 and -errno. */
 #define FETCH_WHOLE_NEEDED (-10001) /* 200 to a random read: use the worker */
 #define FETCH_EOF (-10002)	    /* 416 */
+#define FETCH_COVER (-10003)	    /* a cover page: see cover_head */
 
 struct range {
 	uint64_t start, end; /* [start, end) still to arrive */
@@ -82,10 +87,14 @@ struct rfile {
 	int no_range; /* atomic: a ranged request got the whole file */
 	/* MD5 of the bytes [0, hashed) as they arrived in order, so that a
 	 * file downloaded front to back is verified without reading it again;
-	 * under hash_lock. */
+	 * under hash_lock. A small file is hashed by the stream that writes
+	 * it; a large one by its own thread (hasher_main) trailing the
+	 * download from the cache file, so that no stream waits for MD5. */
 	pthread_mutex_t hash_lock;
 	struct content_md5 hash;
 	uint64_t hashed;
+	pthread_t hasher;
+	int hasher_started;
 	/* workers (up to r->streams, each one ranged request at a time) */
 	struct wslot {
 		struct rfile *rf;
@@ -97,6 +106,14 @@ struct rfile {
 	uint64_t seq_pos;   /* offset of the latest sequential read */
 	uint64_t demand;    /* end of the latest sequential read */
 	uint64_t window;
+	/* A citation cover page (core/cover.h): one whole response into a
+	 * private entry (ce); ce_stored is the stored file's entry it
+	 * replaced. cover, cover_begun and served under lock. */
+	int cover;
+	int cover_begun;    /* a response's bytes go into ce */
+	int served;	    /* a read got bytes of ce */
+	uint64_t json_size; /* sizeBytes: opens share the rfile by it */
+	struct content_entry *ce_stored;
 };
 
 struct reader_file {
@@ -117,6 +134,7 @@ struct reader {
 	struct known_size sizes[KNOWN_SIZES]; /* under lock */
 	unsigned sizes_next;
 	struct content *cache;
+	struct cover_table *covers; /* seen with a cover page */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	struct rfile *files;
@@ -139,8 +157,10 @@ struct fetch {
 	int allow_whole; /* a 200 may be used (worker) */
 	int ranged;	 /* a Range header was sent */
 	int got_headers;
-	int err;	  /* decided in a callback */
-	uint64_t written; /* body bytes that reached the cache */
+	int err;		  /* decided in a callback */
+	uint64_t written;	  /* body bytes that reached the cache */
+	struct content_entry *ce; /* where the bytes go */
+	int cover;		  /* a cover-page response (not hashed) */
 };
 
 static int is_closing(const struct reader *r)
@@ -263,36 +283,56 @@ static void hash_catch_up(struct rfile *rf)
 	free(buf);
 }
 
-/* Feeds bytes just written at off into the running MD5 when they continue
- * it; at the end marks the cached copy verified if the digest matches. */
-static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+/* Feeds bytes just written at off (p may be NULL) into the running MD5
+ * when they continue it, and what else the cache holds after it; the pass
+ * that completes the hash marks the copy verified if the digest matches.
+ * hash_lock held. */
+static void hash_take(struct rfile *rf, uint64_t off, const char *p, size_t len)
 {
+	uint64_t before = rf->hashed;
 	char hex[33];
 
-	if (!rf->md5[0])
-		return;
-	/* Busy: the holder catches up on these bytes from the cache (or the
-	 * whole-file check does); never make a second stream wait for it. */
-	if (pthread_mutex_trylock(&rf->hash_lock))
-		return;
-	if (off > rf->hashed)
+	if (p && off > rf->hashed)
 		hash_catch_up(rf);
-	if (off > rf->hashed || off + len <= rf->hashed)
-		goto out;
-	p += rf->hashed - off;
-	len -= (size_t)(rf->hashed - off);
-	content_md5_update(&rf->hash, p, len);
-	rf->hashed += len;
+	if (p && off <= rf->hashed && off + len > rf->hashed) {
+		p += rf->hashed - off;
+		len -= (size_t)(rf->hashed - off);
+		content_md5_update(&rf->hash, p, len);
+		rf->hashed += len;
+	}
 	hash_catch_up(rf);
-	if (rf->hashed == rf->size) {
+	if (rf->hashed == rf->size && before < rf->size) {
 		content_md5_final(&rf->hash, hex);
 		if (content_mark_verified(rf->ce, hex) < 0)
 			log_warn("bitstream %s: downloaded bytes have MD5 %s, "
 				 "not %s",
 				 rf->uuid, hex, rf->md5);
 	}
-out:
-	pthread_mutex_unlock(&rf->hash_lock);
+}
+
+/* Hashes bytes just written (a file up to VERIFY_INLINE_MAX). A stream
+ * never waits for another's hashing: when the lock is taken it leaves its
+ * bytes to the holder, which therefore looks again after unlocking (the
+ * other stream's bytes were in the cache before it found the lock taken,
+ * so they are seen), or they would never be hashed. */
+static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
+{
+	uint64_t at, last = (uint64_t)-1;
+
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return; /* a cover page (core/cover.h) has no MD5 to match */
+	for (;;) {
+		if (pthread_mutex_trylock(&rf->hash_lock))
+			return;
+		hash_take(rf, off, p, len);
+		p = NULL;
+		at = rf->hashed;
+		pthread_mutex_unlock(&rf->hash_lock);
+		if (at == last || at >= rf->size ||
+		    !content_present(rf->ce, at, 1))
+			return;
+		last = at;
+	}
 }
 
 /* Moves buffered bytes into the cache and wakes the readers. */
@@ -303,7 +343,7 @@ static int fetch_flush(struct fetch *f)
 
 	if (!f->buflen)
 		return 0;
-	rc = content_write(rf->ce, f->bufoff, f->buf, f->buflen);
+	rc = content_write(f->ce, f->bufoff, f->buf, f->buflen);
 	if (rc == 0)
 		f->written += f->buflen;
 	pthread_mutex_lock(&rf->lock);
@@ -312,8 +352,9 @@ static int fetch_flush(struct fetch *f)
 		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	/* Hash after waking the readers: they need not wait for it. */
-	if (rc == 0)
+	/* Hash after waking the readers: they need not wait for it (a
+	 * large file: the hasher does, woken by the broadcast). */
+	if (rc == 0 && !f->cover && rf->size <= VERIFY_INLINE_MAX)
 		hash_feed(rf, f->bufoff, f->buf, f->buflen);
 	f->bufoff += f->buflen;
 	f->buflen = 0;
@@ -335,16 +376,124 @@ static void note_no_range(struct rfile *rf)
 	log_info("bitstream %s: Range ignored; reading it whole", rf->uuid);
 }
 
+/* ---- citation cover pages (core/cover.h) ------------------------------ */
+
+/* Takes the whole response of a cover-page file (rf->lock held) as the
+ * one document of this open file: a new response is another document, so
+ * it starts afresh, and only while no read got bytes of the former one.
+ * 0, or -ESTALE. */
+static int cover_take(struct fetch *f, uint64_t len)
+{
+	struct rfile *rf = f->rf;
+
+	if (rf->cover_begun && rf->served) {
+		log_warn("bitstream %s: the cover-page document broke off "
+			 "after it was read from; a new response would be "
+			 "another document: this open fails (ESTALE), the "
+			 "next one fetches it again",
+			 rf->uuid);
+		return -ESTALE;
+	}
+	if (content_resize(rf->ce, (int64_t)len) < 0)
+		return -EIO;
+	rf->cover_begun = 1;
+	rf->size = rf->eof_at = len;
+	if (f->slot >= 0) {
+		rf->inflight[f->slot].start = 0;
+		rf->inflight[f->slot].end = len;
+	}
+	f->ce = rf->ce;
+	f->cover = 1;
+	f->start = f->next = f->bufoff = 0;
+	f->end = len;
+	pthread_cond_broadcast(&rf->cond);
+	return 0;
+}
+
+/* on_head's part for cover pages: -1 when the answer is the stored file
+ * (go on), 0 when it is this open file's cover-page document, 1 to
+ * abort (f->err set: FETCH_COVER to read the file whole from now on). */
+static int cover_head(struct fetch *f, const struct rest_content_head *h)
+{
+	struct rfile *rf = f->rf;
+	int64_t len = h->whole	    ? h->length
+		      : h->range_ok ? (int64_t)h->total
+				    : -1;
+	int cover;
+
+	pthread_mutex_lock(&rf->lock);
+	cover = rf->cover;
+	if (!cover && cover_detect(rf->md5, rf->json_size, len, h->etag)) {
+		cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		f->err = FETCH_COVER;
+	} else if (cover && (!h->whole || len < 0)) {
+		/* A range (asked before the switch): of another document. */
+		f->err = h->whole ? -EIO : FETCH_COVER;
+		if (h->whole)
+			log_error("bitstream %s: a cover-page document without "
+				  "Content-Length",
+				  rf->uuid);
+	} else if (cover) {
+		f->err = cover_take(f, (uint64_t)len);
+		/* The next open reads the stored file (ranged, MD5) when
+		 * this document is no cover page (citation pages off). */
+		if (cover_detect(rf->md5, rf->json_size, len, h->etag))
+			cover_note(rf->r->covers, rf->uuid, rf->md5, len);
+		else
+			cover_forget(rf->r->covers, rf->uuid, rf->md5);
+	}
+	pthread_mutex_unlock(&rf->lock);
+	return f->err ? 1 : cover ? 0 : -1;
+}
+
+/* Turns rf into a cover-page file after an answer showed one: a private
+ * entry, whole responses only. 0, or -ESTALE when bytes of the stored
+ * file were read through it already (the next open starts as a cover). */
+static int cover_switch(struct rfile *rf)
+{
+	struct content_entry *ce = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&rf->lock);
+	if (rf->cover)
+		goto out;
+	if (rf->served || content_present_from(rf->ce, 0) < rf->size) {
+		log_warn("bitstream %s: now served with a cover page, after "
+			 "bytes of the stored file were read: this open "
+			 "fails (ESTALE)",
+			 rf->uuid);
+		rc = -ESTALE;
+		goto out;
+	}
+	rc = content_open(rf->r->cache, rf->uuid, "", (int64_t)rf->size, &ce);
+	if (rc)
+		goto out;
+	rf->ce_stored = rf->ce;
+	__atomic_store_n(&rf->ce, ce, __ATOMIC_RELEASE);
+	__atomic_store_n(&rf->cover, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&rf->no_range, 1, __ATOMIC_RELEASE);
+	log_info("bitstream %s: served with a citation cover page: read as "
+		 "one whole response, checked by its length, not its MD5",
+		 rf->uuid);
+out:
+	pthread_mutex_unlock(&rf->lock);
+	return rc;
+}
+
 /* on_head: accepts only a range that matches the request (or the whole
  * file when it can be used); other answers are judged afterwards. */
 static int fetch_head(const struct rest_content_head *h, void *ctx)
 {
 	struct fetch *f = ctx;
 	struct rfile *rf = f->rf;
+	int c;
 
 	f->got_headers = 1;
 	f->buflen = 0;
 	f->next = f->bufoff = f->start;
+	/* A citation cover page (core/cover.h): another document. */
+	if ((c = cover_head(f, h)) >= 0)
+		return c;
 	if (!h->whole) {
 		if (!h->range_ok || h->first != f->start ||
 		    h->last != f->end - 1) {
@@ -425,7 +574,7 @@ static int fetch_result(struct fetch *f, int rc,
 {
 	*fatal = 0;
 	if (f->err) {
-		*fatal = f->err != FETCH_WHOLE_NEEDED;
+		*fatal = f->err != FETCH_WHOLE_NEEDED && f->err != FETCH_COVER;
 		return f->err;
 	}
 	if (rc == -ERANGE)
@@ -447,6 +596,7 @@ static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
 
 	memset(f, 0, sizeof(*f));
 	f->rf = rf;
+	f->ce = __atomic_load_n(&rf->ce, __ATOMIC_ACQUIRE);
 	f->start = start;
 	f->end = end;
 	f->slot = slot;
@@ -494,6 +644,10 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 	if (fetch_flush(&f) < 0 && !f.err)
 		f.err = -EIO;
 	rc = fetch_result(&f, rc, &res, fatal);
+	if (rc == FETCH_COVER) { /* core/cover.h: read it whole now */
+		rc = cover_switch(rf);
+		*fatal = rc < 0;
+	}
 	if (rc && rc != -ECANCELED && rc != FETCH_WHOLE_NEEDED)
 		log_debug("bitstream %s: bytes %llu-%llu: %s (status %ld, %s)",
 			  rf->uuid, (unsigned long long)start,
@@ -539,8 +693,8 @@ static void maybe_verify(struct rfile *rf)
 {
 	int rc;
 
-	if (!rf->md5[0] || !content_complete(rf->ce) ||
-	    content_verified(rf->ce))
+	if (!rf->md5[0] || __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE) ||
+	    !content_complete(rf->ce) || content_verified(rf->ce))
 		return;
 	pthread_mutex_lock(&rf->lock);
 	if (rf->verifying) {
@@ -564,6 +718,152 @@ static void maybe_verify(struct rfile *rf)
 			 strerror(-rc));
 	}
 	pthread_mutex_unlock(&rf->lock);
+}
+
+/* ---- the hasher of a large file ------------------------------------------ */
+
+/* Whether the hasher goes on (rf->lock held): not after a verdict, nor
+ * after the last close or at unmount (hash_finish takes over then). */
+static int hasher_goes_on(struct rfile *rf)
+{
+	return !rf->fatal && rf->hashed < rf->size && !rf->stop &&
+	       !is_closing(rf->r);
+}
+
+/* Hashes the present run at rf->hashed (rf->lock held, dropped while
+ * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error. */
+static int hasher_step(struct rfile *rf, char *buf)
+{
+	uint64_t off = rf->hashed, n = content_present(rf->ce, off, FLUSH_SIZE);
+	ssize_t got;
+	int fd;
+
+	if (!n)
+		return 0;
+	fd = content_fd_present(rf->ce, off, n);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_unlock(&rf->lock);
+	got = pread(fd, buf, n, (off_t)off);
+	if (got == (ssize_t)n)
+		content_md5_update(&rf->hash, buf, n);
+	pthread_mutex_lock(&rf->lock);
+	if (got != (ssize_t)n)
+		return -1;
+	rf->hashed += n;
+	return 1;
+}
+
+/* Takes the hasher's digest as the verdict. A mismatch is confirmed by
+ * hashing the file again before it condemns the copy: a block dropped
+ * and fetched again while the hasher read it must not. */
+static void hasher_verdict(struct rfile *rf)
+{
+	char hex[33];
+
+	content_md5_final(&rf->hash, hex);
+	if (content_mark_verified(rf->ce, hex) != -EIO)
+		return;
+	log_warn("bitstream %s: downloaded bytes have MD5 %s, not %s; "
+		 "checking the cached copy again",
+		 rf->uuid, hex, rf->md5);
+	/* Also after the last close (rf->stop): only an unmount stops it. */
+	if (content_verify_md5_stoppable(rf->ce, &rf->r->closing) != -EIO)
+		return;
+	log_error("bitstream %s: downloaded content does not match its MD5 "
+		  "%s; cached copy dropped",
+		  rf->uuid, rf->md5);
+	content_drop(rf->ce);
+	pthread_mutex_lock(&rf->lock);
+	rf->fatal = -EIO;
+	pthread_cond_broadcast(&rf->cond);
+	pthread_mutex_unlock(&rf->lock);
+}
+
+/* Lowers the calling thread's priority by HASHER_NICE: the hasher yields
+ * the CPU to the threads a reader waits for (the streams, the FUSE
+ * threads; and, in one scheduling group, the reader itself) and catches
+ * up when they idle. */
+static void hasher_nice(void)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int prio;
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (prio == -1 && errno)
+		return;
+	prio = prio + HASHER_NICE > 19 ? 19 : prio + HASHER_NICE;
+	if (setpriority(PRIO_PROCESS, tid, prio) < 0)
+		log_debug("hasher: setpriority: %s", strerror(errno));
+}
+
+/* Hashes a large file front to back as its bytes reach the cache, behind
+ * the streams (which never wait for it), and records the verdict in the
+ * cache map, also after the last close of a complete file. */
+static void *hasher_main(void *arg)
+{
+	struct rfile *rf = arg;
+	char *buf = malloc(FLUSH_SIZE);
+	struct timespec ts;
+	int rc = buf ? 0 : -1, done;
+
+	hasher_nice();
+	pthread_mutex_lock(&rf->lock);
+	while (rc >= 0 && hasher_goes_on(rf)) {
+		rc = hasher_step(rf, buf);
+		if (rc == 0) {
+			ts = deadline_ms(500);
+			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
+		}
+	}
+	done = rf->hashed == rf->size && !rf->fatal;
+	pthread_mutex_unlock(&rf->lock);
+	if (done)
+		hasher_verdict(rf);
+	free(buf);
+	return NULL;
+}
+
+/* After the last close (or at unmount) and the hasher's end: hashes the
+ * rest of a complete file in this thread, at the daemon's priority (the
+ * hasher's is low), so that its verdict is kept in the cache map and the
+ * next mount does not hash it again. */
+static void hash_finish(struct rfile *rf, int started)
+{
+	char *buf;
+	int rc = 1;
+
+	if (!started || !content_complete(rf->ce) ||
+	    !(buf = malloc(FLUSH_SIZE)))
+		return;
+	pthread_mutex_lock(&rf->lock);
+	if (rf->fatal || rf->hashed >= rf->size)
+		rc = 0;
+	while (rc > 0 && rf->hashed < rf->size)
+		rc = hasher_step(rf, buf);
+	pthread_mutex_unlock(&rf->lock);
+	free(buf);
+	if (rc > 0)
+		hasher_verdict(rf);
+}
+
+/* Starts the hasher of a large file not verified yet (rf->lock held). */
+static void hasher_ensure(struct rfile *rf)
+{
+	int rc;
+
+	if (rf->hasher_started || !rf->md5[0] ||
+	    __atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE) ||
+	    rf->size <= VERIFY_INLINE_MAX || rf->stop || rf->fatal ||
+	    is_closing(rf->r) || content_verified(rf->ce))
+		return;
+	rc = pthread_create(&rf->hasher, NULL, hasher_main, rf);
+	if (rc) {
+		log_warn("cannot start a hashing thread: %s", strerror(rc));
+		return;
+	}
+	rf->hasher_started = 1;
 }
 
 /* ---- the streaming worker ------------------------------------------------ */
@@ -669,7 +969,7 @@ static void *worker_main(void *arg)
 	time_t idle_since = mono_s();
 	uint64_t start, end, got;
 	struct wfails fails = {0, 0};
-	int rc, slot, whole, fatal;
+	int rc, slot, whole, fatal, verify;
 	struct timespec ts;
 	long wait;
 
@@ -710,8 +1010,9 @@ static void *worker_main(void *arg)
 			pthread_cond_timedwait(&rf->cond, &rf->lock, &ts);
 		}
 	}
+	verify = !rf->hasher_started;
 	pthread_mutex_unlock(&rf->lock);
-	if (!rf->stop && !is_closing(r))
+	if (verify && !rf->stop && !is_closing(r))
 		maybe_verify(rf);
 	pthread_mutex_lock(&rf->lock);
 	rf->worker_running--;
@@ -761,7 +1062,7 @@ static int worker_ensure(struct rfile *rf)
 /* Stops and joins the worker. No lock held. */
 static void worker_stop(struct rfile *rf)
 {
-	int i;
+	int i, started;
 
 	pthread_mutex_lock(&rf->lock);
 	__atomic_store_n(&rf->stop, 1, __ATOMIC_RELEASE);
@@ -772,6 +1073,12 @@ static void worker_stop(struct rfile *rf)
 			pthread_join(rf->wslot[i].thread, NULL);
 		rf->wslot[i].started = 0;
 	}
+	/* A complete file's hash is finished here (its verdict is kept). */
+	started = rf->hasher_started;
+	if (started)
+		pthread_join(rf->hasher, NULL);
+	rf->hasher_started = 0;
+	hash_finish(rf, started);
 }
 
 /* ---- reads ------------------------------------------------------------------
@@ -858,8 +1165,10 @@ static int read_decided(struct rfile *rf, struct rwait *w, uint64_t *miss,
 		return *ret = 0, 1;
 	w->want = w->lim - w->o < w->size ? w->lim - w->o : w->size;
 	have = content_present(rf->ce, w->o, w->want);
-	if (have == w->want)
+	if (have == w->want) {
+		rf->served = 1; /* cover_take: no other document now */
 		return *ret = (ssize_t)w->want, 1;
+	}
 	if (rf->err_gen != w->gen)
 		return *ret = rf->err, 1;
 	*miss = content_missing_from(rf->ce, w->o + have);
@@ -990,15 +1299,11 @@ static ssize_t read_finish(struct reader_file *h, const struct rwait *w,
 		if (miss < lim && miss < rf->demand + ahead_limit(rf))
 			worker_ensure(rf);
 	}
-	verify = ret > 0 && !rf->worker_running;
-	/* A large complete file is checked by the worker thread (it finds
-	 * nothing to fetch and verifies), not in this read. */
-	if (verify && rf->size > VERIFY_INLINE_MAX) {
-		verify = 0;
-		if (rf->md5[0] && content_complete(rf->ce) &&
-		    !content_verified(rf->ce) && !rf->fatal)
-			worker_ensure(rf);
-	}
+	/* A large file is checked by its hasher, not in this read. */
+	if (ret > 0 && rf->size > VERIFY_INLINE_MAX)
+		hasher_ensure(rf);
+	verify =
+	    ret > 0 && !rf->worker_running && rf->size <= VERIFY_INLINE_MAX;
 	pthread_mutex_unlock(&rf->lock);
 	if (ret > 0)
 		content_note_read(rf->ce, w->o, (uint64_t)ret);
@@ -1118,10 +1423,29 @@ int reader_size(struct reader *r, const char *uuid, int64_t *size)
 static void rfile_free(struct rfile *rf)
 {
 	content_close(&rf->ce);
+	if (rf->ce_stored)
+		content_close(&rf->ce_stored);
 	pthread_cond_destroy(&rf->cond);
 	pthread_mutex_destroy(&rf->lock);
 	pthread_mutex_destroy(&rf->hash_lock);
 	free(rf);
+}
+
+/* Opens rf's content entry: the stored file's, or for a bitstream seen
+ * with a cover page (core/cover.h) a private one of the size last served
+ * (the response tells the real one). 0 or -errno. */
+static int open_entry(struct reader *r, struct rfile *rf)
+{
+	int64_t served;
+
+	if (rf->md5[0] && cover_known(r->covers, rf->uuid, rf->md5, &served)) {
+		rf->cover = 1;
+		rf->no_range = 1;
+		rf->size = rf->eof_at = (uint64_t)served;
+		return content_open(r->cache, rf->uuid, "", served, &rf->ce);
+	}
+	return content_open(r->cache, rf->uuid, rf->md5, (int64_t)rf->json_size,
+			    &rf->ce);
 }
 
 int reader_open(struct reader *r, const char *uuid, const char *md5,
@@ -1151,7 +1475,7 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 		for (rf = r->files; rf; rf = rf->next)
 			if (rf->md5[0] && !strcmp(rf->uuid, uuid) &&
 			    !strcasecmp(rf->md5, md5) &&
-			    rf->size == (uint64_t)size && !rf->fatal)
+			    rf->json_size == (uint64_t)size && !rf->fatal)
 				break;
 	if (rf) {
 		rf->refs++;
@@ -1166,14 +1490,14 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	rf->refs = 1;
 	snprintf(rf->uuid, sizeof(rf->uuid), "%s", uuid);
 	snprintf(rf->md5, sizeof(rf->md5), "%s", known ? md5 : "");
-	rf->size = (uint64_t)size;
+	rf->size = rf->json_size = (uint64_t)size;
 	rf->eof_at = rf->size;
 	rf->window = WIN_MIN;
 	pthread_mutex_init(&rf->lock, NULL);
 	pthread_mutex_init(&rf->hash_lock, NULL);
 	content_md5_init(&rf->hash);
 	pthread_cond_init(&rf->cond, NULL);
-	rc = content_open(r->cache, uuid, rf->md5, size, &rf->ce);
+	rc = open_entry(r, rf);
 	if (rc) {
 		rfile_free(rf);
 		rf = NULL;
@@ -1244,7 +1568,13 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 	if (r->streams > STREAMS_MAX)
 		r->streams = STREAMS_MAX;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
-	if (!r->cache) {
+	r->covers = cover_new();
+	if (!r->cache || !r->covers) {
+		if (r->cache) {
+			content_free(&r->cache);
+			snprintf(err, errlen, "out of memory");
+		}
+		cover_free(&r->covers);
 		free(r);
 		return NULL;
 	}
@@ -1291,6 +1621,7 @@ void reader_free(struct reader **rp)
 		rfile_free(rf);
 	}
 	content_free(&r->cache);
+	cover_free(&r->covers);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1307,4 +1638,24 @@ void reader_cache_use(struct reader *r, uint64_t *used, uint64_t *cap)
 int reader_space(struct reader *r, struct statvfs *out)
 {
 	return r && r->cache ? content_space(r->cache, out) : -ENOENT;
+}
+
+/* The table of bitstreams seen with a cover page (fs: stat, xattr). */
+struct cover_table *reader_covers(struct reader *r)
+{
+	return r ? r->covers : NULL;
+}
+
+/* The size of the cover-page document f reads, -1 for the stored file. */
+int64_t reader_served_size(struct reader_file *f)
+{
+	struct rfile *rf = f->rf;
+	int64_t v;
+
+	if (!__atomic_load_n(&rf->cover, __ATOMIC_ACQUIRE))
+		return -1; /* every read asks: no lock for the usual case */
+	pthread_mutex_lock(&rf->lock);
+	v = rf->cover ? (int64_t)rf->size : -1;
+	pthread_mutex_unlock(&rf->lock);
+	return v;
 }

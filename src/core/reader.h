@@ -11,6 +11,8 @@
  * from the last byte received; 5xx and timeouts are retried with backoff.
  * A file that is complete in the cache is checked against its MD5 once; a
  * mismatch is logged, the cached copy dropped, and reads fail with EIO.
+ * A PDF the server serves with a citation cover page is read whole, one
+ * document per open file, and never checked against the MD5 (cover.h).
  * Memory stays bounded whatever the file size. Thread safe. */
 #ifndef DSPACEFS_READER_H
 #define DSPACEFS_READER_H
@@ -31,7 +33,7 @@ struct reader_config {
 				* 0 → 60 */
 	int streams;	       /* parallel ranged requests of one sequential
 				* reader (the next window in flight while one
-				* streams); 0 → 2, at most 8 */
+				* streams); 0 → 3, at most 8 */
 };
 
 struct reader *reader_new(struct session *s, const struct reader_config *cfg,
@@ -67,6 +69,12 @@ void reader_close(struct reader_file **f);
  * of its first byte) and remembered for the last few bitstreams. 0, or
  * -EIO when the server does not tell it. */
 int reader_size(struct reader *r, const char *uuid, int64_t *size);
+
+/* Citation cover pages (core/cover.h): the bitstreams seen with one,
+ * and the size of the document a handle reads (-1: the stored file, as
+ * sizeBytes says). */
+struct cover_table *reader_covers(struct reader *r);
+int64_t reader_served_size(struct reader_file *f);
 
 /* The content cache's use and capacity, bytes (status file, statfs). */
 void reader_cache_use(struct reader *r, uint64_t *used, uint64_t *cap);

@@ -121,8 +121,9 @@ int tree_refresh_all(struct tree *t);
 #define TREE_UUID_NAME ".uuid"
 
 /* The object with that UUID: from the cache when known (0 requests), else
- * asked for (dso/find) and kept with no directory entry. -ENOENT for a
- * malformed or unknown UUID. */
+ * asked for (rest_find_uuid: one request for a community, collection or
+ * discoverable item, three for the rest) and kept with no directory
+ * entry. -ENOENT for a malformed or unknown UUID. */
 int tree_find_uuid(struct tree *t, const char *uuid, struct tree_node *out);
 /* Keeps the first max items of a search result (l's entries without a
  * parent) that the cache does not know yet like tree_find_uuid's, so that

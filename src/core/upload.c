@@ -39,6 +39,10 @@
  * it (the row keeps its uuid in replaces) */
 #define ST_DELETE_PENDING "delete-pending"
 #define DELETE_ATTEMPTS 3
+/* A closed file under a temporary name (rsync's ".NAME.XXXXXX") waits
+ * this long for the rename to its final name before it is uploaded
+ * under the name it has. */
+#define DEFER_MS 2000
 
 /* An upload streamed while the file is being written (new files written
  * from offset 0 in order). Lives until the file is freed. */
@@ -86,8 +90,12 @@ struct upload_file {
 	int stream_ok;	       /* u->lock: may stream on a first write at 0 */
 	int wrote;	       /* u->lock: a write() arrived since the create */
 	unsigned writers;      /* u->lock: handles open for writing */
+	int deferred;	       /* u->lock: closed, waits for a rename (holds
+				* a reference) */
+	int64_t defer_until;   /* u->lock: then it is uploaded as it is */
 	struct stream *stream; /* u->lock to set; then fixed */
 	pthread_mutex_t io;    /* serialises commits and truncation */
+	unsigned cuts;	       /* atomic: truncations that cut bytes off */
 	struct upload_file *next;
 };
 
@@ -117,6 +125,7 @@ struct upload {
 	unsigned seq;
 	int streams;	     /* lock: streaming uploads running */
 	int64_t next_id;     /* lock: the id of the next journal row */
+	uint64_t changes;    /* atomic: upload_changes() */
 	pthread_mutex_t cmd; /* serialises commands and the start-up check */
 	pthread_t check;     /* the start-up check of "uploading" rows */
 	struct gone *gone;   /* lock */
@@ -126,7 +135,24 @@ struct upload {
 	 * draft's ORIGINAL), or 0: upload_set_draft_target */
 	int64_t (*draft_of)(void *ctx, const char *bundle_uuid);
 	void *draft_ctx;
+	/* the uploads that wait for a rename (upload_flush) */
+	pthread_t defer_th;
+	pthread_cond_t defer_cv;
+	int defer_started; /* lock: defer_th runs (joined at free) */
+	int defer_stop;	   /* lock: upload everything now, then end */
+	int no_time;	   /* atomic: the server refused a time in an upload */
 };
+
+/* Counts a change of what listings show of u's files, once it is made. */
+static void changed(struct upload *u)
+{
+	__atomic_add_fetch(&u->changes, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t upload_changes(struct upload *u)
+{
+	return u ? __atomic_load_n(&u->changes, __ATOMIC_SEQ_CST) : 0;
+}
 
 /* Sets where uploads into a draft's bundle go (see upload.h). */
 void upload_set_draft_target(struct upload *u,
@@ -162,6 +188,24 @@ static int send_body(struct upload *u, const char *bundle, const char *name,
 static void stream_free(struct stream *s);
 static int delete_retry(struct upload *u, const char *uuid);
 static void gone_flush(struct upload *u);
+static int defer_end(struct upload_file *f);
+static int row_copy(const struct upload_file *f, struct cache_upload *j);
+static void defer_stop(struct upload *u);
+
+/* Whether name is a temporary name that a rename to the final name
+ * follows: rsync's ".NAME.XXXXXX" (a dot, the name, a dot and 6 letters
+ * or digits). */
+static int temp_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n < 9 || name[0] != '.' || name[n - 7] != '.')
+		return 0;
+	for (size_t i = n - 6; i < n; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
 
 /* Milliseconds on the monotonic clock. */
 static int64_t mono_ms(void)
@@ -498,6 +542,14 @@ struct upload *upload_new(struct session *s, struct tree *t, struct cache *c,
 	}
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_mutex_init(&u->cmd, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&u->defer_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	u->seq = (unsigned)time(NULL);
 	recover(u);
 	return u;
@@ -513,6 +565,7 @@ void upload_free(struct upload **up)
 
 	if (!u)
 		return;
+	defer_stop(u);
 	if (u->checking)
 		pthread_join(u->check, NULL);
 	while (u->files) {
@@ -541,6 +594,7 @@ void upload_free(struct upload **up)
 		free(g->spool);
 		free(g);
 	}
+	pthread_cond_destroy(&u->defer_cv);
 	pthread_mutex_destroy(&u->lock);
 	pthread_mutex_destroy(&u->cmd);
 	free(u->spool_dir);
@@ -631,6 +685,7 @@ int upload_create(struct upload *u, uint64_t bundle_ino,
 	r = journal_start(u, f, ino);
 	if (r < 0)
 		goto fail;
+	changed(u);
 	*out = f;
 	return 0;
 fail:
@@ -1064,6 +1119,7 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 	}
 	if (streamed)
 		stream_wrote(f, (ssize_t)done);
+	changed(f->u);
 	return (ssize_t)done;
 }
 
@@ -1077,12 +1133,22 @@ ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off)
 	return n < 0 ? -errno : n;
 }
 
+unsigned upload_cuts(struct upload_file *f)
+{
+	return __atomic_load_n(&f->cuts, __ATOMIC_SEQ_CST);
+}
+
 int upload_truncate(struct upload_file *f, int64_t size)
 {
+	struct stat st;
 	int r = 0;
 
 	touch(f);
 	pthread_mutex_lock(&f->io);
+	/* Counted before the bytes go: a reader that sees the count
+	 * unchanged after its pread read none of the next version. */
+	if (fstat(f->fd, &st) == 0 && size < (int64_t)st.st_size)
+		__atomic_add_fetch(&f->cuts, 1, __ATOMIC_SEQ_CST);
 	if (f->stream) {
 		struct stream *s = f->stream;
 
@@ -1094,6 +1160,7 @@ int upload_truncate(struct upload_file *f, int64_t size)
 	if (ftruncate(f->fd, (off_t)size) < 0)
 		r = -errno;
 	pthread_mutex_unlock(&f->io);
+	changed(f->u);
 	if (r < 0)
 		write_failed(f, -r);
 	return r;
@@ -1102,7 +1169,8 @@ int upload_truncate(struct upload_file *f, int64_t size)
 void upload_stream_allow(struct upload_file *f)
 {
 	pthread_mutex_lock(&f->u->lock);
-	f->stream_ok = !f->stream && !f->uploaded_once;
+	/* a temporary name is uploaded at its rename, not while written */
+	f->stream_ok = !f->stream && !f->uploaded_once && !temp_name(f->j.name);
 	pthread_mutex_unlock(&f->u->lock);
 }
 
@@ -1128,41 +1196,84 @@ void upload_set_times(struct upload_file *f, int64_t mtime, int64_t ns)
 	pthread_mutex_unlock(&u->lock);
 }
 
-int upload_rename(struct upload_file *f, uint64_t bundle_ino,
-		  const char *bundle_uuid, const char *name,
-		  const char *mount_path, const char *replaces_uuid)
+/* Gives f the names of a rename (u->lock held): replaces is kept unless
+ * a new one is given, or set as it is with exact (an undo). */
+static int set_names(struct upload_file *f, uint64_t bundle_ino,
+		     const char *bundle_uuid, const char *name,
+		     const char *mount_path, const char *replaces_uuid,
+		     int exact)
 {
-	struct upload *u = f->u;
-	char *n, *p;
-	int r = 0;
+	char *n = strdup(name), *p = strdup(mount_path);
 
-	if (!name || !name[0]) /* an upload always has a name */
-		return -EINVAL;
-	n = strdup(name);
-	p = strdup(mount_path);
 	if (!n || !p) {
 		free(n);
 		free(p);
 		return -ENOMEM;
 	}
-	stream_break(f, "the file was renamed");
-	pthread_mutex_lock(&u->lock);
 	free(f->j.name);
 	free(f->j.path);
 	f->j.name = n;
 	f->j.path = p;
 	f->j.bundle_ino = bundle_ino;
 	snprintf(f->j.bundle_uuid, sizeof(f->j.bundle_uuid), "%s", bundle_uuid);
-	if (replaces_uuid && *replaces_uuid) {
+	if (exact) {
+		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s",
+			 replaces_uuid);
+	} else if (replaces_uuid && *replaces_uuid) {
 		if (f->j.replaces[0] && strcmp(f->j.replaces, replaces_uuid))
 			log_warn("%s replaces two files; the server keeps %s",
 				 mount_path, f->j.replaces);
 		snprintf(f->j.replaces, sizeof(f->j.replaces), "%s",
 			 replaces_uuid);
 	}
-	if (f->j.id)
-		r = cache_upload_update(u->c, &f->j);
+	return f->j.id ? cache_upload_update(f->u->c, &f->j) : 0;
+}
+
+/* A file that waited for its rename is uploaded under the new name now
+ * (the rename fails when the upload does, and is undone unless the file
+ * landed: old holds the names before). 0 or -errno. */
+static int rename_upload(struct upload_file *f, struct cache_upload *old)
+{
+	struct upload *u = f->u;
+	int r = defer_end(f), undo;
+
+	if (r >= 0)
+		return 0;
+	pthread_mutex_lock(&u->lock);
+	undo = f->st == F_FAILED;
+	if (undo && set_names(f, old->bundle_ino, old->bundle_uuid, old->name,
+			      old->path, old->replaces, 1) < 0)
+		log_error("%s: the failed rename could not be undone",
+			  old->path);
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
+	return r;
+}
+
+int upload_rename(struct upload_file *f, uint64_t bundle_ino,
+		  const char *bundle_uuid, const char *name,
+		  const char *mount_path, const char *replaces_uuid)
+{
+	struct upload *u = f->u;
+	struct cache_upload old = {0};
+	int r, waits;
+
+	if (!name || !name[0]) /* an upload always has a name */
+		return -EINVAL;
+	stream_break(f, "the file was renamed");
+	pthread_mutex_lock(&u->lock);
+	/* the final name of a file that waits for it: kept to undo */
+	waits = f->deferred && !temp_name(name);
+	if (waits)
+		r = row_copy(f, &old);
+	r = waits && r < 0 ? r
+			   : set_names(f, bundle_ino, bundle_uuid, name,
+				       mount_path, replaces_uuid, 0);
+	pthread_mutex_unlock(&u->lock);
+	changed(u);
+	if (r == 0 && waits)
+		r = rename_upload(f, &old);
+	cache_upload_release(&old);
 	return r;
 }
 
@@ -1257,12 +1368,44 @@ static int newer_there(struct upload *u, const char *bundle, const char *name,
 	return found;
 }
 
-/* POSTs the spool with retries; appends the new bitstream to out. An
- * overwrite on DSpace 10 replaces the content instead when the server
- * allows it (*replaced set: the old version is gone already). */
+/* Sends the spool into bundle with the modification time tm (sec, ns;
+ * sec < 0: none) in the upload itself, so that no PATCH has to follow
+ * (a bundle's route only). A server that refuses it there (an EIO, e.g.
+ * 422 for a registry without dcterms.modified: nothing stored) gets the
+ * upload again without it, after a check that the first did not land,
+ * and no time in uploads for the rest of the mount. */
+static int send_spool(struct upload *u, const char *bundle, const char *name,
+		      const char *spool, const char *md5, const int64_t tm[2],
+		      struct dso_list *out)
+{
+	struct dspace_draft_body b = {.path = spool};
+	int r;
+
+	if (tm[0] < 0 || into_draft(u, bundle) ||
+	    __atomic_load_n(&u->no_time, __ATOMIC_RELAXED))
+		return send_body(u, bundle, name, &b, out);
+	r = rest_upload_bitstream_time(u->s, bundle, name, spool, tm[0], tm[1],
+				       out);
+	if (r != -EIO)
+		return r;
+	log_warn("upload of \"%s\" with its time in the request failed; "
+		 "sending times separately from now on",
+		 name);
+	__atomic_store_n(&u->no_time, 1, __ATOMIC_RELAXED);
+	r = already_there(u, bundle, name, md5, NULL, out);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	return send_body(u, bundle, name, &b, out);
+}
+
+/* POSTs the spool with retries (the modification time tm along, see
+ * send_spool); appends the new bitstream to out. An overwrite on DSpace
+ * 10 replaces the content instead when the server allows it (*replaced
+ * set: the old version is gone already). */
 static int post(struct upload *u, const char *bundle, const char *name,
 		const char *spool, const char *md5, const char *replaces,
-		int *replaced, struct dso_list *out, char *why, size_t whylen)
+		const int64_t tm[2], int *replaced, struct dso_list *out,
+		char *why, size_t whylen)
 {
 	int r = -EIO;
 
@@ -1283,8 +1426,6 @@ static int post(struct upload *u, const char *bundle, const char *name,
 				return 0;
 			}
 		}
-		struct dspace_draft_body b = {.path = spool};
-
 		r = -EOPNOTSUPP;
 		if (replaces && replaces[0] && !into_draft(u, bundle))
 			r = rest_replace_bitstream(u->s, replaces, name, spool,
@@ -1292,7 +1433,7 @@ static int post(struct upload *u, const char *bundle, const char *name,
 		if (r == 0)
 			*replaced = 1;
 		if (r == -EOPNOTSUPP)
-			r = send_body(u, bundle, name, &b, out);
+			r = send_spool(u, bundle, name, spool, md5, tm, out);
 		if (r == 0) {
 			struct dso *d = &out->v[out->n - 1];
 
@@ -1430,6 +1571,15 @@ static void delete_pending(struct upload *u, struct cache_upload *j, int d)
 		tree_invalidate(u->t, j->bundle_ino);
 }
 
+/* Whether bitstream d holds row j's modification time already. */
+static int time_there(const struct dso *d, const struct cache_upload *j)
+{
+	int64_t sec, ns;
+
+	return model_modified_time(d, &sec, &ns) == 0 && sec == j->mtime &&
+	       ns == j->mtime_ns;
+}
+
 /* What follows the arrival of row j's bitstream (l->v[0], size bytes):
  * the version it replaces deleted, the inode re-keyed, the times kept;
  * the bitstream moved to result when wanted. -errno when the old
@@ -1446,16 +1596,19 @@ static int arrived(struct upload *u, struct cache_upload *j, struct dso_list *l,
 		else
 			j->replaces[0] = '\0';
 	}
+	if (!l->v[0].mime && j->name) /* the answer has no format */
+		rest_format_for_name(u->s, j->name, &l->v[0].mime);
 	r = tree_add(u->t, j->bundle_ino, &l->v[0], j->ino, NULL);
 	if (r < 0)
 		tree_invalidate(u->t, j->bundle_ino);
 	if (j->has_times)
 		cache_set_times(u->c, l->v[0].uuid, l->v[0].md5, j->mtime,
 				j->mtime_ns);
-	/* the time on the server too; a DSpace 10 replace copied the old
-	 * version's, which is dropped */
-	if (j->has_times ||
-	    model_modified_time(&l->v[0], &(int64_t){0}, &(int64_t){0}) == 0)
+	/* the time on the server too, unless the upload carried it; a
+	 * DSpace 10 replace copied the old version's, which is dropped */
+	if (j->has_times ? !time_there(&l->v[0], j)
+			 : model_modified_time(&l->v[0], &(int64_t){0},
+					       &(int64_t){0}) == 0)
 		rest_set_modified(u->s, l->v[0].uuid,
 				  j->has_times ? j->mtime : -1, j->mtime_ns);
 	log_info("uploaded %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
@@ -1542,6 +1695,7 @@ static int do_upload(struct upload *u, struct cache_upload *j, int fd,
 	log_info("uploading %s (%" PRId64 " bytes, MD5 %s)", j->path, size,
 		 md5);
 	r = post(u, j->bundle_uuid, j->name, j->spool, md5, j->replaces,
+		 (int64_t[2]){j->has_times ? j->mtime : -1, j->mtime_ns},
 		 &replaced, &l, why, sizeof(why));
 	if (r < 0)
 		goto fail;
@@ -1662,6 +1816,153 @@ void upload_writer_open(struct upload_file *f)
 	pthread_mutex_unlock(&f->u->lock);
 }
 
+/* Takes f's wait for a rename off (u->lock held): 1 when it waited (the
+ * caller then owns the wait's reference). */
+static int defer_claim(struct upload_file *f)
+{
+	int was = f->deferred;
+
+	f->deferred = 0;
+	return was;
+}
+
+/* Ends a wait claimed by defer_claim: uploads f unless a writer has it
+ * open again (its close uploads it), and drops the wait's reference. */
+static int defer_finish(struct upload_file *f)
+{
+	int busy, r = 0;
+
+	pthread_mutex_lock(&f->u->lock);
+	busy = f->writers > 0;
+	pthread_mutex_unlock(&f->u->lock);
+	if (!busy)
+		r = upload_commit(f);
+	upload_unref(&f);
+	return r;
+}
+
+/* Ends f's wait for a rename, if it waits: 0 or the upload's -errno, 1
+ * when it did not wait. */
+static int defer_end(struct upload_file *f)
+{
+	int was;
+
+	pthread_mutex_lock(&f->u->lock);
+	was = defer_claim(f);
+	pthread_mutex_unlock(&f->u->lock);
+	return was ? defer_finish(f) : 1;
+}
+
+/* The first file of u whose wait is over (all when stopping), claimed;
+ * else NULL with *next the earliest end of a wait (u->lock held). */
+static struct upload_file *defer_due(struct upload *u, int64_t *next, int *any)
+{
+	int64_t now = mono_ms();
+
+	*next = INT64_MAX;
+	*any = 0;
+	for (struct upload_file *f = u->files; f; f = f->next) {
+		if (!f->deferred)
+			continue;
+		*any = 1;
+		if (u->defer_stop || f->defer_until <= now) {
+			defer_claim(f);
+			log_info("%s: no rename followed; uploading it under "
+				 "that name",
+				 f->j.path);
+			return f;
+		}
+		if (f->defer_until < *next)
+			*next = f->defer_until;
+	}
+	return NULL;
+}
+
+/* The thread of the files waiting for a rename: each one whose time is
+ * up is uploaded under the name it has (all at once when stopping). */
+static void *defer_main(void *arg)
+{
+	struct upload *u = arg;
+	struct upload_file *f;
+	struct timespec ts;
+	int64_t next;
+	int any;
+
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		f = defer_due(u, &next, &any);
+		if (f) {
+			pthread_mutex_unlock(&u->lock);
+			defer_finish(f);
+			pthread_mutex_lock(&u->lock);
+			continue;
+		}
+		if (u->defer_stop && !any)
+			break;
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&u->defer_cv, &u->lock);
+			continue;
+		}
+		ts.tv_sec = next / 1000;
+		ts.tv_nsec = (next % 1000) * 1000000L;
+		pthread_cond_timedwait(&u->defer_cv, &u->lock, &ts);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
+void upload_drain(struct upload *u)
+{
+	defer_stop(u);
+}
+
+/* Uploads what waits for a rename now and ends the thread (unmount). */
+static void defer_stop(struct upload *u)
+{
+	int started;
+
+	pthread_mutex_lock(&u->lock);
+	u->defer_stop = 1;
+	started = u->defer_started;
+	pthread_cond_broadcast(&u->defer_cv);
+	pthread_mutex_unlock(&u->lock);
+	if (started)
+		pthread_join(u->defer_th, NULL);
+}
+
+/* At the last writer's close of f: a new file under a temporary name
+ * waits for its rename (a reference held, journalled as closed, so a
+ * crash leaves an upload to check, never a lost file) instead of being
+ * uploaded under that name now; DEFER_MS at most. 1 when it waits. */
+static int defer(struct upload_file *f)
+{
+	struct upload *u = f->u;
+	int r = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (f->deferred) {
+		f->defer_until = mono_ms() + DEFER_MS;
+		r = 1;
+	} else if (f->st == F_WRITING && f->dirty && !f->werr && !f->stream &&
+		   !u->defer_stop && temp_name(f->j.name) &&
+		   (u->defer_started ||
+		    pthread_create(&u->defer_th, NULL, defer_main, u) == 0)) {
+		u->defer_started = 1;
+		f->deferred = 1;
+		f->refs++;
+		f->defer_until = mono_ms() + DEFER_MS;
+		snprintf(f->j.state, sizeof(f->j.state), ST_UPLOADING);
+		set_str(&f->j.error, "closed; waits for its rename to the "
+				     "final name");
+		if (f->j.id)
+			cache_upload_update(u->c, &f->j);
+		pthread_cond_broadcast(&u->defer_cv);
+		r = 1;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return r;
+}
+
 int upload_written(struct upload_file *f)
 {
 	int wrote;
@@ -1681,7 +1982,9 @@ int upload_flush(struct upload_file *f, int writer)
 	pthread_mutex_lock(&f->u->lock);
 	others = f->writers > 1;
 	pthread_mutex_unlock(&f->u->lock);
-	return others ? 0 : upload_commit(f);
+	if (others || defer(f))
+		return 0;
+	return upload_commit(f);
 }
 
 void upload_writer_close(struct upload_file *f)
@@ -1691,7 +1994,7 @@ void upload_writer_close(struct upload_file *f)
 	pthread_mutex_lock(&f->u->lock);
 	left = f->writers ? --f->writers : 0;
 	pthread_mutex_unlock(&f->u->lock);
-	if (!left)
+	if (!left && !defer(f))
 		upload_commit(f);
 }
 
@@ -1704,6 +2007,8 @@ void upload_discard(struct upload_file *f)
 	f->st = F_DISCARDED;
 	f->dirty = 0;
 	pthread_mutex_unlock(&u->lock);
+	changed(u);
+	defer_end(f); /* nothing to upload; drops a wait's reference */
 }
 
 /* The bytes s sent so far and their mean rate in bytes per second. */

@@ -102,6 +102,15 @@ ssize_t upload_write(struct upload_file *f, const char *buf, size_t size,
 		     off_t off);
 ssize_t upload_read(struct upload_file *f, char *buf, size_t size, off_t off);
 int upload_truncate(struct upload_file *f, int64_t size);
+/* A counter of the changes to files being written (created, written,
+ * truncated, renamed, discarded), counted once made: with tree_changes it
+ * tells whether a directory snapshot is older than what it lists. */
+uint64_t upload_changes(struct upload *u);
+/* How often the spool was cut shorter (an O_TRUNC open, a truncate):
+ * a reader sharing the spool of a file being written compares it with
+ * the count at its open, so that it never reads the next version's bytes
+ * after the head of the one it opened (it gets ESTALE instead). */
+unsigned upload_cuts(struct upload_file *f);
 /* Lets the upload of a new (empty) file start at its first write at
  * offset 0 and stream while it is written, so that flush mostly waits for
  * the server's answer. Any write out of order, truncation, rename, a
@@ -129,11 +138,20 @@ void upload_writer_open(struct upload_file *f);
 int upload_written(struct upload_file *f);
 /* close() of a handle on f (writer: it was opened for writing): only a
  * writer uploads, and only when no other writer has f open (the last
- * writer's close publishes the file; a reader's never does). */
+ * writer's close publishes the file; a reader's never does). A new file
+ * under a temporary name (rsync's ".NAME.XXXXXX") is not uploaded then:
+ * journalled as closed ("uploading"), it waits up to 2 s for its rename
+ * (upload_rename uploads it under the final name and fails when the
+ * upload does, renaming nothing), else it is uploaded under the name it
+ * has. */
 int upload_flush(struct upload_file *f, int writer);
 /* The release of a writer's handle: the last one commits what no flush
  * did (a failure is logged and journalled). */
 void upload_writer_close(struct upload_file *f);
+/* Uploads now the files closed under a temporary name that still wait
+ * for their rename (see upload_flush); at unmount, before the pending
+ * uploads are reported. */
+void upload_drain(struct upload *u);
 /* Drops the file (unlinked before upload): no upload, spool removed. */
 void upload_discard(struct upload_file *f);
 /* The writer gave up (killed by a signal, or interrupted in close): f is

@@ -45,16 +45,52 @@ int rest_parse_content_range(const char *v, uint64_t *a, uint64_t *b,
 	return *end ? -1 : 0;
 }
 
+/* A decimal Content-Length, or -1. */
+static int64_t content_length(const struct http_response *resp)
+{
+	const char *v = http_response_header(resp, "Content-Length");
+	unsigned long long n;
+	char *end;
+
+	if (!v || *v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return *end || errno || n > MODEL_SIZE_MAX ? -1 : (int64_t)n;
+}
+
+/* The ETag's value without W/ and quotes into out ("" if none). */
+static void etag_value(const struct http_response *resp, char *out, size_t len)
+{
+	const char *v = http_response_header(resp, "ETag");
+	size_t n;
+
+	out[0] = 0;
+	if (!v)
+		return;
+	if (!strncmp(v, "W/", 2))
+		v += 2;
+	if (*v == '"')
+		v++;
+	n = strcspn(v, "\"");
+	if (n < len)
+		snprintf(out, len, "%.*s", (int)n, v);
+}
+
 /* on_headers: a 206 to a ranged request or a 200 goes to the caller's
  * on_head; any other answer is judged by its status afterwards. */
 static int cget_headers(const struct http_response *resp, void *ctx)
 {
 	struct cget *g = ctx;
 	struct rest_content_head h = {0};
+	char etag[80];
 	const char *cr;
 
 	g->heard = 1;
 	g->accepted = 0;
+	etag_value(resp, etag, sizeof(etag));
+	h.etag = etag;
+	h.length = content_length(resp);
 	if (resp->status == 206 && g->req->ranged) {
 		cr = http_response_header(resp, "Content-Range");
 		h.content_range = cr ? cr : "";

@@ -56,11 +56,16 @@ int rest_get_object(struct session *s, enum dso_type type, const char *uuid,
 int rest_search_items(struct session *s, const char *scope_uuid,
 		      const char *query, size_t max, struct dso_list *out,
 		      int *capped);
-/* The object with that UUID: GET dso/find?uuid= (302 to the typed URL),
- * then that GET; 404 → -ENOENT. Appends the object. */
+/* The object with that UUID: one discovery search (search.resourceid) for
+ * a community, collection or discoverable item; else (bitstreams, bundles,
+ * withdrawn or private items) GET dso/find?uuid= (302 to the typed URL)
+ * and that GET; 404 → -ENOENT. Appends the object first (an item's
+ * bundles and bitstreams may follow it). */
 int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out);
-/* The object with that handle ("10673/20"): GET pid/find?id= (302), then
- * the typed GET; 404 → -ENOENT. Appends the object. */
+/* The object with that handle ("10673/20"): one discovery search (field
+ * handle) for a community, collection or discoverable item; else GET
+ * pid/find?id= (302), then the typed GET; 404 → -ENOENT. Appends the
+ * object first. */
 int rest_find_handle(struct session *s, const char *handle,
 		     struct dso_list *out);
 
@@ -87,6 +92,12 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out);
+/* The same with the modification time sec.ns in the new bitstream's
+ * dcterms.modified (the multipart properties' metadata, contract 6.3):
+ * no PATCH needed afterwards. */
+int rest_upload_bitstream_time(struct session *s, const char *bundle_uuid,
+			       const char *name, const char *path, int64_t sec,
+			       int64_t ns, struct dso_list *out);
 /* The same with the file's content from read/read_end/ctx, sent chunked
  * as it comes; one attempt only. read returns the bytes it copied into
  * buf (at most size * nitems), 0 at the end, REST_READ_ABORT to fail the
@@ -115,6 +126,9 @@ int session_replace_usable(struct session *s);
 int rest_set_name(struct session *s, enum dso_type type, const char *uuid,
 		  const char *name, struct dso_list *out);
 
+/* The MIME type DSpace gives a new bitstream called name (its format
+ * registry, read once per mount: what the server guesses at upload). */
+int rest_format_for_name(struct session *s, const char *name, char **mime);
 /* DSpace guesses a bitstream's format from its name at upload only: after
  * a rename (e.g. rsync's ".data.csv.Xy12" → "data.csv") this sets the
  * format the registry gives the new name's extension ("Unknown" when
@@ -189,6 +203,9 @@ struct rest_content_head {
 	uint64_t last;	/* (ranged) last byte of the body */
 	uint64_t total; /* (ranged) size of the file */
 	const char *content_range; /* as received, "" if none (logs) */
+	int64_t length;		   /* (whole) Content-Length, -1 if none */
+	const char *etag;	   /* the ETag without quotes and W/, "" if none
+				    * (a cover page has its own: core/cover.h) */
 };
 
 /* Return 0 to go on, non-zero to abort (the call returns -ECANCELED). */
@@ -252,8 +269,10 @@ struct dspace_draft {
  * the collection's submission definition). No submit right → -EACCES. */
 int dspace_draft_create(struct session *s, const char *coll, const char *title,
 			struct dspace_draft *out);
-/* The user's workspace items, every page (findBySubmitter). *v: caller
- * frees. */
+/* The user's drafts, every page: workspace items (findBySubmitter), then
+ * workflow items (workflow set; the discovery configuration "workspace",
+ * as findBySubmitter of workflow items is for administrators only). *v:
+ * caller frees. */
 int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n);
 /* DELETE submission/workspaceitems/{id}. */
 int dspace_draft_delete(struct session *s, int64_t id);

@@ -1006,10 +1006,33 @@ static json_t *meta_value(const char *s)
 			 "authority", "confidence", -1);
 }
 
-/* The multipart "properties" part of an upload: {"name": name}. */
-char *model_upload_properties(const char *name)
+/* The text of a modification time in MODEL_MODIFIED_FIELD:
+ * YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ. 0 or -EINVAL. */
+static int modified_text(int64_t sec, int64_t ns, char *v, size_t len)
 {
-	return dump(json_pack("{s:s}", "name", name));
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(v, len, "%Y-%m-%dT%H:%M:%S", &tm))
+		return -EINVAL;
+	snprintf(v + strlen(v), len - strlen(v), ".%09lldZ",
+		 (long long)(ns >= 0 && ns < 1000000000 ? ns : 0));
+	return 0;
+}
+
+/* The multipart "properties" part of an upload: {"name": name}, plus the
+ * modification time in its metadata when sec >= 0. */
+char *model_upload_properties(const char *name, int64_t sec, int64_t ns)
+{
+	char v[64];
+	json_t *mv;
+
+	if (sec < 0)
+		return dump(json_pack("{s:s}", "name", name));
+	if (modified_text(sec, ns, v, sizeof(v)) < 0 || !(mv = meta_value(v)))
+		return NULL;
+	return dump(json_pack("{s:s, s:{s:[o]}}", "name", name, "metadata",
+			      MODEL_MODIFIED_FIELD, mv));
 }
 
 /* The body that creates an archived, discoverable item titled title. */
@@ -1069,20 +1092,15 @@ int model_modified_time(const struct dso *d, int64_t *sec, int64_t *ns)
 char *model_modified_patch(int64_t sec, int64_t ns)
 {
 	char v[64], path[] = "/metadata/" MODEL_MODIFIED_FIELD;
-	time_t t = (time_t)sec;
-	struct tm tm;
 	json_t *mv, *ops;
 
 	ops = json_pack("[{s:s, s:s}]", "op", "remove", "path", path);
 	if (!ops || sec < 0)
 		return dump(ops);
-	if (!gmtime_r(&t, &tm) ||
-	    !strftime(v, sizeof(v), "%Y-%m-%dT%H:%M:%S", &tm)) {
+	if (modified_text(sec, ns, v, sizeof(v)) < 0) {
 		json_decref(ops);
 		return NULL;
 	}
-	snprintf(v + strlen(v), sizeof(v) - strlen(v), ".%09lldZ",
-		 (long long)(ns >= 0 && ns < 1000000000 ? ns : 0));
 	mv = meta_value(v);
 	if (!mv || json_array_append_new(ops, json_pack("{s:s, s:s, s:[o]}",
 							"op", "add", "path",

@@ -167,7 +167,7 @@ int model_parse_time(const char *s, int64_t *out);
 /* JSON bodies for the write path; malloc'd strings (caller frees), NULL
  * on ENOMEM or when an argument is not valid UTF-8. */
 /* Multipart "properties" of an upload: {"name": name}. */
-char *model_upload_properties(const char *name);
+char *model_upload_properties(const char *name, int64_t sec, int64_t ns);
 /* POST items?owningCollection=: an archived, discoverable item (§6.1). */
 char *model_item_create_body(const char *title);
 /* POST items/{u}/bundles: {"name": name, "metadata": {}} (§6.2). */

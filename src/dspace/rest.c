@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/errors.h"
 #include "util/log.h"
 #include "dspace/rest.h"
 
@@ -462,14 +463,52 @@ out:
 	return rc;
 }
 
+/* The community, collection or item with UUID u as discovery shows it:
+ * every indexed object's Solr document holds its UUID in search.resourceid
+ * (IndexFactoryImpl.buildDocument), a string field queried unquoted as
+ * DSpace does itself (BulkAccessControl: "search.resourceid:" + id); the
+ * default configuration returns communities, collections and the latest
+ * versions of archived, discoverable items (discovery.xml
+ * defaultFilterQueries), an item with the embeds of a listing. One request.
+ * Appends nothing (and returns 0) when discovery does not show it: bitstreams
+ * and bundles are not indexed, nor are withdrawn or private items shown. */
+static int search_uuid(struct session *s, const char *u, struct dso_list *out)
+{
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	url = api_url(s,
+		      "/discover/search/objects?query=search.resourceid%%3A%s"
+		      "&size=1&" ITEM_EMBED,
+		      u);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, 1);
+	free(url);
+	if (rc == 0 && out->n > start && strcmp(out->v[start].uuid, u) == 0)
+		return 0;
+	if (rc == 0 && out->n > start)
+		log_warn("search for %s answered %s", u, out->v[start].uuid);
+	while (out->n > start)
+		dso_release(&out->v[--out->n]);
+	return rc;
+}
+
 int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
 {
 	char u[UUID_LEN + 1];
+	size_t start = out->n;
 	char *url;
 	int rc;
 
 	if (safe_uuid(uuid, u))
 		return -EINVAL;
+	rc = search_uuid(s, u, out);
+	if (out->n > start || rc == -ENOMEM || err_is_unreachable(rc))
+		return rc; /* else not shown, or discovery failed: ask dso/find
+			    */
 	url = api_url(s, "/dso/find?uuid=%s", u);
 	if (!url)
 		return -ENOMEM;
@@ -478,13 +517,62 @@ int rest_find_uuid(struct session *s, const char *uuid, struct dso_list *out)
 	return rc;
 }
 
+/* Whether h is PREFIX/SUFFIX of letters, digits, '.', '_' and '-' only
+ * (safe inside a Solr phrase, as minted handles are). */
+static int plain_handle(const char *h)
+{
+	size_t slash = strcspn(h, "/");
+
+	if (!h[slash] || slash == 0 || !h[slash + 1] ||
+	    strchr(h + slash + 1, '/'))
+		return 0;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		      (*h >= '0' && *h <= '9') || strchr("._-/", *h)))
+			return 0;
+	return 1;
+}
+
+/* The community, collection or item with handle h as discovery shows it:
+ * their Solr documents hold it in "handle", a string field
+ * (DSpaceObjectIndexFactoryImpl.buildDocument, schema.xml). One request;
+ * appends nothing (and returns 0) when discovery does not show it. */
+static int search_handle(struct session *s, const char *h, struct dso_list *out)
+{
+	size_t start = out->n;
+	int64_t pos = 0;
+	char *url;
+	int rc;
+
+	url = api_url(s,
+		      "/discover/search/objects?query=handle%%3A%%22%s%%22"
+		      "&size=1&" ITEM_EMBED,
+		      h);
+	if (!url)
+		return -ENOMEM;
+	rc = list_pages(s, url, PAGE_DISCOVERY, NULL, "", out, &pos, 1);
+	free(url);
+	if (rc == 0 && out->n > start && out->v[start].handle &&
+	    strcmp(out->v[start].handle, h) == 0)
+		return 0;
+	while (out->n > start)
+		dso_release(&out->v[--out->n]);
+	return rc;
+}
+
 int rest_find_handle(struct session *s, const char *handle,
 		     struct dso_list *out)
 {
 	struct buf b = BUF_INIT;
+	size_t start = out->n;
 	char *url;
 	int rc;
 
+	if (plain_handle(handle)) {
+		rc = search_handle(s, handle, out);
+		if (out->n > start || rc == -ENOMEM || err_is_unreachable(rc))
+			return rc; /* else ask pid/find, as for other forms */
+	}
 	if (buf_adds(&b, session_api_url(s)) || buf_adds(&b, "/pid/find?id=") ||
 	    add_encoded(&b, handle)) {
 		buf_release(&b);
@@ -644,8 +732,8 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 
 /* The upload POST with file part f (its name and type are set here). */
 static int upload_post(struct session *s, const char *bundle_uuid,
-		       const char *name, struct http_part *f,
-		       struct dso_list *out)
+		       const char *name, int64_t sec, int64_t ns,
+		       struct http_part *f, struct dso_list *out)
 {
 	struct http_part parts[2];
 	char u[UUID_LEN + 1];
@@ -654,7 +742,7 @@ static int upload_post(struct session *s, const char *bundle_uuid,
 
 	if (safe_uuid(bundle_uuid, u))
 		return -EINVAL;
-	props = model_upload_properties(name);
+	props = model_upload_properties(name, sec, ns);
 	if (!props)
 		return -ENOMEM;
 	memset(parts, 0, sizeof(parts));
@@ -677,12 +765,21 @@ int rest_upload_bitstream(struct session *s, const char *bundle_uuid,
 			  const char *name, const char *path,
 			  struct dso_list *out)
 {
+	return rest_upload_bitstream_time(s, bundle_uuid, name, path, -1, 0,
+					  out);
+}
+
+/* The same with its modification time in the upload's metadata. */
+int rest_upload_bitstream_time(struct session *s, const char *bundle_uuid,
+			       const char *name, const char *path, int64_t sec,
+			       int64_t ns, struct dso_list *out)
+{
 	struct http_part f = {0};
 
 	if (!path)
 		return -EINVAL;
 	f.filepath = path;
-	return upload_post(s, bundle_uuid, name, &f, out);
+	return upload_post(s, bundle_uuid, name, sec, ns, &f, out);
 }
 
 /* Uploads a body produced by read() (chunked) as a new bitstream. */
@@ -699,7 +796,7 @@ int rest_upload_bitstream_stream(struct session *s, const char *bundle_uuid,
 	f.read = read;
 	f.read_end = read_end;
 	f.read_ctx = ctx;
-	return upload_post(s, bundle_uuid, name, &f, out);
+	return upload_post(s, bundle_uuid, name, -1, 0, &f, out);
 }
 
 /* Replaces a bitstream's content (DSpace 10): a new bitstream that keeps
@@ -782,6 +879,14 @@ static int format_for_name(struct session *s, const char *name, int64_t *id,
 	free(url);
 	free(reg);
 	return rc;
+}
+
+int rest_format_for_name(struct session *s, const char *name, char **mime)
+{
+	int64_t id;
+
+	*mime = NULL;
+	return format_for_name(s, name, &id, mime);
 }
 
 int rest_fix_format(struct session *s, const char *uuid, const char *name,

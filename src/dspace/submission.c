@@ -215,8 +215,13 @@ static int ws_item_uuid(struct session *s, json_t *ws, char *out)
 	int rc = 0;
 
 	if (!u) {
+		const char *t = json_string_value(json_object_get(ws, "type"));
+		int wf = t && strcmp(t, "workflowitem") == 0;
+
 		rc = sub_call(s, "GET",
-			      sub_url(s, "/submission/workspaceitems/%lld/item",
+			      sub_url(s, "/%s/%lld/item",
+				      wf ? "workflow/workflowitems"
+					 : "submission/workspaceitems",
 				      (long long)id),
 			      NULL, NULL, 200, &item);
 		if (rc)
@@ -322,18 +327,26 @@ static int whoami(struct session *s, char *out)
 	return rc;
 }
 
-/* Appends the drafts of one page; *next: the next page's number or -1. */
-static int drafts_page(struct session *s, json_t *page, struct dspace_draft **v,
-		       size_t *n, int *next)
+/* Appends the drafts of one page (workspace items; or, with found set,
+ * discovery results holding workflow items); *next: the next page's
+ * number or -1. */
+static int drafts_page(struct session *s, json_t *page, int found,
+		       struct dspace_draft **v, size_t *n, int *next)
 {
-	json_t *list = json_object_get(json_object_get(page, "_embedded"),
-				       "workspaceitems");
-	json_t *pg = json_object_get(page, "page"), *ws;
+	json_t *emb = json_object_get(page, "_embedded"), *list, *pg, *ws;
 	struct dspace_draft *nv;
 	size_t i;
 
+	if (found)
+		page = json_object_get(emb, "searchResult");
+	emb = json_object_get(page, "_embedded");
+	list = json_object_get(emb, found ? "objects" : "workspaceitems");
+	pg = json_object_get(page, "page");
 	json_array_foreach(list, i, ws)
 	{
+		if (found)
+			ws = json_object_get(json_object_get(ws, "_embedded"),
+					     "indexableObject");
 		nv = realloc(*v, (*n + 1) * sizeof(**v));
 		if (!nv)
 			return -ENOMEM;
@@ -349,7 +362,35 @@ static int drafts_page(struct session *s, json_t *page, struct dspace_draft **v,
 	return 0;
 }
 
-/* The user's workspace items (findBySubmitter, every page). */
+/* Appends the user's workflow items, every page. Only administrators may
+ * call workflowitems/search/findBySubmitter (WorkflowItemRestRepository:
+ * @PreAuthorize ADMIN); a submitter finds their own through the discovery
+ * configuration "workspace" of MyDSpace (discovery.xml
+ * workspaceConfiguration; SolrServiceWorkspaceWorkflowRestrictionPlugin
+ * filters on submitter_authority), and may read them
+ * (WorkflowRestPermissionEvaluatorPlugin: the submitter has READ). */
+static int workflow_mine(struct session *s, struct dspace_draft **v, size_t *n)
+{
+	json_t *page;
+	int rc = 0, next = 0;
+
+	while (rc == 0 && next >= 0) {
+		rc = sub_call(s, "GET",
+			      sub_url(s,
+				      "/discover/search/objects?configuration="
+				      "workspace&dsoType=XmlWorkflowItem"
+				      "&size=100&page=%d&embed=item",
+				      next),
+			      NULL, NULL, 200, &page);
+		if (rc == 0)
+			rc = drafts_page(s, page, 1, v, n, &next);
+		json_decref(page);
+	}
+	return rc;
+}
+
+/* The user's workspace items (findBySubmitter, every page), then their
+ * workflow items. */
 int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n)
 {
 	char me[UUID_LEN + 1];
@@ -368,9 +409,11 @@ int dspace_drafts_mine(struct session *s, struct dspace_draft **v, size_t *n)
 				      me, next),
 			      NULL, NULL, 200, &page);
 		if (rc == 0)
-			rc = drafts_page(s, page, v, n, &next);
+			rc = drafts_page(s, page, 0, v, n, &next);
 		json_decref(page);
 	}
+	if (rc == 0 && workflow_mine(s, v, n))
+		log_warn("the workflow items of %s cannot be listed", me);
 	if (rc) {
 		free(*v);
 		*v = NULL;

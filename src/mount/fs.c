@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/errors.h"
 #include "util/log.h"
+#include "core/cover.h"
 #include "core/draft.h"
 #include "core/edit.h"
 #include "core/virt.h"
@@ -29,6 +30,12 @@
  * from it, and larger requests are what make FUSE reads fast. */
 #define FS_BLKSIZE (1 << 20)
 
+/* The kernel's read-ahead for the mount, in KiB: READs of this size (its
+ * default is 128 KiB, and the INIT reply can only lower it). Not 1 MiB:
+ * a reply must fit in a pipe (pipe-max-size, 1 MiB) with its header to
+ * be spliced; libfuse copies larger ones through a buffer. */
+#define FS_READAHEAD_KB 512
+
 /* A directory snapshot taken at opendir, so that readdir offsets stay
  * valid while the listing is refreshed underneath. */
 struct dir_handle {
@@ -36,7 +43,7 @@ struct dir_handle {
 	size_t n;
 	uint64_t self_ino;
 	uint64_t parent_ino;
-	uint64_t changes; /* tree_changes() when it was taken */
+	uint64_t changes; /* edit_changes() when it was taken */
 };
 
 /* What an open file handle refers to. */
@@ -54,10 +61,12 @@ struct fs_file {
 	struct reader_file *rf;
 	uint64_t ino; /* FH_READ: the inode, and the generation of its */
 	uint64_t gen; /* content it was opened on (inval.h) */
+	int64_t told; /* FH_READ: the size the kernel was told (cover.h) */
 	struct upload_file *uf;
 	struct buf text; /* FH_STATUS: the snapshot read back */
 	int wrote;	 /* FH_STATUS: commands were written */
 	int writer;	 /* FH_UPLOAD: opened for writing (may publish) */
+	unsigned cuts;	 /* FH_UPLOAD: upload_cuts() at open */
 	struct virt_handle *vh;	     /* FH_VIRT */
 	struct metafile *mf;	     /* FH_META */
 	int fd;			     /* FH_SCRATCH */
@@ -235,6 +244,9 @@ static int node_size(const struct fs_config *c, const struct tree_node *n,
 {
 	int64_t v = n->size;
 
+	/* Served with a cover page (core/cover.h): the size served. */
+	if (c->reader && n->md5[0])
+		cover_known(reader_covers(c->reader), n->uuid, n->md5, &v);
 	if ((v < 0 || v > MODEL_SIZE_MAX) &&
 	    (!c->reader || reader_size(c->reader, n->uuid, &v) < 0))
 		return -EIO;
@@ -305,6 +317,72 @@ static void node_to_entry(const struct fs_config *c, const struct tree_node *n,
 	 * nor that of a virtual file (the size of its last snapshot). */
 	if (node_to_stat(c, n, &e->attr) < 0 || virt_is(n->ino))
 		e->attr_timeout = 0;
+}
+
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_octal(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 |
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = 0;
+}
+
+/* The bdi name ("0:42") of the mount on mountpoint; 0 or -ENOENT. */
+static int mount_bdi(const char *mountpoint, char *dev, size_t devlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, mdev[32], mdir[4096];
+	size_t cap = 0;
+	int rc = -ENOENT;
+
+	while (f && rc && getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%*d %*d %31s %*s %4095s", mdev, mdir) != 2)
+			continue;
+		unescape_octal(mdir);
+		if (!strcmp(mdir, mountpoint) && strchr(mdev, ':')) {
+			snprintf(dev, devlen, "%s", mdev);
+			rc = 0; /* the last one: mounts stack */
+		}
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* The kernel reads a file ahead in requests of at most the mount's
+ * read_ahead_kb (128), 8,192 READ round trips per GiB; only its sysfs
+ * file raises that, which needs root. Done once, at the first open: the
+ * INIT reply (which can only lower it) has been processed by then. */
+static void raise_readahead(const struct fs_config *c)
+{
+	static int done;
+	char dev[32], path[96];
+	int fd;
+
+	if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL) || !c->mountpoint ||
+	    mount_bdi(c->mountpoint, dev, sizeof(dev)) < 0)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || dprintf(fd, "%d\n", FS_READAHEAD_KB) < 0)
+		log_debug("read-ahead stays at the kernel's default: %s: %s",
+			  path, strerror(errno));
+	else
+		log_info("kernel read-ahead of the mount: %d KiB (%s)",
+			 FS_READAHEAD_KB, path);
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Asks the kernel for splice and async reads when it can do them. */
@@ -466,7 +544,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	tree_node_release(&self);
 	if (rc)
 		goto fail;
-	d->changes = tree_changes(c->tree);
+	d->changes = edit_changes(&e);
 	if (views_owns(ino))
 		rc = views_list(c->views, ino, &d->nodes, &d->n);
 	else
@@ -497,9 +575,11 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 	char *out;
 	size_t used = 0;
 	off_t i;
+	struct edit ed = edit_of(c);
 	/* A snapshot older than a rename or removal may name an inode by
-	 * a name it no longer has: no dentry from it (ino 0), only names. */
-	int link = plus && tree_changes(c->tree) == d->changes;
+	 * a name it no longer has, or an overwritten file's old size: no
+	 * dentry or attributes from it (ino 0), only names. */
+	int link = plus && edit_changes(&ed) == d->changes;
 
 	if (refuse_other(req, FS_READ, "readdir", 0, d->self_ino, NULL))
 		return;
@@ -726,15 +806,36 @@ static ssize_t itemfile_io(struct fs_file *h, char *rbuf, const char *wbuf,
 static int open_read(struct fs_config *c, const struct tree_node *n,
 		     struct fs_file *h, struct fuse_file_info *fi, int *direct)
 {
+	struct edit e = edit_of(c);
 	int r = reader_open(c->reader, n->uuid, n->md5, n->size, &h->rf);
 	int how;
 
 	if (r < 0)
 		return r;
 	how = inval_open(c->inval, n->ino, n->uuid, n->md5, n->size, &h->gen);
+	/* Replaced between the lookup and inval_open: that generation is
+	 * the new content's, the handle would read the old one under it
+	 * (the kernel then zero-fills past its end). Look up again. */
+	if (!edit_same_content(&e, n)) {
+		inval_close(c->inval, n->ino, h->gen);
+		reader_close(&h->rf);
+		h->gen = 0;
+		return -EAGAIN;
+	}
 	h->ino = n->ino;
+	/* Content new to the kernel: its cached size may be another
+	 * version's; a read past it must ask (inval_attr_now). */
+	if (how != INVAL_KEEP_CACHE)
+		inval_attr_now(c->inval, n->ino);
 	fi->keep_cache = !c->direct_io && how == INVAL_KEEP_CACHE;
 	*direct = c->direct_io || how == INVAL_DIRECT;
+	/* A cover page (core/cover.h): each open reads its own document,
+	 * so never the kernel's pages (nor its idea of the size) of another. */
+	h->told = n->size;
+	if (reader_served_size(h->rf) >= 0) {
+		fi->keep_cache = 0;
+		*direct = 1;
+	}
 	return 0;
 }
 
@@ -746,8 +847,9 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	struct edit e = edit_of(c);
 	struct fs_file *h;
 	struct tree_node n;
-	int direct = c->direct_io, r;
+	int direct = c->direct_io, r, tries = 0;
 
+	raise_readahead(c);
 	if (status_is(c->tree, ino))
 		return open_status(c, fi);
 	if (virt_is(ino))
@@ -759,6 +861,7 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	h = fh_new(FH_READ);
 	if (!h)
 		return -ENOMEM;
+again:
 	/* Being written: every open shares its spool. */
 	r = edit_open_pending(&e, ino, trunc, &h->uf);
 	if (r < 0 || h->uf)
@@ -773,6 +876,10 @@ static int do_open(struct fs_config *c, uint64_t ino, struct fuse_file_info *fi)
 	else
 		r = open_read(c, &n, h, fi, &direct);
 	tree_node_release(&n);
+	if (r == -EAGAIN && ++tries < 4)
+		goto again;
+	if (r == -EAGAIN)
+		r = -ESTALE; /* replaced again and again meanwhile */
 done:
 	if (r < 0) {
 		free(h);
@@ -783,6 +890,7 @@ done:
 	if (h->uf) {
 		h->kind = FH_UPLOAD;
 		h->writer = wr || trunc;
+		h->cuts = upload_cuts(h->uf);
 		if (h->writer)
 			upload_writer_open(h->uf);
 		fi->direct_io = 1;
@@ -821,8 +929,10 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 			   off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct inval *inv;
+	uint64_t ino;
 	ssize_t n;
-	int fd = -1;
+	int fd = -1, after;
 
 	/* A handle on a replaced version never puts old bytes into the
 	 * page cache that readers of the new one share. */
@@ -839,15 +949,38 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	/* A cover page (core/cover.h): a larger size is told before its
+	 * bytes, a smaller one after the reply (req and h may be gone). */
+	inv = fs_of(req)->inval;
+	ino = h->ino;
+	after = cover_tell(inv, ino, reader_served_size(h->rf), &h->told);
 	if (n == 0) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+	} else {
+		bv.buf[0].size = (size_t)n;
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 	}
-	bv.buf[0].size = (size_t)n;
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	if (after)
+		inval_attr_now(inv, ino);
+}
+
+/* Reads a file being written (its spool). A reader whose version was cut
+ * (an O_TRUNC open or truncate since its open: a new version) gets ESTALE,
+ * never the new version's bytes after the old one's head; writers share
+ * the spool as with a local file. */
+static ssize_t read_upload(struct fs_file *h, char *b, size_t size, off_t off)
+{
+	ssize_t n;
+
+	if (!h->writer && upload_cuts(h->uf) != h->cuts)
+		return -ESTALE;
+	n = upload_read(h->uf, b, size, off);
+	if (n > 0 && !h->writer && upload_cuts(h->uf) != h->cuts)
+		return -ESTALE;
+	return n;
 }
 
 /* Reads from a bitstream (spliced from the content cache), a spool or
@@ -893,7 +1026,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		n = h->kind == FH_UPLOAD ? upload_read(h->uf, b, size, off)
+		n = h->kind == FH_UPLOAD ? read_upload(h, b, size, off)
 					 : itemfile_io(h, b, NULL, size, off);
 		if (n < 0)
 			reply_err(req, (int)n);
@@ -1060,6 +1193,7 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 {
 	struct meta_field *meta = NULL;
 	size_t nmeta = 0, i;
+	int64_t cover;
 	int found = 0, rc = 0;
 	const char *type =
 	    n->type == DSO_NONE ? "repository" : dso_type_name(n->type);
@@ -1088,6 +1222,9 @@ static int collect_xattrs(struct fs_config *c, const struct tree_node *n,
 	if (n->type == DSO_BITSTREAM) {
 		if (n->md5[0])
 			XATTR("user.dspace.md5", n->md5);
+		if (n->md5[0] && cover_known(reader_covers(c->reader), n->uuid,
+					     n->md5, &cover))
+			XATTR("user.dspace.cover_page", "1");
 		if (n->mime && *n->mime)
 			XATTR("user.mime_type", n->mime);
 	}
@@ -1435,7 +1572,8 @@ static const struct fuse_lowlevel_ops fs_ops = {
 };
 
 /* inval's sink: one invalidation request to the kernel. Runs on inval's
- * worker thread, never inside a request handler. */
+ * worker thread, never inside a request handler, except attributes
+ * (inval_attr_now: no page lock involved). */
 static int notify_kernel(void *arg, const struct inval_req *r)
 {
 	struct fuse_session *se = arg;

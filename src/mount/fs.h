@@ -30,6 +30,7 @@ struct fs_config {
 	int anonymous;		 /* shown with read-only modes */
 	double entry_ttl;	 /* kernel dentry/attribute cache, seconds */
 	int direct_io;		 /* open files with direct_io */
+	const char *mountpoint;	 /* absolute; finds the mount's read-ahead */
 	time_t mount_time;	 /* times for objects that have none */
 	struct inval *inval;	 /* what the kernel caches; may be NULL */
 	uid_t owner;		 /* the mounting user: the only one who may

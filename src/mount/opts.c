@@ -87,7 +87,7 @@ static void usage_options(void)
 	    "    -o cache_max=SIZE      content cache cap, e.g. 500M, 10G "
 	    "(default 2G)\n"
 	    "    -o connections=N       parallel HTTP connections (default 4)\n"
-	    "    -o streams=N           ranges in flight per reader (2)\n"
+	    "    -o streams=N           ranges in flight per reader (3)\n"
 	    "    -o proxy=URL           HTTP(S) proxy (else the *_proxy vars)\n"
 	    "    -o timeout=SECONDS     fail a stalled transfer after this "
 	    "long (default 30)\n"
@@ -432,7 +432,7 @@ int opts_parse(struct fuse_args *args, struct dspacefs_opts *o)
 	o->search_max = 1000;
 	o->cache_max = 2ULL << 30;
 	o->connections = 4;
-	o->streams = 2;
+	o->streams = 3;
 	o->timeout = 30;
 	o->connect_timeout = 30;
 	o->stop_timeout = 60;

@@ -373,6 +373,8 @@ class Model:
         self.writes = []        # Version, in start order
         self.reads = []
         self.windows = {}       # name -> [(t0, t1, Version)] of writes
+        self.moves = []         # (t0, t1, src, dst) of renames that may
+                                # have happened
         self.final = {}         # name -> set of allowed final md5s / ABSENT
         self.ops = []           # (kind, detail, result)
         self.epoch = 0
@@ -526,6 +528,8 @@ class Workload:
             else:
                 m.final[dst], m.final[src] = a | b, a | {ABSENT}
             m.windows.setdefault(dst, []).append((t0, t1, None))
+            if res != "ENOENT":
+                m.moves.append((t0, t1, src, dst))
             m.ops.append((t0 - T0, t1 - T0, "rename", "%s -> %s" % (src, dst),
                           res))
 
@@ -688,12 +692,13 @@ def spool_of(cache, row_id, old_spool):
 
 
 def parse_status(text, cache):
-    """Rows of .dspacefs-status, either format:
+    """Rows of .dspacefs-status (after the header line), either format:
     old: id, state, path, size, spool file, last error
     new: id, kind (upload|draft), state, path, size, bytes sent, detail"""
     rows = []
     for line in text.splitlines():
-        if not line.strip():
+        # blank lines; the header line ("# session: ...", dspacefs(1))
+        if not line.strip() or line.startswith("# "):
             continue
         f = line.split("\t")
         if len(f) >= 7 and f[1] in ("upload", "draft"):
@@ -811,10 +816,25 @@ class Checks:
                 out.write("       ... and %d more\n" % (len(failures) - 12))
 
 
+def followed(m, rd):
+    """The names the file being read may have had during the read: its
+    name, and those it was renamed to meanwhile (a rename moves the open
+    file, as with a local file)."""
+    names = {rd.name}
+    for (t0, t1, src, dst) in sorted(m.moves, key=lambda x: x[0]):
+        if t0 <= rd.t1 and t1 >= rd.t0 and src in names:
+            names.add(dst)
+    return names
+
+
 def overlapping(m, rd):
     """Versions whose write overlapped the read (the reader may see the
-    file being written: a prefix of it, as with a local file)."""
-    return [v for (t0, t1, v) in m.windows.get(rd.name, [])
+    file being written: a prefix of it, as with a local file). A write to
+    a name the file was renamed to during the read counts: with a local
+    file too, an O_TRUNC open of the new name truncates the file the
+    reader holds open, which then ends early."""
+    return [v for name in followed(m, rd)
+            for (t0, t1, v) in m.windows.get(name, [])
             if v is not None and t0 <= rd.t1 and t1 >= rd.t0]
 
 

@@ -506,8 +506,14 @@ static void test_builders(void)
 {
 	char *s;
 
-	s = model_upload_properties("a \"b\".pdf");
+	s = model_upload_properties("a \"b\".pdf", -1, 0);
 	is_str(s, "{\"name\":\"a \\\"b\\\".pdf\"}", "upload properties");
+	free(s);
+	s = model_upload_properties("x.csv", 981173106, 5);
+	ok(s && strstr(s, "\"name\":\"x.csv\"") &&
+	       strstr(s, "\"metadata\":{\"dcterms.modified\":[{") &&
+	       strstr(s, "\"value\":\"2001-02-03T04:05:06.000000005Z\""),
+	   "upload properties with the modification time");
 	free(s);
 	s = model_bundle_create_body("ORIGINAL");
 	is_str(s, "{\"name\":\"ORIGINAL\",\"metadata\":{}}", "bundle body");
@@ -525,7 +531,7 @@ static void test_builders(void)
 	       strstr(s, "\"value\":{\"value\":\"new.pdf\""),
 	   "replace patch");
 	free(s);
-	ok(model_upload_properties("\xff\xfe") == NULL,
+	ok(model_upload_properties("\xff\xfe", -1, 0) == NULL,
 	   "invalid UTF-8 refused");
 }
 

@@ -5,6 +5,7 @@ import email.utils
 import hashlib
 import os
 import re
+import threading
 import time
 import uuid as uuidlib
 
@@ -100,20 +101,36 @@ class Content(Part):
         (SW/utils/BitstreamResource.java etag). Here the document is the cover
         page followed by the stored bytes, generated once per content and
         kept, so that ranges of it fit together (DSpace regenerates it per
-        request: clients must not combine ranges of separate responses)."""
+        request: clients must not combine ranges of separate responses).
+        A new generation (cover_generation, or every request with
+        cover_unstable: what DSpace does, SW/utils/BitstreamResource.java
+        fetchDocument per request and etag "the coverpage generation is not
+        stable") is another document, with the same ETag; its length is the
+        same while the generation number has as many digits. cover_trim
+        leaves out the last N stored bytes: a document shorter than sizeBytes
+        (DSpace's is the PDF loaded and saved again by PDFBox, of any
+        length)."""
         r = self.repo
-        path = os.path.join(r.tmp_dir, "cover-%s-%s.pdf" % (o["uuid"], o["md5"]))
+        with self.app.stats_lock:
+            if self.cfg.cover_unstable:
+                self.cfg.cover_generation += 1
+            gen = self.cfg.cover_generation
+        trim = max(0, self.cfg.cover_trim)
+        path = os.path.join(r.tmp_dir, "cover-%s-%s-%d-%d.pdf" % (o["uuid"], o["md5"], gen, trim))
         if not os.path.exists(path):
             item = r.item_of(o)
-            cover = fixtures.tiny_pdf("Cover page: %s (%s)" % (r.name(item) or "", r.name(o) or ""))
-            tmp = path + ".tmp"
+            cover = fixtures.tiny_pdf("Cover page %d: %s (%s)"
+                                      % (gen, r.name(item) or "", r.name(o) or ""))
+            tmp = "%s.%d.tmp" % (path, threading.get_ident())
             with open(tmp, "wb") as out, open(os.path.join(r.content_dir, o["uuid"]), "rb") as src:
                 out.write(cover)
-                while True:
-                    chunk = src.read(1 << 20)
+                left = max(0, o["size"] - trim)
+                while left > 0:
+                    chunk = src.read(min(left, 1 << 20))
                     if not chunk:
                         break
                     out.write(chunk)
+                    left -= len(chunk)
             os.replace(tmp, path)
         etag = o["md5"]
         if major(self.cfg.dspace_version) >= 9:

@@ -13,7 +13,8 @@ from .faults import HOSTILE, HOSTILE_KINDS, parse_fault_payload
 
 CONFIG_KEYS = {"latency_ms": int, "no_range": bool, "csrf": str, "jwt_lifetime": int,
                "jwt_skew": int, "discovery_cap": int, "upload_max": int,
-               "replace_bitstream": bool, "cover_pages": bool}
+               "replace_bitstream": bool, "cover_pages": bool,
+               "cover_unstable": bool, "cover_generation": int, "cover_trim": int}
 
 
 class Control(Part):

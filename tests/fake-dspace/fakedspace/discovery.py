@@ -71,7 +71,7 @@ class Discovery(Part):
             raise unprocessable()
         if m is None:
             return None
-        return lambda o: m(o["metadata"])
+        return lambda o: m(solrquery.Doc(o["metadata"], o["uuid"], o.get("handle")))
 
     def search_results(self, ctx, scope, types, configuration, query, filters, sort):
         r = self.repo
@@ -113,6 +113,28 @@ class Discovery(Part):
             r.cache[key] = out
             return out
 
+    def my_submissions(self, ctx, types, query):
+        """configuration=workspace (MyDSpace's "your submissions"): the
+        user's workspace items (type workspaceitem) and workflow items
+        (workflowitem), oldest first. discovery.xml workspaceConfiguration:
+        defaultFilterQueries Item, WorkspaceItem and XmlWorkflowItem;
+        SolrServiceWorkspaceWorkflowRestrictionPlugin adds the filter
+        submitter_authority:(<current user>), and refuses an anonymous user
+        (IllegalStateException; the fake answers 401). The fake leaves out
+        the user's archived items (it keeps no submitter for them)."""
+        if ctx.user is None:
+            raise ctx.deny()
+        match = self.query_matcher(query)
+        out = []
+        for state in ("workspace", "workflow"):
+            if types and state not in types:
+                continue
+            for it in self.app.submission.all_in(state):
+                if it["submission"]["submitter"] == ctx.user["email"] and \
+                        (match is None or match(it)):
+                    out.append(it)
+        return out
+
     def filter_ok(self, o, f):
         name, value, op = f
         vals = [v["value"] or "" for fld in SEARCH_FILTERS[name] for v in o["metadata"].get(fld, [])]
@@ -142,7 +164,10 @@ class Discovery(Part):
                 raise ApiError(400, "Request is invalid or incorrect")
         types = set()
         for t in dso_types:
-            m = {"ITEM": "item", "COLLECTION": "collection", "COMMUNITY": "community"}.get(t.upper())
+            # IndexFactory.getType() names, compared ignoring case
+            # (DiscoverQueryBuilder.getDsoType)
+            m = {"ITEM": "item", "COLLECTION": "collection", "COMMUNITY": "community",
+                 "WORKSPACEITEM": "workspace", "XMLWORKFLOWITEM": "workflow"}.get(t.upper())
             if m is None:
                 raise ApiError(400, "Request is invalid or incorrect")
             types.add(m)
@@ -159,13 +184,16 @@ class Discovery(Part):
                 value, op = v, "equals"
             filters.append((name, value, op))
             applied.append({"filter": name, "operator": op, "value": value, "label": value})
-        results = self.search_results(ctx, scope, types, configuration, query, filters, sort)
+        if (configuration or "").startswith("workspace"):
+            results = self.my_submissions(ctx, types, query)
+        else:
+            results = self.search_results(ctx, scope, types, configuration, query, filters, sort)
         offset = number * size
         shown = results[offset:offset + min(size, self.cfg.discovery_cap)] if offset < len(results) else []
         entries = []
         words = self.query_words(query)
         for o in shown:
-            res = self.hal.render(o, ctx)
+            res = self.app.submission.render(o, ctx) if o.get("submission") else self.hal.render(o, ctx)
             entries.append({"hitHighlights": self.highlights(o, words, ctx), "type": "discover",
                             "_links": {"indexableObject": res["_links"]["self"]},
                             "_embedded": {"indexableObject": res}})

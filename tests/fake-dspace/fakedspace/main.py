@@ -40,6 +40,14 @@ def parse_args(argv):
                    help="replace-bitstream.enabled = true (10.0: PUT .../bitstreams/{uuid}/content)")
     p.add_argument("--cover-pages", action="store_true",
                    help="citation-page.enable_globally = true: PDFs get a cover page")
+    p.add_argument("--cover-unstable", action="store_true",
+                   help="with --cover-pages: a new cover-page document for every request, "
+                        "as DSpace generates it (default: one per --cover-generation)")
+    p.add_argument("--cover-generation", type=int, default=0,
+                   help="with --cover-pages: the generation of the cover-page documents")
+    p.add_argument("--cover-trim", type=int, default=0,
+                   help="with --cover-pages: leave out the last N stored bytes "
+                        "(a document shorter than sizeBytes)")
     p.add_argument("--discovery-cap", type=int, default=100, help="rest.search.max.results")
     p.add_argument("--allow-origin", action="append", default=[],
                    help="CORS origin to allow besides http://localhost:4000 (repeatable)")

@@ -16,6 +16,13 @@ own UI search narrows with every word).  What the fake understands:
   field:[a TO b]    a range, '[' ']' inclusive, '{' '}' exclusive, '*' open;
                     4-digit years compare as years (as DSpace's date
                     fields index dc.date.issued), anything else as text
+  search.resourceid:U
+                    the object with UUID U, exactly (every indexed object's
+                    document holds its UUID in this string field:
+                    IndexFactoryImpl.buildDocument, schema.xml); not part
+                    of the catch-all text
+  handle:"P/S"      the object with that handle, exactly (a string field:
+                    DSpaceObjectIndexFactoryImpl.buildDocument, schema.xml)
   a AND b, a && b, a OR b, a || b, NOT a, -a, +a, ( ... )
   a b               both (AND), see above
 
@@ -61,6 +68,30 @@ def tokens(q):
         else:
             out.append(("word", word))
     return out
+
+
+ID_FIELD = "search.resourceid"
+HANDLE_FIELD = "handle"   # DSpaceObjectIndexFactoryImpl.buildDocument; string
+
+
+class Doc:
+    """What the matcher sees of an object: its metadata, its UUID as the
+    search.resourceid field and its handle as the handle field (neither in
+    the catch-all text)."""
+    __slots__ = ("meta", "uuid", "handle")
+
+    def __init__(self, meta, uuid, handle=None):
+        self.meta, self.uuid, self.handle = meta, uuid, handle
+
+    def get(self, field, default=None):
+        if field == ID_FIELD:
+            return [{"value": self.uuid}]
+        if field == HANDLE_FIELD:
+            return [{"value": self.handle}] if self.handle else []
+        return self.meta.get(field, default)
+
+    def values(self):
+        return self.meta.values()
 
 
 def values(meta, field):
@@ -153,6 +184,8 @@ class Parser:
             if self.take()[0] != ")":
                 raise ValueError("unbalanced parenthesis")
             return e if field is None else e
+        if kind == "phrase" and field in (ID_FIELD, HANDLE_FIELD):
+            return lambda m: val in values(m, field)
         if kind == "phrase":
             p = norm(val)
             return lambda m: any(p in norm(v) for v in values(m, field))
@@ -168,6 +201,8 @@ class Parser:
                     self.t[self.i] = ("word", rest)
                     return self.atom(f)
                 return self.atom(f)
+            if field in (ID_FIELD, HANDLE_FIELD):   # string fields: exact
+                return lambda m: val in values(m, field)
             w = val.replace("\\", "").strip("*").casefold()
             if w == "":
                 return lambda m: True
