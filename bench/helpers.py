@@ -15,6 +15,13 @@
     helpers.py readsizes DEBUG.log          FUSE READ reply sizes from a
                                             dspacefs -d log (histogram)
     helpers.py summary RESULTS.tsv          medians as markdown tables
+    helpers.py compare RESULTS.tsv          new against old (DSPACEFS_OLD):
+                                            per figure, the ratio of the
+                                            medians and the median of the
+                                            per-repetition ratios (> 1:
+                                            new is faster; the verdict is
+                                            the latter's: both binaries ran
+                                            in the same repetition)
 
 RESULTS.tsv lines: bench <TAB> variant <TAB> metric <TAB> value.
 """
@@ -233,9 +240,54 @@ def cmd_summary(path):
     return 0
 
 
+# The figures compare compares; True where a larger value is better.
+COMPARED = {"MB_s": True, "wall_s": False, "ratio_vs_cache_file": True}
+
+
+def read_results(path):
+    """{(bench, variant, metric): [values in order]} of a results.tsv."""
+    data = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4:
+                continue
+            try:
+                data.setdefault(tuple(parts[:3]), []).append(float(parts[3]))
+            except ValueError:
+                continue
+    return data
+
+
+def cmd_compare(path):
+    data = read_results(path)
+    print("| case | figure | old median | new median | new/old (medians) "
+          "| new/old (per repetition: median [all]) | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for (bench, variant, metric), new in data.items():
+        if (not variant.startswith("new: ") or metric not in COMPARED
+                or "baseline" in variant):
+            continue
+        old = data.get((bench, "old: " + variant[5:], metric))
+        if not old:
+            continue
+        up = COMPARED[metric]
+        speed = [(n / o if up else o / n) for n, o in zip(new, old) if n and o]
+        mo, mn = statistics.median(old), statistics.median(new)
+        med = mn / mo if up else mo / mn
+        per = statistics.median(speed) if speed else 0
+        verdict = ("worse by > 10 %" if per < 0.9 else
+                   "better by > 10 %" if per > 1.1 else "within 10 %")
+        print("| %s | %s %s | %s | %s | %.3f | %.3f [%s] | %s |" % (
+            bench, variant[5:], metric, fmt(mo), fmt(mn), med, per,
+            " ".join("%.2f" % v for v in speed), verdict))
+    return 0
+
+
 def main(argv):
     cmds = {"uuid": cmd_uuid, "reqstats": cmd_reqstats, "randread": cmd_randread,
             "mirror": cmd_mirror, "rate": cmd_rate, "summary": cmd_summary,
+            "compare": cmd_compare,
             "fxstats": cmd_fxstats, "readsizes": cmd_readsizes}
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)

@@ -544,14 +544,16 @@ curl_post() {
 }
 
 # write_mount: a read-write mount (admin, mount_fs's default) with a fresh
-# cache; WCOLL is the first collection. deposit=direct: mkdir in a
-# collection makes an archived item (not a draft), so that the write cases
-# measure plain uploads into a bundle, as curl's baseline does.
+# cache; WCOLL is the first collection. A binary that knows -o deposit=
+# gets deposit=direct: mkdir in a collection makes a plain item with an
+# ORIGINAL bundle, as write and rsync measure (and as binaries before the
+# drafts did), not a draft.
 write_mount() {
+	local direct=()
+	"$DSPACEFS" --help 2>&1 | grep -q 'deposit=' && direct=(-o deposit=direct)
 	rm -rf "$RUN/cache.w"
 	FS_CACHE=$RUN/cache.w
-	mount_fs -o cache_max=3G,deposit=direct ||
-		{ say "write mount failed"; unmount_fs; return 1; }
+	mount_fs -o cache_max=3G "${direct[@]}" || { say "write mount failed"; unmount_fs; return 1; }
 	WCOLL=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d | sort | head -1)
 }
 

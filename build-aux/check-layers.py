@@ -8,7 +8,8 @@ Exits 1 and names every broken rule:
   - which files may spell DSpace API paths;
   - which headers each layer may include (the adapter calls only the core;
     the core reaches the backend only through dspace/dspace.h);
-  - no function longer than MAX_FUNC_LINES (tables are not functions).
+  - no function longer than MAX_FUNC_LINES (tables are not functions);
+  - no accessor that hands out a module's internals (FORBIDDEN_NAMES).
 Rules are data (the tables below), so a new module is one line here.
 """
 import fnmatch
@@ -59,6 +60,15 @@ ONLY_HEADERS = {
 # Core headers the adapter may not reach through (the server and the SQL
 # cache are the core's business, not the adapter's).
 MOUNT_FORBIDDEN = ["core/cache.h"]
+
+# Names that may not appear anywhere in src/: accessors that let a caller
+# reach past a module to the pieces it owns. main.c opens the cache and the
+# session and hands them to the modules that need them.
+FORBIDDEN_NAMES = {
+    "tree_cache": "the cache database is main.c's to hand out, not tree's",
+    "tree_session": "the session is main.c's to hand out, not tree's",
+}
+FORBIDDEN_NAME = re.compile(r"\b(" + "|".join(FORBIDDEN_NAMES) + r")\b")
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 FUNC_START = re.compile(r"^[A-Za-z_][^;=]*\)\s*$")
@@ -119,6 +129,13 @@ def check_paths(rel, lines, errors):
                           f"{', '.join(API_ALLOWED)}: {line.strip()}")
 
 
+def check_names(rel, lines, errors):
+    for no, line in enumerate(lines, 1):
+        for name in FORBIDDEN_NAME.findall(line):
+            errors.append(f"{rel}:{no}: uses {name}: "
+                          f"{FORBIDDEN_NAMES[name]}")
+
+
 def signature(lines, brace):
     """The name of the function whose body opens at lines[brace], or None
     (a brace at column 0 after an initialiser is a table, not a body)."""
@@ -158,6 +175,7 @@ def main():
                 lines = fh.read().split("\n")
             check_includes(rel, lines, errors)
             check_paths(rel, lines, errors)
+            check_names(rel, lines, errors)
             if f.endswith(".c"):
                 check_lengths(rel, lines, errors)
     for e in errors:

@@ -21,6 +21,7 @@
 
 #include "mount/fs.h"
 #include "net/http.h"
+#include "core/cache.h"
 #include "core/deposit.h"
 #include "core/draft.h"
 #include "core/inval.h"
@@ -145,6 +146,7 @@ struct startup {
 	struct fs_config fsc;
 	struct fuse_session *se;
 	struct inval *inval;
+	struct cache *cache; /* the tree's and the upload journal's */
 	struct tree *tree;
 	struct reader *reader;
 	struct virt virt;	    /* virtual files of directories */
@@ -571,21 +573,23 @@ static void add_virtual_files(struct startup *d)
 		d->fsc.virt = &d->virt;
 }
 
-/* Opens the caches and starts the threads (after fuse_daemonize: SQLite
- * and threads must not cross fork), then hands them to the adapter. */
-static int start_modules(struct startup *d)
+/* Opens the cache database and the tree over it (with the kernel-cache
+ * invalidations and the drafts it lists). 0, or -1 logged. */
+static int open_tree(struct startup *d)
 {
 	const struct dspacefs_opts *o = &d->o;
 	struct tree_config tc = {0};
-	struct reader_config rc_cfg = {0};
-	sigset_t all, old;
 
 	d->inval = inval_new();
 	if (!d->inval) {
 		log_error("out of memory");
 		return -1;
 	}
-	tc.cache_dir = o->cache_dir;
+	if (cache_open(o->cache_dir, &d->cache, d->err, sizeof(d->err)) < 0) {
+		log_error("%s", d->err);
+		return -1;
+	}
+	tc.cache = d->cache;
 	tc.cache_ttl = o->cache_ttl;
 	tc.inval = d->inval;
 	d->fsc.draft = draft_new(d->session, o->cache_ttl);
@@ -594,6 +598,19 @@ static int start_modules(struct startup *d)
 	tc.more_expire = draft_expire;
 	tc.more_ctx = d->fsc.draft;
 	d->tree = tree_new(d->session, &tc, d->err, sizeof(d->err));
+	return 0;
+}
+
+/* Opens the caches and starts the threads (after fuse_daemonize: SQLite
+ * and threads must not cross fork), then hands them to the adapter. */
+static int start_modules(struct startup *d)
+{
+	const struct dspacefs_opts *o = &d->o;
+	struct reader_config rc_cfg = {0};
+	sigset_t all, old;
+
+	if (open_tree(d) < 0)
+		return -1;
 	rc_cfg.cache_dir = o->cache_dir;
 	rc_cfg.cache_max = o->cache_max;
 	/* The read contract (reader.h, dspacefs(1)): a read that sees no
@@ -609,8 +626,8 @@ static int start_modules(struct startup *d)
 	}
 	/* Also on read-only mounts: uploads left pending by an earlier run
 	 * are listed (fs refuses the commands). */
-	d->fsc.upload = upload_new(d->session, d->tree, o->cache_dir, d->err,
-				   sizeof(d->err));
+	d->fsc.upload = upload_new(d->session, d->tree, d->cache, o->cache_dir,
+				   d->err, sizeof(d->err));
 	if (!d->fsc.upload) {
 		log_error("%s", d->err);
 		return -1;
@@ -761,6 +778,7 @@ static void release_all(struct startup *d)
 	scratch_free(&d->fsc.scratch);
 	reader_free(&d->reader);
 	tree_free(&d->tree);
+	cache_close(&d->cache);
 	draft_free(&d->fsc.draft);
 	inval_free(&d->inval);
 	if (d->se)

@@ -405,3 +405,48 @@ test_teardown() {
 	restore_mount
 	return $rc
 }
+
+# ---- suites that mount as an ordinary user (t0200, t4100) ----
+# Each test runs in a private mount namespace (unshare -m) as TEST_USER, a
+# system user created on first use; the host's files are never touched.
+
+# shellcheck disable=SC2034 # used by the suites that load this file
+TEST_USER=dspacefs-test
+
+# require_root: unshare, mount and useradd need root; skips without it
+# (fails under CI=true, where every test must run).
+require_root() {
+	if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+		[ "${CI:-}" = true ] && { echo "these tests need root" >&2; return 1; }
+		skip "needs root"
+	fi
+}
+
+# user_suite_setup NAME: in setup_file, INST (/tmp/NAME.XXXXXX, a directory
+# every user can traverse: bats' own is private) and the shared server.
+user_suite_setup() {
+	INST=$(mktemp -d "/tmp/$1.XXXXXX")
+	chmod 755 "$INST"
+	export INST
+	shared_server_setup --fixture small
+}
+
+# user_suite_teardown: in teardown_file, kills what still serves $INST/mnt,
+# stops the shared server and removes INST.
+user_suite_teardown() {
+	local pid
+	for pid in $(pgrep -f -- "$INST/mnt" 2>/dev/null); do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	shared_teardown
+	rm -rf "$INST"
+}
+
+# fuse_dev_0666 DIR: inside such a namespace, binds a 0666 device node (made
+# in DIR) over /dev/fuse, as Debian ships it (0600 in this sandbox).
+fuse_dev_0666() {
+	rm -f "$1/fuse-dev"
+	mknod -m 666 "$1/fuse-dev" c 10 229 &&
+		mount --bind "$1/fuse-dev" /dev/fuse && rm -f "$1/fuse-dev"
+}
+export -f fuse_dev_0666

@@ -75,6 +75,14 @@ check() {
 	[[ "$output" == *"core/names.c:$n: spells a DSpace API path outside dspace/*"* ]]
 }
 
+@test "tree_cache() reaching past tree to the cache is reported" {
+	copy_src
+	n=$(append core/upload.h <<<'struct cache *tree_cache(struct tree *t);')
+	check
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"core/upload.h:$n: uses tree_cache: the cache database is main.c's to hand out, not tree's"* ]]
+}
+
 @test "a 90-line function is reported with its name and length" {
 	copy_src
 	n=$(function_of too_long 90 | append core/inval.c)

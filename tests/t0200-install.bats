@@ -8,31 +8,12 @@
 load helpers
 load mount
 
-TEST_USER=dspacefs-test
-
-# Needs root (unshare, overlay, useradd); fails under CI=true otherwise.
-require_root() {
-	if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
-		[ "${CI:-}" = true ] && { echo "these tests need root" >&2; return 1; }
-		skip "needs root"
-	fi
-}
-
 setup_file() {
-	# A directory every user can traverse (bats' own is private).
-	INST=$(mktemp -d /tmp/dspacefs-install.XXXXXX)
-	chmod 755 "$INST"
-	export INST
-	shared_server_setup --fixture small
+	user_suite_setup dspacefs-install
 }
 
 teardown_file() {
-	local pid
-	for pid in $(pgrep -f -- "$INST/mnt" 2>/dev/null); do
-		kill -9 "$pid" 2>/dev/null || true
-	done
-	shared_teardown
-	rm -rf "$INST"
+	user_suite_teardown
 }
 
 teardown() {
@@ -121,8 +102,7 @@ mount_as_user() {
 		set -u
 		mount --bind "$0/fstab" /etc/fstab
 		# /dev/fuse as a Debian workstation has it (0666), in here only
-		rm -f "$0/fuse-dev"
-		mknod -m 666 "$0/fuse-dev" c 10 229 && mount --bind "$0/fuse-dev" /dev/fuse
+		fuse_dev_0666 "$0"
 		if [ -d "$0/helper" ]; then
 			mkdir -p "$0/ovl/upper" "$0/ovl/work"
 			cp "$0/helper/mount.fuse.dspacefs" "$0/ovl/upper/"

@@ -11,30 +11,12 @@
 load helpers
 load mount
 
-TEST_USER=dspacefs-test
-
-require_root() {
-	if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
-		[ "${CI:-}" = true ] && { echo "these tests need root" >&2; return 1; }
-		skip "needs root"
-	fi
-}
-
 setup_file() {
-	# A directory every user can traverse (bats' own is private).
-	INST=$(mktemp -d /tmp/dspacefs-nonroot.XXXXXX)
-	chmod 755 "$INST"
-	export INST
-	shared_server_setup --fixture small
+	user_suite_setup dspacefs-nonroot
 }
 
 teardown_file() {
-	local pid
-	for pid in $(pgrep -f -- "$INST/mnt" 2>/dev/null); do
-		kill -9 "$pid" 2>/dev/null || true
-	done
-	shared_teardown
-	rm -rf "$INST"
+	user_suite_teardown
 }
 
 setup() {
@@ -64,8 +46,7 @@ teardown() {
 as_user() {
 	unshare -m --propagation private bash -c '
 		set -u
-		mknod -m 666 "$0/fuse-dev" c 10 229 && mount --bind "$0/fuse-dev" /dev/fuse
-		rm -f "$0/fuse-dev"
+		fuse_dev_0666 "$0"
 		runuser -u "$1" -- env -i PATH=/usr/bin:/bin HOME="$0/work" \
 			MNT="$0/mnt" CACHE="$0/cache" WORK="$0/work" URL="$2" \
 			DSPACEFS="$0/dspacefs" DSPACEFS_PASSWORD=admin \

@@ -95,11 +95,11 @@ static int is_dir_type(enum dso_type t)
 struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 		      char *err, size_t errlen)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-	int r;
+	struct tree *t = cfg->cache ? calloc(1, sizeof(*t)) : NULL;
 
 	if (!t) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s",
+			 cfg->cache ? "out of memory" : "no cache database");
 		return NULL;
 	}
 	t->s = s;
@@ -108,11 +108,7 @@ struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 	t->more = cfg->more;
 	t->more_expire = cfg->more_expire;
 	t->more_ctx = cfg->more_ctx;
-	r = cache_open(cfg->cache_dir, &t->c, err, errlen);
-	if (r < 0) {
-		free(t);
-		return NULL;
-	}
+	t->c = cfg->cache;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->store, NULL);
 	pthread_cond_init(&t->cond, NULL);
@@ -125,7 +121,6 @@ void tree_free(struct tree **tp)
 
 	if (!t)
 		return;
-	cache_close(&t->c);
 	while (t->stale) {
 		struct stale *x = t->stale;
 
@@ -1150,12 +1145,6 @@ int tree_refresh_all(struct tree *t)
 		t->more_expire(t->more_ctx);
 	inval_listings_all(t->inval);
 	return r;
-}
-
-/* The cache database, for upload.c's journal. */
-struct cache *tree_cache(struct tree *t)
-{
-	return t->c;
 }
 
 /* Allocates the status file's inode on first use (retried after a

@@ -19,14 +19,16 @@
 #include "dspace/dspace.h"
 
 struct inval;
+struct cache;
 
 #define TREE_ROOT_INO 1
 
 struct tree;
 
 struct tree_config {
-	/* created 0700 if missing; the database is 0600 */
-	const char *cache_dir;
+	/* the cache database (cache_open); borrowed: whoever opened it
+	 * closes it after tree_free */
+	struct cache *cache;
 	int cache_ttl; /* seconds a listing is trusted; 0 → 60 */
 	/* told about every change the kernel may have cached (listings
 	 * refreshed, our own writes); may be NULL. Borrowed. */
@@ -62,7 +64,7 @@ struct tree_node {
 			   * change; 0 when allowed or unknown */
 };
 
-/* Opens (creating if needed) the cache database. NULL on failure, with a
+/* A tree over the cache database cfg->cache. NULL on failure, with a
  * reason in err. */
 struct tree *tree_new(struct session *s, const struct tree_config *cfg,
 		      char *err, size_t errlen);
@@ -133,9 +135,6 @@ int tree_find_handle(struct tree *t, const char *handle, struct tree_node *out);
 
 /* --- our own writes, applied to the cache at once (0 or -errno) --- */
 
-/* The cache database, for core modules that keep their own tables in it
- * (upload.c's journal); the mount never reaches it. Borrowed. */
-struct cache *tree_cache(struct tree *t);
 /* The inode of the status file (status.h), allocated in the cache
  * database on first use and kept; 0 when none could be allocated. */
 uint64_t tree_status_ino(struct tree *t);

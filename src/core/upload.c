@@ -602,7 +602,7 @@ static void recover(struct upload *u)
 		unchecked_clear(u);
 }
 
-struct upload *upload_new(struct session *s, struct tree *t,
+struct upload *upload_new(struct session *s, struct tree *t, struct cache *c,
 			  const char *cache_dir, char *err, size_t errlen)
 {
 	struct upload *u = calloc(1, sizeof(*u));
@@ -612,7 +612,7 @@ struct upload *upload_new(struct session *s, struct tree *t,
 		goto nomem;
 	u->s = s;
 	u->t = t;
-	u->c = tree_cache(t);
+	u->c = c;
 	len = strlen(cache_dir) + sizeof("/spool");
 	u->spool_dir = malloc(len);
 	if (!u->spool_dir)

@@ -52,11 +52,12 @@ struct upload_info {
 	int64_t mtime, mtime_ns; /* 0 when never set */
 };
 
-/* Opens the spool directory and reads the journal: rows an earlier run
+/* Opens the spool directory and reads the journal, a table of the cache
+ * database c (borrowed, closed after upload_free): rows an earlier run
  * left behind are settled as above and logged (never sent again
  * automatically); rows whose spool file is gone are dropped. NULL on
  * failure with a reason in err. */
-struct upload *upload_new(struct session *s, struct tree *t,
+struct upload *upload_new(struct session *s, struct tree *t, struct cache *c,
 			  const char *cache_dir, char *err, size_t errlen);
 /* No file may be open. */
 void upload_free(struct upload **u);

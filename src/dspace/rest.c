@@ -690,24 +690,32 @@ out:
 	return rc;
 }
 
+/* POSTs a JSON body to url (both freed here; a NULL body: out of memory)
+ * and parses the object it creates. */
+static int post_json(struct session *s, char *url, char *body,
+		     struct dso_list *out)
+{
+	int rc = -ENOMEM;
+
+	if (body)
+		rc = write_call(s, "POST", url, "application/json", body, NULL,
+				0, 201, out);
+	else
+		free(url);
+	free(body);
+	return rc;
+}
+
 /* Creates an archived, discoverable item in a collection. */
 int rest_create_item(struct session *s, const char *collection_uuid,
 		     const char *title, struct dso_list *out)
 {
 	char u[UUID_LEN + 1];
-	char *body;
-	int rc;
 
 	if (safe_uuid(collection_uuid, u))
 		return -EINVAL;
-	body = model_item_create_body(title);
-	if (!body)
-		return -ENOMEM;
-	rc = write_call(s, "POST",
-			api_url(s, "/core/items?owningCollection=%s", u),
-			"application/json", body, NULL, 0, 201, out);
-	free(body);
-	return rc;
+	return post_json(s, api_url(s, "/core/items?owningCollection=%s", u),
+			 model_item_create_body(title), out);
 }
 
 /* Creates a bundle in an item. */
@@ -715,18 +723,11 @@ int rest_create_bundle(struct session *s, const char *item_uuid,
 		       const char *name, struct dso_list *out)
 {
 	char u[UUID_LEN + 1];
-	char *body;
-	int rc;
 
 	if (safe_uuid(item_uuid, u))
 		return -EINVAL;
-	body = model_bundle_create_body(name);
-	if (!body)
-		return -ENOMEM;
-	rc = write_call(s, "POST", api_url(s, "/core/items/%s/bundles", u),
-			"application/json", body, NULL, 0, 201, out);
-	free(body);
-	return rc;
+	return post_json(s, api_url(s, "/core/items/%s/bundles", u),
+			 model_bundle_create_body(name), out);
 }
 
 /* The upload POST with file part f (its name and type are set here). */

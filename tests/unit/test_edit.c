@@ -18,12 +18,14 @@
 #include "util/log.h"
 #include "net/http.h"
 #include "dspace/session.h"
+#include "core/cache.h"
 #include "core/edit.h"
 #include "core/inval.h"
 #include "core/status.h"
 #include "tap.h"
 
 static pid_t fake_pid;
+static struct cache *db; /* open_all's cache database */
 static char fake_url[128];
 
 /* Starts the fake server in dir; 0 once it listens (bounded wait). */
@@ -383,7 +385,7 @@ static int open_all(const char *dir, struct http **h, struct session **s,
 	struct session_config sc = {.api_url = fake_url,
 				    .user = "admin@example.org",
 				    .password = "admin"};
-	struct tree_config tc = {.cache_dir = dir};
+	struct tree_config tc = {0};
 	struct reader_config rc = {.cache_dir = dir};
 	char err[256];
 
@@ -391,9 +393,12 @@ static int open_all(const char *dir, struct http **h, struct session **s,
 	*s = *h ? session_new(*h, &sc) : NULL;
 	if (!*s || session_start(*s, err, sizeof(err)) < 0)
 		return -1;
+	if (cache_open(dir, &db, err, sizeof(err)) < 0)
+		return -1;
+	tc.cache = db;
 	*t = tree_new(*s, &tc, err, sizeof(err));
 	*rd = *t ? reader_new(*s, &rc, err, sizeof(err)) : NULL;
-	*u = *rd ? upload_new(*s, *t, dir, err, sizeof(err)) : NULL;
+	*u = *rd ? upload_new(*s, *t, db, dir, err, sizeof(err)) : NULL;
 	return *u ? 0 : -1;
 }
 
@@ -429,6 +434,7 @@ int main(void)
 	upload_free(&u);
 	reader_free(&rd);
 	tree_free(&t);
+	cache_close(&db);
 	session_free(&s);
 	http_free(&h);
 	fake_stop();

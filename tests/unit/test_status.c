@@ -12,20 +12,21 @@
 #include "core/tree.h"
 #include "core/upload.h"
 #include "tap.h"
+#include "tree_db.h"
 
 #define BUNDLE "b0000000-0000-4000-8000-000000000001"
 
 /* The inode: allocated once, the same after a reopen, never the root. */
 static void test_ino(const char *dir)
 {
-	struct tree_config tc = {.cache_dir = dir};
+	struct tree_config tc = {0};
 	struct tree *t;
 	char err[256];
 	uint64_t ino;
 
 	is_int((int)status_ino(NULL), 0, "no tree, no inode");
 	ok(!status_is(NULL, TREE_ROOT_INO), "the root is not the status file");
-	t = tree_new(NULL, &tc, err, sizeof(err));
+	t = tree_db_open(dir, &tc, err, sizeof(err));
 	if (!ok(t != NULL, "tree opens"))
 		return;
 	ino = status_ino(t);
@@ -34,18 +35,18 @@ static void test_ino(const char *dir)
 	ok(status_is(t, ino), "status_is knows it");
 	ok(!status_is(t, TREE_ROOT_INO), "but not the root");
 	ok(!status_is(t, ino + 1), "nor another inode");
-	tree_free(&t);
-	t = tree_new(NULL, &tc, err, sizeof(err));
+	tree_db_close(&t, &tc);
+	t = tree_db_open(dir, &tc, err, sizeof(err));
 	if (!ok(t != NULL, "tree reopens"))
 		return;
 	is_int((int)status_ino(t), (int)ino, "kept in the cache database");
-	tree_free(&t);
+	tree_db_close(&t, &tc);
 }
 
 /* The node, the snapshot and the commands, with an upload being written. */
 static void test_file(const char *dir)
 {
-	struct tree_config tc = {.cache_dir = dir};
+	struct tree_config tc = {0};
 	struct tree *t;
 	struct upload *u;
 	struct upload_file *f = NULL;
@@ -56,8 +57,8 @@ static void test_file(const char *dir)
 			  "bytes; online\n";
 	char err[256];
 
-	t = tree_new(NULL, &tc, err, sizeof(err));
-	u = t ? upload_new(NULL, t, dir, err, sizeof(err)) : NULL;
+	t = tree_db_open(dir, &tc, err, sizeof(err));
+	u = t ? upload_new(NULL, t, tc.cache, dir, err, sizeof(err)) : NULL;
 	if (!ok(u != NULL, "tree and upload open"))
 		goto out;
 	src.tree = none.tree = t;
@@ -105,7 +106,7 @@ static void test_file(const char *dir)
 out:
 	buf_release(&want);
 	upload_free(&u);
-	tree_free(&t);
+	tree_db_close(&t, &tc);
 }
 
 int main(void)

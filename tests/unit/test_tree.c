@@ -14,6 +14,7 @@
 #include "dspace/rest.h"
 #include "core/tree.h"
 #include "tap.h"
+#include "tree_db.h"
 
 static int calls, fail_with, delay_ms, n_items = 3, item2_incomplete = 1;
 static int md5_variant; /* item 1's a.pdf has another MD5 */
@@ -224,11 +225,10 @@ static void test_refresh_inval(void)
 	fail_with = 0;
 	n_items = 3;
 	mkdtemp(tmpl);
-	cfg.cache_dir = tmpl;
 	cfg.cache_ttl = 60;
 	cfg.inval = inv;
 	inval_start(inv, sink, NULL);
-	t = tree_new(NULL, &cfg, err, sizeof(err));
+	t = tree_db_open(tmpl, &cfg, err, sizeof(err));
 	/* fs.c marks the directories the kernel asks about */
 	inval_dir_seen(inv, TREE_ROOT_INO);
 	tree_list(t, TREE_ROOT_INO, &v, &n);
@@ -279,7 +279,7 @@ static void test_refresh_inval(void)
 	snprintf(want, sizeof(want), "E%llu/Other ", (unsigned long long)coll);
 	ok(sunk_has(inv, want), "a vanished item: its entry");
 	inval_close(inv, a, gen);
-	tree_free(&t);
+	tree_db_close(&t, &cfg);
 	inval_free(&inv);
 	md5_variant = 0;
 }
@@ -311,11 +311,10 @@ int main(int argc, char **argv)
 		long ndir = 0;
 
 		mkdtemp(tp);
-		cfg.cache_dir = tp;
 		cfg.cache_ttl = 60;
 		n_items = atoi(argv[1]);
 		item2_incomplete = 0;
-		t = tree_new(NULL, &cfg, err, sizeof(err));
+		t = tree_db_open(tp, &cfg, err, sizeof(err));
 		tree_list(t, 1, &v, &n);
 		comm = v[0].ino;
 		tree_nodes_release(v, n);
@@ -351,13 +350,12 @@ int main(int argc, char **argv)
 		       (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
 		       calls);
 		tree_nodes_release(v, n);
-		tree_free(&t);
+		tree_db_close(&t, &cfg);
 		return 0;
 	}
 	mkdtemp(tmpl);
-	cfg.cache_dir = tmpl;
 	cfg.cache_ttl = 2;
-	t = tree_new(NULL, &cfg, err, sizeof(err));
+	t = tree_db_open(tmpl, &cfg, err, sizeof(err));
 	ok(t != NULL, "tree_new");
 	is_int(tree_getattr(t, TREE_ROOT_INO, &nd), 0, "root getattr");
 	is_int(calls, 0, "root getattr no request");
@@ -482,9 +480,9 @@ int main(int argc, char **argv)
 	is_str(nd.name, "Same title [101]", "getattr name");
 	tree_node_release(&nd);
 
-	tree_free(&t);
+	tree_db_close(&t, &cfg);
 	/* remount: same inodes, expired listing revalidated */
-	t = tree_new(NULL, &cfg, err, sizeof(err));
+	t = tree_db_open(tmpl, &cfg, err, sizeof(err));
 	before = calls;
 	is_int(tree_lookup(t, coll, "Same title [101]", &nd), 0,
 	       "lookup after remount");
@@ -497,17 +495,16 @@ int main(int argc, char **argv)
 	is_int(nd.ino, it1_ino, "inode stable");
 	tree_node_release(&nd);
 	is_int(calls - before, 1, "expired: revalidated");
-	tree_free(&t);
+	tree_db_close(&t, &cfg);
 
 	/* Never cached + unreachable → error */
 	char tmpl2[] = "/tmp/tt_tree2.XXXXXX";
 	mkdtemp(tmpl2);
-	cfg.cache_dir = tmpl2;
-	t = tree_new(NULL, &cfg, err, sizeof(err));
+	t = tree_db_open(tmpl2, &cfg, err, sizeof(err));
 	fail_with = -ECONNREFUSED;
 	is_int(tree_list(t, TREE_ROOT_INO, &v, &n), -ECONNREFUSED,
 	       "never cached → error");
-	tree_free(&t);
+	tree_db_close(&t, &cfg);
 	test_refresh_inval();
 	return tap_done();
 }

@@ -18,6 +18,7 @@
 #include "core/tree.h"
 #include "core/upload.h"
 #include "tap.h"
+#include "tree_db.h"
 
 #define BUNDLE "b0000000-0000-4000-8000-000000000001"
 #define BITS "f0000000-0000-4000-8000-000000000002"
@@ -101,7 +102,7 @@ static void test_cache(const char *dir)
 
 /* Adds a journal row in state st whose spool file (named name in dir)
  * holds data, or none when data is NULL. */
-static int64_t left_row(struct tree *t, const char *dir, const char *name,
+static int64_t left_row(struct cache *c, const char *dir, const char *name,
 			const char *st, const char *data)
 {
 	struct cache_upload j = {0};
@@ -122,7 +123,7 @@ static int64_t left_row(struct tree *t, const char *dir, const char *name,
 	j.path = path;
 	j.spool = spool;
 	j.error = "";
-	if (cache_upload_add(tree_cache(t), &j) < 0)
+	if (cache_upload_add(c, &j) < 0)
 		return -1;
 	return j.id;
 }
@@ -166,17 +167,17 @@ static const char *field(const char *line, int k, char *out, size_t len)
 
 /* Rows an earlier run left: writing → incomplete, uploading stays (no
  * server to check here), a row without data is dropped. */
-static void test_recovery(const char *dir, struct tree *t, struct upload **up,
-			  int64_t *w, int64_t *up_id)
+static void test_recovery(const char *dir, struct tree *t, struct cache *c,
+			  struct upload **up, int64_t *w, int64_t *up_id)
 {
 	char err[256], line[512], x[256];
 	int64_t ghost, legacy;
 
-	*w = left_row(t, dir, "w.bin", "writing", "abc");
-	*up_id = left_row(t, dir, "up.bin", "uploading", "defg");
-	ghost = left_row(t, dir, "ghost.bin", "writing", NULL);
-	legacy = left_row(t, dir, "old.bin", "interrupted", "xy");
-	*up = upload_new(NULL, t, dir, err, sizeof(err));
+	*w = left_row(c, dir, "w.bin", "writing", "abc");
+	*up_id = left_row(c, dir, "up.bin", "uploading", "defg");
+	ghost = left_row(c, dir, "ghost.bin", "writing", NULL);
+	legacy = left_row(c, dir, "old.bin", "interrupted", "xy");
+	*up = upload_new(NULL, t, c, dir, err, sizeof(err));
 	ok(*up != NULL, "upload opens");
 	if (!*up)
 		return;
@@ -321,12 +322,11 @@ static void test_upload(const char *dir)
 	int64_t w, upl;
 	size_t n = 0;
 
-	tc.cache_dir = dir;
-	t = tree_new(NULL, &tc, err, sizeof(err));
+	t = tree_db_open(dir, &tc, err, sizeof(err));
 	ok(t != NULL, "tree opens");
 	if (!t)
 		return;
-	test_recovery(dir, t, &u, &w, &upl);
+	test_recovery(dir, t, tc.cache, &u, &w, &upl);
 	if (!u)
 		goto out_tree;
 	snprintf(spool, sizeof(spool), "%s/spool", dir);
@@ -390,7 +390,7 @@ static void test_upload(const char *dir)
 out:
 	upload_free(&u);
 out_tree:
-	tree_free(&t);
+	tree_db_close(&t, &tc);
 }
 
 int main(void)
