@@ -106,6 +106,21 @@ remount() {
 	mount_fs 3>&-
 }
 
+# kill_during_post SRC DST: cp SRC to DST while the server stores the
+# upload and then stalls its answer; the daemon is killed (-9) meanwhile.
+kill_during_post() {
+	local cppid
+	faults 'stall=30,count=1,method=POST,path=/bitstreams'
+	bounded cp "$1" "$2" 3>&- &
+	cppid=$!
+	posted() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
+	wait_until 20 posted
+	[ "$(fault_hits)" = 1 ]
+	sleep 0.5
+	kill -9 "$FS_PID"
+	wait "$cppid" || true
+}
+
 @test "ENOSPC in the spool: cp fails, nothing reaches the server, the row is incomplete; plain retry skips it; forget drops it; 'retry ID' sends what there is" {
 	small_cache 20
 	mount_fs 3>&-
@@ -231,15 +246,7 @@ remount() {
 	head -c 700000 /dev/urandom >"$T/k.bin"
 	md5=$(md5sum <"$T/k.bin" | cut -d' ' -f1)
 	# the server stores the upload, then its answer stalls: kill meanwhile
-	faults 'stall=30,count=1,method=POST,path=/bitstreams'
-	bounded cp "$T/k.bin" "$DST/twice.bin" 3>&- &
-	cppid=$!
-	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
-	wait_until 20 hit_or_done
-	[ "$(fault_hits)" = 1 ]
-	sleep 0.5
-	kill -9 "$FS_PID"
-	wait "$cppid" || true
+	kill_during_post "$T/k.bin" "$DST/twice.bin"
 	[ "$(fx "len(find('bitstream', name='twice.bin'))")" = 1 ]
 	# the start-up check cannot list the bundle: the row stays uploading
 	faults 'status=503,method=GET,path=/bitstreams'
@@ -267,21 +274,14 @@ remount() {
 	bounded cp "$T/new.bin" "$DST/rc-src.bin"
 	srv_check "$ITEM" ORIGINAL rc.bin "$T/old.bin"
 	# the overwrite is stored, its answer stalls: kill meanwhile
-	faults 'stall=30,count=1,method=POST,path=/bitstreams'
-	bounded cp "$T/arrived.bin" "$DST/rc.bin" 3>&- &
-	cppid=$!
-	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
-	wait_until 20 hit_or_done
-	[ "$(fault_hits)" = 1 ]
-	sleep 0.5
-	kill -9 "$FS_PID"
-	wait "$cppid" || true
+	kill_during_post "$T/arrived.bin" "$DST/rc.bin"
 	[ "$(fx "len(find('bitstream', name='rc.bin'))")" = 2 ]
 	# the start-up check's listing of the bundle answers late; a rename
 	# over the name meanwhile must not leave the arrived upload live too
 	faults 'stall=3,count=1,method=GET,path=/bitstreams'
 	remount
-	wait_until 20 hit_or_done
+	stalled() { [ "$(fault_hits)" -ge 1 ]; }
+	wait_until 20 stalled
 	bounded mv "$DST/rc-src.bin" "$DST/rc.bin"
 	wait_until 30 no_pending /ORIGINAL/rc.bin
 	sleep 1
@@ -297,15 +297,7 @@ remount() {
 	head -c 300000 /dev/urandom >"$T/k.bin"
 	head -c 200000 /dev/urandom >"$T/other.bin"
 	bounded cp "$T/other.bin" "$DST/ov-src.bin"
-	faults 'stall=30,count=1,method=POST,path=/bitstreams'
-	bounded cp "$T/k.bin" "$DST/ov.bin" 3>&- &
-	cppid=$!
-	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
-	wait_until 20 hit_or_done
-	[ "$(fault_hits)" = 1 ]
-	sleep 0.5
-	kill -9 "$FS_PID"
-	wait "$cppid" || true
+	kill_during_post "$T/k.bin" "$DST/ov.bin"
 	[ "$(fx "len(find('bitstream', name='ov.bin'))")" = 1 ]
 	faults 'status=503,method=GET,path=/bitstreams'
 	remount
