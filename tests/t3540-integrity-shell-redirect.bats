@@ -26,22 +26,16 @@ teardown() {
 	test_teardown
 }
 
-# posts_since N: the bitstream POSTs in the request log after its line N
+# posts_since MARK: the bitstream POSTs the server logged from line MARK on
 posts_since() {
-	tail -n +$(($1 + 1)) "$FAKE_DIR/requests.log" |
-		grep -c '"method": "POST", "path": "[^"]*/bitstreams"' || true
-}
-
-# req_lines: how many requests the server has logged so far
-req_lines() {
-	wc -l <"$FAKE_DIR/requests.log"
+	reqs_since "$1" "r['method'] == 'POST' and r['path'].endswith('/bitstreams')"
 }
 
 @test "echo > an existing file uploads the new bytes once, never an empty version" {
 	head -c 100000 /dev/urandom >"$T/old"
 	cp "$T/old" "$DST/redir.txt"
 	wait_until 20 no_pending redir.txt
-	n0=$(req_lines)
+	n0=$(log_mark)
 	bounded sh -c 'echo hello >"$1"' sh "$DST/redir.txt"
 	wait_until 20 no_pending redir.txt
 	[ "$(posts_since "$n0")" = 1 ]
@@ -51,11 +45,11 @@ req_lines() {
 }
 
 @test "echo > a new file and >> append: one upload each" {
-	n0=$(req_lines)
+	n0=$(log_mark)
 	bounded sh -c 'echo one >"$1"' sh "$DST/append.txt"
 	wait_until 20 no_pending append.txt
 	[ "$(posts_since "$n0")" = 1 ]
-	n1=$(req_lines)
+	n1=$(log_mark)
 	bounded sh -c 'echo two >>"$1"' sh "$DST/append.txt"
 	wait_until 20 no_pending append.txt
 	[ "$(posts_since "$n1")" = 1 ]
@@ -67,7 +61,7 @@ req_lines() {
 	echo data >"$T/d"
 	cp "$T/d" "$DST/empty.txt"
 	wait_until 20 no_pending empty.txt
-	n0=$(req_lines)
+	n0=$(log_mark)
 	bounded sh -c ': >"$1"' sh "$DST/empty.txt"
 	wait_until 20 no_pending empty.txt
 	wait_until 20 sh -c '[ "$(stat -c %s "$1")" = 0 ]' sh "$DST/empty.txt"
