@@ -202,6 +202,35 @@ wait_until() {
 	"$@"
 }
 
+# faults SPEC...: replaces the server's active faults (one per argument,
+# the text form of fake-dspace's --fault)
+faults() {
+	local out
+	out=$(printf '%s\n' "$@" | fake_control POST /faults --data-binary @-) &&
+		[[ $out == *'"faults"'* ]]
+}
+
+# fault_hits: how many times the active faults have fired, summed
+fault_hits() {
+	fake_control GET /faults | "$FAKE_PYTHON" -S -c 'import json, sys; print(sum(f["hits"] for f in json.load(sys.stdin)["faults"]))'
+}
+
+# kill_during_post SRC DST [STALL]: cp SRC to DST while the server stores
+# the upload and then stalls its answer (STALL s, default 30); the daemon
+# is killed (-9) meanwhile.
+kill_during_post() {
+	local cppid
+	faults "stall=${3:-30},count=1,method=POST,path=/bitstreams"
+	bounded cp "$1" "$2" 3>&- &
+	cppid=$!
+	posted() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
+	wait_until 20 posted
+	[ "$(fault_hits)" = 1 ]
+	sleep 0.5
+	kill -9 "$FS_PID"
+	wait "$cppid" || true
+}
+
 # pending_line SUFFIX: the line of MOUNT/.dspacefs-status whose path (fourth
 # tab-separated field) ends with SUFFIX; fails when there is none.
 pending_line() {

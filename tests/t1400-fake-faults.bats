@@ -26,12 +26,6 @@ bs_uuid() {
 	fx "one('bitstream', name='$1')['uuid']"
 }
 
-# faults SPEC...: replace the active faults (text form, one per line)
-faults() {
-	printf '%s\n' "$@" | fake_control POST /faults --data-binary @- >"$BATS_TEST_TMPDIR/faults.json"
-	grep -q '"faults"' "$BATS_TEST_TMPDIR/faults.json"
-}
-
 @test "§9.3 --fault status=503,count=2 (command line): the first two matching requests fail, then normal service" {
 	fake_start --fixture small --fault 'status=503,count=2,path=/core/communities' --fault 'status=429,retry-after=7,path=/authn/status'
 	api GET /core/communities/search/top

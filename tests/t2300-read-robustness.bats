@@ -21,11 +21,6 @@ teardown() {
 	return $rc
 }
 
-# faults_hits: how often the configured faults fired, summed.
-fault_hits() {
-	fake_control GET /faults | "$FAKE_PYTHON" -S -c 'import json,sys; print(sum(f["hits"] for f in json.load(sys.stdin)["faults"]))'
-}
-
 # files_expected: regular files under $MNT for admin (mapped items count twice).
 files_expected() {
 	fx "sum(len([b for b in find('bitstream') if b['item'] == i['uuid']]) * (1 + len(i['mappedCollections'])) for i in find('item') if i['inArchive'] and not i['withdrawn'] and i['discoverable'])"

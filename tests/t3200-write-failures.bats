@@ -38,17 +38,6 @@ teardown() {
 	return $rc
 }
 
-# faults SPEC...: replace the server's active faults
-faults() {
-	printf '%s\n' "$@" | fake_control POST /faults --data-binary @- >"$T/faults.json"
-	grep -q '"faults"' "$T/faults.json"
-}
-
-# fault_hits: how many times the active faults have fired
-fault_hits() {
-	fake_control GET /faults | "$FAKE_PYTHON" -S -c 'import json, sys; print(sum(f["hits"] for f in json.load(sys.stdin)["faults"]))'
-}
-
 # status_cmd LINE: writes LINE to MOUNT/.dspacefs-status
 status_cmd() {
 	bounded sh -c 'printf "%s\n" "$1" >"$2"' sh "$1" "$MNT/.dspacefs-status"
@@ -175,15 +164,7 @@ uploads_since() {
 
 @test "kill -9 while the server answers an upload it stored: after a remount the start-up check finds it; no second copy" {
 	head -c 600000 /dev/urandom >"$T/k.bin"
-	faults 'stall=20,count=1,method=POST,path=/bitstreams'
-	bounded cp "$T/k.bin" "$DST/killed.bin" 3>&- &
-	cppid=$!
-	hit_or_done() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
-	wait_until 20 hit_or_done
-	[ "$(fault_hits)" = 1 ]
-	sleep 0.5
-	kill -9 "$FS_PID"
-	wait "$cppid" || true
+	kill_during_post "$T/k.bin" "$DST/killed.bin" 20
 	fake_control DELETE /faults >/dev/null
 	unmount_fs
 	m=$(log_mark)

@@ -58,17 +58,6 @@ status_cmd() {
 	bounded sh -c 'printf "%s\n" "$1" >"$2"' sh "$1" "$MNT/.dspacefs-status"
 }
 
-# faults SPEC...: replace the server's active faults
-faults() {
-	printf '%s\n' "$@" | fake_control POST /faults --data-binary @- >"$T/faults.json"
-	grep -q '"faults"' "$T/faults.json"
-}
-
-# fault_hits: how many times the active faults have fired
-fault_hits() {
-	fake_control GET /faults | "$FAKE_PYTHON" -S -c 'import json, sys; print(sum(f["hits"] for f in json.load(sys.stdin)["faults"]))'
-}
-
 # ever NAME: JSON list of [size, md5, deleted] of every bitstream called
 # NAME the server ever held (deleted ones too).
 ever() {
@@ -104,21 +93,6 @@ os.close(fd)
 remount() {
 	unmount_fs
 	mount_fs 3>&-
-}
-
-# kill_during_post SRC DST: cp SRC to DST while the server stores the
-# upload and then stalls its answer; the daemon is killed (-9) meanwhile.
-kill_during_post() {
-	local cppid
-	faults 'stall=30,count=1,method=POST,path=/bitstreams'
-	bounded cp "$1" "$2" 3>&- &
-	cppid=$!
-	posted() { [ "$(fault_hits)" -ge 1 ] || ! kill -0 "$cppid" 2>/dev/null; }
-	wait_until 20 posted
-	[ "$(fault_hits)" = 1 ]
-	sleep 0.5
-	kill -9 "$FS_PID"
-	wait "$cppid" || true
 }
 
 @test "ENOSPC in the spool: cp fails, nothing reaches the server, the row is incomplete; plain retry skips it; forget drops it; 'retry ID' sends what there is" {

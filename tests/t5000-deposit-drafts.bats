@@ -170,12 +170,6 @@ local_files() {
 	done
 }
 
-# faults SPEC...: replace the server's active faults
-faults() {
-	printf '%s\n' "$@" | fake_control POST /faults --data-binary @- >"$T/faults.json"
-	grep -q '"faults"' "$T/faults.json"
-}
-
 # complete TITLE: the web UI fills the required fields of draft TITLE
 complete() {
 	ws_patch "$(draft_field "$1" "d['submission']['id']")" \
