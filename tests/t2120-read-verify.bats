@@ -66,6 +66,30 @@ map_of() {
 	save_mount
 }
 
+@test "a sequential read is answered from the stream's memory; the cache file written behind it holds the same bytes" {
+	head -c $((24 * 1024 * 1024 + 7)) /dev/urandom >"$T/mem.bin"
+	bounded cp "$T/mem.bin" "$DST/mem.bin"
+	unmount_fs
+	fresh_mount -o ro,log_level=debug 3>&-
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/mem.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	bounded dd if="$f" of="$T/got.bin" bs=1M status=none
+	cmp "$T/got.bin" "$T/mem.bin"
+	cache=$FS_CACHE
+	log=$FS_LOG
+	unmount_fs
+	line=$(grep "bitstream $u: .* reads answered from memory" "$log")
+	echo "$line"
+	from_mem=$(sed -E 's/.*: ([0-9]+) reads answered from memory.*/\1/' <<<"$line")
+	[ "$from_mem" -gt 0 ]
+	# The copy kept for later reads is whole and right.
+	m=$(map_of "$u" "$cache")
+	cmp "${m%.map}" "$T/mem.bin"
+	[ $(($(map_flags "$m") & 1)) -eq 1 ]
+	fresh_mount 3>&-
+	save_mount
+}
+
 @test "-o streams=4: a large sequential read has ranged requests in flight together, right bytes, verified" {
 	head -c $((40 * 1024 * 1024 + 11)) /dev/urandom >"$T/par.bin"
 	bounded cp "$T/par.bin" "$DST/par.bin"

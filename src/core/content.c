@@ -31,6 +31,7 @@
 #define NAMEBUF 128	    /* a key plus ".map.tmp" */
 #define MEM_CAP (16u << 20) /* memory an entry in memory mode may hold */
 #define CAP_CHECK_EVERY 2   /* seconds between free-space checks */
+#define DIRECT_ALIGN 4096   /* O_DIRECT: offsets, lengths, buffers */
 #define FREE_MARGIN_MAX (256ull << 20) /* see refresh_cap */
 
 struct content_entry {
@@ -62,6 +63,10 @@ struct content_entry {
 	 * that found their bytes there, and is removed at the last close. */
 	int mem;
 	int oldfd;
+	/* The data file opened again with O_DIRECT (content_write_direct),
+	 * -1 until first needed; no_direct once the filesystem refused it. */
+	int dfd;
+	int no_direct;
 };
 
 struct content {
@@ -621,6 +626,7 @@ static struct content_entry *entry_new(struct content *c, const char *key,
 	e->size = size;
 	e->fd = -1;
 	e->oldfd = -1;
+	e->dfd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	e->next = c->head;
 	if (c->head)
@@ -757,6 +763,8 @@ void content_free(struct content **cp)
 				close(e->fd);
 			if (e->oldfd >= 0)
 				close(e->oldfd);
+			if (e->dfd >= 0)
+				close(e->dfd);
 		}
 		pthread_mutex_destroy(&e->lock);
 		free(e->map);
@@ -925,6 +933,9 @@ void content_close(struct content_entry **ep)
 	if (e->oldfd >= 0)
 		close(e->oldfd);
 	e->oldfd = -1;
+	if (e->dfd >= 0)
+		close(e->dfd);
+	e->dfd = -1;
 	if (e->fd >= 0 && !e->mem) {
 		c->usage = c->usage > e->alloc ? c->usage - e->alloc : 0;
 		e->alloc = file_alloc(e->fd);
@@ -1007,14 +1018,46 @@ static int64_t mark_written(struct content_entry *e, int fd, uint64_t off,
 	return (int64_t)added;
 }
 
+/* The entry's O_DIRECT descriptor, opened on first use (e->lock held);
+ * -1 in memory mode or where the filesystem has none. */
+static int direct_fd(struct content_entry *e)
+{
+	char path[48];
+
+	if (e->mem || e->no_direct || e->fd < 0)
+		return -1;
+	if (e->dfd < 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", e->fd);
+		e->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+		e->no_direct = e->dfd < 0;
+	}
+	return e->dfd;
+}
+
+/* Writes the aligned head of [off, off+len) through dfd (O_DIRECT, when
+ * dfd >= 0 and p and off are aligned) and the rest through fd. */
+static int write_split(int fd, int dfd, uint64_t off, const char *p,
+		       size_t len)
+{
+	size_t head = 0;
+	int rc;
+
+	if (dfd >= 0 && off % DIRECT_ALIGN == 0 &&
+	    (uintptr_t)p % DIRECT_ALIGN == 0)
+		head = len / DIRECT_ALIGN * DIRECT_ALIGN;
+	if (head && (rc = write_all(dfd, off, p, head)) < 0)
+		return rc;
+	return write_all(fd, off + head, p + head, len - head);
+}
+
 /* Writes data and marks the blocks it completes. A full disk (ENOSPC,
  * EDQUOT) evicts the least recently used closed entries one by one and
  * retries; with nothing left to evict the entry goes to memory mode. */
-int content_write(struct content_entry *e, uint64_t off, const void *data,
-		  size_t len)
+static int write_entry(struct content_entry *e, uint64_t off,
+		       const void *data, size_t len, int direct)
 {
 	struct content *c = e->c;
-	int persist = 0, fd, rc, mem;
+	int persist = 0, fd, dfd, rc, mem;
 	int64_t added;
 
 	if (off > (uint64_t)e->size || len > (uint64_t)e->size - off)
@@ -1023,8 +1066,16 @@ int content_write(struct content_entry *e, uint64_t off, const void *data,
 		pthread_mutex_lock(&e->lock);
 		fd = e->fd;
 		mem = e->mem;
+		dfd = direct ? direct_fd(e) : -1;
 		pthread_mutex_unlock(&e->lock);
-		rc = write_all(fd, off, data, len);
+		rc = write_split(fd, dfd, off, data, len);
+		if (rc == -EINVAL && dfd >= 0) {
+			/* This filesystem takes no O_DIRECT writes after all. */
+			pthread_mutex_lock(&e->lock);
+			e->no_direct = 1;
+			pthread_mutex_unlock(&e->lock);
+			continue;
+		}
 		if (rc == -ENOSPC || rc == -EDQUOT) {
 			if (!mem && evict_one(c))
 				continue;
@@ -1053,6 +1104,18 @@ int content_write(struct content_entry *e, uint64_t off, const void *data,
 		pthread_mutex_unlock(&c->lock);
 	}
 	return 0;
+}
+
+int content_write(struct content_entry *e, uint64_t off, const void *data,
+		  size_t len)
+{
+	return write_entry(e, off, data, len, 0);
+}
+
+int content_write_direct(struct content_entry *e, uint64_t off,
+			 const void *data, size_t len)
+{
+	return write_entry(e, off, data, len, 1);
 }
 
 int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len)

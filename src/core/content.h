@@ -69,6 +69,13 @@ int64_t content_size(const struct content_entry *e);
  * present; may evict to respect the cap. 0 or -errno. */
 int content_write(struct content_entry *e, uint64_t off, const void *data,
 		  size_t len);
+/* The same, but the page-aligned part of a page-aligned data and off goes
+ * to the disk with O_DIRECT (where the filesystem allows it): for bytes
+ * the caller keeps in memory for its readers, so that the cache file
+ * takes no page cache (and no copy) of its own. Readers of the file get
+ * the same bytes either way. */
+int content_write_direct(struct content_entry *e, uint64_t off,
+			 const void *data, size_t len);
 /* The descriptor to read [off, off+len) from, when all of it is present
  * in it; -1 when not (e.g. the entry just moved to memory: ask again). */
 int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len);

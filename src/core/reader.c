@@ -17,6 +17,7 @@
 #endif
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/chunks.h"
 #include "core/content.h"
 #include "core/cover.h"
 #include "util/errors.h"
@@ -35,7 +37,8 @@
 #define WIN_MIN (256u * 1024)	    /* first window of a stream */
 #define WIN_MAX (64u * 1024 * 1024) /* largest window */
 #define RANDOM_WIN (256u * 1024)    /* window of a random read */
-#define FLUSH_SIZE (1u << 20)	    /* bytes written to the cache at once */
+#define FLUSH_SIZE CHUNK_SIZE	    /* bytes written to the cache at once */
+#define CHUNK_BUDGET 24 /* MiB of streams kept in memory for their readers */
 #define SEQ_SLACK (1u << 20)	    /* reorder tolerance of sequential reads */
 #define RETRY_BUDGET                                                           \
 	60	       /* default s without progress before a                  \
@@ -114,6 +117,10 @@ struct rfile {
 	int served;	    /* a read got bytes of ce */
 	uint64_t json_size; /* sizeBytes: opens share the rfile by it */
 	struct content_entry *ce_stored;
+	/* The streams' latest bytes, answered from memory (core/chunks.h);
+	 * under lock. */
+	struct chunk_set chunks;
+	unsigned long mem_reads, file_reads; /* atomic: how reads were answered */
 };
 
 struct reader_file {
@@ -143,6 +150,7 @@ struct reader {
 	int active;   /* calls in progress, under lock */
 	int budget;   /* s without progress before a read gives up */
 	int streams;  /* workers per file reading sequentially */
+	struct chunk_pool *pool; /* fetch buffers and the chunks' budget */
 };
 
 /* One HTTP transfer into the cache. */
@@ -152,6 +160,7 @@ struct fetch {
 	uint64_t next;	     /* file offset of the next body byte */
 	char *buf;	     /* bytes waiting for the cache, from bufoff */
 	size_t buflen, bufcap;
+	int pooled;	     /* buf is a chunk buffer (chunk_buf_get) */
 	uint64_t bufoff;
 	int slot;	 /* inflight slot, -1 if none */
 	int allow_whole; /* a 200 may be used (worker) */
@@ -335,27 +344,60 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 	}
 }
 
-/* Moves buffered bytes into the cache and wakes the readers. */
+/* Reserves a chunk for the buffered bytes of a sequential stream, so that
+ * its reader is answered from memory: the slot, or -1. */
+static int flush_keep(struct fetch *f)
+{
+	struct rfile *rf = f->rf;
+	int keep;
+
+	if (!f->pooled || !f->allow_whole || f->cover)
+		return -1;
+	pthread_mutex_lock(&rf->lock);
+	keep = chunk_reserve(rf->r->pool, &rf->chunks, f->bufoff, rf->seq_pos);
+	pthread_mutex_unlock(&rf->lock);
+	return keep;
+}
+
+/* Moves buffered bytes into the cache (O_DIRECT when a chunk keeps them
+ * in memory for the reader) and wakes the readers. */
 static int fetch_flush(struct fetch *f)
 {
 	struct rfile *rf = f->rf;
-	int rc;
+	int rc, keep;
+	const char *bytes = f->buf;
 
 	if (!f->buflen)
 		return 0;
-	rc = content_write(f->ce, f->bufoff, f->buf, f->buflen);
+	keep = flush_keep(f);
+	rc = keep >= 0
+		 ? content_write_direct(f->ce, f->bufoff, f->buf, f->buflen)
+		 : content_write(f->ce, f->bufoff, f->buf, f->buflen);
 	if (rc == 0)
 		f->written += f->buflen;
 	pthread_mutex_lock(&rf->lock);
+	if (keep >= 0 && rc == 0) {
+		chunk_publish(&rf->chunks, keep, f->ce, f->bufoff, f->buflen,
+			      &f->buf);
+	} else if (keep >= 0) {
+		chunk_cancel(rf->r->pool, &rf->chunks, keep);
+		keep = -1;
+	}
 	rf->progress++;
 	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff + f->buflen)
 		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
 	/* Hash after waking the readers: they need not wait for it (a
-	 * large file: the hasher does, woken by the broadcast). */
+	 * large file: the hasher does, woken by the broadcast). The chunk
+	 * holds the bytes now; our reference keeps them. */
 	if (rc == 0 && !f->cover && rf->size <= VERIFY_INLINE_MAX)
-		hash_feed(rf, f->bufoff, f->buf, f->buflen);
+		hash_feed(rf, f->bufoff, bytes, f->buflen);
+	if (keep >= 0) {
+		pthread_mutex_lock(&rf->lock);
+		chunk_unref(&rf->chunks, keep);
+		pthread_mutex_unlock(&rf->lock);
+	}
 	f->bufoff += f->buflen;
 	f->buflen = 0;
 	return rc;
@@ -608,7 +650,9 @@ static int fetch_init(struct fetch *f, struct rfile *rf, uint64_t start,
 		f->bufcap = FLUSH_SIZE;
 		f->end = rf->size;
 	}
-	f->buf = malloc(f->bufcap ? f->bufcap : 1);
+	f->pooled = f->bufcap == CHUNK_SIZE;
+	f->buf = f->pooled ? chunk_buf_get(rf->r->pool)
+			   : malloc(f->bufcap ? f->bufcap : 1);
 	return f->buf ? 0 : -ENOMEM;
 }
 
@@ -655,7 +699,10 @@ static int fetch_range(struct rfile *rf, uint64_t start, uint64_t end,
 			  rc == FETCH_EOF ? "416" : strerror(-rc), res.status,
 			  res.errmsg);
 	*got = f.written;
-	free(f.buf);
+	if (f.pooled)
+		chunk_buf_put(rf->r->pool, f.buf);
+	else
+		free(f.buf);
 	return rc;
 }
 
@@ -730,25 +777,37 @@ static int hasher_goes_on(struct rfile *rf)
 	       !is_closing(rf->r);
 }
 
+/* Hashes [off, off+n) from the chunks that still hold it, else from the
+ * cache file into buf (rf->lock held, dropped while hashing). 0 or -1. */
+static int hash_run(struct rfile *rf, uint64_t off, uint64_t n, char *buf)
+{
+	struct iovec iov[2];
+	int idx[2], k, i, fd = -1;
+	ssize_t got = 0;
+
+	k = chunk_find(&rf->chunks, rf->ce, off, n, iov, idx);
+	if (!k && (fd = content_fd_present(rf->ce, off, n)) < 0)
+		return -1;
+	pthread_mutex_unlock(&rf->lock);
+	for (i = 0; i < k; i++)
+		content_md5_update(&rf->hash, iov[i].iov_base, iov[i].iov_len);
+	if (!k && (got = pread(fd, buf, n, (off_t)off)) == (ssize_t)n)
+		content_md5_update(&rf->hash, buf, n);
+	pthread_mutex_lock(&rf->lock);
+	for (i = 0; i < k; i++)
+		chunk_unref(&rf->chunks, idx[i]);
+	return k || got == (ssize_t)n ? 0 : -1;
+}
+
 /* Hashes the present run at rf->hashed (rf->lock held, dropped while
  * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error. */
 static int hasher_step(struct rfile *rf, char *buf)
 {
 	uint64_t off = rf->hashed, n = content_present(rf->ce, off, FLUSH_SIZE);
-	ssize_t got;
-	int fd;
 
 	if (!n)
 		return 0;
-	fd = content_fd_present(rf->ce, off, n);
-	if (fd < 0)
-		return -1;
-	pthread_mutex_unlock(&rf->lock);
-	got = pread(fd, buf, n, (off_t)off);
-	if (got == (ssize_t)n)
-		content_md5_update(&rf->hash, buf, n);
-	pthread_mutex_lock(&rf->lock);
-	if (got != (ssize_t)n)
+	if (hash_run(rf, off, n, buf) < 0)
 		return -1;
 	rf->hashed += n;
 	return 1;
@@ -780,15 +839,20 @@ static void hasher_verdict(struct rfile *rf)
 	pthread_mutex_unlock(&rf->lock);
 }
 
-/* Lowers the calling thread's priority by HASHER_NICE: the hasher yields
- * the CPU to the threads a reader waits for (the streams, the FUSE
- * threads; and, in one scheduling group, the reader itself) and catches
- * up when they idle. */
+/* Makes the calling thread (the hasher) run only on otherwise idle CPU
+ * (SCHED_IDLE), or at least HASHER_NICE lower: MD5 costs about a core-
+ * second per 500 MB, which on a small machine the streams, the FUSE
+ * threads and the reader itself need while a file streams
+ * (doc/benchmarks.md). It catches up when they idle, and hash_finish
+ * completes a closed file's hash at normal priority. */
 static void hasher_nice(void)
 {
+	struct sched_param sp = {0};
 	id_t tid = (id_t)syscall(SYS_gettid);
 	int prio;
 
+	if (sched_setscheduler(0, SCHED_IDLE, &sp) == 0)
+		return;
 	errno = 0;
 	prio = getpriority(PRIO_PROCESS, tid);
 	if (prio == -1 && errno)
@@ -868,11 +932,22 @@ static void hasher_ensure(struct rfile *rf)
 
 /* ---- the streaming worker ------------------------------------------------ */
 
+/* The most the streams may fetch ahead of their reader: a quarter of the
+ * cache, and what chunks may keep in memory (beyond that, the bytes would
+ * wait for the reader in the page cache, copied once more). */
+static uint64_t ahead_room(const struct rfile *rf)
+{
+	uint64_t cap = content_entry_cap(rf->ce) / 4,
+		 mem = chunk_pool_bytes(rf->r->pool);
+
+	return mem && mem < cap ? mem : cap;
+}
+
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
 	int n = rf->r->streams > 2 ? rf->r->streams : 2;
-	uint64_t ahead = n * rf->window, cap = content_entry_cap(rf->ce) / 4;
+	uint64_t ahead = n * rf->window, cap = ahead_room(rf);
 
 	if (ahead > cap)
 		ahead = cap;
@@ -909,10 +984,12 @@ static int worker_next(struct rfile *rf, int whole, uint64_t *start,
 	return 1;
 }
 
-/* Doubles the window after a good fetch, within a quarter of the cache. */
+/* Doubles the window after a good fetch, within the room ahead shared by
+ * the streams. */
 static void window_grow(struct rfile *rf)
 {
-	uint64_t cap = content_entry_cap(rf->ce) / 4;
+	int n = rf->r->streams > 2 ? rf->r->streams : 2;
+	uint64_t cap = ahead_room(rf) / n / CONTENT_BLOCK * CONTENT_BLOCK;
 
 	if (rf->window > cap && cap >= WIN_MIN)
 		rf->window = cap;
@@ -1365,6 +1442,68 @@ ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd)
 	return *fd < 0 ? -EIO : n;
 }
 
+/* Where chunks may be released (rf->lock held): behind the reader, and
+ * behind the hasher while it runs (it hashes from them when it keeps up;
+ * when not, chunk_reserve gives them up for the reader's sake). */
+static uint64_t sweep_pos(const struct rfile *rf)
+{
+	if (rf->hasher_started && rf->hashed < rf->seq_pos)
+		return rf->hashed;
+	return rf->seq_pos;
+}
+
+/* Takes the bytes [off, off+n) from the chunks when they are all there,
+ * pinning rf until reader_release. 1 when taken. */
+static int mem_take(struct rfile *rf, off_t off, size_t n,
+		    struct reader_mem *m)
+{
+	pthread_mutex_lock(&rf->lock);
+	m->n = chunk_find(&rf->chunks, rf->ce, (uint64_t)off, n, m->iov,
+			  m->idx);
+	pthread_mutex_unlock(&rf->lock);
+	if (!m->n)
+		return 0;
+	pthread_mutex_lock(&rf->r->lock);
+	rf->refs++; /* the reply may outlive the handle (reader_release) */
+	pthread_mutex_unlock(&rf->r->lock);
+	m->pin = rf;
+	return 1;
+}
+
+ssize_t reader_prepare_mem(struct reader_file *f, size_t size, off_t off,
+			   int *fd, struct reader_mem *m)
+{
+	ssize_t n;
+
+	memset(m, 0, sizeof(*m));
+	n = reader_prepare(f, size, off, fd);
+	if (n > 0 && mem_take(f->rf, off, (size_t)n, m))
+		*fd = -1;
+	if (n > 0)
+		__atomic_add_fetch(m->n ? &f->rf->mem_reads : &f->rf->file_reads,
+				   1, __ATOMIC_RELAXED);
+	return n;
+}
+
+static void rfile_put(struct rfile *rf);
+
+void reader_release(struct reader_mem *m)
+{
+	struct rfile *rf = m->pin;
+	int i;
+
+	if (!rf)
+		return;
+	pthread_mutex_lock(&rf->lock);
+	for (i = 0; i < m->n; i++)
+		chunk_unref(&rf->chunks, m->idx[i]);
+	chunk_sweep(rf->r->pool, &rf->chunks, sweep_pos(rf));
+	pthread_mutex_unlock(&rf->lock);
+	m->pin = NULL;
+	m->n = 0;
+	rfile_put(rf);
+}
+
 ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off)
 {
 	ssize_t n, got;
@@ -1422,6 +1561,11 @@ int reader_size(struct reader *r, const char *uuid, int64_t *size)
 /* Frees an rfile whose worker has stopped. */
 static void rfile_free(struct rfile *rf)
 {
+	chunk_release_all(rf->r->pool, &rf->chunks);
+	if (rf->mem_reads)
+		log_debug("bitstream %s: %lu reads answered from memory, %lu "
+			  "from the cache file",
+			  rf->uuid, rf->mem_reads, rf->file_reads);
 	content_close(&rf->ce);
 	if (rf->ce_stored)
 		content_close(&rf->ce_stored);
@@ -1516,19 +1660,14 @@ out:
 	return 0;
 }
 
-void reader_close(struct reader_file **fp)
+/* Drops a reference to rf (a handle's or a reply's); the last one stops
+ * its streams and frees it. */
+static void rfile_put(struct rfile *rf)
 {
-	struct reader_file *h = *fp;
-	struct rfile *rf, **pp;
-	struct reader *r;
+	struct reader *r = rf->r;
+	struct rfile **pp;
 	int last;
 
-	if (!h)
-		return;
-	*fp = NULL;
-	rf = h->rf;
-	r = rf->r;
-	free(h);
 	pthread_mutex_lock(&r->lock);
 	last = --rf->refs == 0;
 	if (last) {
@@ -1545,9 +1684,22 @@ void reader_close(struct reader_file **fp)
 	worker_stop(rf);
 	rfile_free(rf);
 	pthread_mutex_lock(&r->lock);
+	if (!r->files) /* nothing is read: give the idle buffers back */
+		chunk_pool_trim(r->pool);
 	if (--r->active == 0)
 		pthread_cond_broadcast(&r->idle);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void reader_close(struct reader_file **fp)
+{
+	struct reader_file *h = *fp;
+
+	if (!h)
+		return;
+	*fp = NULL;
+	rfile_put(h->rf);
+	free(h);
 }
 
 /* ---- the reader
@@ -1569,12 +1721,14 @@ struct reader *reader_new(struct session *s, const struct reader_config *cfg,
 		r->streams = STREAMS_MAX;
 	r->cache = content_new(cfg->cache_dir, cfg->cache_max, err, errlen);
 	r->covers = cover_new();
-	if (!r->cache || !r->covers) {
+	r->pool = chunk_pool_new(CHUNK_BUDGET);
+	if (!r->cache || !r->covers || !r->pool) {
 		if (r->cache) {
 			content_free(&r->cache);
 			snprintf(err, errlen, "out of memory");
 		}
 		cover_free(&r->covers);
+		chunk_pool_free(&r->pool);
 		free(r);
 		return NULL;
 	}
@@ -1622,6 +1776,7 @@ void reader_free(struct reader **rp)
 	}
 	content_free(&r->cache);
 	cover_free(&r->covers);
+	chunk_pool_free(&r->pool);
 	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 	free(r);

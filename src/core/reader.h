@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include "dspace/dspace.h"
 
 struct reader;
@@ -61,6 +62,21 @@ ssize_t reader_read(struct reader_file *f, char *buf, size_t size, off_t off);
  * descriptor the caller may pread/splice from at the same offset (valid
  * until reader_close). Returns the count, 0 at EOF, or -errno. */
 ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd);
+
+/* Bytes of a read answered from memory (reader_prepare_mem). */
+struct reader_mem {
+	struct iovec iov[2];
+	int n;	   /* iovecs; 0: read from the descriptor instead */
+	int idx[2];
+	void *pin; /* what keeps the bytes until reader_release */
+};
+/* The same as reader_prepare, but when a sequential stream still holds
+ * the bytes in memory (core/chunks.h), m->n > 0, m->iov has them and *fd
+ * is -1: the caller replies from m->iov, then calls reader_release (also
+ * valid after reader_close of f). The bytes are those of the cache. */
+ssize_t reader_prepare_mem(struct reader_file *f, size_t size, off_t off,
+			   int *fd, struct reader_mem *m);
+void reader_release(struct reader_mem *m);
 
 void reader_close(struct reader_file **f);
 

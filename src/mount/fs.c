@@ -924,11 +924,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
-/* Reads a bitstream, spliced from the content cache (op_read). */
+/* Reads a bitstream: from a stream's buffers while they hold the bytes,
+ * else spliced from the content cache (op_read). */
 static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 			   off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	struct reader_mem mem;
 	struct inval *inv;
 	uint64_t ino;
 	ssize_t n;
@@ -940,12 +942,13 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	n = reader_prepare(h->rf, size, off, &fd);
+	n = reader_prepare_mem(h->rf, size, off, &fd, &mem);
 	if (n < 0) {
 		reply_err(req, (int)n);
 		return;
 	}
 	if (!inval_current(fs_of(req)->inval, h->ino, h->gen)) {
+		reader_release(&mem);
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
@@ -956,6 +959,9 @@ static void read_bitstream(fuse_req_t req, struct fs_file *h, size_t size,
 	after = cover_tell(inv, ino, reader_served_size(h->rf), &h->told);
 	if (n == 0) {
 		fuse_reply_buf(req, NULL, 0);
+	} else if (mem.n) { /* a stream's latest bytes, still in memory */
+		fuse_reply_iov(req, mem.iov, mem.n);
+		reader_release(&mem);
 	} else {
 		bv.buf[0].size = (size_t)n;
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
