@@ -1028,7 +1028,7 @@ static int direct_fd(struct content_entry *e)
 		return -1;
 	if (e->dfd < 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", e->fd);
-		e->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+		e->dfd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
 		e->no_direct = e->dfd < 0;
 	}
 	return e->dfd;
@@ -1116,6 +1116,49 @@ int content_write_direct(struct content_entry *e, uint64_t off,
 			 const void *data, size_t len)
 {
 	return write_entry(e, off, data, len, 1);
+}
+
+/* pread of all len bytes at off. 0 or -errno (-EIO at an early EOF). */
+static int read_all(int fd, uint64_t off, char *p, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int content_read(struct content_entry *e, uint64_t off, void *buf,
+		 size_t len)
+{
+	size_t head = 0;
+	int fd, dfd, rc, moved;
+
+	pthread_mutex_lock(&e->lock);
+	fd = e->fd;
+	dfd = direct_fd(e);
+	pthread_mutex_unlock(&e->lock);
+	if (content_present(e, off, len) != len)
+		return -EAGAIN;
+	if (dfd >= 0 && off % DIRECT_ALIGN == 0 &&
+	    (uintptr_t)buf % DIRECT_ALIGN == 0)
+		head = len / DIRECT_ALIGN * DIRECT_ALIGN;
+	rc = head ? read_all(dfd, off, buf, head) : 0;
+	if (rc == -EINVAL) /* no O_DIRECT reads here after all */
+		rc = read_all(fd, off, buf, head);
+	if (rc == 0)
+		rc = read_all(fd, off + head, (char *)buf + head, len - head);
+	pthread_mutex_lock(&e->lock);
+	moved = e->fd != fd;
+	pthread_mutex_unlock(&e->lock);
+	return moved ? -EAGAIN : rc;
 }
 
 int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len)

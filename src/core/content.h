@@ -76,6 +76,13 @@ int content_write(struct content_entry *e, uint64_t off, const void *data,
  * the same bytes either way. */
 int content_write_direct(struct content_entry *e, uint64_t off,
 			 const void *data, size_t len);
+/* Reads [off, off+len) into buf when all of it is present: 0, -EAGAIN
+ * when not (or the entry moved to memory meanwhile), other -errno. With
+ * O_DIRECT where buf and off are page-aligned: bytes written by
+ * content_write_direct are not in the page cache, and reading them
+ * through it would allocate it and copy them once more. */
+int content_read(struct content_entry *e, uint64_t off, void *buf,
+		 size_t len);
 /* The descriptor to read [off, off+len) from, when all of it is present
  * in it; -1 when not (e.g. the entry just moved to memory: ask again). */
 int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len);

@@ -777,38 +777,45 @@ static int hasher_goes_on(struct rfile *rf)
 	       !is_closing(rf->r);
 }
 
-/* Hashes [off, off+n) from the chunks that still hold it, else from the
- * cache file into buf (rf->lock held, dropped while hashing). 0 or -1. */
-static int hash_run(struct rfile *rf, uint64_t off, uint64_t n, char *buf)
+/* Hashes [off, off+n) from the chunks that still hold it, else (when
+ * from_disk) from the cache file into buf (aligned: content_read); rf->lock
+ * held, dropped while hashing. 0, 1 when the bytes are not in memory and
+ * from_disk is 0, or -1. */
+static int hash_run(struct rfile *rf, uint64_t off, uint64_t n, char *buf,
+		    int from_disk)
 {
 	struct iovec iov[2];
-	int idx[2], k, i, fd = -1;
-	ssize_t got = 0;
+	int idx[2], k, i, rc = 0;
 
 	k = chunk_find(&rf->chunks, rf->ce, off, n, iov, idx);
-	if (!k && (fd = content_fd_present(rf->ce, off, n)) < 0)
-		return -1;
+	if (!k && from_disk == 0)
+		return 1;
 	pthread_mutex_unlock(&rf->lock);
 	for (i = 0; i < k; i++)
 		content_md5_update(&rf->hash, iov[i].iov_base, iov[i].iov_len);
-	if (!k && (got = pread(fd, buf, n, (off_t)off)) == (ssize_t)n)
+	if (!k && (rc = content_read(rf->ce, off, buf, n)) == 0)
 		content_md5_update(&rf->hash, buf, n);
 	pthread_mutex_lock(&rf->lock);
 	for (i = 0; i < k; i++)
 		chunk_unref(&rf->chunks, idx[i]);
-	return k || got == (ssize_t)n ? 0 : -1;
+	return rc < 0 ? -1 : 0;
 }
 
 /* Hashes the present run at rf->hashed (rf->lock held, dropped while
- * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error. */
+ * hashing): 1 when it did, 0 when nothing is there yet, -1 on an error.
+ * While streams run, only from their chunks: reading the cache file back
+ * would take the disk from their writes (doc/benchmarks.md); what the
+ * hasher missed is read once they stop, or by hash_finish. */
 static int hasher_step(struct rfile *rf, char *buf)
 {
 	uint64_t off = rf->hashed, n = content_present(rf->ce, off, FLUSH_SIZE);
+	int rc;
 
 	if (!n)
 		return 0;
-	if (hash_run(rf, off, n, buf) < 0)
-		return -1;
+	rc = hash_run(rf, off, n, buf, !rf->worker_running);
+	if (rc)
+		return rc > 0 ? 0 : -1;
 	rf->hashed += n;
 	return 1;
 }
@@ -868,7 +875,7 @@ static void hasher_nice(void)
 static void *hasher_main(void *arg)
 {
 	struct rfile *rf = arg;
-	char *buf = malloc(FLUSH_SIZE);
+	char *buf = chunk_buf_get(rf->r->pool); /* aligned: content_read */
 	struct timespec ts;
 	int rc = buf ? 0 : -1, done;
 
@@ -885,7 +892,8 @@ static void *hasher_main(void *arg)
 	pthread_mutex_unlock(&rf->lock);
 	if (done)
 		hasher_verdict(rf);
-	free(buf);
+	if (buf)
+		chunk_buf_put(rf->r->pool, buf);
 	return NULL;
 }
 
@@ -899,7 +907,7 @@ static void hash_finish(struct rfile *rf, int started)
 	int rc = 1;
 
 	if (!started || !content_complete(rf->ce) ||
-	    !(buf = malloc(FLUSH_SIZE)))
+	    !(buf = chunk_buf_get(rf->r->pool)))
 		return;
 	pthread_mutex_lock(&rf->lock);
 	if (rf->fatal || rf->hashed >= rf->size)
@@ -907,7 +915,7 @@ static void hash_finish(struct rfile *rf, int started)
 	while (rc > 0 && rf->hashed < rf->size)
 		rc = hasher_step(rf, buf);
 	pthread_mutex_unlock(&rf->lock);
-	free(buf);
+	chunk_buf_put(rf->r->pool, buf);
 	if (rc > 0)
 		hasher_verdict(rf);
 }
