@@ -59,6 +59,14 @@
 struct range {
 	uint64_t start, end; /* [start, end) still to arrive */
 	int used;
+	int pending;	 /* chunks of it queued for the cache (write-behind) */
+	uint64_t queued; /* end of the last of them */
+	int ended;	 /* its fetch ended: freed once pending is 0 */
+};
+
+/* A chunk queued for the cache, and the in-flight range it came from. */
+struct wjob {
+	int chunk, slot;
 };
 
 struct rfile {
@@ -121,6 +129,14 @@ struct rfile {
 	 * under lock. */
 	struct chunk_set chunks;
 	unsigned long mem_reads, file_reads; /* atomic: how reads were answered */
+	/* Write-behind: the streams queue their chunks here and go on
+	 * receiving; one writer thread puts them into the cache in order
+	 * (under lock; wcond wakes the writer). */
+	struct wjob wq[CHUNK_SLOTS];
+	int wq_head, wq_len;
+	pthread_cond_t wcond;
+	pthread_t writer;
+	int writer_started;
 };
 
 struct reader_file {
@@ -224,10 +240,21 @@ static int inflight_add(struct rfile *rf, uint64_t start, uint64_t end)
 	return -1;
 }
 
+/* Ends the fetch of a range: the range is free at once, or once the
+ * writer has put its queued chunks into the cache (until then what they
+ * hold is still "about to arrive"; nothing after them is). */
 static void inflight_del(struct rfile *rf, int slot)
 {
-	if (slot >= 0)
-		rf->inflight[slot].used = 0;
+	struct range *g = slot >= 0 ? &rf->inflight[slot] : NULL;
+
+	if (!g)
+		return;
+	if (g->pending) {
+		g->ended = 1;
+		g->end = g->queued;
+		return;
+	}
+	memset(g, 0, sizeof(*g));
 }
 
 /* Whether byte off is about to arrive from a fetch in flight. */
@@ -344,60 +371,162 @@ static void hash_feed(struct rfile *rf, uint64_t off, const char *p, size_t len)
 	}
 }
 
-/* Reserves a chunk for the buffered bytes of a sequential stream, so that
- * its reader is answered from memory: the slot, or -1. */
-static int flush_keep(struct fetch *f)
-{
-	struct rfile *rf = f->rf;
-	int keep;
+/* ---- write-behind ----------------------------------------------------------
+ * A sequential stream keeps each buffer it fills as a chunk (core/chunks.h)
+ * and queues it for one writer thread per file, which puts the chunks into
+ * the cache in order with O_DIRECT while the stream goes on receiving.
+ * A queued chunk's bytes count as still in flight (struct range) until
+ * written: readers wait for them, workers do not fetch them again. */
 
-	if (!f->pooled || !f->allow_whole || f->cover)
-		return -1;
+/* Writes one queued chunk (no lock held). A write error is fatal for the
+ * file, as in the synchronous path. */
+static void writer_job(struct rfile *rf, struct wjob j)
+{
+	struct chunk *c = &rf->chunks.slot[j.chunk];
+	struct range *g = &rf->inflight[j.slot];
+	int rc = content_write_direct((struct content_entry *)c->tag, c->off,
+				      c->buf, c->len);
+
+	if (rc == 0 && rf->size <= VERIFY_INLINE_MAX)
+		hash_feed(rf, c->off, c->buf, c->len);
 	pthread_mutex_lock(&rf->lock);
-	keep = chunk_reserve(rf->r->pool, &rf->chunks, f->bufoff, rf->seq_pos);
+	if (rc < 0 && !rf->fatal) {
+		log_warn("bitstream %s: reading failed: the cache write: %s",
+			 rf->uuid, strerror(-rc));
+		rf->fatal = -EIO;
+	}
+	rf->progress++;
+	if (g->start < c->off + c->len)
+		g->start = c->off + c->len;
+	if (--g->pending == 0 && g->ended)
+		memset(g, 0, sizeof(*g));
+	chunk_unref(&rf->chunks, j.chunk);
+	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
-	return keep;
 }
 
-/* Moves buffered bytes into the cache (O_DIRECT when a chunk keeps them
- * in memory for the reader) and wakes the readers. */
-static int fetch_flush(struct fetch *f)
+/* The writer: drains the queue until the file stops (also then: queued
+ * bytes are in memory only, and a stopping file's fetches wait for none). */
+static void *writer_main(void *arg)
+{
+	struct rfile *rf = arg;
+	struct wjob j;
+
+	pthread_mutex_lock(&rf->lock);
+	for (;;) {
+		if (!rf->wq_len) {
+			if (rf->stop || is_closing(rf->r))
+				break;
+			pthread_cond_wait(&rf->wcond, &rf->lock);
+			continue;
+		}
+		j = rf->wq[rf->wq_head];
+		rf->wq_head = (rf->wq_head + 1) % CHUNK_SLOTS;
+		rf->wq_len--;
+		pthread_mutex_unlock(&rf->lock);
+		writer_job(rf, j);
+		pthread_mutex_lock(&rf->lock);
+	}
+	pthread_mutex_unlock(&rf->lock);
+	return NULL;
+}
+
+/* Starts the writer (rf->lock held). 0 or -errno. */
+static int writer_ensure(struct rfile *rf)
+{
+	int rc;
+
+	/* Nothing is queued once the file stops: the writer may be gone. */
+	if (rf->stop || is_closing(rf->r))
+		return -EIO;
+	if (rf->writer_started)
+		return 0;
+	rc = pthread_create(&rf->writer, NULL, writer_main, rf);
+	if (rc) {
+		log_warn("cannot start a cache writer thread: %s",
+			 strerror(rc));
+		return -rc;
+	}
+	rf->writer_started = 1;
+	return 0;
+}
+
+/* Stops the writer after it drained the queue. No lock held. */
+static void writer_stop(struct rfile *rf)
+{
+	pthread_mutex_lock(&rf->lock);
+	pthread_cond_broadcast(&rf->wcond);
+	pthread_mutex_unlock(&rf->lock);
+	if (rf->writer_started)
+		pthread_join(rf->writer, NULL);
+	rf->writer_started = 0;
+}
+
+/* Queues the buffered bytes of a sequential stream for the writer, kept
+ * in a chunk meanwhile (and after, for the reader): 1 when queued, 0 when
+ * they must be written here (no chunk or no writer), -EIO when the file
+ * failed already. */
+static int flush_behind(struct fetch *f)
 {
 	struct rfile *rf = f->rf;
-	int rc, keep;
-	const char *bytes = f->buf;
+	struct range *g;
+	int keep;
 
-	if (!f->buflen)
+	if (!f->pooled || !f->allow_whole || f->cover || f->slot < 0)
 		return 0;
-	keep = flush_keep(f);
-	rc = keep >= 0
-		 ? content_write_direct(f->ce, f->bufoff, f->buf, f->buflen)
-		 : content_write(f->ce, f->bufoff, f->buf, f->buflen);
-	if (rc == 0)
-		f->written += f->buflen;
 	pthread_mutex_lock(&rf->lock);
-	if (keep >= 0 && rc == 0) {
-		chunk_publish(&rf->chunks, keep, f->ce, f->bufoff, f->buflen,
-			      &f->buf);
-	} else if (keep >= 0) {
+	keep = rf->fatal ? -1
+			 : chunk_reserve(rf->r->pool, &rf->chunks, f->bufoff,
+					 rf->seq_pos);
+	if (keep >= 0 && writer_ensure(rf) < 0) {
 		chunk_cancel(rf->r->pool, &rf->chunks, keep);
 		keep = -1;
 	}
+	if (keep >= 0) {
+		chunk_publish(&rf->chunks, keep, f->ce, f->bufoff, f->buflen,
+			      &f->buf); /* its reference is the writer's */
+		rf->wq[(rf->wq_head + rf->wq_len++) % CHUNK_SLOTS] =
+		    (struct wjob){keep, f->slot};
+		g = &rf->inflight[f->slot];
+		g->pending++;
+		g->queued = f->bufoff + f->buflen;
+		pthread_cond_signal(&rf->wcond);
+	}
+	pthread_mutex_unlock(&rf->lock);
+	if (keep < 0)
+		return rf->fatal ? -EIO : 0;
+	f->written += f->buflen;
+	f->bufoff += f->buflen;
+	f->buflen = 0;
+	return 1;
+}
+
+/* Moves buffered bytes into the cache, or queues them for the writer
+ * (write-behind), and wakes the readers. */
+static int fetch_flush(struct fetch *f)
+{
+	struct rfile *rf = f->rf;
+	int rc;
+
+	if (!f->buflen)
+		return 0;
+	rc = flush_behind(f);
+	if (rc)
+		return rc < 0 ? rc : 0;
+	rc = content_write(f->ce, f->bufoff, f->buf, f->buflen);
+	if (rc == 0)
+		f->written += f->buflen;
+	pthread_mutex_lock(&rf->lock);
 	rf->progress++;
-	if (f->slot >= 0 && rf->inflight[f->slot].start < f->bufoff + f->buflen)
+	if (f->slot >= 0 && !rf->inflight[f->slot].pending &&
+	    rf->inflight[f->slot].start < f->bufoff + f->buflen)
 		rf->inflight[f->slot].start = f->bufoff + f->buflen;
 	pthread_cond_broadcast(&rf->cond);
 	pthread_mutex_unlock(&rf->lock);
 	/* Hash after waking the readers: they need not wait for it (a
-	 * large file: the hasher does, woken by the broadcast). The chunk
-	 * holds the bytes now; our reference keeps them. */
+	 * large file: the hasher does, woken by the broadcast). */
 	if (rc == 0 && !f->cover && rf->size <= VERIFY_INLINE_MAX)
-		hash_feed(rf, f->bufoff, bytes, f->buflen);
-	if (keep >= 0) {
-		pthread_mutex_lock(&rf->lock);
-		chunk_unref(&rf->chunks, keep);
-		pthread_mutex_unlock(&rf->lock);
-	}
+		hash_feed(rf, f->bufoff, f->buf, f->buflen);
 	f->bufoff += f->buflen;
 	f->buflen = 0;
 	return rc;
@@ -1078,6 +1207,10 @@ static void *worker_main(void *arg)
 		rc = fetch_range(rf, start, end, 1, slot, r->budget * 1000L,
 				 &got, &fatal);
 		pthread_mutex_lock(&rf->lock);
+		/* A failure is judged by what reached the cache: wait for
+		 * what the writer still has of this fetch. */
+		while (rc && slot >= 0 && rf->inflight[slot].pending)
+			pthread_cond_wait(&rf->cond, &rf->lock);
 		inflight_del(rf, slot);
 		idle_since = mono_s();
 		if (rc == 0) {
@@ -1158,6 +1291,7 @@ static void worker_stop(struct rfile *rf)
 			pthread_join(rf->wslot[i].thread, NULL);
 		rf->wslot[i].started = 0;
 	}
+	writer_stop(rf); /* after the streams: it drains what they queued */
 	/* A complete file's hash is finished here (its verdict is kept). */
 	started = rf->hasher_started;
 	if (started)
@@ -1578,6 +1712,7 @@ static void rfile_free(struct rfile *rf)
 	if (rf->ce_stored)
 		content_close(&rf->ce_stored);
 	pthread_cond_destroy(&rf->cond);
+	pthread_cond_destroy(&rf->wcond);
 	pthread_mutex_destroy(&rf->lock);
 	pthread_mutex_destroy(&rf->hash_lock);
 	free(rf);
@@ -1649,6 +1784,7 @@ int reader_open(struct reader *r, const char *uuid, const char *md5,
 	pthread_mutex_init(&rf->hash_lock, NULL);
 	content_md5_init(&rf->hash);
 	pthread_cond_init(&rf->cond, NULL);
+	pthread_cond_init(&rf->wcond, NULL);
 	rc = open_entry(r, rf);
 	if (rc) {
 		rfile_free(rf);
