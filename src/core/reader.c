@@ -1070,12 +1070,13 @@ static void hasher_ensure(struct rfile *rf)
 /* ---- the streaming worker ------------------------------------------------ */
 
 /* The most the streams may fetch ahead of their reader: a quarter of the
- * cache, and what chunks may keep in memory (beyond that, the bytes would
- * wait for the reader in the page cache, copied once more). */
+ * cache, and three quarters of what chunks may keep in memory (beyond that,
+ * the bytes would wait for the reader in the page cache, copied once more;
+ * the rest is for the chunks queued for the cache and those being read). */
 static uint64_t ahead_room(const struct rfile *rf)
 {
 	uint64_t cap = content_entry_cap(rf->ce) / 4,
-		 mem = chunk_pool_bytes(rf->r->pool);
+		 mem = chunk_pool_bytes(rf->r->pool) / 4 * 3;
 
 	return mem && mem < cap ? mem : cap;
 }
