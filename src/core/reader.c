@@ -2,13 +2,17 @@
  * See reader.h for the behaviour; content.h for the cache underneath.
  *
  * Per open bitstream (struct rfile, shared by all handles of the same
- * UUID + MD5) there is at most one streaming worker thread serving
- * sequential readers: it fetches the first missing block at or after the
- * latest sequential read in windows that double from WIN_MIN to WIN_MAX,
- * staying at most two windows ahead of the reader. Random reads fetch one
- * small window in the reading thread. Fetches write into the cache in
- * FLUSH_SIZE chunks and wake the readers waiting on rf->cond; ranges being
- * fetched are listed in rf->inflight so that nobody fetches them twice.
+ * UUID + MD5) up to r->streams worker threads serve sequential readers:
+ * each fetches the first missing block at or after the latest sequential
+ * read in windows that double from WIN_MIN to WIN_MAX, staying within
+ * ahead_room() of the reader. Random reads fetch one small window in the
+ * reading thread. Fetches write into the cache in FLUSH_SIZE buffers and
+ * wake the readers waiting on rf->cond; ranges being fetched are listed in
+ * rf->inflight so that nobody fetches them twice. A sequential stream
+ * keeps its buffers in memory as chunks (core/chunks.h), answers its
+ * reader from them and hands them to one writer thread per file that
+ * writes them behind it (section "write-behind"); see doc/HACKING.md, "A
+ * read, hop by hop".
  *
  * Lock order: r->lock → rf->lock → content locks. No lock is held during
  * HTTP transfers or cache writes. */

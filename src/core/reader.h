@@ -1,9 +1,11 @@
 /* reader: file content. Streams /bitstreams/{uuid}/content with HTTP Range
  * into the on-disk content cache (content.h) and serves reads from there.
  *
- * Sequential readers share one kept-open ranged stream per file whose
- * request window grows (e.g. 256 KiB doubling to 64 MiB) and runs ahead of
- * the reader; random readers get small windows around the offset. A reply is
+ * Sequential readers share a few ranged streams per file whose request
+ * window grows (e.g. 256 KiB doubling, bounded by the memory below) and
+ * runs ahead of the reader; they are answered from the streams' buffers
+ * while those hold the bytes (at most 24 MiB per mount), and the cache is
+ * written behind them. Random readers get small windows around the offset. A reply is
  * accepted only if it is 206 with a matching Content-Range; a 200 means the
  * server or a proxy ignored Range: that is remembered for the whole mount
  * and the file is then filled by one sequential stream from offset 0 into the
