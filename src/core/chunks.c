@@ -208,8 +208,8 @@ static int holding(const struct chunk_set *s, const void *tag, uint64_t off)
 	return -1;
 }
 
-int chunk_find(struct chunk_set *s, const void *tag, uint64_t off,
-	       size_t len, struct iovec iov[2], int idx[2])
+int chunk_find(struct chunk_set *s, const void *tag, uint64_t off, size_t len,
+	       struct iovec iov[2], int idx[2])
 {
 	struct chunk *a, *b;
 	uint64_t end = off + len, aend;

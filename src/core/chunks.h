@@ -20,8 +20,8 @@
 #include <sys/uio.h>
 
 #define CHUNK_SIZE (1u << 20)
-#define CHUNK_SLOTS 32	     /* chunks of one file */
-#define CHUNK_ALIGN 4096     /* buffers suit O_DIRECT */
+#define CHUNK_SLOTS 32	       /* chunks of one file */
+#define CHUNK_ALIGN 4096       /* buffers suit O_DIRECT */
 #define CHUNK_SLACK (1u << 20) /* kept behind a reader: reordered reads */
 
 enum chunk_state { CHUNK_FREE, CHUNK_RESERVED, CHUNK_READY };
@@ -31,8 +31,8 @@ struct chunk {
 	const void *tag; /* what the bytes belong to (a content entry) */
 	uint64_t off;
 	size_t len;
-	char *buf;	/* READY: the bytes; RESERVED: the writer's spare */
-	int refs;	/* replies being sent from it, and its writer */
+	char *buf; /* READY: the bytes; RESERVED: the writer's spare */
+	int refs;  /* replies being sent from it, and its writer */
 };
 
 struct chunk_set {
@@ -72,8 +72,8 @@ void chunk_cancel(struct chunk_pool *p, struct chunk_set *s, int i);
 /* Finds [off, off+len) of tag in one chunk or two adjacent ones; on
  * success takes a reference on each, fills iov[0..n) and idx[0..n) and
  * returns n (1 or 2); 0 when the bytes are not all in memory. */
-int chunk_find(struct chunk_set *s, const void *tag, uint64_t off,
-	       size_t len, struct iovec iov[2], int idx[2]);
+int chunk_find(struct chunk_set *s, const void *tag, uint64_t off, size_t len,
+	       struct iovec iov[2], int idx[2]);
 void chunk_unref(struct chunk_set *s, int i);
 /* Releases the chunks nobody uses that end CHUNK_SLACK or more before
  * pos (their reader has passed them). */

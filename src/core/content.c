@@ -1036,8 +1036,7 @@ static int direct_fd(struct content_entry *e)
 
 /* Writes the aligned head of [off, off+len) through dfd (O_DIRECT, when
  * dfd >= 0 and p and off are aligned) and the rest through fd. */
-static int write_split(int fd, int dfd, uint64_t off, const char *p,
-		       size_t len)
+static int write_split(int fd, int dfd, uint64_t off, const char *p, size_t len)
 {
 	size_t head = 0;
 	int rc;
@@ -1053,8 +1052,8 @@ static int write_split(int fd, int dfd, uint64_t off, const char *p,
 /* Writes data and marks the blocks it completes. A full disk (ENOSPC,
  * EDQUOT) evicts the least recently used closed entries one by one and
  * retries; with nothing left to evict the entry goes to memory mode. */
-static int write_entry(struct content_entry *e, uint64_t off,
-		       const void *data, size_t len, int direct)
+static int write_entry(struct content_entry *e, uint64_t off, const void *data,
+		       size_t len, int direct)
 {
 	struct content *c = e->c;
 	int persist = 0, fd, dfd, rc, mem;
@@ -1070,7 +1069,8 @@ static int write_entry(struct content_entry *e, uint64_t off,
 		pthread_mutex_unlock(&e->lock);
 		rc = write_split(fd, dfd, off, data, len);
 		if (rc == -EINVAL && dfd >= 0) {
-			/* This filesystem takes no O_DIRECT writes after all. */
+			/* This filesystem takes no O_DIRECT writes after all.
+			 */
 			pthread_mutex_lock(&e->lock);
 			e->no_direct = 1;
 			pthread_mutex_unlock(&e->lock);
@@ -1135,8 +1135,7 @@ static int read_all(int fd, uint64_t off, char *p, size_t len)
 	return 0;
 }
 
-int content_read(struct content_entry *e, uint64_t off, void *buf,
-		 size_t len)
+int content_read(struct content_entry *e, uint64_t off, void *buf, size_t len)
 {
 	size_t head = 0;
 	int fd, dfd, rc, moved;

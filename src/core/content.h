@@ -81,8 +81,7 @@ int content_write_direct(struct content_entry *e, uint64_t off,
  * O_DIRECT where buf and off are page-aligned: bytes written by
  * content_write_direct are not in the page cache, and reading them
  * through it would allocate it and copy them once more. */
-int content_read(struct content_entry *e, uint64_t off, void *buf,
-		 size_t len);
+int content_read(struct content_entry *e, uint64_t off, void *buf, size_t len);
 /* The descriptor to read [off, off+len) from, when all of it is present
  * in it; -1 when not (e.g. the entry just moved to memory: ask again). */
 int content_fd_present(struct content_entry *e, uint64_t off, uint64_t len);

@@ -43,7 +43,7 @@
 #define RANDOM_WIN (256u * 1024)    /* window of a random read */
 #define FLUSH_SIZE CHUNK_SIZE	    /* bytes written to the cache at once */
 #define CHUNK_BUDGET 24 /* MiB of streams kept in memory for their readers */
-#define SEQ_SLACK (1u << 20)	    /* reorder tolerance of sequential reads */
+#define SEQ_SLACK (1u << 20) /* reorder tolerance of sequential reads */
 #define RETRY_BUDGET                                                           \
 	60	       /* default s without progress before a                  \
 			* read fails (reader_config) */
@@ -132,7 +132,8 @@ struct rfile {
 	/* The streams' latest bytes, answered from memory (core/chunks.h);
 	 * under lock. */
 	struct chunk_set chunks;
-	unsigned long mem_reads, file_reads; /* atomic: how reads were answered */
+	/* How reads were answered (atomic; logged at the last close). */
+	unsigned long mem_reads, file_reads;
 	/* Write-behind: the streams queue their chunks here and go on
 	 * receiving; one writer thread puts them into the cache in order
 	 * (under lock; wcond wakes the writer). */
@@ -180,7 +181,7 @@ struct fetch {
 	uint64_t next;	     /* file offset of the next body byte */
 	char *buf;	     /* bytes waiting for the cache, from bufoff */
 	size_t buflen, bufcap;
-	int pooled;	     /* buf is a chunk buffer (chunk_buf_get) */
+	int pooled; /* buf is a chunk buffer (chunk_buf_get) */
 	uint64_t bufoff;
 	int slot;	 /* inflight slot, -1 if none */
 	int allow_whole; /* a 200 may be used (worker) */
@@ -1601,12 +1602,11 @@ static uint64_t sweep_pos(const struct rfile *rf)
 
 /* Takes the bytes [off, off+n) from the chunks when they are all there,
  * pinning rf until reader_release. 1 when taken. */
-static int mem_take(struct rfile *rf, off_t off, size_t n,
-		    struct reader_mem *m)
+static int mem_take(struct rfile *rf, off_t off, size_t n, struct reader_mem *m)
 {
 	pthread_mutex_lock(&rf->lock);
-	m->n = chunk_find(&rf->chunks, rf->ce, (uint64_t)off, n, m->iov,
-			  m->idx);
+	m->n =
+	    chunk_find(&rf->chunks, rf->ce, (uint64_t)off, n, m->iov, m->idx);
 	pthread_mutex_unlock(&rf->lock);
 	if (!m->n)
 		return 0;
@@ -1627,7 +1627,8 @@ ssize_t reader_prepare_mem(struct reader_file *f, size_t size, off_t off,
 	if (n > 0 && mem_take(f->rf, off, (size_t)n, m))
 		*fd = -1;
 	if (n > 0)
-		__atomic_add_fetch(m->n ? &f->rf->mem_reads : &f->rf->file_reads,
+		__atomic_add_fetch(m->n ? &f->rf->mem_reads
+					: &f->rf->file_reads,
 				   1, __ATOMIC_RELAXED);
 	return n;
 }

@@ -5,11 +5,11 @@
  * window grows (e.g. 256 KiB doubling, bounded by the memory below) and
  * runs ahead of the reader; they are answered from the streams' buffers
  * while those hold the bytes (at most 24 MiB per mount), and the cache is
- * written behind them. Random readers get small windows around the offset. A reply is
- * accepted only if it is 206 with a matching Content-Range; a 200 means the
- * server or a proxy ignored Range: that is remembered for the whole mount
- * and the file is then filled by one sequential stream from offset 0 into the
- * cache (never held in memory). A stream that breaks mid-body is resumed
+ * written behind them. Random readers get small windows around the offset. A
+ * reply is accepted only if it is 206 with a matching Content-Range; a 200
+ * means the server or a proxy ignored Range: that file (only that one) is
+ * then filled by one sequential stream from offset 0 into the cache, in the
+ * same bounded memory. A stream that breaks mid-body is resumed
  * from the last byte received; 5xx and timeouts are retried with backoff.
  * A file that is complete in the cache is checked against its MD5 once; a
  * mismatch is logged, the cached copy dropped, and reads fail with EIO.
@@ -68,7 +68,7 @@ ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd);
 /* Bytes of a read answered from memory (reader_prepare_mem). */
 struct reader_mem {
 	struct iovec iov[2];
-	int n;	   /* iovecs; 0: read from the descriptor instead */
+	int n; /* iovecs; 0: read from the descriptor instead */
 	int idx[2];
 	void *pin; /* what keeps the bytes until reader_release */
 };
