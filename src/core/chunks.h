@@ -19,9 +19,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "core/content.h"
+
 #define CHUNK_SIZE (1u << 20)
-#define CHUNK_SLOTS 32	       /* chunks of one file */
-#define CHUNK_ALIGN 4096       /* buffers suit O_DIRECT */
+#define CHUNK_SLOTS 32			 /* chunks of one file */
+#define CHUNK_ALIGN CONTENT_DIRECT_ALIGN /* buffers suit O_DIRECT */
 #define CHUNK_SLACK (1u << 20) /* kept behind a reader: reordered reads */
 
 enum chunk_state { CHUNK_FREE, CHUNK_RESERVED, CHUNK_READY };

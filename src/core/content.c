@@ -31,7 +31,6 @@
 #define NAMEBUF 128	    /* a key plus ".map.tmp" */
 #define MEM_CAP (16u << 20) /* memory an entry in memory mode may hold */
 #define CAP_CHECK_EVERY 2   /* seconds between free-space checks */
-#define DIRECT_ALIGN 4096   /* O_DIRECT: offsets, lengths, buffers */
 #define FREE_MARGIN_MAX (256ull << 20) /* see refresh_cap */
 
 struct content_entry {
@@ -1034,16 +1033,23 @@ static int direct_fd(struct content_entry *e)
 	return e->dfd;
 }
 
-/* Writes the aligned head of [off, off+len) through dfd (O_DIRECT, when
- * dfd >= 0 and p and off are aligned) and the rest through fd. */
+/* How many bytes of [off, off+len) at p may go through dfd (O_DIRECT):
+ * the aligned head, when there is a dfd and p and off are aligned. */
+static size_t direct_head(int dfd, uint64_t off, const void *p, size_t len)
+{
+	if (dfd < 0 || off % CONTENT_DIRECT_ALIGN ||
+	    (uintptr_t)p % CONTENT_DIRECT_ALIGN)
+		return 0;
+	return len / CONTENT_DIRECT_ALIGN * CONTENT_DIRECT_ALIGN;
+}
+
+/* Writes the aligned head of [off, off+len) through dfd and the rest
+ * through fd. */
 static int write_split(int fd, int dfd, uint64_t off, const char *p, size_t len)
 {
-	size_t head = 0;
+	size_t head = direct_head(dfd, off, p, len);
 	int rc;
 
-	if (dfd >= 0 && off % DIRECT_ALIGN == 0 &&
-	    (uintptr_t)p % DIRECT_ALIGN == 0)
-		head = len / DIRECT_ALIGN * DIRECT_ALIGN;
 	if (head && (rc = write_all(dfd, off, p, head)) < 0)
 		return rc;
 	return write_all(fd, off + head, p + head, len - head);
@@ -1137,7 +1143,7 @@ static int read_all(int fd, uint64_t off, char *p, size_t len)
 
 int content_read(struct content_entry *e, uint64_t off, void *buf, size_t len)
 {
-	size_t head = 0;
+	size_t head;
 	int fd, dfd, rc, moved;
 
 	pthread_mutex_lock(&e->lock);
@@ -1146,12 +1152,14 @@ int content_read(struct content_entry *e, uint64_t off, void *buf, size_t len)
 	pthread_mutex_unlock(&e->lock);
 	if (content_present(e, off, len) != len)
 		return -EAGAIN;
-	if (dfd >= 0 && off % DIRECT_ALIGN == 0 &&
-	    (uintptr_t)buf % DIRECT_ALIGN == 0)
-		head = len / DIRECT_ALIGN * DIRECT_ALIGN;
+	head = direct_head(dfd, off, buf, len);
 	rc = head ? read_all(dfd, off, buf, head) : 0;
-	if (rc == -EINVAL) /* no O_DIRECT reads here after all */
+	if (rc == -EINVAL) { /* no O_DIRECT here after all */
+		pthread_mutex_lock(&e->lock);
+		e->no_direct = 1;
+		pthread_mutex_unlock(&e->lock);
 		rc = read_all(fd, off, buf, head);
+	}
 	if (rc == 0)
 		rc = read_all(fd, off + head, (char *)buf + head, len - head);
 	pthread_mutex_lock(&e->lock);

@@ -38,6 +38,9 @@
 #include <stddef.h>
 
 #define CONTENT_BLOCK (64 * 1024)
+/* What O_DIRECT asks of offsets, lengths and buffers (content_write_direct,
+ * content_read): callers that want it align their buffers to this. */
+#define CONTENT_DIRECT_ALIGN 4096
 
 struct content;
 struct content_entry;

@@ -475,14 +475,15 @@ static int flush_behind(struct fetch *f)
 {
 	struct rfile *rf = f->rf;
 	struct range *g;
-	int keep;
+	int keep, failed;
 
 	if (!f->pooled || !f->allow_whole || f->cover || f->slot < 0)
 		return 0;
 	pthread_mutex_lock(&rf->lock);
-	keep = rf->fatal ? -1
-			 : chunk_reserve(rf->r->pool, &rf->chunks, f->bufoff,
-					 rf->seq_pos);
+	failed = rf->fatal != 0;
+	keep = failed ? -1
+		      : chunk_reserve(rf->r->pool, &rf->chunks, f->bufoff,
+				      rf->seq_pos);
 	if (keep >= 0 && writer_ensure(rf) < 0) {
 		chunk_cancel(rf->r->pool, &rf->chunks, keep);
 		keep = -1;
@@ -499,7 +500,7 @@ static int flush_behind(struct fetch *f)
 	}
 	pthread_mutex_unlock(&rf->lock);
 	if (keep < 0)
-		return rf->fatal ? -EIO : 0;
+		return failed ? -EIO : 0;
 	f->written += f->buflen;
 	f->bufoff += f->buflen;
 	f->buflen = 0;
@@ -922,7 +923,7 @@ static int hash_run(struct rfile *rf, uint64_t off, uint64_t n, char *buf,
 	int idx[2], k, i, rc = 0;
 
 	k = chunk_find(&rf->chunks, rf->ce, off, n, iov, idx);
-	if (!k && from_disk == 0)
+	if (!k && !from_disk)
 		return 1;
 	pthread_mutex_unlock(&rf->lock);
 	for (i = 0; i < k; i++)
@@ -1086,11 +1087,17 @@ static uint64_t ahead_room(const struct rfile *rf)
 	return mem && mem < cap ? mem : cap;
 }
 
+/* How many windows share the room ahead (at least 2: the next window is
+ * asked while one arrives). */
+static int windows_ahead(const struct rfile *rf)
+{
+	return rf->r->streams > 2 ? rf->r->streams : 2;
+}
+
 /* How far beyond the demand the worker may fetch. */
 static uint64_t ahead_limit(const struct rfile *rf)
 {
-	int n = rf->r->streams > 2 ? rf->r->streams : 2;
-	uint64_t ahead = n * rf->window, cap = ahead_room(rf);
+	uint64_t ahead = windows_ahead(rf) * rf->window, cap = ahead_room(rf);
 
 	if (ahead > cap)
 		ahead = cap;
@@ -1131,8 +1138,8 @@ static int worker_next(struct rfile *rf, int whole, uint64_t *start,
  * the streams. */
 static void window_grow(struct rfile *rf)
 {
-	int n = rf->r->streams > 2 ? rf->r->streams : 2;
-	uint64_t cap = ahead_room(rf) / n / CONTENT_BLOCK * CONTENT_BLOCK;
+	uint64_t cap =
+	    ahead_room(rf) / windows_ahead(rf) / CONTENT_BLOCK * CONTENT_BLOCK;
 
 	if (rf->window > cap && cap >= WIN_MIN)
 		rf->window = cap;
@@ -1574,20 +1581,28 @@ static ssize_t read_prepare(struct reader_file *h, size_t size, off_t off)
 	return ret;
 }
 
-ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd)
+/* Sets *fd to the descriptor that holds the n bytes read_prepare made
+ * present at off: the entry may move to memory (disk full) between the
+ * wait and here; then it waits again. Returns n, or -errno. */
+static ssize_t prepare_fd(struct reader_file *f, size_t size, off_t off,
+			  ssize_t n, int *fd)
 {
-	ssize_t n;
 	int tries = 0;
 
-	/* The descriptor that holds the bytes: the entry may move to memory
-	 * (disk full) between the wait and here; then wait again. */
-	do {
-		n = read_prepare(f, size, off);
+	for (;;) {
 		*fd = n > 0 ? content_fd_present(f->rf->ce, (uint64_t)off,
 						 (uint64_t)n)
 			    : content_fd(f->rf->ce);
-	} while (*fd < 0 && ++tries < 4);
+		if (*fd >= 0 || ++tries >= 4)
+			break;
+		n = read_prepare(f, size, off);
+	}
 	return *fd < 0 ? -EIO : n;
+}
+
+ssize_t reader_prepare(struct reader_file *f, size_t size, off_t off, int *fd)
+{
+	return prepare_fd(f, size, off, read_prepare(f, size, off), fd);
 }
 
 /* Where chunks may be released (rf->lock held): behind the reader, and
@@ -1623,9 +1638,10 @@ ssize_t reader_prepare_mem(struct reader_file *f, size_t size, off_t off,
 	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
-	n = reader_prepare(f, size, off, fd);
-	if (n > 0 && mem_take(f->rf, off, (size_t)n, m))
-		*fd = -1;
+	*fd = -1;
+	n = read_prepare(f, size, off);
+	if (n <= 0 || !mem_take(f->rf, off, (size_t)n, m))
+		n = prepare_fd(f, size, off, n, fd);
 	if (n > 0)
 		__atomic_add_fetch(m->n ? &f->rf->mem_reads
 					: &f->rf->file_reads,
