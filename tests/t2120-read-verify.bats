@@ -90,6 +90,44 @@ map_of() {
 	save_mount
 }
 
+@test "kill -9 in the middle of a sequential read: after a remount the cached part and the rest read right and are verified" {
+	head -c $((40 * 1024 * 1024 + 3)) /dev/urandom >"$T/kill.bin"
+	bounded cp "$T/kill.bin" "$DST/kill.bin"
+	unmount_fs
+	fresh_mount -o ro 3>&-
+	f="$MNT/Research Data/Physics/Physics Theses/Thesis With Empty Bundle/ORIGINAL/kill.bin"
+	u=$(getfattr --absolute-names --only-values -n user.dspace.uuid "$f")
+	# Slow answers (0.3 s each), so that the kill comes after the map of
+	# what arrived was saved (every 2 s) and before the read ends.
+	fake_control POST /config -d '{"latency_ms": 300}' >/dev/null
+	bounded dd if="$f" of=/dev/null bs=1M status=none 3>&- &
+	ddpid=$!
+	got_some() { [ -n "$(map_of "$u" "$FS_CACHE")" ]; }
+	wait_until 20 got_some
+	kill -0 "$ddpid" # still reading
+	kill -9 "$FS_PID"
+	wait "$ddpid" || true
+	fake_control POST /config -d '{"latency_ms": 0}' >/dev/null
+	cache=$FS_CACHE
+	old=$MNT
+	unmount_fs
+	MNT= FS_LOG=
+	FS_CACHE=$cache
+	mount_fs -o ro 3>&-
+	f="$MNT/${f#"$old/"}"
+	mark=$(log_mark)
+	bounded cmp "$f" "$T/kill.bin"
+	reqs_show "$mark"
+	# The part the killed mount had saved is used, not fetched again.
+	[ "$(reqs_since "$mark" "'$u/content' in r['path'] and (r['range'] or '').startswith('bytes=0-')")" -eq 0 ]
+	unmount_fs
+	m=$(map_of "$u" "$cache")
+	cmp "${m%.map}" "$T/kill.bin"
+	[ $(($(map_flags "$m") & 1)) -eq 1 ]
+	fresh_mount 3>&-
+	save_mount
+}
+
 @test "-o streams=4: a large sequential read has ranged requests in flight together, right bytes, verified" {
 	head -c $((40 * 1024 * 1024 + 11)) /dev/urandom >"$T/par.bin"
 	bounded cp "$T/par.bin" "$DST/par.bin"
